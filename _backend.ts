@@ -1,0 +1,65 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The one interface every start method implements (CPython's `popen_*`).
+// Everything above it (Process, and later Pool and Manager) is written once.
+import type { ProcessInfo, StartMethod } from "./_runtime.ts";
+
+/** What a child needs to run its target: sent once, at start. */
+export interface InitMessage {
+  t: "init";
+  /** URL of the module exporting the target. */
+  module: string;
+  /** The target function's own name (`fn.name`). */
+  target: string;
+  args: unknown[];
+  /** Whether `args` hold primitives to rebuild. */
+  reduced: boolean;
+  info: ProcessInfo;
+  /** Shared counter that hands out unique pids; worker children only. */
+  pidCounter?: SharedArrayBuffer;
+  /** Where a subprocess child connects to call its parent. */
+  socket?: string;
+  token?: string;
+}
+
+/** A child once started. */
+export interface ChildHandle {
+  /** OS pid of a subprocess; a unique id for a worker. */
+  readonly pid: number;
+  /** Resolves with the exit code once the child is gone and cleaned up. */
+  readonly exited: Promise<number>;
+  /** Asks the child to stop (SIGTERM). */
+  terminate(): void;
+  /** Stops the child at once (SIGKILL). */
+  kill(): void;
+}
+
+/** Options the backends share. */
+export interface SpawnOptions {
+  /** Deno flags for a subprocess child; `undefined` inherits the parent's. */
+  denoFlags?: readonly string[] | undefined;
+}
+
+/** Creates children of one start method. */
+export interface Backend {
+  readonly method: StartMethod;
+  spawn(init: InitMessage, options: SpawnOptions): ChildHandle;
+}
+
+/** Exit codes as Python reports them for signals: minus the signal number. */
+export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+};

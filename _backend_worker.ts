@@ -1,0 +1,45 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// Start method "worker": a Deno Worker, its own isolate in this OS process.
+import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
+import { answerCall, type CallMessage } from "./_runtime.ts";
+
+const CHILD_URL = new URL("./_child.ts", import.meta.url);
+
+/** Messages a worker child posts to its parent. */
+type WorkerMessage = CallMessage | { t: "exit"; code: number };
+
+function spawn(init: InitMessage): ChildHandle {
+  const worker = new Worker(CHILD_URL, { type: "module", name: init.info.name });
+  const { promise: exited, resolve } = Promise.withResolvers<number>();
+  let done = false;
+  const finish = (code: number) => {
+    if (done) return;
+    done = true;
+    worker.terminate();
+    resolve(code);
+  };
+  worker.onmessage = async (event: MessageEvent<WorkerMessage>) => {
+    const message = event.data;
+    if (message.t === "exit") return finish(message.code);
+    const answer = await answerCall(message);
+    if (!done) worker.postMessage(answer);
+  };
+  worker.onerror = (event) => {
+    // The child reports its own errors; this fires only if it cannot load.
+    event.preventDefault();
+    console.error(
+      `Process ${init.info.name}: the worker failed to load: ${event.message}`,
+    );
+    finish(1);
+  };
+  worker.postMessage(init);
+  return {
+    pid: init.info.pid,
+    exited,
+    terminate: () => finish(-15),
+    kill: () => finish(-9),
+  };
+}
+
+/** The worker start method. */
+export const workerBackend: Backend = { method: "worker", spawn };

@@ -1,0 +1,136 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The entry module every child runs, under either start method: receive the
+// init message, import the target's module, rebuild the arguments, run the
+// target, deliver pending writes, then exit with Python's exit codes.
+import type { InitMessage } from "./_backend.ts";
+import { decode, encode } from "./_codec.ts";
+import { rebuild } from "./_reduce.ts";
+import {
+  adoptPidCounter,
+  type CallMessage,
+  current,
+  failInflight,
+  flushAll,
+  receiveReturn,
+  type ReturnMessage,
+  setDefaultModule,
+  setParentLink,
+} from "./_runtime.ts";
+import { findExport, notExportedMessage } from "./_target.ts";
+import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
+import { ProcessError } from "./errors.ts";
+
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+}
+
+const workerScope = "WorkerGlobalScope" in globalThis
+  ? globalThis as unknown as WorkerScope
+  : null;
+
+const realExit = Deno.exit;
+let exiting = false;
+
+/** Ends this child with `code`; a worker reports it, as it has no OS exit code. */
+function exit(code: number): never {
+  if (workerScope !== null && !exiting) {
+    exiting = true;
+    workerScope.postMessage({ t: "exit", code });
+  }
+  return realExit(code);
+}
+
+function report(error: unknown): void {
+  console.error(`Process ${current.name}:`);
+  console.error(error);
+}
+
+function receiveInit(): Promise<InitMessage> {
+  const { promise, resolve } = Promise.withResolvers<InitMessage>();
+  if (workerScope !== null) {
+    workerScope.onmessage = (event) => {
+      workerScope.onmessage = (event: MessageEvent<ReturnMessage>) =>
+        receiveReturn(event.data);
+      resolve(event.data as InitMessage);
+    };
+    return promise;
+  }
+  // After the init frame, stdin stays open until the parent dies.
+  readFrames(Deno.stdin, (payload) => resolve(decode(payload) as InitMessage))
+    .catch(() => {})
+    .finally(() => realExit(1));
+  return promise;
+}
+
+function linkToParent(init: InitMessage): void {
+  if (workerScope !== null) {
+    setParentLink({ send: (message) => workerScope.postMessage(message) });
+    return;
+  }
+  const { socket, token } = init;
+  let connection: Promise<Deno.Conn> | null = null;
+  const connect = async () => {
+    const conn = await Deno.connect({ transport: "unix", path: socket! });
+    await writeAll(conn, new TextEncoder().encode(token));
+    readFrames(conn, (payload) => receiveReturn(decode(payload) as ReturnMessage))
+      .catch(() => {})
+      .finally(() =>
+        failInflight(new ProcessError("The parent process is gone"))
+      );
+    return conn;
+  };
+  const writer = new FrameWriter(async (bytes) => {
+    connection ??= connect();
+    await writeAll(await connection, bytes);
+  });
+  setParentLink({
+    send: (message: CallMessage) => writer.send(encode(message)),
+  });
+}
+
+function exitOnStrayErrors(): void {
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    report(event.error);
+    exit(1);
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    report(event.reason);
+    exit(1);
+  });
+}
+
+async function runTarget(init: InitMessage): Promise<number> {
+  try {
+    const namespace = await import(init.module);
+    const target = findExport(namespace, init.target);
+    if (target === undefined) {
+      throw new TypeError(notExportedMessage(init.target, init.module));
+    }
+    const args = init.reduced
+      ? await rebuild(init.args) as unknown[]
+      : init.args;
+    await target(...args);
+    return 0;
+  } catch (error) {
+    report(error);
+    return 1;
+  }
+}
+
+const init = await receiveInit();
+Object.assign(current, init.info);
+if (workerScope === null) current.pid = Deno.pid;
+if (init.pidCounter !== undefined) adoptPidCounter(init.pidCounter);
+setDefaultModule(init.module);
+linkToParent(init);
+exitOnStrayErrors();
+if (workerScope !== null) {
+  Deno.exit = (code?: number) => exit(code ?? 0);
+}
+const code = await runTarget(init);
+await flushAll();
+exit(code);

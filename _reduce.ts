@@ -1,0 +1,292 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// How a primitive of this package crosses into a child (CPython's
+// `reduction.py`): the sender walks a value, replaces each primitive with a
+// plain descriptor, and the child rebuilds the primitive from it, connected to
+// the same underlying object. The descriptor names the module that knows how
+// to rebuild it, so a child need not have imported that module itself.
+import type { StartMethod } from "./_runtime.ts";
+
+/** The method a primitive implements to describe itself for a child. */
+export const reduceSymbol: unique symbol = Symbol.for("mp.reduce");
+
+/** A primitive that can be passed to a child. */
+export interface Reducible {
+  /** Returns cloneable data from which `rebuild` recreates the primitive in a child. */
+  [reduceSymbol](target: StartMethod): unknown;
+}
+
+/** Recreates a primitive in the child from its reduced data. */
+export type Rebuild = (data: unknown) => unknown;
+
+const MARK = "__mp$reduced";
+
+interface Descriptor {
+  [MARK]: string;
+  module: string;
+  data: unknown;
+}
+
+const kinds = new Map<string, Rebuild>();
+const kindOfClass = new WeakMap<object, { kind: string; module: string }>();
+
+/**
+ * Registers the class of a primitive: instances are reduced with their
+ * `[reduceSymbol]` method and rebuilt with `rebuild` in the child.
+ *
+ * @param kind A name unique across the package.
+ * @param module The URL of the module that calls this (`import.meta.url`).
+ */
+export function registerReducible(
+  kind: string,
+  module: string,
+  constructor: abstract new (...args: never[]) => Reducible,
+  rebuild: Rebuild,
+): void {
+  kinds.set(kind, rebuild);
+  kindOfClass.set(constructor.prototype, { kind, module });
+}
+
+/** Describes a registered primitive, or `undefined` for any other value. */
+function kindOf(value: object): { kind: string; module: string } | undefined {
+  for (
+    let proto = Object.getPrototypeOf(value);
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    const entry = kindOfClass.get(proto);
+    if (entry !== undefined) return entry;
+  }
+  return undefined;
+}
+
+const CLONEABLE_CLASSES: ReadonlySet<unknown> = new Set([
+  Object.prototype,
+  null,
+  Array.prototype,
+  Map.prototype,
+  Set.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  ArrayBuffer.prototype,
+  DataView.prototype,
+  Boolean.prototype,
+  Number.prototype,
+  String.prototype,
+  BigInt.prototype,
+]);
+
+function isLeafBuiltin(value: object): boolean {
+  return ArrayBuffer.isView(value) || value instanceof Error ||
+    value instanceof Date || value instanceof RegExp ||
+    value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer !== "undefined" &&
+      value instanceof SharedArrayBuffer) ||
+    value instanceof Boolean || value instanceof Number ||
+    value instanceof String || value instanceof Blob;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "function") {
+    return value.name ? `function ${value.name}` : "an anonymous function";
+  }
+  if (typeof value === "symbol") return `symbol ${String(value.description)}`;
+  const name = (value as object).constructor?.name ?? "unknown";
+  return `an instance of class ${name}`;
+}
+
+function childPath(path: string, key: PropertyKey): string {
+  if (typeof key === "number") return `${path}[${key}]`;
+  const text = String(key);
+  return /^[A-Za-z_$][\w$]*$/.test(text)
+    ? `${path}.${text}`
+    : `${path}[${JSON.stringify(text)}]`;
+}
+
+/**
+ * Checks that `value` can be sent to a child and reports whether it holds any
+ * primitive of this package.
+ *
+ * @throws {TypeError} Naming the path of the first value that cannot be cloned.
+ */
+function scan(value: unknown, path: string, seen: Set<object>): boolean {
+  if (typeof value === "function" || typeof value === "symbol") {
+    throw new TypeError(
+      `Cannot send ${path} to another process as it is ${
+        describe(value)
+      }, which cannot be cloned: send data instead, or export the function and call it by name`,
+    );
+  }
+  if (typeof value !== "object" || value === null) return false;
+  if (seen.has(value)) return false;
+  seen.add(value);
+  if (kindOf(value) !== undefined) return true;
+  if (isLeafBuiltin(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (!CLONEABLE_CLASSES.has(proto)) {
+    throw new TypeError(
+      `Cannot send ${path} to another process as it is ${
+        describe(value)
+      }, which loses its class and private state when cloned: send a plain object instead`,
+    );
+  }
+  let found = false;
+  if (value instanceof Map) {
+    let i = 0;
+    for (const [key, item] of value) {
+      if (scan(key, `${path}.keys()[${i}]`, seen)) found = true;
+      if (scan(item, childPath(path, `get(${i})`), seen)) found = true;
+      i++;
+    }
+  } else if (value instanceof Set) {
+    let i = 0;
+    for (const item of value) {
+      if (scan(item, `${path}.values()[${i++}]`, seen)) found = true;
+    }
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (scan(value[i], childPath(path, i), seen)) found = true;
+    }
+  } else {
+    for (const key of Object.keys(value)) {
+      const item = (value as Record<string, unknown>)[key];
+      if (scan(item, childPath(path, key), seen)) found = true;
+    }
+  }
+  return found;
+}
+
+function replace(
+  value: unknown,
+  target: StartMethod,
+  memo: Map<object, unknown>,
+): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const done = memo.get(value);
+  if (done !== undefined) return done;
+  const entry = kindOf(value);
+  if (entry !== undefined) {
+    const descriptor: Descriptor = {
+      [MARK]: entry.kind,
+      module: entry.module,
+      data: (value as Reducible)[reduceSymbol](target),
+    };
+    memo.set(value, descriptor);
+    return descriptor;
+  }
+  if (isLeafBuiltin(value)) return value;
+  if (value instanceof Map) {
+    const copy = new Map();
+    memo.set(value, copy);
+    for (const [key, item] of value) {
+      copy.set(replace(key, target, memo), replace(item, target, memo));
+    }
+    return copy;
+  }
+  if (value instanceof Set) {
+    const copy = new Set();
+    memo.set(value, copy);
+    for (const item of value) copy.add(replace(item, target, memo));
+    return copy;
+  }
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    memo.set(value, copy);
+    for (const item of value) copy.push(replace(item, target, memo));
+    return copy;
+  }
+  const copy: Record<string, unknown> = {};
+  memo.set(value, copy);
+  for (const key of Object.keys(value)) {
+    copy[key] = replace((value as Record<string, unknown>)[key], target, memo);
+  }
+  return copy;
+}
+
+/** A value ready to be cloned into a child. */
+export interface Reduced {
+  value: unknown;
+  /** Whether the child must call {@linkcode rebuild} on `value`. */
+  reduced: boolean;
+}
+
+/**
+ * Prepares `value` for a child of the given start method: checks it can be
+ * cloned and replaces every primitive of this package with its descriptor.
+ *
+ * @param path How to name the value in errors, such as `args`.
+ * @throws {TypeError} When some part of `value` cannot be cloned; nothing is
+ * sent and no primitive is touched.
+ */
+export function reduce(
+  value: unknown,
+  target: StartMethod,
+  path: string,
+): Reduced {
+  if (!scan(value, path, new Set())) return { value, reduced: false };
+  return { value: replace(value, target, new Map()), reduced: true };
+}
+
+function isDescriptor(value: object): value is Descriptor {
+  return Object.hasOwn(value, MARK);
+}
+
+async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  seen.add(value);
+  if (isDescriptor(value)) {
+    if (!kinds.has(value[MARK])) await import(value.module);
+    return;
+  }
+  const items = value instanceof Map
+    ? [...value.keys(), ...value.values()]
+    : value instanceof Set || Array.isArray(value)
+    ? [...value]
+    : isLeafBuiltin(value)
+    ? []
+    : Object.values(value);
+  for (const item of items) await loadKinds(item, seen);
+}
+
+function restore(value: unknown, memo: Map<object, unknown>): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (memo.has(value)) return memo.get(value);
+  if (isDescriptor(value)) {
+    const rebuild = kinds.get(value[MARK]);
+    if (rebuild === undefined) {
+      throw new TypeError(
+        `Cannot rebuild a "${value[MARK]}" in this process as ${value.module} does not register it`,
+      );
+    }
+    const rebuilt = rebuild(value.data);
+    memo.set(value, rebuilt);
+    return rebuilt;
+  }
+  if (isLeafBuiltin(value)) return value;
+  memo.set(value, value);
+  if (value instanceof Map) {
+    const entries = [...value];
+    value.clear();
+    for (const [key, item] of entries) {
+      value.set(restore(key, memo), restore(item, memo));
+    }
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const item of items) value.add(restore(item, memo));
+  } else {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      record[key] = restore(record[key], memo);
+    }
+  }
+  return value;
+}
+
+/**
+ * Rebuilds, in place, every primitive described in a value made by
+ * {@linkcode reduce}, importing the modules that know how.
+ */
+export async function rebuild(value: unknown): Promise<unknown> {
+  await loadKinds(value, new Set());
+  return restore(value, new Map());
+}

@@ -1,0 +1,197 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// Per-isolate state: who this process is, the link to its parent, and the
+// objects it owns on behalf of its children.
+//
+// A primitive that a subprocess child cannot reach through shared memory is
+// "exposed" here: the owner registers a handler under a numeric id, the child
+// gets the id, and every operation the child makes travels to the owner as a
+// call. A child that passes such a proxy on to a grandchild exposes it again,
+// with a handler that forwards, so chains of any depth work.
+import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
+
+/** A start method: how a child process is created. */
+export type StartMethod = "worker" | "subprocess";
+
+/** What a process knows about itself. */
+export interface ProcessInfo {
+  name: string;
+  pid: number;
+  parentPid: number;
+  isMain: boolean;
+  startMethod: StartMethod | null;
+}
+
+/** An operation a child asks its parent to apply to an exposed object. */
+export interface CallMessage {
+  t: "call";
+  c: number;
+  id: number;
+  op: string;
+  a: unknown[];
+}
+
+/** The parent's answer to a {@linkcode CallMessage}. */
+export interface ReturnMessage {
+  t: "ret";
+  c: number;
+  ok: boolean;
+  v: unknown;
+}
+
+/** How a child reaches its parent. */
+export interface ParentLink {
+  send(message: CallMessage): void;
+  /** Lets the isolate exit while the link is idle. */
+  unref?(): void;
+  ref?(): void;
+}
+
+/** Applies an operation to an exposed object. */
+export type CallHandler = (op: string, args: unknown[]) => unknown;
+
+export const current: ProcessInfo = {
+  name: "MainProcess",
+  pid: Deno.pid,
+  parentPid: Deno.ppid,
+  isMain: true,
+  startMethod: null,
+};
+
+let parentLink: ParentLink | null = null;
+let nextCallId = 1;
+const inflight = new Map<
+  number,
+  { resolve(value: unknown): void; reject(error: Error): void }
+>();
+const flushers = new Set<() => Promise<void>>();
+
+/** Installs the link to the parent; done once, by the child entry. */
+export function setParentLink(link: ParentLink): void {
+  parentLink = link;
+}
+
+/** Sends an operation to the owner of object `id` and resolves with its result. */
+export function callParent(
+  id: number,
+  op: string,
+  args: unknown[],
+): Promise<unknown> {
+  const link = parentLink;
+  if (link === null) {
+    return Promise.reject(
+      new Error(
+        `Cannot reach the owner of object ${id} as this process has no parent`,
+      ),
+    );
+  }
+  const c = nextCallId++;
+  const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+  if (inflight.size === 0) link.ref?.();
+  inflight.set(c, { resolve, reject });
+  try {
+    link.send({ t: "call", c, id, op, a: args });
+  } catch (error) {
+    settle(c);
+    throw error;
+  }
+  return promise;
+}
+
+function settle(c: number) {
+  const entry = inflight.get(c);
+  inflight.delete(c);
+  if (inflight.size === 0) parentLink?.unref?.();
+  return entry;
+}
+
+/** Delivers the parent's answer to the call it belongs to. */
+export function receiveReturn(message: ReturnMessage): void {
+  const entry = settle(message.c);
+  if (entry === undefined) return;
+  if (message.ok) entry.resolve(message.v);
+  else entry.reject(fromWireError(message.v as WireError));
+}
+
+/** Fails every call still waiting for an answer, as the parent is gone. */
+export function failInflight(error: Error): void {
+  for (const c of [...inflight.keys()]) settle(c)?.reject(error);
+}
+
+/** Registers work that must finish before this child exits (Python's feeder-thread rule). */
+export function addFlusher(flush: () => Promise<void>): () => void {
+  flushers.add(flush);
+  return () => flushers.delete(flush);
+}
+
+/** Waits until every pending write of this process has been delivered. */
+export async function flushAll(): Promise<void> {
+  await Promise.allSettled([...flushers].map((flush) => flush()));
+}
+
+const exposed = new Map<number, CallHandler>();
+const exposedIds = new WeakMap<object, number>();
+let nextExposedId = 1;
+
+/** Makes `owner` callable from children; the same object always gets the same id. */
+export function expose(owner: object, handler: CallHandler): number {
+  let id = exposedIds.get(owner);
+  if (id === undefined) {
+    id = nextExposedId++;
+    exposedIds.set(owner, id);
+    exposed.set(id, handler);
+  }
+  return id;
+}
+
+/** Runs a child's call against the exposed object and builds the answer. */
+export async function answerCall(message: CallMessage): Promise<ReturnMessage> {
+  const handler = exposed.get(message.id);
+  try {
+    if (handler === undefined) {
+      throw new Error(
+        `Cannot apply "${message.op}" as object ${message.id} is not owned by this process`,
+      );
+    }
+    const value = await handler(message.op, message.a);
+    return { t: "ret", c: message.c, ok: true, v: value };
+  } catch (error) {
+    return { t: "ret", c: message.c, ok: false, v: toWireError(error) };
+  }
+}
+
+let pidCounter = new Int32Array(new SharedArrayBuffer(4));
+let childCount = 0;
+let defaultModule = Deno.mainModule;
+
+/** The counter shared by every isolate of this OS process, for worker pids. */
+export function pidCounterBuffer(): SharedArrayBuffer {
+  return pidCounter.buffer as SharedArrayBuffer;
+}
+
+/** Called once in a worker child, so its children's pids stay unique. */
+export function adoptPidCounter(buffer: SharedArrayBuffer): void {
+  pidCounter = new Int32Array(buffer);
+}
+
+/** A worker pid: above Linux's pid_max, unique within this OS process tree. */
+export function nextWorkerPid(): number {
+  return 0x400000 + Deno.pid * 0x10000 + Atomics.add(pidCounter, 0, 1) + 1;
+}
+
+/** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
+export function nextChildName(): string {
+  childCount++;
+  return current.isMain
+    ? `Process-${childCount}`
+    : `${current.name}:${childCount}`;
+}
+
+/** The module a target is looked up in when none is given. */
+export function getDefaultModule(): string {
+  return defaultModule;
+}
+
+/** In a child, the target's module stands in for the main module. */
+export function setDefaultModule(module: string): void {
+  defaultModule = module;
+}

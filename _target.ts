@@ -1,0 +1,66 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// Functions travel by reference, as Python pickles them: the child imports
+// the module and looks the function up among its exports.
+
+/** The error text for a target the child could not find among the exports. */
+export function notExportedMessage(name: string, module: string): string {
+  return `Cannot start the process as function ${name} is not exported from ${module}: export it (\`export function ${name}\`), or pass the module that exports it as \`module\``;
+}
+
+/**
+ * Finds the exported function `name` in a module namespace, also under
+ * another export name (`export { run as main }`).
+ */
+export function findExport(
+  namespace: Record<string, unknown>,
+  name: string,
+): ((...args: unknown[]) => unknown) | undefined {
+  const direct = namespace[name];
+  if (typeof direct === "function") {
+    return direct as (...args: unknown[]) => unknown;
+  }
+  for (const value of Object.values(namespace)) {
+    if (typeof value === "function" && value.name === name) {
+      return value as (...args: unknown[]) => unknown;
+    }
+  }
+  return undefined;
+}
+
+const sourceExports = new Map<string, string | null>();
+
+function readSource(module: string): string | null {
+  if (sourceExports.has(module)) return sourceExports.get(module)!;
+  let source: string | null = null;
+  try {
+    const url = new URL(module);
+    if (url.protocol === "file:") {
+      source = Deno.readTextFileSync(url);
+    }
+  } catch {
+    // Unreadable (no permission, remote): the child does the check instead.
+  }
+  sourceExports.set(module, source);
+  return source;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Whether the module source certainly does not export `name`. The parent
+ * cannot import its own main module while that module is still running (it
+ * may be awaiting this very child), so it reads the source instead; when in
+ * doubt it says no and leaves the final word to the child.
+ */
+export function certainlyNotExported(name: string, module: string): boolean {
+  const source = readSource(module);
+  if (source === null || /\bexport\s*\*/.test(source)) return false;
+  const id = escapeRegExp(name);
+  const patterns = [
+    new RegExp(`^.*\\bexport\\b.*\\b${id}\\b`, "m"),
+    new RegExp(`\\bexport\\s*(?:type\\s*)?\\{[^}]*\\b${id}\\b`),
+  ];
+  return !patterns.some((pattern) => pattern.test(source));
+}

@@ -1,0 +1,219 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+/**
+ * The errors this package rejects with, one class per condition a caller may
+ * want to catch. Each sets `name` to its class name, so it survives a trip
+ * through structured clone and can be told apart with `error.name`.
+ *
+ * Misuse (a wrong argument type, a negative timeout) throws the built-in
+ * `TypeError` or `RangeError` instead.
+ *
+ * @example Telling a timeout apart from other failures
+ * ```ts
+ * import { EmptyError } from "@mp/multiprocessing/errors";
+ *
+ * const error: Error = new EmptyError("Cannot get from the queue as it is empty");
+ * console.log(error instanceof EmptyError, error.name); // true "EmptyError"
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Thrown when a non-blocking or timed `get` finds nothing to take
+ * (Python's `queue.Empty`).
+ *
+ * @example Usage
+ * ```ts
+ * import { EmptyError } from "@mp/multiprocessing/errors";
+ *
+ * throw new EmptyError("Cannot get from the queue as it is empty");
+ * ```
+ */
+export class EmptyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "EmptyError";
+  }
+}
+
+/**
+ * Thrown when a non-blocking or timed `put` finds a bounded queue full
+ * (Python's `queue.Full`).
+ *
+ * @example Usage
+ * ```ts
+ * import { FullError } from "@mp/multiprocessing/errors";
+ *
+ * throw new FullError("Cannot put to the queue as it is full: maxsize is 3");
+ * ```
+ */
+export class FullError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FullError";
+  }
+}
+
+/**
+ * Thrown by a queue after `shutdown()`: on `put`, and on `get` once drained
+ * (Python 3.13's `queue.ShutDown`).
+ *
+ * @example Usage
+ * ```ts
+ * import { ShutDownError } from "@mp/multiprocessing/errors";
+ *
+ * throw new ShutDownError("Cannot put to the queue as it is shut down");
+ * ```
+ */
+export class ShutDownError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ShutDownError";
+  }
+}
+
+/**
+ * Thrown by `Connection.recv()` once the other end is closed and nothing is
+ * left to read (Python's `EOFError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { EOFError } from "@mp/multiprocessing/errors";
+ *
+ * throw new EOFError("Cannot receive as the other end is closed");
+ * ```
+ */
+export class EOFError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "EOFError";
+  }
+}
+
+/**
+ * Thrown when a result is not ready within the given timeout
+ * (Python's `multiprocessing.TimeoutError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { TimeoutError } from "@mp/multiprocessing/errors";
+ *
+ * throw new TimeoutError("Cannot get the result as it is not ready after 100 ms");
+ * ```
+ */
+export class TimeoutError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * Thrown to every waiter of a `Barrier` that is aborted, reset or timed out
+ * (Python's `threading.BrokenBarrierError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { BrokenBarrierError } from "@mp/multiprocessing/errors";
+ *
+ * throw new BrokenBarrierError("Cannot wait on the barrier as it is broken");
+ * ```
+ */
+export class BrokenBarrierError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BrokenBarrierError";
+  }
+}
+
+/**
+ * Thrown when a child process dies before finishing what it was asked to do,
+ * or cannot be started at all.
+ *
+ * @example Usage
+ * ```ts
+ * import { ProcessError } from "@mp/multiprocessing/errors";
+ *
+ * const error = new ProcessError("The child died with exit code -9", { exitCode: -9 });
+ * console.log(error.exitCode); // -9
+ * ```
+ */
+export class ProcessError extends Error {
+  /** The exit code of the child, or `null` when it never ran. */
+  exitCode: number | null;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, plus the child's `exitCode`.
+   */
+  constructor(
+    message?: string,
+    options?: ErrorOptions & { exitCode?: number | null },
+  ) {
+    super(message, options);
+    this.name = "ProcessError";
+    this.exitCode = options?.exitCode ?? null;
+  }
+}
+
+/**
+ * Thrown when a manager client presents the wrong authentication key
+ * (Python's `multiprocessing.AuthenticationError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { AuthenticationError } from "@mp/multiprocessing/errors";
+ *
+ * throw new AuthenticationError("Cannot connect to the manager as the authkey is wrong");
+ * ```
+ */
+export class AuthenticationError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuthenticationError";
+  }
+}
