@@ -155,6 +155,18 @@ async function serveCalls(conn: Deno.Conn): Promise<void> {
   }
 }
 
+async function sendInit(
+  stdin: WritableStreamDefaultWriter<Uint8Array>,
+  init: InitMessage,
+): Promise<void> {
+  const { pidCounter: _, ...portable } = init;
+  const payload = encode(portable);
+  const frame = new Uint8Array(4 + payload.length);
+  new DataView(frame.buffer).setUint32(0, payload.length, true);
+  frame.set(payload, 4);
+  await stdin.write(frame);
+}
+
 let server: CallServer | null = null;
 
 function exitCodeOf(status: Deno.CommandStatus): number {
@@ -188,12 +200,7 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
   }
   const attached = calls.attach(token);
   const stdin = child.stdin.getWriter();
-  const { pidCounter: _, ...portable } = init;
-  const payload = encode({ ...portable, socket: calls.path, token });
-  const frame = new Uint8Array(4 + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame.set(payload, 4);
-  stdin.write(frame).catch(() => {
+  sendInit(stdin, { ...init, socket: calls.path, token }).catch(() => {
     // The child died before reading: its status says how.
   });
   const exited = child.status.then(async (status) => {

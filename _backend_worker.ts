@@ -9,7 +9,10 @@ const CHILD_URL = new URL("./_child.ts", import.meta.url);
 type WorkerMessage = CallMessage | { t: "exit"; code: number };
 
 function spawn(init: InitMessage): ChildHandle {
-  const worker = new Worker(CHILD_URL, { type: "module", name: init.info.name });
+  const worker = new Worker(CHILD_URL, {
+    type: "module",
+    name: init.info.name,
+  });
   const { promise: exited, resolve } = Promise.withResolvers<number>();
   let done = false;
   const finish = (code: number) => {

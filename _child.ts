@@ -66,7 +66,10 @@ function receiveInit(): Promise<InitMessage> {
 
 function linkToParent(init: InitMessage): void {
   if (workerScope !== null) {
-    setParentLink({ send: (message) => workerScope.postMessage(message) });
+    setParentLink({
+      send: (message) => workerScope.postMessage(message),
+      flushed: () => Promise.resolve(),
+    });
     return;
   }
   const { socket, token } = init;
@@ -74,7 +77,10 @@ function linkToParent(init: InitMessage): void {
   const connect = async () => {
     const conn = await Deno.connect({ transport: "unix", path: socket! });
     await writeAll(conn, new TextEncoder().encode(token));
-    readFrames(conn, (payload) => receiveReturn(decode(payload) as ReturnMessage))
+    readFrames(
+      conn,
+      (payload) => receiveReturn(decode(payload) as ReturnMessage),
+    )
       .catch(() => {})
       .finally(() =>
         failInflight(new ProcessError("The parent process is gone"))
@@ -87,6 +93,7 @@ function linkToParent(init: InitMessage): void {
   });
   setParentLink({
     send: (message: CallMessage) => writer.send(encode(message)),
+    flushed: () => writer.flushed(),
   });
 }
 

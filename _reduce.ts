@@ -133,8 +133,11 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (value instanceof Map) {
     let i = 0;
     for (const [key, item] of value) {
+      const keyText = typeof key === "string" || typeof key === "number"
+        ? JSON.stringify(key)
+        : `<key ${i}>`;
       if (scan(key, `${path}.keys()[${i}]`, seen)) found = true;
-      if (scan(item, childPath(path, `get(${i})`), seen)) found = true;
+      if (scan(item, `${path}.get(${keyText})`, seen)) found = true;
       i++;
     }
   } else if (value instanceof Set) {
@@ -247,18 +250,34 @@ async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
   for (const item of items) await loadKinds(item, seen);
 }
 
-function restore(value: unknown, memo: Map<object, unknown>): unknown {
+/**
+ * A key for descriptors that stand for the same primitive. Codecs without
+ * shared references (JSON) send one primitive passed twice as two copies of
+ * its descriptor; the key makes the child rebuild it once all the same.
+ */
+function identityKey(descriptor: Descriptor): unknown {
+  const { data } = descriptor;
+  return typeof data === "number" || typeof data === "string"
+    ? `${descriptor[MARK]}:${data}`
+    : descriptor;
+}
+
+function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (memo.has(value)) return memo.get(value);
   if (isDescriptor(value)) {
+    const key = identityKey(value);
+    if (memo.has(key)) return memo.get(key);
     const rebuild = kinds.get(value[MARK]);
     if (rebuild === undefined) {
       throw new TypeError(
-        `Cannot rebuild a "${value[MARK]}" in this process as ${value.module} does not register it`,
+        `Cannot rebuild a "${
+          value[MARK]
+        }" in this process as ${value.module} does not register it`,
       );
     }
     const rebuilt = rebuild(value.data);
-    memo.set(value, rebuilt);
+    memo.set(key, rebuilt);
     return rebuilt;
   }
   if (isLeafBuiltin(value)) return value;

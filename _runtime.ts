@@ -41,9 +41,8 @@ export interface ReturnMessage {
 /** How a child reaches its parent. */
 export interface ParentLink {
   send(message: CallMessage): void;
-  /** Lets the isolate exit while the link is idle. */
-  unref?(): void;
-  ref?(): void;
+  /** Resolves once every call sent so far has left this process. */
+  flushed(): Promise<void>;
 }
 
 /** Applies an operation to an exposed object. */
@@ -86,7 +85,6 @@ export function callParent(
   }
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-  if (inflight.size === 0) link.ref?.();
   inflight.set(c, { resolve, reject });
   try {
     link.send({ t: "call", c, id, op, a: args });
@@ -100,7 +98,6 @@ export function callParent(
 function settle(c: number) {
   const entry = inflight.get(c);
   inflight.delete(c);
-  if (inflight.size === 0) parentLink?.unref?.();
   return entry;
 }
 
@@ -126,6 +123,7 @@ export function addFlusher(flush: () => Promise<void>): () => void {
 /** Waits until every pending write of this process has been delivered. */
 export async function flushAll(): Promise<void> {
   await Promise.allSettled([...flushers].map((flush) => flush()));
+  await parentLink?.flushed();
 }
 
 const exposed = new Map<number, CallHandler>();

@@ -378,10 +378,10 @@ export class Process<A extends unknown[] = unknown[]> {
       pidCounter: pidCounterBuffer(),
     }, { denoFlags: this.#denoFlags });
     this.#handle = handle;
-    active.add(this);
+    active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
       this.#exitCode = code;
-      active.delete(this);
+      active.delete(this as unknown as Process);
       return code;
     });
   }

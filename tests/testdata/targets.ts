@@ -1,5 +1,6 @@
 // Targets run by children in the tests.
-import { currentProcess } from "../../process.ts";
+import { currentProcess, Process, type StartMethod } from "../../process.ts";
+import type { Recorder } from "./recorder.ts";
 
 export function hello(name: string) {
   console.log(`hello ${name} from ${currentProcess().name}`);
@@ -25,3 +26,59 @@ export function sleepsForever(): Promise<never> {
 export function reportsSelf() {
   console.log(JSON.stringify(currentProcess()));
 }
+
+export async function recordSelf(recorder: Recorder) {
+  await recorder.record(currentProcess());
+}
+
+export async function recordDeep(
+  nested: { deep: [number, Map<string, Recorder>] },
+) {
+  const [n, map] = nested.deep;
+  await map.get("r")!.record(n * 2);
+}
+
+export async function recordTwiceSameObject(a: Recorder, b: Recorder) {
+  await a.record(a === b);
+}
+
+export async function startsGrandchild(
+  recorder: Recorder,
+  startMethod: StartMethod,
+) {
+  const child = new Process({
+    target: recordSelf,
+    args: [recorder],
+    module: import.meta.url,
+    startMethod,
+  });
+  child.start();
+  await recorder.record(await child.join({ timeout: 20_000 }));
+}
+
+export function recordWithoutAwait(recorder: Recorder) {
+  // Not awaited: the child must still deliver it before exiting.
+  recorder.record("last words");
+}
+
+export async function printsPidThenSleeps() {
+  console.log(`pid ${Deno.pid}`);
+  await sleepsForever();
+}
+
+export async function startsSleepingGrandchild() {
+  console.log(`pid ${Deno.pid}`);
+  const grandchild = new Process({
+    target: printsPidThenSleeps,
+    module: import.meta.url,
+    startMethod: "subprocess",
+  });
+  grandchild.start();
+  await grandchild.join();
+}
+
+export function notExportedCaller() {
+  return notExported();
+}
+
+function notExported() {}

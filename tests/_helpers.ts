@@ -1,0 +1,37 @@
+// Shared by the tests: both start methods, and bounded waits.
+import type { StartMethod } from "../process.ts";
+
+export const START_METHODS: readonly StartMethod[] = ["worker", "subprocess"];
+
+/** Generous, so a slow CI machine passes, yet a hang fails the test. */
+export const TIMEOUT = 30_000;
+
+export const TARGETS = new URL("./testdata/targets.ts", import.meta.url);
+
+/** Runs a Deno program to the end, bounded by `TIMEOUT`. */
+export async function runDeno(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(TIMEOUT),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
+}
+
+/** Whether an OS process is gone (a zombie nobody reaped counts as gone). */
+export function processGone(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+}

@@ -1,0 +1,335 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
+import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
+import {
+  activeChildren,
+  cpuCount,
+  currentProcess,
+  getStartMethod,
+  Process,
+  type ProcessInfo,
+  setStartMethod,
+} from "../process.ts";
+import { Recorder } from "./testdata/recorder.ts";
+import {
+  exitsWith,
+  fails,
+  hello,
+  notExportedCaller,
+  recordDeep,
+  recordSelf,
+  recordTwiceSameObject,
+  recordWithoutAwait,
+  rejects,
+  sleepsForever,
+  startsGrandchild,
+} from "./testdata/targets.ts";
+import {
+  processGone,
+  runDeno,
+  START_METHODS,
+  TARGETS,
+  TIMEOUT,
+} from "./_helpers.ts";
+
+const RUN_CHILD = new URL("./testdata/run_child.ts", import.meta.url).pathname;
+
+for (const startMethod of START_METHODS) {
+  const spawn = <A extends unknown[]>(
+    target: (...args: A) => unknown,
+    args?: A,
+  ) => {
+    const options = { target, module: TARGETS, startMethod };
+    return new Process(args === undefined ? options : { ...options, args });
+  };
+
+  Deno.test(`Process.join() resolves with 0 after the target returns (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(recordSelf, [recorder]);
+    assertEquals(child.isAlive(), false);
+    child.start();
+    assert(child.isAlive());
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(child.exitCode, 0);
+    assertEquals(child.isAlive(), false);
+    const [seen] = await recorder.values() as ProcessInfo[];
+    assertEquals(seen?.name, child.name);
+    assertEquals(seen?.pid, child.pid);
+    assertEquals(seen?.parentPid, Deno.pid);
+    assertEquals(seen?.isMain, false);
+    assertEquals(seen?.startMethod, startMethod);
+  });
+
+  Deno.test(`Process.pid is unique per child and an OS pid for subprocesses (${startMethod})`, async () => {
+    const children = [
+      spawn(recordSelf, [new Recorder()]),
+      spawn(recordSelf, [new Recorder()]),
+    ];
+    assertEquals(children[0]!.pid, null);
+    for (const child of children) child.start();
+    for (const child of children) await child.join({ timeout: TIMEOUT });
+    const [a, b] = children.map((child) => child.pid!);
+    assertNotEquals(a, b);
+    assertNotEquals(a, Deno.pid);
+    if (startMethod === "subprocess") assert(a! > 0 && a! < 0x400000);
+    else assert(a! >= 0x400000);
+  });
+
+  Deno.test(`Process.exitCode is 1 when the target throws or rejects (${startMethod})`, async () => {
+    for (const target of [fails, rejects]) {
+      const child = spawn(target, ["expected failure from a test"]);
+      child.start();
+      assertEquals(await child.join({ timeout: TIMEOUT }), 1);
+    }
+  });
+
+  Deno.test(`Process.exitCode is n after Deno.exit(n) (${startMethod})`, async () => {
+    const child = spawn(exitsWith, [7]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 7);
+  });
+
+  Deno.test(`Process.terminate() and kill() give -15 and -9 (${startMethod})`, async () => {
+    const terminated = spawn(sleepsForever);
+    const killed = spawn(sleepsForever);
+    terminated.start();
+    killed.start();
+    assertEquals(await terminated.join({ timeout: 100 }), null);
+    assert(terminated.isAlive());
+    terminated.terminate();
+    killed.kill();
+    assertEquals(await terminated.join({ timeout: TIMEOUT }), -15);
+    assertEquals(await killed.join({ timeout: TIMEOUT }), -9);
+    terminated.terminate(); // Does nothing once ended.
+    assertEquals(terminated.exitCode, -15);
+  });
+
+  Deno.test(`Process.join() rejects with the signal's reason, leaving the child running (${startMethod})`, async () => {
+    const child = spawn(sleepsForever);
+    child.start();
+    const controller = new AbortController();
+    const joining = child.join({ signal: controller.signal });
+    controller.abort(new Error("stop waiting"));
+    await assertRejects(() => joining, Error, "stop waiting");
+    assert(child.isAlive());
+    child.kill();
+    assertEquals(await child.join({ timeout: TIMEOUT }), -9);
+  });
+
+  Deno.test(`Process[Symbol.asyncDispose]() terminates a running child (${startMethod})`, async () => {
+    let child: Process | undefined;
+    {
+      await using disposed = spawn(sleepsForever);
+      disposed.start();
+      child = disposed;
+    }
+    assertEquals(child.exitCode, -15);
+  });
+
+  Deno.test(`activeChildren() lists running children only (${startMethod})`, async () => {
+    const child = spawn(sleepsForever);
+    child.start();
+    assert(activeChildren().includes(child));
+    child.kill();
+    await child.join({ timeout: TIMEOUT });
+    assertEquals(activeChildren().includes(child), false);
+  });
+
+  Deno.test(`Process args may hold primitives at any depth (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(recordDeep, [{
+      deep: [21, new Map([["r", recorder]])],
+    }]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), [42]);
+  });
+
+  Deno.test(`Process args keep the identity of a primitive passed twice (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(recordTwiceSameObject, [recorder, recorder]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), [true]);
+  });
+
+  Deno.test(`A child's unawaited last call is delivered before it exits (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(recordWithoutAwait, [recorder]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), ["last words"]);
+  });
+
+  for (const grandchildMethod of START_METHODS) {
+    Deno.test(`A primitive passed on to a ${grandchildMethod} grandchild reaches its owner (${startMethod})`, async () => {
+      const recorder = new Recorder();
+      const child = spawn(startsGrandchild, [recorder, grandchildMethod]);
+      child.start();
+      assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+      const [info, code] = await recorder.values() as [ProcessInfo, number];
+      assertEquals(code, 0);
+      assertEquals(info.startMethod, grandchildMethod);
+      assertMatch(info.name, /^Process-\d+:1$/);
+      assertNotEquals(info.parentPid, Deno.pid);
+    });
+  }
+
+  Deno.test(`A child's console output and error stack reach the parent (${startMethod})`, async () => {
+    const greeted = await runDeno([RUN_CHILD, startMethod, "hello", "ann"]);
+    assertEquals(greeted.stdout, "hello ann from Process-1\nexit 0\n");
+    const failed = await runDeno([RUN_CHILD, startMethod, "fails", "boom"]);
+    assertEquals(failed.stdout, "exit 1\n");
+    assertMatch(
+      failed.stderr,
+      /Process Process-1:\n.*Error: boom\n\s+at fails \(.*targets\.ts/,
+    );
+  });
+
+  Deno.test(`Process.start() fails at once for a target that is not exported (${startMethod})`, () => {
+    const notExported = () => notExportedCaller;
+    function localFunction() {}
+    for (const target of [notExported, localFunction]) {
+      const child = spawn(target);
+      const error = assertThrows(() => child.start(), TypeError);
+      assertMatch(
+        error.message,
+        new RegExp(
+          `function ${target.name} is not exported from .*targets\\.ts: export it`,
+        ),
+      );
+      assertEquals(child.isAlive(), false);
+    }
+    const anonymous = spawn((() => () => {})());
+    assertThrows(
+      () => anonymous.start(),
+      TypeError,
+      "anonymous or bound function",
+    );
+    const bound = spawn(hello.bind(null));
+    assertThrows(() => bound.start(), TypeError, "anonymous or bound function");
+  });
+
+  Deno.test(`Process.start() names the path of an argument that cannot be cloned (${startMethod})`, () => {
+    const cases: [unknown[], string][] = [
+      [[1, { cb: () => {} }], "args[1].cb"],
+      [[{ s: Symbol("x") }], "args[0].s"],
+      [[[new Map([["k", new (class Point {})()]])]], 'args[0][0].get("k")'],
+      [[{ "odd key": [function named() {}] }], 'args[0]["odd key"][0]'],
+    ];
+    for (const [args, path] of cases) {
+      const child = spawn(hello as (...args: unknown[]) => unknown, args);
+      const error = assertThrows(() => child.start(), TypeError);
+      assert(
+        error.message.startsWith(`Cannot send ${path} to another process`),
+        error.message,
+      );
+      assertEquals(child.isAlive(), false);
+    }
+  });
+
+  Deno.test(`Process.start() a second time throws (${startMethod})`, async () => {
+    const child = spawn(hello, ["twice"]);
+    child.start();
+    assertThrows(() => child.start(), Error, "already started");
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+  });
+}
+
+Deno.test("Process.join() before start() throws, naming the fix", async () => {
+  const child = new Process({ target: hello, module: TARGETS });
+  await assertRejects(() => child.join(), Error, "call start() first");
+  assertThrows(() => child.terminate(), Error, "call start() first");
+  assertThrows(() => child.kill(), Error, "call start() first");
+});
+
+Deno.test("Process.join() rejects a negative timeout", async () => {
+  const child = new Process({ target: hello, args: ["x"], module: TARGETS });
+  child.start();
+  await assertRejects(
+    () => child.join({ timeout: -1 }),
+    RangeError,
+    "timeout -1",
+  );
+  assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+});
+
+Deno.test("new Process() rejects an unknown start method or a non-function target", () => {
+  assertThrows(
+    () => new Process({ target: hello, startMethod: "fork" as "worker" }),
+    TypeError,
+    'Cannot use start method "fork": use "worker" or "subprocess"',
+  );
+  assertThrows(
+    () => new Process({ target: 42 as unknown as () => void }),
+    TypeError,
+    "target is number",
+  );
+});
+
+Deno.test("setStartMethod() changes the default and rejects unknown methods", () => {
+  assertEquals(getStartMethod(), "worker");
+  assertThrows(() => setStartMethod("spawn" as "worker"), TypeError, '"spawn"');
+  setStartMethod("subprocess");
+  try {
+    assertEquals(new Process({ target: hello }).startMethod, "subprocess");
+  } finally {
+    setStartMethod("worker");
+  }
+});
+
+Deno.test("currentProcess() describes the main process", () => {
+  const info = currentProcess();
+  assertEquals(info.name, "MainProcess");
+  assertEquals(info.pid, Deno.pid);
+  assertEquals(info.isMain, true);
+  assertEquals(info.startMethod, null);
+  assert(cpuCount() >= 1);
+});
+
+for (const startMethod of START_METHODS) {
+  Deno.test(`Subprocess descendants die when a ${startMethod} parent program is SIGKILLed`, async () => {
+    const parent = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", RUN_CHILD, startMethod, "startsSleepingGrandchild"],
+      stdout: "piped",
+      stderr: "inherit",
+      signal: AbortSignal.timeout(TIMEOUT),
+    }).spawn();
+    const pids: number[] = [];
+    const reader = parent.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    const wanted = startMethod === "subprocess" ? 2 : 1;
+    while (pids.length < wanted) {
+      const { value, done } = await deadline(reader.read(), TIMEOUT);
+      if (done) break;
+      text += value;
+      pids.splice(
+        0,
+        pids.length,
+        ...[...text.matchAll(/pid (\d+)/g)].map((m) => Number(m[1])).filter((
+          pid,
+        ) => pid !== parent.pid),
+      );
+    }
+    assertEquals(pids.length, wanted, text);
+    parent.kill("SIGKILL");
+    await parent.status;
+    await reader.cancel();
+    const started = Date.now();
+    while (!pids.every(processGone) && Date.now() - started < TIMEOUT) {
+      await delay(50);
+    }
+    assert(
+      pids.every(processGone),
+      `still running: ${pids.filter((p) => !processGone(p))}`,
+    );
+  });
+}
