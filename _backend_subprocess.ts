@@ -14,7 +14,7 @@ import {
   type SpawnOptions,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
-import { answerCall, type CallMessage } from "./_runtime.ts";
+import { CallRouter, type UpMessage } from "./_runtime.ts";
 import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
@@ -68,10 +68,10 @@ class CallServer {
     return this.#children.size;
   }
 
-  attach(token: string): Attached {
+  attach(token: string, pid: number): Attached {
     let connection: Promise<void> | null = null;
     const attached: Attached = {
-      onConnect: (conn) => connection = serveCalls(conn),
+      onConnect: (conn) => connection = serveCalls(conn, pid),
       closed: () => connection ?? Promise.resolve(),
     };
     this.#children.set(token, attached);
@@ -136,20 +136,18 @@ function socketPath(): string {
   return `${dir}/mp-${Deno.pid}-${random}.sock`;
 }
 
-async function serveCalls(conn: Deno.Conn): Promise<void> {
+async function serveCalls(conn: Deno.Conn, pid: number): Promise<void> {
   const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
+  const router = new CallRouter(pid, (answer) => writer.send(encode(answer)));
   try {
-    await readFrames(conn, async (payload) => {
-      const answer = await answerCall(decode(payload) as CallMessage);
-      try {
-        writer.send(encode(answer));
-      } catch {
-        // The child is gone; its exit is reported through its status.
-      }
-    });
+    await readFrames(
+      conn,
+      (payload) => router.receive(decode(payload) as UpMessage),
+    );
   } catch {
     // The child died mid-frame; its exit is reported through its status.
   } finally {
+    router.close();
     await writer.flushed();
     conn.close();
   }
@@ -198,7 +196,7 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
     }
     throw error;
   }
-  const attached = calls.attach(token);
+  const attached = calls.attach(token, child.pid);
   const stdin = child.stdin.getWriter();
   sendInit(stdin, { ...init, socket: calls.path, token }).catch(() => {
     // The child died before reading: its status says how.

@@ -1,12 +1,12 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
 import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
-import { answerCall, type CallMessage } from "./_runtime.ts";
+import { CallRouter, type UpMessage } from "./_runtime.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
 
 /** Messages a worker child posts to its parent. */
-type WorkerMessage = CallMessage | { t: "exit"; code: number };
+type WorkerMessage = UpMessage | { t: "exit"; code: number };
 
 function spawn(init: InitMessage): ChildHandle {
   const worker = new Worker(CHILD_URL, {
@@ -14,18 +14,22 @@ function spawn(init: InitMessage): ChildHandle {
     name: init.info.name,
   });
   const { promise: exited, resolve } = Promise.withResolvers<number>();
+  const router = new CallRouter(
+    init.info.pid,
+    (answer) => worker.postMessage(answer),
+  );
   let done = false;
   const finish = (code: number) => {
     if (done) return;
     done = true;
+    router.close();
     worker.terminate();
     resolve(code);
   };
-  worker.onmessage = async (event: MessageEvent<WorkerMessage>) => {
+  worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const message = event.data;
-    if (message.t === "exit") return finish(message.code);
-    const answer = await answerCall(message);
-    if (!done) worker.postMessage(answer);
+    if (message.t === "exit") finish(message.code);
+    else router.receive(message);
   };
   worker.onerror = (event) => {
     // The child reports its own errors; this fires only if it cannot load.

@@ -7,7 +7,6 @@ import { decode, encode } from "./_codec.ts";
 import { rebuild } from "./_reduce.ts";
 import {
   adoptPidCounter,
-  type CallMessage,
   current,
   failInflight,
   flushAll,
@@ -15,6 +14,7 @@ import {
   type ReturnMessage,
   setDefaultModule,
   setParentLink,
+  type UpMessage,
 } from "./_runtime.ts";
 import { findExport, notExportedMessage } from "./_target.ts";
 import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
@@ -92,7 +92,7 @@ function linkToParent(init: InitMessage): void {
     await writeAll(await connection, bytes);
   });
   setParentLink({
-    send: (message: CallMessage) => writer.send(encode(message)),
+    send: (message: UpMessage) => writer.send(encode(message)),
     flushed: () => writer.flushed(),
   });
 }

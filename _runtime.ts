@@ -30,6 +30,12 @@ export interface CallMessage {
   a: unknown[];
 }
 
+/** The child no longer wants the result of call `c` (its signal aborted). */
+export interface CancelMessage {
+  t: "cancel";
+  c: number;
+}
+
 /** The parent's answer to a {@linkcode CallMessage}. */
 export interface ReturnMessage {
   t: "ret";
@@ -38,15 +44,34 @@ export interface ReturnMessage {
   v: unknown;
 }
 
+/** What a child sends its parent. */
+export type UpMessage = CallMessage | CancelMessage;
+
 /** How a child reaches its parent. */
 export interface ParentLink {
-  send(message: CallMessage): void;
-  /** Resolves once every call sent so far has left this process. */
+  send(message: UpMessage): void;
+  /** Resolves once every message sent so far has left this process. */
   flushed(): Promise<void>;
 }
 
+/** What an exposed object learns about a call besides its arguments. */
+export interface CallContext {
+  /** The pid of the direct child the call came through. */
+  route: number;
+  /**
+   * Aborts when the caller cancels or its process dies. An operation that
+   * waits must stop waiting and undo nothing it has not yet done; one that
+   * has already completed answers normally.
+   */
+  signal: AbortSignal;
+}
+
 /** Applies an operation to an exposed object. */
-export type CallHandler = (op: string, args: unknown[]) => unknown;
+export type CallHandler = (
+  op: string,
+  args: unknown[],
+  context: CallContext,
+) => unknown;
 
 export const current: ProcessInfo = {
   name: "MainProcess",
@@ -69,11 +94,22 @@ export function setParentLink(link: ParentLink): void {
   parentLink = link;
 }
 
-/** Sends an operation to the owner of object `id` and resolves with its result. */
+/** Whether this process has a parent to call (it is a child). */
+export function hasParent(): boolean {
+  return parentLink !== null;
+}
+
+/**
+ * Sends an operation to the owner of object `id` and resolves with its
+ * result. When `signal` aborts, the owner is asked to cancel; the call then
+ * rejects with `signal.reason`, unless the owner had already completed the
+ * operation, in which case its result stands (so nothing taken is lost).
+ */
 export function callParent(
   id: number,
   op: string,
   args: unknown[],
+  signal?: AbortSignal,
 ): Promise<unknown> {
   const link = parentLink;
   if (link === null) {
@@ -83,14 +119,25 @@ export function callParent(
       ),
     );
   }
+  if (signal?.aborted) return Promise.reject(signal.reason);
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-  inflight.set(c, { resolve, reject });
+  const onAbort = () => link.send({ t: "cancel", c });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  inflight.set(c, {
+    resolve(value) {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(value);
+    },
+    reject(error) {
+      signal?.removeEventListener("abort", onAbort);
+      reject(signal?.aborted ? signal.reason : error);
+    },
+  });
   try {
     link.send({ t: "call", c, id, op, a: args });
   } catch (error) {
-    settle(c);
-    throw error;
+    settle(c)?.reject(error as Error);
   }
   return promise;
 }
@@ -141,19 +188,97 @@ export function expose(owner: object, handler: CallHandler): number {
   return id;
 }
 
-/** Runs a child's call against the exposed object and builds the answer. */
-export async function answerCall(message: CallMessage): Promise<ReturnMessage> {
-  const handler = exposed.get(message.id);
-  try {
-    if (handler === undefined) {
-      throw new Error(
-        `Cannot apply "${message.op}" as object ${message.id} is not owned by this process`,
+/**
+ * Serves the calls of one direct child: runs them against exposed objects,
+ * honours cancellations, and aborts whatever is still running once the child
+ * is gone.
+ */
+export class CallRouter {
+  #route: number;
+  #reply: (message: ReturnMessage) => void;
+  #running = new Map<number, AbortController>();
+  #closed = false;
+
+  /**
+   * @param route The pid of the child served.
+   * @param reply Sends an answer back to the child.
+   */
+  constructor(route: number, reply: (message: ReturnMessage) => void) {
+    this.#route = route;
+    this.#reply = reply;
+  }
+
+  /** Handles one message from the child. */
+  receive(message: UpMessage): void {
+    if (message.t === "cancel") {
+      this.#running.get(message.c)?.abort(
+        new DOMException("The caller cancelled the call", "AbortError"),
+      );
+      return;
+    }
+    this.#run(message);
+  }
+
+  async #run(message: CallMessage): Promise<void> {
+    const controller = new AbortController();
+    this.#running.set(message.c, controller);
+    let answer: ReturnMessage;
+    try {
+      const handler = exposed.get(message.id);
+      if (handler === undefined) {
+        throw new Error(
+          `Cannot apply "${message.op}" as object ${message.id} is not owned by this process`,
+        );
+      }
+      const value = await handler(message.op, message.a, {
+        route: this.#route,
+        signal: controller.signal,
+      });
+      answer = { t: "ret", c: message.c, ok: true, v: value };
+    } catch (error) {
+      answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
+    } finally {
+      this.#running.delete(message.c);
+    }
+    if (this.#closed) return;
+    try {
+      this.#reply(answer);
+    } catch {
+      // The child is gone: it no longer waits for this answer.
+    }
+  }
+
+  /** The child is gone: stops every call it was waiting on. */
+  close(): void {
+    this.#closed = true;
+    for (const controller of this.#running.values()) {
+      controller.abort(
+        new DOMException("The calling process is gone", "AbortError"),
       );
     }
-    const value = await handler(message.op, message.a);
-    return { t: "ret", c: message.c, ok: true, v: value };
-  } catch (error) {
-    return { t: "ret", c: message.c, ok: false, v: toWireError(error) };
+    this.#running.clear();
+  }
+}
+
+const exitListeners = new Set<(pid: number) => void>();
+
+/**
+ * Calls `listener` with the pid of each direct child of this process as it
+ * exits, before `join()` resolves, so owners can release what it held.
+ */
+export function onChildExit(listener: (pid: number) => void): () => void {
+  exitListeners.add(listener);
+  return () => exitListeners.delete(listener);
+}
+
+/** Reports that a direct child has exited. */
+export function notifyChildExit(pid: number): void {
+  for (const listener of exitListeners) {
+    try {
+      listener(pid);
+    } catch (error) {
+      console.error(error);
+    }
   }
 }
 

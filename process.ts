@@ -39,6 +39,7 @@ import {
   getDefaultModule,
   nextChildName,
   nextWorkerPid,
+  notifyChildExit,
   pidCounterBuffer,
   type StartMethod,
 } from "./_runtime.ts";
@@ -380,6 +381,7 @@ export class Process<A extends unknown[] = unknown[]> {
     this.#handle = handle;
     active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
+      notifyChildExit(handle.pid);
       this.#exitCode = code;
       active.delete(this as unknown as Process);
       return code;
