@@ -25,6 +25,8 @@ export interface ProcessInfo {
 export interface CallMessage {
   t: "call";
   c: number;
+  /** The pid of the process that owns object `id`. */
+  o: number;
   id: number;
   op: string;
   a: unknown[];
@@ -100,12 +102,14 @@ export function hasParent(): boolean {
 }
 
 /**
- * Sends an operation to the owner of object `id` and resolves with its
+ * Sends an operation to object `id` of the process `owner`, an ancestor of
+ * this one (each process on the way forwards it), and resolves with its
  * result. When `signal` aborts, the owner is asked to cancel; the call then
  * rejects with `signal.reason`, unless the owner had already completed the
  * operation, in which case its result stands (so nothing taken is lost).
  */
-export function callParent(
+export function callOwner(
+  owner: number,
   id: number,
   op: string,
   args: unknown[],
@@ -115,7 +119,7 @@ export function callParent(
   if (link === null) {
     return Promise.reject(
       new Error(
-        `Cannot reach the owner of object ${id} as this process has no parent`,
+        `Cannot reach process ${owner}, which owns this object, from process ${current.pid}: pass the object from the process that created it, or one of its descendants`,
       ),
     );
   }
@@ -135,11 +139,21 @@ export function callParent(
     },
   });
   try {
-    link.send({ t: "call", c, id, op, a: args });
+    link.send({ t: "call", c, o: owner, id, op, a: args });
   } catch (error) {
     settle(c)?.reject(error as Error);
   }
   return promise;
+}
+
+/** Sends an operation to object `id` exposed by the parent; see {@linkcode callOwner}. */
+export function callParent(
+  id: number,
+  op: string,
+  args: unknown[],
+  signal?: AbortSignal,
+): Promise<unknown> {
+  return callOwner(current.parentPid, id, op, args, signal);
 }
 
 function settle(c: number) {
@@ -224,16 +238,15 @@ export class CallRouter {
     this.#running.set(message.c, controller);
     let answer: ReturnMessage;
     try {
-      const handler = exposed.get(message.id);
-      if (handler === undefined) {
-        throw new Error(
-          `Cannot apply "${message.op}" as object ${message.id} is not owned by this process`,
+      const value = message.o === current.pid
+        ? await this.#apply(message, controller.signal)
+        : await callOwner(
+          message.o,
+          message.id,
+          message.op,
+          message.a,
+          controller.signal,
         );
-      }
-      const value = await handler(message.op, message.a, {
-        route: this.#route,
-        signal: controller.signal,
-      });
       answer = { t: "ret", c: message.c, ok: true, v: value };
     } catch (error) {
       answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
@@ -246,6 +259,16 @@ export class CallRouter {
     } catch {
       // The child is gone: it no longer waits for this answer.
     }
+  }
+
+  #apply(message: CallMessage, signal: AbortSignal): unknown {
+    const handler = exposed.get(message.id);
+    if (handler === undefined) {
+      throw new Error(
+        `Cannot apply "${message.op}" as object ${message.id} is not owned by this process`,
+      );
+    }
+    return handler(message.op, message.a, { route: this.#route, signal });
   }
 
   /** The child is gone: stops every call it was waiting on. */
