@@ -48,7 +48,7 @@ export function inheritedFlags(): string[] {
 
 interface Attached {
   onConnect(conn: Deno.Conn): void;
-  /** Resolves once the child's connection, if it made one, is closed. */
+  /** Resolves once the child's connections, if it made any, are closed. */
   closed(): Promise<void>;
 }
 
@@ -69,10 +69,17 @@ class CallServer {
   }
 
   attach(token: string, pid: number): Attached {
-    let connection: Promise<void> | null = null;
+    // The child's own connection, and its blocking-call helper's.
+    const connections: Promise<void>[] = [];
     const attached: Attached = {
-      onConnect: (conn) => connection = serveCalls(conn, pid),
-      closed: () => connection ?? Promise.resolve(),
+      onConnect: (conn) => connections.push(serveCalls(conn, pid)),
+      closed: async () => {
+        let settled = 0;
+        while (settled < connections.length) {
+          settled = connections.length;
+          await Promise.all(connections);
+        }
+      },
     };
     this.#children.set(token, attached);
     return attached;

@@ -7,14 +7,17 @@ import { decode, encode } from "./_codec.ts";
 import { rebuild } from "./_reduce.ts";
 import {
   adoptPidCounter,
+  adoptWorkerPid,
   current,
   failInflight,
   flushAll,
+  newSlot,
   receiveReturn,
   type ReturnMessage,
   setDefaultModule,
   setParentLink,
   type UpMessage,
+  waitSlot,
 } from "./_runtime.ts";
 import { findExport, notExportedMessage } from "./_target.ts";
 import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
@@ -64,11 +67,26 @@ function receiveInit(): Promise<InitMessage> {
   return promise;
 }
 
+/** Decodes the answer of a blocking call from its slot. */
+function blockOn(
+  slot: SharedArrayBuffer,
+  post: (message: unknown) => void,
+): ReturnMessage {
+  const bytes = waitSlot(slot, (k, s) => post({ t: "fetch", k, s }));
+  return decode(bytes) as ReturnMessage;
+}
+
 function linkToParent(init: InitMessage): void {
   if (workerScope !== null) {
+    const post = (message: unknown) => workerScope.postMessage(message);
     setParentLink({
-      send: (message) => workerScope.postMessage(message),
+      send: post,
       flushed: () => Promise.resolve(),
+      callSync(message) {
+        const slot = newSlot();
+        post({ ...message, s: slot });
+        return blockOn(slot, post);
+      },
     });
     return;
   }
@@ -91,9 +109,27 @@ function linkToParent(init: InitMessage): void {
     connection ??= connect();
     await writeAll(await connection, bytes);
   });
+  // A blocking call cannot wait for this thread's own event loop, so a
+  // helper worker, started at the first one, carries it over its own
+  // connection while this thread sleeps.
+  let helper: Worker | null = null;
+  const postToHelper = (message: unknown) => {
+    if (helper === null) {
+      helper = new Worker(new URL("./_sync_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      helper.postMessage({ t: "init", socket, token });
+    }
+    helper.postMessage(message);
+  };
   setParentLink({
     send: (message: UpMessage) => writer.send(encode(message)),
     flushed: () => writer.flushed(),
+    callSync(message) {
+      const slot = newSlot();
+      postToHelper({ ...message, s: slot });
+      return blockOn(slot, postToHelper);
+    },
   });
 }
 
@@ -132,6 +168,7 @@ const init = await receiveInit();
 Object.assign(current, init.info);
 if (workerScope === null) current.pid = Deno.pid;
 if (init.pidCounter !== undefined) adoptPidCounter(init.pidCounter);
+if (workerScope !== null) adoptWorkerPid(init.info.pid);
 setDefaultModule(init.module);
 linkToParent(init);
 exitOnStrayErrors();

@@ -7,6 +7,7 @@
 // gets the id, and every operation the child makes travels to the owner as a
 // call. A child that passes such a proxy on to a grandchild exposes it again,
 // with a handler that forwards, so chains of any depth work.
+import { encode } from "./_codec.ts";
 import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
 
 /** A start method: how a child process is created. */
@@ -30,6 +31,18 @@ export interface CallMessage {
   id: number;
   op: string;
   a: unknown[];
+  /**
+   * For a call whose caller blocks: the answer is written here instead of
+   * sent back (see {@linkcode writeSlot}).
+   */
+  s?: SharedArrayBuffer;
+}
+
+/** Fetches an answer that did not fit the caller's slot, into a larger one. */
+export interface FetchMessage {
+  t: "fetch";
+  k: number;
+  s: SharedArrayBuffer;
 }
 
 /** The child no longer wants the result of call `c` (its signal aborted). */
@@ -47,11 +60,13 @@ export interface ReturnMessage {
 }
 
 /** What a child sends its parent. */
-export type UpMessage = CallMessage | CancelMessage;
+export type UpMessage = CallMessage | CancelMessage | FetchMessage;
 
 /** How a child reaches its parent. */
 export interface ParentLink {
   send(message: UpMessage): void;
+  /** Sends a call and blocks this thread until its answer arrives. */
+  callSync(message: CallMessage): ReturnMessage;
   /** Resolves once every message sent so far has left this process. */
   flushed(): Promise<void>;
 }
@@ -116,13 +131,7 @@ export function callOwner(
   signal?: AbortSignal,
 ): Promise<unknown> {
   const link = parentLink;
-  if (link === null) {
-    return Promise.reject(
-      new Error(
-        `Cannot reach process ${owner}, which owns this object, from process ${current.pid}: pass the object from the process that created it, or one of its descendants`,
-      ),
-    );
-  }
+  if (link === null) return Promise.reject(unreachable(owner));
   if (signal?.aborted) return Promise.reject(signal.reason);
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
@@ -154,6 +163,52 @@ export function callParent(
   signal?: AbortSignal,
 ): Promise<unknown> {
   return callOwner(current.parentPid, id, op, args, signal);
+}
+
+/**
+ * Like {@linkcode callOwner}, but blocks this thread until the owner answers:
+ * for the synchronous methods (`getNowait()`, `qsize()`, …) of a proxy.
+ * Use only for operations that answer at once.
+ */
+export function callOwnerSync(
+  owner: number,
+  id: number,
+  op: string,
+  args: unknown[],
+): unknown {
+  const link = parentLink;
+  if (link === null) throw unreachable(owner);
+  const answer = link.callSync({
+    t: "call",
+    c: nextCallId++,
+    o: owner,
+    id,
+    op,
+    a: args,
+  });
+  if (answer.ok) return answer.v;
+  throw fromWireError(answer.v as WireError);
+}
+
+/**
+ * Sends an operation that needs no answer to the owner: it is applied in
+ * the order sent, after the calls sent before it.
+ */
+export function notifyOwner(
+  owner: number,
+  id: number,
+  op: string,
+  args: unknown[],
+): void {
+  const link = parentLink;
+  if (link === null) throw unreachable(owner);
+  link.send({ t: "call", c: 0, o: owner, id, op, a: args });
+}
+
+function unreachable(owner: number): Error {
+  return new Error(
+    `Cannot reach process ${owner}, which owns this object, from process ${current.pid}: pass the object from the process that created it, or one of its descendants`,
+  );
 }
 
 function settle(c: number) {
@@ -222,8 +277,14 @@ export class CallRouter {
     this.#reply = reply;
   }
 
+  #kept = new KeptAnswers();
+
   /** Handles one message from the child. */
   receive(message: UpMessage): void {
+    if (message.t === "fetch") {
+      this.#kept.deliver(message.k, message.s);
+      return;
+    }
     if (message.t === "cancel") {
       this.#running.get(message.c)?.abort(
         new DOMException("The caller cancelled the call", "AbortError"),
@@ -234,8 +295,12 @@ export class CallRouter {
   }
 
   async #run(message: CallMessage): Promise<void> {
+    if (message.c === 0 && message.o !== current.pid) {
+      notifyOwner(message.o, message.id, message.op, message.a);
+      return;
+    }
     const controller = new AbortController();
-    this.#running.set(message.c, controller);
+    if (message.c !== 0) this.#running.set(message.c, controller);
     let answer: ReturnMessage;
     try {
       const value = message.o === current.pid
@@ -252,6 +317,14 @@ export class CallRouter {
       answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
     } finally {
       this.#running.delete(message.c);
+    }
+    if (message.c === 0) {
+      if (!answer.ok) console.error(fromWireError(answer.v as WireError));
+      return;
+    }
+    if (message.s !== undefined) {
+      writeSlot(message.s, encode(answer), this.#kept.keep);
+      return;
     }
     if (this.#closed) return;
     try {
@@ -280,6 +353,80 @@ export class CallRouter {
       );
     }
     this.#running.clear();
+  }
+}
+
+const SLOT_HEADER = 16;
+const SLOT_PENDING = 0;
+const SLOT_READY = 1;
+const SLOT_TOO_SMALL = 2;
+
+/** A fresh slot for a blocking call's answer. */
+export function newSlot(bytes = 64 * 1024): SharedArrayBuffer {
+  return new SharedArrayBuffer(SLOT_HEADER + bytes);
+}
+
+/**
+ * Writes an encoded answer into a slot and wakes the blocked caller. An
+ * answer too large for the slot is kept under a key, which the caller
+ * fetches with a larger slot.
+ */
+export function writeSlot(
+  slot: SharedArrayBuffer,
+  bytes: Uint8Array,
+  keep: (bytes: Uint8Array) => number,
+): void {
+  const words = new Int32Array(slot, 0, 4);
+  if (bytes.length > slot.byteLength - SLOT_HEADER) {
+    words[1] = bytes.length;
+    words[2] = keep(bytes);
+    Atomics.store(words, 0, SLOT_TOO_SMALL);
+  } else {
+    new Uint8Array(slot, SLOT_HEADER).set(bytes);
+    words[1] = bytes.length;
+    Atomics.store(words, 0, SLOT_READY);
+  }
+  Atomics.notify(words, 0);
+}
+
+/**
+ * Blocks until the answer is in `slot`, then returns its bytes; for one too
+ * large, calls `fetch(key, biggerSlot)` and waits again.
+ */
+export function waitSlot(
+  slot: SharedArrayBuffer,
+  fetch: (key: number, slot: SharedArrayBuffer) => void,
+): Uint8Array {
+  let words = new Int32Array(slot, 0, 4);
+  Atomics.wait(words, 0, SLOT_PENDING);
+  if (Atomics.load(words, 0) === SLOT_TOO_SMALL) {
+    const bigger = newSlot(words[1]);
+    fetch(words[2]!, bigger);
+    slot = bigger;
+    words = new Int32Array(slot, 0, 4);
+    Atomics.wait(words, 0, SLOT_PENDING);
+  }
+  const answer = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
+  Atomics.store(words, 0, SLOT_PENDING);
+  return answer;
+}
+
+/** Answers kept for callers whose slot was too small, by key. */
+export class KeptAnswers {
+  #answers = new Map<number, Uint8Array>();
+  #nextKey = 1;
+
+  keep = (bytes: Uint8Array): number => {
+    const key = this.#nextKey++;
+    this.#answers.set(key, bytes);
+    return key;
+  };
+
+  /** Writes a kept answer into the caller's larger slot. */
+  deliver(key: number, slot: SharedArrayBuffer): void {
+    const bytes = this.#answers.get(key);
+    this.#answers.delete(key);
+    if (bytes !== undefined) writeSlot(slot, bytes, this.keep);
   }
 }
 
@@ -319,9 +466,34 @@ export function adoptPidCounter(buffer: SharedArrayBuffer): void {
   pidCounter = new Int32Array(buffer);
 }
 
-/** A worker pid: above Linux's pid_max, unique within this OS process tree. */
+const WORKER_PID_BASE = 0x400000 + Deno.pid * 0x10000;
+let ownToken = 1;
+
+/**
+ * A worker pid: above Linux's pid_max, unique within this OS process tree.
+ * Its low part is the worker's isolate token (the main isolate's is 1).
+ */
 export function nextWorkerPid(): number {
-  return 0x400000 + Deno.pid * 0x10000 + Atomics.add(pidCounter, 0, 1) + 1;
+  return WORKER_PID_BASE + Atomics.add(pidCounter, 0, 1) + 2;
+}
+
+/**
+ * A small number naming this isolate among those of its OS process, for
+ * lock words in shared memory (pids of workers do not fit in 31 bits).
+ */
+export function isolateToken(): number {
+  return ownToken;
+}
+
+/** The isolate token of a worker pid of this OS process, else `null`. */
+export function tokenOfPid(pid: number): number | null {
+  const token = pid - WORKER_PID_BASE;
+  return token >= 2 && token < 0x10000 ? token : null;
+}
+
+/** Called once in a worker child with its own pid. */
+export function adoptWorkerPid(pid: number): void {
+  ownToken = tokenOfPid(pid) ?? 1;
 }
 
 /** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */

@@ -23,6 +23,7 @@ import {
   fails,
   hello,
   notExportedCaller,
+  recordCountSync,
   recordDeep,
   recordSelf,
   recordTwiceSameObject,
@@ -166,6 +167,14 @@ for (const startMethod of START_METHODS) {
     child.start();
     assertEquals(await child.join({ timeout: TIMEOUT }), 0);
     assertEquals(await recorder.values(), ["last words"]);
+  });
+
+  Deno.test(`A child's blocking call waits for its parent's answer (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(recordCountSync, [recorder]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), ["first", 1]);
   });
 
   for (const grandchildMethod of START_METHODS) {

@@ -5,7 +5,7 @@ import {
   type Reducible,
   registerReducible,
 } from "../../_reduce.ts";
-import { callParent, expose } from "../../_runtime.ts";
+import { callOwnerSync, callParent, current, expose } from "../../_runtime.ts";
 
 export class Recorder implements Reducible {
   #values: unknown[] = [];
@@ -27,11 +27,23 @@ export class Recorder implements Reducible {
     return await callParent(this.#ownerId, "values", []) as unknown[];
   }
 
+  /** Blocks until the owner answers: proves blocking calls. */
+  countSync(): number {
+    if (this.#ownerId === null) return this.#values.length;
+    return callOwnerSync(
+      current.parentPid,
+      this.#ownerId,
+      "count",
+      [],
+    ) as number;
+  }
+
   [reduceSymbol](): number {
-    return expose(
-      this,
-      (op, args) => op === "record" ? this.record(args[0]) : this.values(),
-    );
+    return expose(this, (op, args) => {
+      if (op === "record") return this.record(args[0]);
+      if (op === "count") return this.countSync();
+      return this.values();
+    });
   }
 }
 

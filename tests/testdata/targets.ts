@@ -82,3 +82,8 @@ export function notExportedCaller() {
 }
 
 function notExported() {}
+
+export async function recordCountSync(recorder: Recorder) {
+  await recorder.record("first");
+  await recorder.record(recorder.countSync());
+}

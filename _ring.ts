@@ -1,0 +1,522 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// A byte ring in a SharedArrayBuffer that carries whole frames between the
+// isolates of one OS process (the parent and its worker children).
+//
+// One writer at a time (the writer lock) and one reader at a time (the
+// reader lock) make it a single-producer single-consumer ring between lock
+// holders: the writer alone moves the tail, the reader alone moves the head,
+// and the count of used bytes is the only word both change. A frame that
+// fits the ring is committed whole, so a reader never sees half of it; a
+// larger frame streams through in pieces under both locks, so nothing limits
+// the size of an item.
+//
+// Waiting spins briefly, then sleeps with `Atomics.waitAsync`, so that no
+// thread ever blocks and the main thread's event loop keeps running. Lock
+// words hold the isolate token of their holder, so that the parent of a
+// worker that died holding one can free it.
+import { isolateToken } from "./_runtime.ts";
+
+const WRITE_LOCK = 0;
+const READ_LOCK = 1;
+const HEAD = 2;
+const TAIL = 3;
+const USED = 4;
+/** Items reserved by writers and not yet taken (the queue's size). */
+const SIZE = 5;
+/** Bumped on every commit of written bytes. */
+const PUT_SEQ = 6;
+/** Bumped on every commit of read bytes, and whenever `SIZE` drops. */
+const GET_SEQ = 7;
+const FLAGS = 8;
+const MAXSIZE = 9;
+const UNFINISHED = 10;
+const TASK_SEQ = 11;
+const READERS_WAITING = 12;
+const WRITERS_WAITING = 13;
+const LOCK_WAITERS = 14;
+const TASK_WAITERS = 15;
+/** Open handles that may still write (pipes: EOF once it drops to 0). */
+const WRITE_HANDLES = 16;
+const HEADER_WORDS = 32;
+
+/** Flag: `shutdown()` was called. */
+export const SHUT_DOWN = 1;
+
+const HEADER = 4;
+const SPINS = 256;
+
+/** Default ring capacity in bytes: room for many small items or a 1 MiB one. */
+export const DEFAULT_CAPACITY = 4 * 1024 * 1024;
+
+/** Why a reservation did not happen. */
+export type ReserveResult = "ok" | "full" | "shut down";
+
+/**
+ * Waits while `array[index] === value`: spins a little, then sleeps.
+ *
+ * @returns `false` when the deadline passed first.
+ * @throws The signal's reason when it aborts.
+ */
+export async function waitWhileEqual(
+  array: Int32Array,
+  index: number,
+  value: number,
+  waiters: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  for (let i = 0; i < SPINS; i++) {
+    if (Atomics.load(array, index) !== value) return true;
+  }
+  signal?.throwIfAborted();
+  const remaining = deadline - performance.now();
+  if (remaining <= 0) return false;
+  Atomics.add(array, waiters, 1);
+  try {
+    const result = Atomics.waitAsync(
+      array,
+      index,
+      value,
+      remaining === Infinity ? undefined : remaining,
+    );
+    if (!result.async) return result.value !== "timed-out";
+    const outcome = signal === undefined
+      ? await result.value
+      : await raceAbort(result.value, signal);
+    return outcome !== "timed-out";
+  } finally {
+    Atomics.sub(array, waiters, 1);
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+  });
+}
+
+function wake(array: Int32Array, seq: number, waiters: number): void {
+  Atomics.add(array, seq, 1);
+  if (Atomics.load(array, waiters) > 0) Atomics.notify(array, seq);
+}
+
+/** A frame ring in shared memory; see the module comment. */
+export class Ring {
+  readonly buffer: SharedArrayBuffer;
+  #words: Int32Array;
+  #data: Uint8Array;
+  #capacity: number;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.#words = new Int32Array(buffer, 0, HEADER_WORDS);
+    this.#data = new Uint8Array(buffer, HEADER_WORDS * 4);
+    this.#capacity = this.#data.length;
+  }
+
+  /** Allocates a ring; `maxsize` ≤ 0 means unbounded. */
+  static create(maxsize: number, capacity = DEFAULT_CAPACITY): Ring {
+    const ring = new Ring(new SharedArrayBuffer(HEADER_WORDS * 4 + capacity));
+    Atomics.store(ring.#words, MAXSIZE, Math.max(0, maxsize));
+    return ring;
+  }
+
+  get maxsize(): number {
+    return Atomics.load(this.#words, MAXSIZE);
+  }
+
+  /** Items put and not yet taken, including those still being written. */
+  get size(): number {
+    return Atomics.load(this.#words, SIZE);
+  }
+
+  get flags(): number {
+    return Atomics.load(this.#words, FLAGS);
+  }
+
+  setFlag(flag: number): void {
+    Atomics.or(this.#words, FLAGS, flag);
+    // Wake every waiter so each re-checks the flags.
+    Atomics.add(this.#words, PUT_SEQ, 1);
+    Atomics.add(this.#words, GET_SEQ, 1);
+    Atomics.notify(this.#words, PUT_SEQ);
+    Atomics.notify(this.#words, GET_SEQ);
+  }
+
+  // -- Reservation: the queue's maxsize and size -----------------------------
+
+  /** Takes a slot for one item without waiting. */
+  tryReserve(): ReserveResult {
+    const words = this.#words;
+    while (true) {
+      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+      const size = Atomics.load(words, SIZE);
+      const maxsize = Atomics.load(words, MAXSIZE);
+      if (maxsize > 0 && size >= maxsize) return "full";
+      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+        Atomics.add(words, UNFINISHED, 1);
+        return "ok";
+      }
+    }
+  }
+
+  /** Takes a slot for one item, waiting while the ring holds `maxsize` items. */
+  async reserve(
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ReserveResult> {
+    while (true) {
+      const seq = Atomics.load(this.#words, GET_SEQ);
+      const result = this.tryReserve();
+      if (result !== "full") return result;
+      const changed = await waitWhileEqual(
+        this.#words,
+        GET_SEQ,
+        seq,
+        WRITERS_WAITING,
+        deadline,
+        signal,
+      );
+      if (!changed) return this.tryReserve();
+    }
+  }
+
+  /** Puts back a slot for an item that was taken but never delivered. */
+  forceReserve(): void {
+    Atomics.add(this.#words, SIZE, 1);
+    wake(this.#words, PUT_SEQ, READERS_WAITING);
+  }
+
+  /** Gives back a slot taken by a reservation whose item was never written. */
+  unreserve(): void {
+    Atomics.sub(this.#words, SIZE, 1);
+    Atomics.sub(this.#words, UNFINISHED, 1);
+    wake(this.#words, GET_SEQ, WRITERS_WAITING);
+  }
+
+  // -- Locks -----------------------------------------------------------------
+
+  #tryLock(index: number): boolean {
+    return Atomics.compareExchange(this.#words, index, 0, isolateToken()) ===
+      0;
+  }
+
+  async #lock(
+    index: number,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    while (!this.#tryLock(index)) {
+      const holder = Atomics.load(this.#words, index);
+      if (holder === 0) continue;
+      const changed = await waitWhileEqual(
+        this.#words,
+        index,
+        holder,
+        LOCK_WAITERS,
+        deadline,
+        signal,
+      );
+      if (!changed) return this.#tryLock(index);
+    }
+    return true;
+  }
+
+  #unlock(index: number): void {
+    Atomics.store(this.#words, index, 0);
+    if (Atomics.load(this.#words, LOCK_WAITERS) > 0) {
+      Atomics.notify(this.#words, index, 1);
+    }
+  }
+
+  /**
+   * Frees the locks held by an isolate that is gone, so the others do not
+   * wait forever. Its half-written frame, if any, was never committed.
+   */
+  releaseHeldBy(token: number): void {
+    for (const index of [WRITE_LOCK, READ_LOCK]) {
+      if (Atomics.compareExchange(this.#words, index, token, 0) === token) {
+        Atomics.notify(this.#words, index);
+      }
+    }
+  }
+
+  // -- Writing ---------------------------------------------------------------
+
+  /** Writes a frame now if nobody else is writing and it fits; else `false`. */
+  tryWrite(payload: Uint8Array): boolean {
+    if (HEADER + payload.length > this.#free()) return false;
+    if (!this.#tryLock(WRITE_LOCK)) return false;
+    try {
+      if (HEADER + payload.length > this.#free()) return false;
+      this.#copyFrame(payload);
+      return true;
+    } finally {
+      this.#unlock(WRITE_LOCK);
+    }
+  }
+
+  /**
+   * Writes a frame, waiting for the writer lock and for room. `signal` can
+   * stop the wait only before any byte is written: a frame larger than the
+   * ring, once started, is finished.
+   */
+  async write(payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.#lock(WRITE_LOCK, Infinity, signal);
+    try {
+      if (HEADER + payload.length <= this.#capacity) {
+        await this.#waitFree(HEADER + payload.length, signal);
+        this.#copyFrame(payload);
+      } else {
+        await this.#stream(payload);
+      }
+    } finally {
+      this.#unlock(WRITE_LOCK);
+    }
+  }
+
+  #free(): number {
+    return this.#capacity - Atomics.load(this.#words, USED);
+  }
+
+  async #waitFree(bytes: number, signal?: AbortSignal): Promise<number> {
+    while (true) {
+      const seq = Atomics.load(this.#words, GET_SEQ);
+      const free = this.#free();
+      if (free >= bytes) return free;
+      await waitWhileEqual(
+        this.#words,
+        GET_SEQ,
+        seq,
+        WRITERS_WAITING,
+        Infinity,
+        signal,
+      );
+    }
+  }
+
+  #copyFrame(payload: Uint8Array): void {
+    const header = new Uint8Array(HEADER);
+    new DataView(header.buffer).setUint32(0, payload.length, true);
+    this.#copyIn(header);
+    this.#copyIn(payload);
+    this.#commitWrite(HEADER + payload.length);
+  }
+
+  async #stream(payload: Uint8Array): Promise<void> {
+    const header = new Uint8Array(HEADER);
+    new DataView(header.buffer).setUint32(0, payload.length, true);
+    await this.#waitFree(HEADER);
+    this.#copyIn(header);
+    this.#commitWrite(HEADER);
+    let offset = 0;
+    while (offset < payload.length) {
+      const free = await this.#waitFree(1);
+      const end = Math.min(payload.length, offset + free);
+      this.#copyIn(payload.subarray(offset, end));
+      this.#commitWrite(end - offset);
+      offset = end;
+    }
+  }
+
+  #copyIn(bytes: Uint8Array): void {
+    const tail = Atomics.load(this.#words, TAIL);
+    const first = Math.min(bytes.length, this.#capacity - tail);
+    this.#data.set(bytes.subarray(0, first), tail);
+    if (first < bytes.length) this.#data.set(bytes.subarray(first), 0);
+    Atomics.store(this.#words, TAIL, (tail + bytes.length) % this.#capacity);
+  }
+
+  #commitWrite(bytes: number): void {
+    Atomics.add(this.#words, USED, bytes);
+    wake(this.#words, PUT_SEQ, READERS_WAITING);
+  }
+
+  // -- Reading ---------------------------------------------------------------
+
+  /** Whether a whole frame could be read now (ignoring the reader lock). */
+  hasFrame(): boolean {
+    const used = Atomics.load(this.#words, USED);
+    return used >= HEADER;
+  }
+
+  /** Reads a frame now if nobody else is reading and one is there; else `null`. */
+  tryRead(): Uint8Array | null {
+    if (Atomics.load(this.#words, USED) < HEADER) return null;
+    if (!this.#tryLock(READ_LOCK)) return null;
+    try {
+      if (Atomics.load(this.#words, USED) < HEADER) return null;
+      const length = this.#peekLength();
+      if (HEADER + length > this.#capacity) return null;
+      return this.#takeFrame(length);
+    } finally {
+      this.#unlock(READ_LOCK);
+    }
+  }
+
+  /**
+   * Reads a frame, waiting for the reader lock and for data, until the
+   * deadline or until `stop()` says to give up.
+   *
+   * @returns The payload, or `null` at the deadline or when `stop()` is true
+   * and no frame is there.
+   */
+  async read(
+    deadline: number,
+    signal: AbortSignal | undefined,
+    stop: () => boolean,
+  ): Promise<Uint8Array | null> {
+    if (!await this.#lock(READ_LOCK, deadline, signal)) return null;
+    try {
+      while (true) {
+        const seq = Atomics.load(this.#words, PUT_SEQ);
+        if (Atomics.load(this.#words, USED) >= HEADER) break;
+        if (stop()) return null;
+        const changed = await waitWhileEqual(
+          this.#words,
+          PUT_SEQ,
+          seq,
+          READERS_WAITING,
+          deadline,
+          signal,
+        );
+        if (!changed && Atomics.load(this.#words, USED) < HEADER) return null;
+      }
+      const length = this.#peekLength();
+      if (HEADER + length <= this.#capacity) return this.#takeFrame(length);
+      return await this.#unstream(length);
+    } finally {
+      this.#unlock(READ_LOCK);
+    }
+  }
+
+  #peekLength(): number {
+    const head = Atomics.load(this.#words, HEAD);
+    const bytes = this.#copyOut(head, HEADER);
+    return new DataView(bytes.buffer).getUint32(0, true);
+  }
+
+  #takeFrame(length: number): Uint8Array {
+    const head = Atomics.load(this.#words, HEAD);
+    const payload = this.#copyOut((head + HEADER) % this.#capacity, length);
+    this.#commitRead(HEADER + length);
+    return payload;
+  }
+
+  async #unstream(length: number): Promise<Uint8Array> {
+    this.#commitRead(HEADER);
+    const payload = new Uint8Array(length);
+    let offset = 0;
+    while (offset < length) {
+      const used = await this.#waitUsed();
+      const end = Math.min(length, offset + used);
+      const head = Atomics.load(this.#words, HEAD);
+      payload.set(this.#copyOut(head, end - offset), offset);
+      this.#commitRead(end - offset);
+      offset = end;
+    }
+    return payload;
+  }
+
+  async #waitUsed(): Promise<number> {
+    while (true) {
+      const seq = Atomics.load(this.#words, PUT_SEQ);
+      const used = Atomics.load(this.#words, USED);
+      if (used > 0) return used;
+      await waitWhileEqual(
+        this.#words,
+        PUT_SEQ,
+        seq,
+        READERS_WAITING,
+        Infinity,
+        undefined,
+      );
+    }
+  }
+
+  #copyOut(start: number, length: number): Uint8Array {
+    const first = Math.min(length, this.#capacity - start);
+    if (first === length) return this.#data.slice(start, start + length);
+    const out = new Uint8Array(length);
+    out.set(this.#data.subarray(start, start + first));
+    out.set(this.#data.subarray(0, length - first), first);
+    return out;
+  }
+
+  #commitRead(bytes: number): void {
+    const head = Atomics.load(this.#words, HEAD);
+    Atomics.store(this.#words, HEAD, (head + bytes) % this.#capacity);
+    Atomics.sub(this.#words, USED, bytes);
+    wake(this.#words, GET_SEQ, WRITERS_WAITING);
+  }
+
+  /** Marks one taken item gone from the queue's size. */
+  taken(): void {
+    Atomics.sub(this.#words, SIZE, 1);
+    wake(this.#words, GET_SEQ, WRITERS_WAITING);
+  }
+
+  // -- Tasks (JoinableQueue) -------------------------------------------------
+
+  get unfinished(): number {
+    return Atomics.load(this.#words, UNFINISHED);
+  }
+
+  /** Counts one task done; `false` when none was unfinished. */
+  taskDone(): boolean {
+    while (true) {
+      const count = Atomics.load(this.#words, UNFINISHED);
+      if (count <= 0) return false;
+      if (
+        Atomics.compareExchange(this.#words, UNFINISHED, count, count - 1) ===
+          count
+      ) {
+        if (count === 1) wake(this.#words, TASK_SEQ, TASK_WAITERS);
+        return true;
+      }
+    }
+  }
+
+  /** Waits until every item put has been marked done. */
+  async joinTasks(
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    while (true) {
+      const seq = Atomics.load(this.#words, TASK_SEQ);
+      if (Atomics.load(this.#words, UNFINISHED) <= 0) return true;
+      const changed = await waitWhileEqual(
+        this.#words,
+        TASK_SEQ,
+        seq,
+        TASK_WAITERS,
+        deadline,
+        signal,
+      );
+      if (!changed) return Atomics.load(this.#words, UNFINISHED) <= 0;
+    }
+  }
+
+  // -- Handles (Pipe EOF) ----------------------------------------------------
+
+  get writeHandles(): number {
+    return Atomics.load(this.#words, WRITE_HANDLES);
+  }
+
+  addWriteHandle(): void {
+    Atomics.add(this.#words, WRITE_HANDLES, 1);
+  }
+
+  /** Drops a write handle; readers wake to notice end of stream. */
+  dropWriteHandle(): void {
+    Atomics.sub(this.#words, WRITE_HANDLES, 1);
+    wake(this.#words, PUT_SEQ, READERS_WAITING);
+    Atomics.notify(this.#words, PUT_SEQ);
+  }
+}
