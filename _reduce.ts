@@ -309,3 +309,13 @@ export async function rebuild(value: unknown): Promise<unknown> {
   await loadKinds(value, new Set());
   return restore(value, new Map());
 }
+
+/**
+ * Rebuilds like {@linkcode rebuild}, without waiting: every module the
+ * descriptors name must already be loaded in this process.
+ *
+ * @throws {TypeError} When one is not.
+ */
+export function rebuildSync(value: unknown): unknown {
+  return restore(value, new Map());
+}

@@ -72,6 +72,7 @@ export async function waitWhileEqual(
   const remaining = deadline - performance.now();
   if (remaining <= 0) return false;
   Atomics.add(array, waiters, 1);
+  holdEventLoop();
   try {
     const result = Atomics.waitAsync(
       array,
@@ -86,7 +87,22 @@ export async function waitWhileEqual(
     return outcome !== "timed-out";
   } finally {
     Atomics.sub(array, waiters, 1);
+    releaseEventLoop();
   }
+}
+
+// A pending `Atomics.waitAsync` does not keep Deno's event loop alive: with
+// nothing else pending, the program would end mid-wait. A long timer, held
+// only while some wait is pending, keeps it running.
+let sleepers = 0;
+let keepAlive: ReturnType<typeof setInterval> | undefined;
+
+function holdEventLoop(): void {
+  if (sleepers++ === 0) keepAlive = setInterval(() => {}, 2 ** 30);
+}
+
+function releaseEventLoop(): void {
+  if (--sleepers === 0) clearInterval(keepAlive);
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

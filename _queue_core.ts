@@ -1,0 +1,424 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The two ways a Queue reaches its items, behind one interface:
+//
+// - LocalCore: the ring in shared memory, used by the process that created
+//   the queue and by its worker children (and theirs).
+// - RemoteCore: a subprocess child's proxy; each operation travels to the
+//   queue's owner, which applies it to its LocalCore.
+//
+// Items travel as encoded bytes; the owner never decodes them.
+import { decode, encode, isExactJson } from "./_codec.ts";
+import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
+import { Ring, SHUT_DOWN } from "./_ring.ts";
+import {
+  addFlusher,
+  type CallContext,
+  callOwner,
+  callOwnerSync,
+  current,
+  expose,
+  notifyOwner,
+  onChildExit,
+  type StartMethod,
+  tokenOfPid,
+} from "./_runtime.ts";
+import {
+  EmptyError,
+  FullError,
+  ShutDownError,
+  TimeoutError,
+} from "./errors.ts";
+
+/** Flag: `shutdown({ immediate: true })` was called. */
+export const IMMEDIATE = 2;
+
+const REDUCED = 1;
+
+/** Encodes an item for the ring, replacing primitives inside with descriptors. */
+export function encodeItem(item: unknown): Uint8Array {
+  if (isExactJson(item)) return encode(item, 1, true);
+  const { value, reduced } = reduce(item, "subprocess", "item");
+  const bytes = encode(value, 1, false);
+  if (reduced) bytes[0] = REDUCED;
+  return bytes;
+}
+
+/** Decodes an item made by {@linkcode encodeItem}. */
+export async function decodeItem(bytes: Uint8Array): Promise<unknown> {
+  const value = decode(bytes.subarray(1));
+  return bytes[0] === REDUCED ? await rebuild(value) : value;
+}
+
+/**
+ * Decodes an item without waiting; an item holding a primitive whose module
+ * this process has not loaded cannot be rebuilt so, and throws.
+ */
+export function decodeItemSync(bytes: Uint8Array): unknown {
+  const value = decode(bytes.subarray(1));
+  return bytes[0] === REDUCED ? rebuildSync(value) : value;
+}
+
+/** What a queue is, whichever process it is used from. */
+export interface QueueCore {
+  readonly maxsize: number;
+  put(bytes: Uint8Array, timeout: number, signal?: AbortSignal): Promise<void>;
+  putNowait(bytes: Uint8Array): void;
+  get(timeout: number, signal?: AbortSignal): Promise<Uint8Array>;
+  getNowait(): Uint8Array;
+  qsize(): number;
+  shutdown(immediate: boolean): void;
+  taskDone(): void;
+  join(timeout: number, signal?: AbortSignal): Promise<void>;
+  /** Data from which a child rebuilds this queue. */
+  describe(target: StartMethod, owner: object): QueueDescriptor;
+}
+
+/** How a queue crosses into a child. */
+export interface QueueDescriptor {
+  /** The pid of the process that owns the queue. */
+  o: number;
+  /** The queue's id among the owner's exposed objects. */
+  id: number;
+  maxsize: number;
+  /** The ring, for a worker child of a process that has it. */
+  sab?: SharedArrayBuffer;
+}
+
+const deadlineOf = (timeout: number) => performance.now() + timeout;
+
+function fullError(maxsize: number): FullError {
+  return new FullError(
+    `Cannot put to the queue as it is full: maxsize is ${maxsize}`,
+  );
+}
+
+function emptyError(): EmptyError {
+  return new EmptyError("Cannot get from the queue as it is empty");
+}
+
+function shutDownError(action: "put to" | "get from"): ShutDownError {
+  return new ShutDownError(
+    `Cannot ${action} the queue as it is shut down`,
+  );
+}
+
+const liveCores = new Set<WeakRef<LocalCore>>();
+
+function forEachLiveCore(fn: (core: LocalCore) => void): void {
+  for (const ref of liveCores) {
+    const core = ref.deref();
+    if (core === undefined) liveCores.delete(ref);
+    else fn(core);
+  }
+}
+
+onChildExit((pid) => {
+  const token = tokenOfPid(pid);
+  forEachLiveCore((core) => core.childExited(pid, token));
+});
+
+/** The ring in shared memory, with this process's pending writes. */
+export class LocalCore implements QueueCore {
+  readonly ring: Ring;
+  #owner: number;
+  #id: number | null;
+  /** Items reserved but not yet in the ring, in put order. */
+  #pending: Uint8Array[] = [];
+  #draining: Promise<void> | null = null;
+  #stopDrain = new AbortController();
+  /** Items handed to a subprocess child and not yet acknowledged, by key. */
+  #unacked = new Map<number, { route: number; bytes: Uint8Array }>();
+  #nextKey = 1;
+
+  constructor(ring: Ring, owner = current.pid, id: number | null = null) {
+    this.ring = ring;
+    this.#owner = owner;
+    this.#id = id;
+    liveCores.add(new WeakRef(this));
+    if (owner !== current.pid) addFlusher(() => this.#handOff());
+  }
+
+  get maxsize(): number {
+    return this.ring.maxsize;
+  }
+
+  async put(
+    bytes: Uint8Array,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let result = this.ring.tryReserve();
+    if (result === "full") {
+      result = await this.ring.reserve(deadlineOf(timeout), signal);
+    }
+    this.#afterReserve(result, bytes);
+  }
+
+  putNowait(bytes: Uint8Array): void {
+    this.#afterReserve(this.ring.tryReserve(), bytes);
+  }
+
+  #afterReserve(result: string, bytes: Uint8Array): void {
+    if (result === "full") throw fullError(this.maxsize);
+    if (result === "shut down") throw shutDownError("put to");
+    this.enqueue(bytes);
+  }
+
+  /** Writes a reserved item, now if it can, else in order after the others. */
+  enqueue(bytes: Uint8Array): void {
+    if (this.#pending.length === 0 && this.ring.tryWrite(bytes)) return;
+    this.#pending.push(bytes);
+    this.#draining ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        if (this.ring.flags & IMMEDIATE) {
+          this.#discard(this.#pending.splice(0).length);
+          break;
+        }
+        await this.ring.write(this.#pending[0]!, this.#stopDrain.signal);
+        this.#pending.shift();
+      }
+    } catch {
+      // Stopped by #handOff(): what is left goes to the owner.
+    } finally {
+      this.#draining = null;
+    }
+  }
+
+  #discard(count: number): void {
+    for (let i = 0; i < count; i++) {
+      this.ring.taken();
+      this.ring.taskDone();
+    }
+  }
+
+  /**
+   * Before a child exits: items it could not write yet (the ring is full
+   * and nobody reads) go to the owner, which writes them later, so the
+   * child can exit and `join()` never waits on unread data.
+   */
+  async #handOff(): Promise<void> {
+    if (this.#draining === null || this.#id === null) return;
+    this.#stopDrain.abort();
+    await this.#draining;
+    this.#stopDrain = new AbortController();
+    const items = this.#pending.splice(0);
+    if (items.length > 0) notifyOwner(this.#owner, this.#id, "handOff", items);
+  }
+
+  async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const fast = this.#readable() ? this.ring.tryRead() : null;
+    const bytes = fast ??
+      await this.ring.read(deadlineOf(timeout), signal, () => this.#drained());
+    return this.#taken(bytes);
+  }
+
+  getNowait(): Uint8Array {
+    return this.#taken(this.#readable() ? this.ring.tryRead() : null);
+  }
+
+  #readable(): boolean {
+    return (this.ring.flags & IMMEDIATE) === 0;
+  }
+
+  /** Whether a reader should stop waiting: shut down and nothing left. */
+  #drained(): boolean {
+    const flags = this.ring.flags;
+    return (flags & SHUT_DOWN) !== 0 &&
+      ((flags & IMMEDIATE) !== 0 || this.ring.size <= 0);
+  }
+
+  #taken(bytes: Uint8Array | null): Uint8Array {
+    if (bytes === null) {
+      throw this.ring.flags & SHUT_DOWN && this.#drained()
+        ? shutDownError("get from")
+        : emptyError();
+    }
+    this.ring.taken();
+    return bytes;
+  }
+
+  qsize(): number {
+    return Math.max(0, this.ring.size);
+  }
+
+  shutdown(immediate: boolean): void {
+    this.ring.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    if (!immediate) return;
+    let dropped = this.#pending.splice(0).length;
+    while (this.ring.tryRead() !== null) dropped++;
+    this.#discard(dropped);
+  }
+
+  taskDone(): void {
+    if (!this.ring.taskDone()) {
+      throw new RangeError(
+        "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
+      );
+    }
+  }
+
+  async join(timeout: number, signal?: AbortSignal): Promise<void> {
+    if (!await this.ring.joinTasks(deadlineOf(timeout), signal)) {
+      throw new TimeoutError(
+        `Cannot join the queue as ${this.ring.unfinished} tasks are still unfinished after ${timeout} ms`,
+      );
+    }
+  }
+
+  describe(target: StartMethod, owner: object): QueueDescriptor {
+    this.#id ??= expose(
+      owner,
+      (op, args, context) => this.#answer(op, args, context),
+    );
+    const descriptor: QueueDescriptor = {
+      o: this.#owner,
+      id: this.#id,
+      maxsize: this.maxsize,
+    };
+    if (target === "worker") descriptor.sab = this.ring.buffer;
+    return descriptor;
+  }
+
+  /** Applies an operation from a subprocess child (the owner's side). */
+  #answer(op: string, args: unknown[], context: CallContext): unknown {
+    const [first] = args;
+    switch (op) {
+      case "put":
+        return this.put(first as Uint8Array, args[1] as number, context.signal);
+      case "putQuietly":
+        return this.#putQuietly(first as Uint8Array);
+      case "putNowait":
+        return this.putNowait(first as Uint8Array);
+      case "handOff":
+        for (const bytes of args as Uint8Array[]) this.enqueue(bytes);
+        return;
+      case "get":
+        return this.get(first as number, context.signal).then((bytes) =>
+          this.#deliver(bytes, context.route)
+        );
+      case "getNowait":
+        return this.#deliver(this.getNowait(), context.route);
+      case "ack":
+        this.#unacked.delete(first as number);
+        return;
+      case "qsize":
+        return this.qsize();
+      case "shutdown":
+        return this.shutdown(first as boolean);
+      case "taskDone":
+        return this.taskDone();
+      case "join":
+        return this.join(first as number, context.signal);
+    }
+    throw new TypeError(`Cannot apply unknown queue operation "${op}"`);
+  }
+
+  #putQuietly(bytes: Uint8Array): void {
+    // The child does not wait for an answer, so an item put after shutdown
+    // has nobody to tell: it is dropped, as the shutdown intended.
+    if (this.ring.tryReserve() === "ok") this.enqueue(bytes);
+  }
+
+  /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
+  #deliver(bytes: Uint8Array, route: number): [number, Uint8Array] {
+    const key = this.#nextKey++;
+    this.#unacked.set(key, { route, bytes });
+    return [key, bytes];
+  }
+
+  /** A direct child exited: free what it held and requeue what it never got. */
+  childExited(pid: number, token: number | null): void {
+    if (token !== null) this.ring.releaseHeldBy(token);
+    for (const [key, { route, bytes }] of this.#unacked) {
+      if (route !== pid) continue;
+      this.#unacked.delete(key);
+      this.ring.forceReserve();
+      this.enqueue(bytes);
+    }
+  }
+}
+
+/** A subprocess child's view of a queue owned by an ancestor. */
+export class RemoteCore implements QueueCore {
+  readonly maxsize: number;
+  #owner: number;
+  #id: number;
+
+  constructor(descriptor: QueueDescriptor) {
+    this.#owner = descriptor.o;
+    this.#id = descriptor.id;
+    this.maxsize = descriptor.maxsize;
+  }
+
+  async put(
+    bytes: Uint8Array,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.maxsize === 0) {
+      // Unbounded: nothing to wait for, so no round trip (Python's feeder).
+      notifyOwner(this.#owner, this.#id, "putQuietly", [bytes]);
+      return;
+    }
+    await callOwner(this.#owner, this.#id, "put", [bytes, timeout], signal);
+  }
+
+  putNowait(bytes: Uint8Array): void {
+    callOwnerSync(this.#owner, this.#id, "putNowait", [bytes]);
+  }
+
+  async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const answer = await callOwner(
+      this.#owner,
+      this.#id,
+      "get",
+      [timeout],
+      signal,
+    );
+    return this.#acknowledge(answer);
+  }
+
+  getNowait(): Uint8Array {
+    return this.#acknowledge(
+      callOwnerSync(this.#owner, this.#id, "getNowait", []),
+    );
+  }
+
+  #acknowledge(answer: unknown): Uint8Array {
+    const [key, bytes] = answer as [number, Uint8Array];
+    notifyOwner(this.#owner, this.#id, "ack", [key]);
+    return bytes;
+  }
+
+  qsize(): number {
+    return callOwnerSync(this.#owner, this.#id, "qsize", []) as number;
+  }
+
+  shutdown(immediate: boolean): void {
+    callOwnerSync(this.#owner, this.#id, "shutdown", [immediate]);
+  }
+
+  taskDone(): void {
+    callOwnerSync(this.#owner, this.#id, "taskDone", []);
+  }
+
+  async join(timeout: number, signal?: AbortSignal): Promise<void> {
+    await callOwner(this.#owner, this.#id, "join", [timeout], signal);
+  }
+
+  describe(): QueueDescriptor {
+    return { o: this.#owner, id: this.#id, maxsize: this.maxsize };
+  }
+}
+
+/** Rebuilds the core a child uses from a descriptor. */
+export function coreFrom(descriptor: QueueDescriptor): QueueCore {
+  return descriptor.sab === undefined
+    ? new RemoteCore(descriptor)
+    : new LocalCore(new Ring(descriptor.sab), descriptor.o, descriptor.id);
+}
