@@ -7,9 +7,15 @@
 //   queue's owner, which applies it to its LocalCore.
 //
 // Items travel as encoded bytes; the owner never decodes them.
-import { decode, encode, isExactJson } from "./_codec.ts";
+import {
+  decode,
+  encode,
+  encodeJsonInto,
+  isExactJson,
+  maxJsonBytes,
+} from "./_codec.ts";
 import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
-import { Ring, SHUT_DOWN } from "./_ring.ts";
+import { Ring, RingWriter, SHUT_DOWN } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -58,9 +64,26 @@ export function decodeItemSync(bytes: Uint8Array): unknown {
   return bytes[0] === REDUCED ? rebuildSync(value) : value;
 }
 
+/** An item read in place: its value, and whether primitives need rebuilding. */
+export interface TakenItem {
+  value: unknown;
+  reduced: boolean;
+}
+
+function readItem(view: Uint8Array): TakenItem {
+  return { value: decode(view.subarray(1)), reduced: view[0] === REDUCED };
+}
+
 /** What a queue is, whichever process it is used from. */
 export interface QueueCore {
   readonly maxsize: number;
+  /**
+   * Puts plain JSON data without waiting or copying, when that is possible
+   * right now; `false` means use `put`.
+   */
+  tryPutFast(item: unknown): boolean;
+  /** Takes an item without waiting, decoding it in place; else `undefined`. */
+  tryGetFast(): TakenItem | undefined;
   put(bytes: Uint8Array, timeout: number, signal?: AbortSignal): Promise<void>;
   putNowait(bytes: Uint8Array): void;
   get(timeout: number, signal?: AbortSignal): Promise<Uint8Array>;
@@ -122,16 +145,19 @@ export class LocalCore implements QueueCore {
   readonly ring: Ring;
   #owner: number;
   #id: number | null;
-  /** Items reserved but not yet in the ring, in put order. */
-  #pending: Uint8Array[] = [];
-  #draining: Promise<void> | null = null;
-  #stopDrain = new AbortController();
+  /** Writes items reserved but not yet in the ring, in put order. */
+  #writer: RingWriter;
   /** Items handed to a subprocess child and not yet acknowledged, by key. */
   #unacked = new Map<number, { route: number; bytes: Uint8Array }>();
   #nextKey = 1;
 
   constructor(ring: Ring, owner = current.pid, id: number | null = null) {
     this.ring = ring;
+    this.#writer = new RingWriter(
+      ring,
+      () => (ring.flags & IMMEDIATE) !== 0,
+      (count) => this.#discard(count),
+    );
     this.#owner = owner;
     this.#id = id;
     liveCores.add(new WeakRef(this));
@@ -140,6 +166,29 @@ export class LocalCore implements QueueCore {
 
   get maxsize(): number {
     return this.ring.maxsize;
+  }
+
+  tryPutFast(item: unknown): boolean {
+    if (!isExactJson(item)) return false;
+    if (this.ring.tryReserve() !== "ok") return false;
+    const text = JSON.stringify(item);
+    const maxBytes = 1 + maxJsonBytes(text);
+    const fill = (dest: Uint8Array, offset: number) => {
+      dest[offset] = 0;
+      return 1 + encodeJsonInto(text, dest, offset + 1);
+    };
+    if (!this.#writer.idle || !this.ring.tryWriteWith(maxBytes, fill)) {
+      const bytes = new Uint8Array(maxBytes);
+      this.#writer.write(bytes.subarray(0, fill(bytes, 0)));
+    }
+    return true;
+  }
+
+  tryGetFast(): TakenItem | undefined {
+    if (!this.#readable()) return undefined;
+    const item = this.ring.tryReadWith(readItem);
+    if (item !== undefined) this.ring.taken();
+    return item;
   }
 
   async put(
@@ -166,26 +215,7 @@ export class LocalCore implements QueueCore {
 
   /** Writes a reserved item, now if it can, else in order after the others. */
   enqueue(bytes: Uint8Array): void {
-    if (this.#pending.length === 0 && this.ring.tryWrite(bytes)) return;
-    this.#pending.push(bytes);
-    this.#draining ??= this.#drain();
-  }
-
-  async #drain(): Promise<void> {
-    try {
-      while (this.#pending.length > 0) {
-        if (this.ring.flags & IMMEDIATE) {
-          this.#discard(this.#pending.splice(0).length);
-          break;
-        }
-        await this.ring.write(this.#pending[0]!, this.#stopDrain.signal);
-        this.#pending.shift();
-      }
-    } catch {
-      // Stopped by #handOff(): what is left goes to the owner.
-    } finally {
-      this.#draining = null;
-    }
+    this.#writer.write(bytes);
   }
 
   #discard(count: number): void {
@@ -201,12 +231,8 @@ export class LocalCore implements QueueCore {
    * child can exit and `join()` never waits on unread data.
    */
   async #handOff(): Promise<void> {
-    if (this.#draining === null || this.#id === null) return;
-    this.#stopDrain.abort();
-    await this.#draining;
-    this.#stopDrain = new AbortController();
-    const items = this.#pending.splice(0);
-    if (items.length > 0) notifyOwner(this.#owner, this.#id, "handOff", items);
+    const items = await this.#writer.takeUnwritten();
+    if (items.length > 0) notifyOwner(this.#owner, this.#id!, "handOff", items);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -248,7 +274,7 @@ export class LocalCore implements QueueCore {
   shutdown(immediate: boolean): void {
     this.ring.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
     if (!immediate) return;
-    let dropped = this.#pending.splice(0).length;
+    let dropped = this.#writer.discard();
     while (this.ring.tryRead() !== null) dropped++;
     this.#discard(dropped);
   }
@@ -352,6 +378,14 @@ export class RemoteCore implements QueueCore {
     this.#owner = descriptor.o;
     this.#id = descriptor.id;
     this.maxsize = descriptor.maxsize;
+  }
+
+  tryPutFast(): boolean {
+    return false;
+  }
+
+  tryGetFast(): undefined {
+    return undefined;
   }
 
   async put(

@@ -9,10 +9,16 @@ import type { StartMethod } from "./_runtime.ts";
 /** The method a primitive implements to describe itself for a child. */
 export const reduceSymbol: unique symbol = Symbol.for("mp.reduce");
 
+/** What a primitive may learn about the child it is sent to. */
+export interface ReduceContext {
+  /** Runs `fn` once that child has exited (absent for values in queues). */
+  onChildExit(fn: () => void): void;
+}
+
 /** A primitive that can be passed to a child. */
 export interface Reducible {
   /** Returns cloneable data from which `rebuild` recreates the primitive in a child. */
-  [reduceSymbol](target: StartMethod): unknown;
+  [reduceSymbol](target: StartMethod, context?: ReduceContext): unknown;
 }
 
 /** Recreates a primitive in the child from its reduced data. */
@@ -162,6 +168,7 @@ function replace(
   value: unknown,
   target: StartMethod,
   memo: Map<object, unknown>,
+  context?: ReduceContext,
 ): unknown {
   if (typeof value !== "object" || value === null) return value;
   const done = memo.get(value);
@@ -171,7 +178,7 @@ function replace(
     const descriptor: Descriptor = {
       [MARK]: entry.kind,
       module: entry.module,
-      data: (value as Reducible)[reduceSymbol](target),
+      data: (value as Reducible)[reduceSymbol](target, context),
     };
     memo.set(value, descriptor);
     return descriptor;
@@ -181,26 +188,34 @@ function replace(
     const copy = new Map();
     memo.set(value, copy);
     for (const [key, item] of value) {
-      copy.set(replace(key, target, memo), replace(item, target, memo));
+      copy.set(
+        replace(key, target, memo, context),
+        replace(item, target, memo, context),
+      );
     }
     return copy;
   }
   if (value instanceof Set) {
     const copy = new Set();
     memo.set(value, copy);
-    for (const item of value) copy.add(replace(item, target, memo));
+    for (const item of value) copy.add(replace(item, target, memo, context));
     return copy;
   }
   if (Array.isArray(value)) {
     const copy: unknown[] = [];
     memo.set(value, copy);
-    for (const item of value) copy.push(replace(item, target, memo));
+    for (const item of value) copy.push(replace(item, target, memo, context));
     return copy;
   }
   const copy: Record<string, unknown> = {};
   memo.set(value, copy);
   for (const key of Object.keys(value)) {
-    copy[key] = replace((value as Record<string, unknown>)[key], target, memo);
+    copy[key] = replace(
+      (value as Record<string, unknown>)[key],
+      target,
+      memo,
+      context,
+    );
   }
   return copy;
 }
@@ -224,9 +239,10 @@ export function reduce(
   value: unknown,
   target: StartMethod,
   path: string,
+  context?: ReduceContext,
 ): Reduced {
   if (!scan(value, path, new Set())) return { value, reduced: false };
-  return { value: replace(value, target, new Map()), reduced: true };
+  return { value: replace(value, target, new Map(), context), reduced: true };
 }
 
 function isDescriptor(value: object): value is Descriptor {

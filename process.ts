@@ -361,7 +361,10 @@ export class Process<A extends unknown[] = unknown[]> {
     }
     const targetName = this.#checkTarget();
     const backend = BACKENDS[this.#startMethod];
-    const { value, reduced } = reduce(this.#args, backend.method, "args");
+    const exitHooks: (() => void)[] = [];
+    const { value, reduced } = reduce(this.#args, backend.method, "args", {
+      onChildExit: (fn) => exitHooks.push(fn),
+    });
     const pid = backend.method === "worker" ? nextWorkerPid() : 0;
     const handle = backend.spawn({
       t: "init",
@@ -382,6 +385,7 @@ export class Process<A extends unknown[] = unknown[]> {
     active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
       notifyChildExit(handle.pid);
+      for (const hook of exitHooks) hook();
       this.#exitCode = code;
       active.delete(this as unknown as Process);
       return code;

@@ -38,8 +38,15 @@ import {
   LocalCore,
   type QueueCore,
   type QueueDescriptor,
+  type TakenItem,
 } from "./_queue_core.ts";
-import { reduceSymbol, type Reducible, registerReducible } from "./_reduce.ts";
+import {
+  rebuild,
+  rebuildSync,
+  reduceSymbol,
+  type Reducible,
+  registerReducible,
+} from "./_reduce.ts";
 import { Ring } from "./_ring.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
@@ -77,6 +84,12 @@ export interface ShutdownOptions {
    * @default {false}
    */
   immediate?: boolean;
+}
+
+const RESOLVED = Promise.resolve();
+
+function settle(taken: TakenItem): Promise<unknown> {
+  return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
 }
 
 // Set while a child rebuilds a queue, so the constructor adopts its core.
@@ -159,12 +172,16 @@ export class Queue<T> implements Reducible, AsyncIterable<T> {
    * console.log(await q.get()); // "hello"
    * ```
    */
-  async put(item: T, options: QueueWaitOptions = {}): Promise<void> {
+  put(item: T, options: QueueWaitOptions = {}): Promise<void> {
     const { timeout = Infinity, signal } = options;
-    validateTimeout(timeout);
-    signal?.throwIfAborted();
-    const bytes = this.#encode(item);
-    await this.#core.put(bytes, timeout, signal);
+    try {
+      validateTimeout(timeout);
+      signal?.throwIfAborted();
+      if (!this.#closed && this.#core.tryPutFast(item)) return RESOLVED;
+      return this.#core.put(this.#encode(item), timeout, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -189,6 +206,7 @@ export class Queue<T> implements Reducible, AsyncIterable<T> {
    * ```
    */
   putNowait(item: T): void {
+    if (!this.#closed && this.#core.tryPutFast(item)) return;
     this.#core.putNowait(this.#encode(item));
   }
 
@@ -221,10 +239,20 @@ export class Queue<T> implements Reducible, AsyncIterable<T> {
    * }
    * ```
    */
-  async get(options: QueueWaitOptions = {}): Promise<T> {
+  get(options: QueueWaitOptions = {}): Promise<T> {
     const { timeout = Infinity, signal } = options;
-    validateTimeout(timeout);
-    signal?.throwIfAborted();
+    try {
+      validateTimeout(timeout);
+      signal?.throwIfAborted();
+      const taken = this.#core.tryGetFast();
+      if (taken !== undefined) return settle(taken) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#getSlowly(timeout, signal);
+  }
+
+  async #getSlowly(timeout: number, signal?: AbortSignal): Promise<T> {
     return await decodeItem(await this.#core.get(timeout, signal)) as T;
   }
 
@@ -245,7 +273,11 @@ export class Queue<T> implements Reducible, AsyncIterable<T> {
    * ```
    */
   getNowait(): T {
-    return decodeItemSync(this.#core.getNowait()) as T;
+    const taken = this.#core.tryGetFast();
+    if (taken === undefined) {
+      return decodeItemSync(this.#core.getNowait()) as T;
+    }
+    return (taken.reduced ? rebuildSync(taken.value) : taken.value) as T;
   }
 
   /**

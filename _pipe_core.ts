@@ -1,0 +1,351 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The two ways a Connection reaches its pipe, behind one interface:
+//
+// - LocalEnd: the rings in shared memory, used by the process that made the
+//   pipe and by its worker children (and theirs).
+// - RemoteEnd: a subprocess child's proxy; each operation travels to the
+//   pipe's owner, which applies it to its LocalEnd.
+//
+// End of file follows Python: a reader sees EOF once the ring is empty and
+// every handle that could write to it is closed. Each copy of a sending end
+// given to a child is one handle (a lease), released when that child closes
+// it or exits, so a child that dies never leaves its peer waiting.
+import { Ring, RingWriter } from "./_ring.ts";
+import {
+  addFlusher,
+  type CallContext,
+  callOwner,
+  callOwnerSync,
+  current,
+  expose,
+  notifyOwner,
+  onChildExit,
+  type StartMethod,
+  tokenOfPid,
+} from "./_runtime.ts";
+import type { ReduceContext } from "./_reduce.ts";
+import { EOFError, TimeoutError } from "./errors.ts";
+
+/** How a Connection crosses into a child. */
+export interface EndDescriptor {
+  /** The pid of the process that owns the pipe. */
+  o: number;
+  /** The end's id among the owner's exposed objects. */
+  id: number;
+  /** The child's handle on the sending side, or 0 when it cannot send. */
+  lease: number;
+  readable: boolean;
+  writable: boolean;
+  /** The rings (receive, send), for a worker child of a process that has them. */
+  recv?: SharedArrayBuffer;
+  send?: SharedArrayBuffer;
+}
+
+/** What a Connection is, whichever process it is used from. */
+export interface EndCore {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  send(frame: Uint8Array): void;
+  recv(
+    maxLength: number,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array>;
+  poll(timeout: number, signal?: AbortSignal): Promise<boolean>;
+  close(): void;
+  describe(
+    target: StartMethod,
+    owner: object,
+    context?: ReduceContext,
+  ): EndDescriptor;
+}
+
+function eofError(): EOFError {
+  return new EOFError(
+    "Cannot receive as the other end is closed and nothing is left to read",
+  );
+}
+
+function timeoutError(timeout: number): TimeoutError {
+  return new TimeoutError(
+    `Cannot receive as nothing arrived within ${timeout} ms`,
+  );
+}
+
+const liveEnds = new Set<WeakRef<LocalEnd>>();
+
+onChildExit((pid) => {
+  const token = tokenOfPid(pid);
+  if (token === null) return;
+  for (const ref of liveEnds) {
+    const end = ref.deref();
+    if (end === undefined) liveEnds.delete(ref);
+    else end.releaseLocksOf(token);
+  }
+});
+
+/** The rings in shared memory. */
+export class LocalEnd implements EndCore {
+  #recv: Ring | null;
+  #send: Ring | null;
+  #writer: RingWriter | null;
+  #owner: number;
+  #id: number | null;
+  /** This process's handle on the sending ring, given by the owner. */
+  #lease: number;
+  /** Handles given to children, and whether each is released (owner only). */
+  #leases = new Map<number, boolean>();
+  #nextLease = 1;
+
+  constructor(
+    recv: Ring | null,
+    send: Ring | null,
+    owner = current.pid,
+    id: number | null = null,
+    lease = 0,
+  ) {
+    this.#recv = recv;
+    this.#send = send;
+    this.#writer = send === null ? null : new RingWriter(send);
+    this.#owner = owner;
+    this.#id = id;
+    this.#lease = lease;
+    liveEnds.add(new WeakRef(this));
+    if (owner !== current.pid && send !== null) {
+      addFlusher(() => this.#handOff());
+    }
+  }
+
+  get readable(): boolean {
+    return this.#recv !== null;
+  }
+
+  get writable(): boolean {
+    return this.#send !== null;
+  }
+
+  send(frame: Uint8Array): void {
+    this.#writer!.write(frame);
+  }
+
+  async recv(
+    maxLength: number,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    const ring = this.#recv!;
+    const deadline = performance.now() + timeout;
+    const frame = ring.tryRead(maxLength) ??
+      await ring.read(
+        deadline,
+        signal,
+        () => ring.writeHandles <= 0,
+        maxLength,
+      );
+    if (frame !== null) return frame;
+    throw ring.writeHandles <= 0 ? eofError() : timeoutError(timeout);
+  }
+
+  poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    const ring = this.#recv!;
+    return ring.waitReadable(
+      performance.now() + timeout,
+      signal,
+      () => ring.writeHandles <= 0,
+    );
+  }
+
+  /** Releases this process's handle once what it sent is written. */
+  close(): void {
+    if (this.#writer === null) return;
+    const release = () => this.#releaseOwn();
+    this.#writer.flushed().then(release, release);
+  }
+
+  #releaseOwn(): void {
+    if (this.#owner === current.pid) this.#send!.dropWriteHandle();
+    else notifyOwner(this.#owner, this.#id!, "release", [this.#lease]);
+  }
+
+  /** Before a child exits, unwritten frames go to the owner, in order. */
+  async #handOff(): Promise<void> {
+    const frames = await this.#writer!.takeUnwritten();
+    if (frames.length > 0) {
+      notifyOwner(this.#owner, this.#id!, "handOff", frames);
+    }
+  }
+
+  releaseLocksOf(token: number): void {
+    this.#recv?.releaseHeldBy(token);
+    this.#send?.releaseHeldBy(token);
+  }
+
+  describe(
+    target: StartMethod,
+    owner: object,
+    context?: ReduceContext,
+  ): EndDescriptor {
+    this.#id ??= expose(
+      owner,
+      (op, args, callContext) => this.#answer(op, args, callContext),
+    );
+    const lease = this.#newLease();
+    if (lease !== 0) {
+      context?.onChildExit(() => this.#release(lease));
+    }
+    const descriptor: EndDescriptor = {
+      o: this.#owner,
+      id: this.#id,
+      lease,
+      readable: this.readable,
+      writable: this.writable,
+    };
+    if (target === "worker") {
+      if (this.#recv !== null) descriptor.recv = this.#recv.buffer;
+      if (this.#send !== null) descriptor.send = this.#send.buffer;
+    }
+    return descriptor;
+  }
+
+  #newLease(): number {
+    if (this.#send === null) return 0;
+    if (this.#owner !== current.pid) {
+      return callOwnerSync(this.#owner, this.#id!, "lease", []) as number;
+    }
+    this.#send.addWriteHandle();
+    const lease = this.#nextLease++;
+    this.#leases.set(lease, false);
+    return lease;
+  }
+
+  #release(lease: number): void {
+    if (this.#owner !== current.pid) {
+      notifyOwner(this.#owner, this.#id!, "release", [lease]);
+      return;
+    }
+    if (this.#leases.get(lease) !== false) return;
+    this.#leases.set(lease, true);
+    this.#send!.dropWriteHandle();
+  }
+
+  /** Applies an operation from a child (the owner's side). */
+  #answer(op: string, args: unknown[], context: CallContext): unknown {
+    switch (op) {
+      case "send":
+        return this.send(args[0] as Uint8Array);
+      case "handOff":
+        for (const frame of args as Uint8Array[]) this.send(frame);
+        return;
+      case "recv":
+        return this.recv(
+          args[0] as number,
+          args[1] as number,
+          context.signal,
+        );
+      case "poll":
+        return this.poll(args[0] as number, context.signal);
+      case "lease":
+        return this.#newLease();
+      case "release":
+        return this.#release(args[0] as number);
+    }
+    throw new TypeError(`Cannot apply unknown connection operation "${op}"`);
+  }
+}
+
+/** A subprocess child's view of a Connection owned by an ancestor. */
+export class RemoteEnd implements EndCore {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  #owner: number;
+  #id: number;
+  #lease: number;
+
+  constructor(descriptor: EndDescriptor) {
+    this.readable = descriptor.readable;
+    this.writable = descriptor.writable;
+    this.#owner = descriptor.o;
+    this.#id = descriptor.id;
+    this.#lease = descriptor.lease;
+  }
+
+  send(frame: Uint8Array): void {
+    notifyOwner(this.#owner, this.#id, "send", [frame]);
+  }
+
+  async recv(
+    maxLength: number,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    return await callOwner(
+      this.#owner,
+      this.#id,
+      "recv",
+      [maxLength, timeout],
+      signal,
+    ) as Uint8Array;
+  }
+
+  async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    return await callOwner(
+      this.#owner,
+      this.#id,
+      "poll",
+      [timeout],
+      signal,
+    ) as boolean;
+  }
+
+  close(): void {
+    if (this.#lease !== 0) {
+      notifyOwner(this.#owner, this.#id, "release", [this.#lease]);
+    }
+  }
+
+  describe(
+    _target: StartMethod,
+    _owner: object,
+    context?: ReduceContext,
+  ): EndDescriptor {
+    const lease = this.writable
+      ? callOwnerSync(this.#owner, this.#id, "lease", []) as number
+      : 0;
+    if (lease !== 0) {
+      context?.onChildExit(() =>
+        notifyOwner(this.#owner, this.#id, "release", [lease])
+      );
+    }
+    return {
+      o: this.#owner,
+      id: this.#id,
+      lease,
+      readable: this.readable,
+      writable: this.writable,
+    };
+  }
+}
+
+/** Rebuilds the end a child uses from a descriptor. */
+export function endFrom(descriptor: EndDescriptor): EndCore {
+  if (descriptor.recv === undefined && descriptor.send === undefined) {
+    return new RemoteEnd(descriptor);
+  }
+  return new LocalEnd(
+    descriptor.recv === undefined ? null : new Ring(descriptor.recv),
+    descriptor.send === undefined ? null : new Ring(descriptor.send),
+    descriptor.o,
+    descriptor.id,
+    descriptor.lease,
+  );
+}
+
+/** Makes the two ends of a new pipe. */
+export function newPipe(duplex: boolean): [EndCore, EndCore] {
+  const one = Ring.create(0);
+  one.addWriteHandle();
+  if (!duplex) return [new LocalEnd(one, null), new LocalEnd(null, one)];
+  const two = Ring.create(0);
+  two.addWriteHandle();
+  return [new LocalEnd(one, two), new LocalEnd(two, one)];
+}

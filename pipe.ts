@@ -1,0 +1,417 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+/**
+ * {@linkcode Pipe} and {@linkcode Connection}: Python's two-ended pipes.
+ * Pass an end to a child (in `args`, or inside a queue item); what one end
+ * sends, the other receives, in order, whatever its size.
+ *
+ * End of file follows Python: `recv()` rejects with `EOFError` once nothing
+ * is left and every handle on the sending end is closed. A child's handle
+ * closes when it calls `close()` or exits; the creating process holds its own
+ * handle on both ends until it calls `close()` — so, as in Python, close your
+ * copy of the end you gave away to see EOF when the child is done.
+ *
+ * @example Receive from a child
+ * ```ts ignore
+ * import { Pipe, type Connection } from "@mp/multiprocessing/pipe";
+ * import { Process } from "@mp/multiprocessing/process";
+ *
+ * export function f(conn: Connection<string>) {
+ *   conn.send("send data");
+ *   conn.close();
+ * }
+ *
+ * if (import.meta.main) {
+ *   const [parentConn, childConn] = Pipe<string>();
+ *   const p = new Process({ target: f, args: [childConn] });
+ *   p.start();
+ *   console.log(await parentConn.recv()); // "send data"
+ *   await p.join();
+ * }
+ * ```
+ *
+ * @module
+ */
+import { decode, encode, isExactJson } from "./_codec.ts";
+import {
+  type EndCore,
+  type EndDescriptor,
+  endFrom,
+  newPipe,
+} from "./_pipe_core.ts";
+import {
+  rebuild,
+  reduce,
+  type ReduceContext,
+  reduceSymbol,
+  type Reducible,
+  registerReducible,
+} from "./_reduce.ts";
+import type { StartMethod } from "./_runtime.ts";
+import { validateTimeout } from "./_util.ts";
+import { EOFError } from "./errors.ts";
+
+const VALUE = 0;
+const REDUCED_VALUE = 1;
+const BYTES = 2;
+
+/** Options for the receiving calls of a {@linkcode Connection}. */
+export interface RecvOptions {
+  /**
+   * How long to wait, in milliseconds, before rejecting with `TimeoutError`.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /** Stops waiting, rejecting with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode Connection.prototype.poll}. */
+export interface PollOptions {
+  /** Stops waiting, rejecting with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+// Set while a child rebuilds a connection, so the constructor adopts its end.
+let adopting: EndCore | null = null;
+
+/**
+ * One end of a {@linkcode Pipe} (Python's
+ * `multiprocessing.connection.Connection`). Create them with `Pipe()`.
+ *
+ * @typeParam T The type of the values sent.
+ *
+ * @example Talk both ways
+ * ```ts
+ * import { Pipe } from "@mp/multiprocessing/pipe";
+ *
+ * const [a, b] = Pipe<string>();
+ * a.send("ping");
+ * console.log(await b.recv()); // "ping"
+ * b.send("pong");
+ * console.log(await a.recv()); // "pong"
+ * ```
+ */
+export class Connection<T> implements Reducible, AsyncIterable<T> {
+  #end: EndCore;
+  #closed = false;
+
+  /**
+   * Not for direct use: call {@linkcode Pipe}.
+   *
+   * @throws {TypeError} Always, outside of `Pipe()`.
+   */
+  constructor() {
+    const end = adopting;
+    adopting = null;
+    if (end === null) {
+      throw new TypeError(
+        "Cannot create a Connection directly: call Pipe() for a pair",
+      );
+    }
+    this.#end = end;
+  }
+
+  /** Whether {@linkcode Connection.prototype.close} was called here. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether this end can receive. */
+  get readable(): boolean {
+    return this.#end.readable;
+  }
+
+  /** Whether this end can send. */
+  get writable(): boolean {
+    return this.#end.writable;
+  }
+
+  #check(action: "send" | "receive"): void {
+    if (this.#closed) {
+      throw new Error(`Cannot ${action} as this connection is closed`);
+    }
+    const able = action === "send" ? this.writable : this.readable;
+    if (!able) {
+      throw new Error(
+        `Cannot ${action} on this end of a one-way pipe: the first end receives, the second sends`,
+      );
+    }
+  }
+
+  /**
+   * Sends a value to the other end. Returns at once; the value is delivered
+   * even if this process exits right after.
+   *
+   * @param value Any structured-cloneable value; primitives of this package
+   * may appear inside.
+   * @throws {TypeError} When the value holds something that cannot be cloned
+   * (the error names where); nothing is sent.
+   * @throws {Error} When this end is closed or cannot send.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe<number[]>();
+   * a.send([1, 2]);
+   * console.log(await b.recv()); // [1, 2]
+   * ```
+   */
+  send(value: T): void {
+    this.#check("send");
+    if (isExactJson(value)) {
+      this.#end.send(encode(value, 1, true));
+      return;
+    }
+    const { value: reduced, reduced: hasPrimitives } = reduce(
+      value,
+      "subprocess",
+      "value",
+    );
+    const frame = encode(reduced, 1, false);
+    frame[0] = hasPrimitives ? REDUCED_VALUE : VALUE;
+    this.#end.send(frame);
+  }
+
+  /**
+   * Receives the next value, waiting for one.
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The value (a `Uint8Array` for a message sent with `sendBytes`).
+   * @throws {EOFError} When the other end is closed and nothing is left.
+   * @throws {TimeoutError} When nothing arrives within `timeout`.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe<string>();
+   * a.send("x");
+   * console.log(await b.recv({ timeout: 1000 })); // "x"
+   * ```
+   */
+  async recv(options: RecvOptions = {}): Promise<T> {
+    const frame = await this.#receive(Infinity, options);
+    if (frame[0] === BYTES) return frame.subarray(1) as T;
+    const value = decode(frame.subarray(1));
+    return (frame[0] === REDUCED_VALUE ? await rebuild(value) : value) as T;
+  }
+
+  async #receive(
+    maxLength: number,
+    options: RecvOptions,
+  ): Promise<Uint8Array> {
+    const { timeout = Infinity, signal } = options;
+    validateTimeout(timeout);
+    this.#check("receive");
+    signal?.throwIfAborted();
+    return await this.#end.recv(maxLength, timeout, signal);
+  }
+
+  /**
+   * Tells whether a value can be received without waiting, waiting up to
+   * `timeout` ms for one. At end of file it is `true`, as `recv` then
+   * rejects at once.
+   *
+   * @param timeout Milliseconds to wait; `Infinity` waits until data comes.
+   * @param options An abort `signal`.
+   * @returns Whether `recv` would answer at once.
+   * @throws {RangeError} When `timeout` is negative.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe<number>();
+   * console.log(await b.poll()); // false
+   * a.send(1);
+   * console.log(await b.poll(100)); // true
+   * ```
+   */
+  async poll(timeout = 0, options: PollOptions = {}): Promise<boolean> {
+    const { signal } = options;
+    validateTimeout(timeout);
+    this.#check("receive");
+    signal?.throwIfAborted();
+    return await this.#end.poll(timeout, signal);
+  }
+
+  /**
+   * Sends raw bytes (Python's `send_bytes`): `size` bytes of `buffer` from
+   * `offset`.
+   *
+   * @param buffer The bytes, or any view of them.
+   * @param offset Where to start, in bytes.
+   * @param size How many bytes; the rest of `buffer` by default.
+   * @throws {RangeError} When `offset` or `size` fall outside `buffer`.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new Uint8Array([1, 2, 3]), 1);
+   * console.log(await b.recvBytes()); // Uint8Array(2) [ 2, 3 ]
+   * ```
+   */
+  sendBytes(
+    buffer: ArrayBufferView | ArrayBuffer,
+    offset = 0,
+    size?: number,
+  ): void {
+    this.#check("send");
+    const bytes = ArrayBuffer.isView(buffer)
+      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      : new Uint8Array(buffer);
+    const length = size ?? bytes.length - offset;
+    if (
+      !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 ||
+      length < 0 || offset + length > bytes.length
+    ) {
+      throw new RangeError(
+        `Cannot send bytes ${offset} to ${
+          offset + length
+        } of a buffer of ${bytes.length} bytes: keep offset and size within it`,
+      );
+    }
+    const frame = new Uint8Array(1 + length);
+    frame[0] = BYTES;
+    frame.set(bytes.subarray(offset, offset + length), 1);
+    this.#end.send(frame);
+  }
+
+  /**
+   * Receives a message sent with `sendBytes` (Python's `recv_bytes`).
+   *
+   * @param maxlength The longest message accepted.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The bytes (for a message sent with `send`, its encoding, as
+   * Python returns the pickle).
+   * @throws {RangeError} When the message is longer than `maxlength`; it
+   * stays unread.
+   * @throws {EOFError} When the other end is closed and nothing is left.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new TextEncoder().encode("hi"));
+   * console.log(new TextDecoder().decode(await b.recvBytes(10))); // "hi"
+   * ```
+   */
+  async recvBytes(
+    maxlength = Infinity,
+    options: RecvOptions = {},
+  ): Promise<Uint8Array> {
+    if (!(maxlength >= 0)) {
+      throw new RangeError(
+        `Cannot receive with maxlength ${maxlength}: it must be 0 or more`,
+      );
+    }
+    const frame = await this.#receive(maxlength + 1, options);
+    return frame.subarray(1);
+  }
+
+  /**
+   * Closes this end in this process. Values already sent are still
+   * delivered; the other end sees EOF once every handle on this end is
+   * closed.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe<number>();
+   * b.close();
+   * try {
+   *   await a.recv();
+   * } catch (error) {
+   *   console.log((error as Error).name); // "EOFError"
+   * }
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#end.close();
+  }
+
+  /**
+   * Yields values until end of file.
+   *
+   * @returns An async iterator over the values received.
+   *
+   * @example Usage
+   * ```ts
+   * import { Pipe } from "@mp/multiprocessing/pipe";
+   *
+   * const [a, b] = Pipe<number>();
+   * a.send(1);
+   * a.close();
+   * for await (const value of b) console.log(value); // 1
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    while (true) {
+      try {
+        yield await this.recv();
+      } catch (error) {
+        if (error instanceof EOFError) return;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Describes this end for a child; used by `Process` and by queues.
+   *
+   * @param target The child's start method.
+   * @param context Tells when the child exits, to release its handle.
+   * @returns Cloneable data from which the child rebuilds the end.
+   */
+  [reduceSymbol](
+    target: StartMethod,
+    context?: ReduceContext,
+  ): EndDescriptor {
+    return this.#end.describe(target, this, context);
+  }
+}
+
+function connectionOf<T>(end: EndCore): Connection<T> {
+  adopting = end;
+  return new Connection<T>();
+}
+
+/**
+ * Creates a pipe and returns its two ends (Python's `multiprocessing.Pipe`).
+ * With `duplex` (the default) both ends send and receive; without, the
+ * first end only receives and the second only sends.
+ *
+ * @typeParam T The type of the values sent.
+ * @param duplex Whether both ends can send.
+ * @returns The two connected ends.
+ *
+ * @example One-way pipe
+ * ```ts
+ * import { Pipe } from "@mp/multiprocessing/pipe";
+ *
+ * const [reader, writer] = Pipe<string>(false);
+ * writer.send("hello");
+ * console.log(await reader.recv(), reader.writable); // "hello" false
+ * ```
+ */
+export function Pipe<T = unknown>(
+  duplex = true,
+): [Connection<T>, Connection<T>] {
+  const [first, second] = newPipe(duplex);
+  return [connectionOf<T>(first), connectionOf<T>(second)];
+}
+
+registerReducible(
+  "connection",
+  import.meta.url,
+  Connection,
+  (data) => connectionOf(endFrom(data as EndDescriptor)),
+);

@@ -1,0 +1,37 @@
+// Targets run by children in the pipe tests.
+import type { Connection } from "../../pipe.ts";
+
+export function sendsAndCloses(conn: Connection<string>) {
+  conn.send("send data");
+  conn.close();
+}
+
+export async function echoes(conn: Connection<unknown>) {
+  for await (const value of conn) conn.send(value);
+}
+
+export async function pingPongs(conn: Connection<number>, rounds: number) {
+  for (let i = 0; i < rounds; i++) conn.send(await conn.recv());
+}
+
+export function sendsBig(conn: Connection<unknown>, size: number) {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 4096) bytes[i] = (i / 4096) % 251;
+  conn.send(bytes);
+  conn.sendBytes(bytes.subarray(0, 10));
+}
+
+export function sendsWithoutClosing(conn: Connection<number>) {
+  conn.send(1);
+  conn.send(2);
+}
+
+export async function sendsBadThenGood(conn: Connection<unknown>) {
+  try {
+    conn.send({ f: () => {} });
+  } catch (error) {
+    conn.send((error as Error).message);
+  }
+  conn.send("still works");
+  await Promise.resolve();
+}
