@@ -33,27 +33,50 @@ interface Descriptor {
 }
 
 const kinds = new Map<string, Rebuild>();
-const kindOfClass = new WeakMap<object, { kind: string; module: string }>();
+/** Describes a primitive for a child of the given start method. */
+export type Reduce<P> = (
+  primitive: P,
+  target: StartMethod,
+  context?: ReduceContext,
+) => unknown;
+
+interface Kind {
+  kind: string;
+  module: string;
+  reduce: Reduce<object>;
+}
+
+const kindOfClass = new WeakMap<object, Kind>();
+
+const byMethod: Reduce<object> = (primitive, target, context) =>
+  (primitive as Reducible)[reduceSymbol](target, context);
 
 /**
- * Registers the class of a primitive: instances are reduced with their
- * `[reduceSymbol]` method and rebuilt with `rebuild` in the child.
+ * Registers the class of a primitive: instances are reduced with `reduce`
+ * (by default their `[reduceSymbol]` method) and rebuilt with `rebuild` in
+ * the child. A public class passes `reduce`, so that its API shows no
+ * internals.
  *
  * @param kind A name unique across the package.
  * @param module The URL of the module that calls this (`import.meta.url`).
  */
-export function registerReducible(
+export function registerReducible<P extends object>(
   kind: string,
   module: string,
-  constructor: abstract new (...args: never[]) => Reducible,
+  constructor: abstract new (...args: never[]) => P,
   rebuild: Rebuild,
+  reduce?: Reduce<P>,
 ): void {
   kinds.set(kind, rebuild);
-  kindOfClass.set(constructor.prototype, { kind, module });
+  kindOfClass.set(constructor.prototype, {
+    kind,
+    module,
+    reduce: (reduce ?? byMethod) as Reduce<object>,
+  });
 }
 
 /** Describes a registered primitive, or `undefined` for any other value. */
-function kindOf(value: object): { kind: string; module: string } | undefined {
+function kindOf(value: object): Kind | undefined {
   for (
     let proto = Object.getPrototypeOf(value);
     proto !== null;
@@ -178,7 +201,7 @@ function replace(
     const descriptor: Descriptor = {
       [MARK]: entry.kind,
       module: entry.module,
-      data: (value as Reducible)[reduceSymbol](target, context),
+      data: entry.reduce(value, target, context),
     };
     memo.set(value, descriptor);
     return descriptor;

@@ -30,4 +30,6 @@
  * @module
  */
 export * from "./errors.ts";
+export * from "./pipe.ts";
 export * from "./process.ts";
+export * from "./queue.ts";

@@ -42,8 +42,6 @@ import {
   rebuild,
   reduce,
   type ReduceContext,
-  reduceSymbol,
-  type Reducible,
   registerReducible,
 } from "./_reduce.ts";
 import type { StartMethod } from "./_runtime.ts";
@@ -72,6 +70,13 @@ export interface PollOptions {
   signal?: AbortSignal;
 }
 
+// Describes a connection for a child, from outside the class.
+let describeEnd: (
+  connection: Connection<unknown>,
+  target: StartMethod,
+  context?: ReduceContext,
+) => EndDescriptor;
+
 // Set while a child rebuilds a connection, so the constructor adopts its end.
 let adopting: EndCore | null = null;
 
@@ -92,7 +97,7 @@ let adopting: EndCore | null = null;
  * console.log(await a.recv()); // "pong"
  * ```
  */
-export class Connection<T> implements Reducible, AsyncIterable<T> {
+export class Connection<T> implements AsyncIterable<T> {
   #end: EndCore;
   #closed = false;
 
@@ -364,18 +369,9 @@ export class Connection<T> implements Reducible, AsyncIterable<T> {
     }
   }
 
-  /**
-   * Describes this end for a child; used by `Process` and by queues.
-   *
-   * @param target The child's start method.
-   * @param context Tells when the child exits, to release its handle.
-   * @returns Cloneable data from which the child rebuilds the end.
-   */
-  [reduceSymbol](
-    target: StartMethod,
-    context?: ReduceContext,
-  ): EndDescriptor {
-    return this.#end.describe(target, this, context);
+  static {
+    describeEnd = (connection, target, context) =>
+      connection.#end.describe(target, connection, context);
   }
 }
 
@@ -414,4 +410,5 @@ registerReducible(
   import.meta.url,
   Connection,
   (data) => connectionOf(endFrom(data as EndDescriptor)),
+  (connection, target, context) => describeEnd(connection, target, context),
 );

@@ -40,13 +40,7 @@ import {
   type QueueDescriptor,
   type TakenItem,
 } from "./_queue_core.ts";
-import {
-  rebuild,
-  rebuildSync,
-  reduceSymbol,
-  type Reducible,
-  registerReducible,
-} from "./_reduce.ts";
+import { rebuild, rebuildSync, registerReducible } from "./_reduce.ts";
 import { Ring } from "./_ring.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
@@ -88,6 +82,9 @@ export interface ShutdownOptions {
 
 const RESOLVED = Promise.resolve();
 
+// Reads a queue's core from outside the class, for subclasses and reduction.
+let coreOf: (queue: Queue<unknown>) => QueueCore;
+
 function settle(taken: TakenItem): Promise<unknown> {
   return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
 }
@@ -125,7 +122,7 @@ function validateMaxsize(maxsize: unknown): number {
  * console.log(q.full(), await q.get(), q.getNowait()); // true 1 2
  * ```
  */
-export class Queue<T> implements Reducible, AsyncIterable<T> {
+export class Queue<T> implements AsyncIterable<T> {
   #core: QueueCore;
   #closed = false;
 
@@ -399,19 +396,8 @@ export class Queue<T> implements Reducible, AsyncIterable<T> {
     }
   }
 
-  /** The core, for subclasses in this module. */
-  protected get core(): QueueCore {
-    return this.#core;
-  }
-
-  /**
-   * Describes this queue for a child; used by `Process` and other queues.
-   *
-   * @param target The child's start method.
-   * @returns Cloneable data from which the child rebuilds the queue.
-   */
-  [reduceSymbol](target: StartMethod): QueueDescriptor {
-    return this.#core.describe(target, this);
+  static {
+    coreOf = (queue) => queue.#core;
   }
 }
 
@@ -450,7 +436,7 @@ export class JoinableQueue<T> extends Queue<T> {
    * ```
    */
   taskDone(): void {
-    this.core.taskDone();
+    coreOf(this).taskDone();
   }
 
   /**
@@ -471,7 +457,7 @@ export class JoinableQueue<T> extends Queue<T> {
     const { timeout = Infinity, signal } = options;
     validateTimeout(timeout);
     signal?.throwIfAborted();
-    await this.core.join(timeout, signal);
+    await coreOf(this).join(timeout, signal);
   }
 }
 
@@ -490,7 +476,7 @@ export class JoinableQueue<T> extends Queue<T> {
  * console.log(await q.get(), q.empty()); // "x" true
  * ```
  */
-export class SimpleQueue<T> implements Reducible {
+export class SimpleQueue<T> {
   #queue: Queue<T>;
 
   /** Creates an unbounded queue. */
@@ -565,16 +551,6 @@ export class SimpleQueue<T> implements Reducible {
     this.#queue.close();
   }
 
-  /**
-   * Describes this queue for a child.
-   *
-   * @param target The child's start method.
-   * @returns Cloneable data from which the child rebuilds the queue.
-   */
-  [reduceSymbol](target: StartMethod): QueueDescriptor {
-    return this.#queue[reduceSymbol](target);
-  }
-
   static {
     registerReducible(
       "simple-queue",
@@ -585,6 +561,7 @@ export class SimpleQueue<T> implements Reducible {
         queue.#queue = rebuildQueue(Queue, data);
         return queue;
       },
+      (queue, target) => coreOf(queue.#queue).describe(target, queue.#queue),
     );
   }
 }
@@ -597,15 +574,20 @@ function rebuildQueue<Q extends Queue<unknown>>(
   return new QueueClass();
 }
 
+const describeQueue = (queue: Queue<unknown>, target: StartMethod) =>
+  coreOf(queue).describe(target, queue);
+
 registerReducible(
   "queue",
   import.meta.url,
   Queue,
   (data) => rebuildQueue(Queue, data),
+  describeQueue,
 );
 registerReducible(
   "joinable-queue",
   import.meta.url,
   JoinableQueue,
   (data) => rebuildQueue(JoinableQueue, data),
+  describeQueue,
 );

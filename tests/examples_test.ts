@@ -22,3 +22,15 @@ Deno.test("examples/process.ts counts the primes below 2,000,000 in four childre
     "Process-4 (subprocess) exited with code 0",
   ]);
 });
+
+Deno.test("examples/queue.ts prints the pair a child put", async () => {
+  const { code, stdout } = await runDeno([example("queue.ts")]);
+  assertEquals(code, 0);
+  assertEquals(stdout, '[ "xiaoming", 12 ]\n');
+});
+
+Deno.test("examples/pipe.ts prints what a child sent", async () => {
+  const { code, stdout } = await runDeno([example("pipe.ts")]);
+  assertEquals(code, 0);
+  assertEquals(stdout, "send data\n");
+});

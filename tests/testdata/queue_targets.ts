@@ -62,7 +62,7 @@ export async function putsBig(q: Queue<unknown>, size: number) {
   await q.put(bytes);
 }
 
-export async function putsMany(
+export function putsMany(
   q: Queue<Uint8Array>,
   count: number,
   size: number,
