@@ -1,0 +1,1245 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The shared-memory side of lock.ts: the state of every lock-family
+// primitive lives in a SharedArrayBuffer, so the parent and all its worker
+// children (every isolate of one OS process) contend on the same words with
+// Atomics, futex-style. Subprocess children reach the same state through the
+// isolate that passed them the primitive, which runs these cores for them.
+//
+// Nothing here blocks a thread: waits are `Atomics.waitAsync`, after a brief
+// spin when the holder runs on another thread. Each isolate parks its waiters
+// for a lock or semaphore behind one `waitAsync` at a time, so a release
+// wakes one promise per isolate, not one per waiting task.
+//
+// Who holds a lock is written in its state word as a "code":
+//
+// - an isolate of this OS process: its pid, made to fit 31 bits (the main or
+//   subprocess isolate keeps its OS pid; a worker's pid loses the part that
+//   every worker of this OS process shares);
+// - a caller in another OS process, acting through an isolate here: a
+//   negative number that isolate allocates from the lock's own counter.
+//
+// Beside the holder, a lock records the isolate that acquired it (for a
+// remote caller) and that isolate's parent when it is a worker, so that when
+// a worker child dies, taking its own worker children with it, its parent
+// can tell which holds died with it.
+import { current } from "./_runtime.ts";
+import { BrokenBarrierError } from "./errors.ts";
+
+/** Worker pids start here, above any OS pid (see `nextWorkerPid`). */
+export const PID_BASE = 0x400000;
+const PID_STRIDE = 0x10000;
+
+/** The code of an isolate of this OS process, from its pid. */
+export function codeOf(pid: number): number {
+  return pid < PID_BASE ? pid : pid - Deno.pid * PID_STRIDE;
+}
+
+/** The code of this isolate. */
+export function selfCode(): number {
+  return codeOf(current.pid);
+}
+
+/** The code of this isolate's parent when that is a worker of this OS process, else 0. */
+export function parentCode(): number {
+  return current.startMethod === "worker" && current.parentPid >= PID_BASE
+    ? codeOf(current.parentPid)
+    : 0;
+}
+
+/** Whether `pid` names a worker (an isolate of the same OS process as its parent). */
+export function isWorkerPid(pid: number): boolean {
+  return pid >= PID_BASE;
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+let holds = 0;
+let keepAlive: ReturnType<typeof setInterval> | undefined;
+
+/**
+ * A pending `Atomics.waitAsync` does not keep Deno's event loop alive: while
+ * any task of this isolate waits on shared memory, an idle interval does.
+ */
+function hold(): void {
+  if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
+}
+
+function unhold(): void {
+  if (--holds === 0) {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  }
+}
+
+/**
+ * Waits until `view[index]` is notified or no longer holds `value`.
+ *
+ * @returns `false` when `timeout` ms passed first, else `true`.
+ * @throws Rejects with `signal.reason` when `signal` aborts.
+ */
+export function waitChange(
+  view: Int32Array,
+  index: number,
+  value: number,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const result = Atomics.waitAsync(
+    view,
+    index,
+    value,
+    timeout === Infinity ? undefined : Math.max(0, timeout),
+  );
+  if (!result.async) return Promise.resolve(result.value !== "timed-out");
+  hold();
+  if (signal === undefined) {
+    return result.value.then((outcome) => {
+      unhold();
+      return outcome === "ok";
+    });
+  }
+  // An abort cannot withdraw the waitAsync: it stays behind, harmless, until
+  // the word is next notified or its timeout passes.
+  return new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      if (settled) return false;
+      settled = true;
+      unhold();
+      signal.removeEventListener("abort", onAbort);
+      return true;
+    };
+    const onAbort = () => {
+      if (finish()) reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    result.value.then((outcome) => {
+      if (finish()) resolve(outcome === "ok");
+    });
+  });
+}
+
+/** The time left until `deadline` (a `performance.now()` value). */
+export function timeLeft(deadline: number): number {
+  return deadline === Infinity ? Infinity : deadline - performance.now();
+}
+
+/** The deadline `timeout` ms from now. */
+export function deadlineOf(timeout: number): number {
+  return timeout === Infinity ? Infinity : performance.now() + timeout;
+}
+
+/** Spinning pays only when another thread may run meanwhile. */
+const SPIN = navigator.hardwareConcurrency > 1 ? 1_000 : 0;
+
+/** Answers of the acquiring methods. */
+export const NOT_ACQUIRED = 0;
+export const ACQUIRED = 1;
+/** Acquired, and the previous holder had died holding it. */
+export const TAKEN_OVER = 2;
+
+interface Parked {
+  code: number;
+  anc1: number;
+  anc2: number;
+  settle(result: number): void;
+}
+
+/**
+ * The tasks of this isolate waiting to take a lock or a semaphore, in
+ * arrival order, behind one `waitAsync` on the state word.
+ */
+class ParkingLot {
+  #view: Int32Array;
+  #word: number;
+  #ready: (value: number) => boolean;
+  #attempt: (parked: Parked) => number;
+  #beforeSleep: (value: number) => number | null;
+  #afterSleep: () => void;
+  #queue: Parked[] = [];
+  #serving = false;
+
+  /**
+   * @param ready Whether the state word's value lets a waiter try.
+   * @param attempt Tries for the first waiter.
+   * @param beforeSleep Announces a sleeper (sets a bit, counts it), and
+   * returns the value to sleep on, or `null` when the word changed meanwhile.
+   * @param afterSleep Undoes what `beforeSleep` counted, once no waiter is left.
+   */
+  constructor(
+    view: Int32Array,
+    word: number,
+    ready: (value: number) => boolean,
+    attempt: (parked: Parked) => number,
+    beforeSleep: (value: number) => number | null,
+    afterSleep: () => void,
+  ) {
+    this.#view = view;
+    this.#word = word;
+    this.#ready = ready;
+    this.#attempt = attempt;
+    this.#beforeSleep = beforeSleep;
+    this.#afterSleep = afterSleep;
+  }
+
+  get empty(): boolean {
+    return this.#queue.length === 0;
+  }
+
+  park(
+    code: number,
+    anc1: number,
+    anc2: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        const at = this.#queue.indexOf(parked);
+        if (at !== -1) this.#queue.splice(at, 1);
+        if (timer === undefined) unhold();
+        else clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const parked: Parked = {
+        code,
+        anc1,
+        anc2,
+        settle: (result) => {
+          done();
+          resolve(result);
+        },
+      };
+      const onAbort = () => {
+        done();
+        reject(signal!.reason);
+      };
+      if (timeout === Infinity) hold();
+      else timer = setTimeout(() => parked.settle(NOT_ACQUIRED), timeout);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(parked);
+      if (!this.#serving) this.#serve();
+    });
+  }
+
+  async #serve(): Promise<void> {
+    this.#serving = true;
+    const view = this.#view;
+    try {
+      while (this.#queue.length > 0) {
+        const value = Atomics.load(view, this.#word);
+        if (this.#ready(value)) {
+          const first = this.#queue[0]!;
+          const result = this.#attempt(first);
+          if (result !== NOT_ACQUIRED) first.settle(result);
+          continue;
+        }
+        const expected = this.#beforeSleep(value);
+        if (expected === null) continue;
+        // Left pending if every waiter gives up meanwhile: the next change
+        // of the word still notifies, and ends it.
+        const wait = Atomics.waitAsync(view, this.#word, expected);
+        if (wait.async) await wait.value;
+      }
+    } finally {
+      this.#afterSleep();
+      this.#serving = false;
+    }
+  }
+}
+
+/** Something that must learn when a child of this isolate exits. */
+export interface ChildWatcher {
+  childExited(pid: number): void;
+}
+
+// ---------------------------------------------------------------------------
+// Lock and RLock
+
+/**
+ * The words of a lock, from its base index. The state word is 0 when free,
+ * DIED when free after its holder died, else the holder's code times two,
+ * plus one while some isolate sleeps waiting for it.
+ */
+const STATE = 0;
+const COUNT = 1;
+const ANC1 = 2;
+const ANC2 = 3;
+const RECOVERED = 4;
+const NEXT_CODE = 5;
+/** How many 32-bit words a lock takes. */
+export const LOCK_WORDS = 8;
+
+/** State word: free, and the previous holder died holding it. */
+export const DIED = 0x7ffffffe;
+const SLEEPERS = 1;
+
+function isFree(value: number): boolean {
+  return value === 0 || value === DIED;
+}
+
+/** What a lock records about a caller it serves on behalf of another OS process. */
+interface RemoteCode {
+  code: number;
+  route: number;
+}
+
+/** A Lock (or, re-entrant, an RLock) in shared memory. */
+export class LockCore implements ChildWatcher {
+  readonly view: Int32Array;
+  readonly base: number;
+  readonly reentrant: boolean;
+  #lot: ParkingLot;
+  /** Codes given to callers in other OS processes, by pid. */
+  #remote = new Map<number, RemoteCode>();
+
+  constructor(view: Int32Array, base: number, reentrant: boolean) {
+    this.view = view;
+    this.base = base;
+    this.reentrant = reentrant;
+    this.#lot = new ParkingLot(
+      view,
+      base + STATE,
+      isFree,
+      (parked) => this.tryAcquire(parked.code, parked.anc1, parked.anc2),
+      (value) => {
+        if ((value & SLEEPERS) !== 0) return value;
+        const marked = value | SLEEPERS;
+        return Atomics.compareExchange(view, base, value, marked) === value
+          ? marked
+          : null;
+      },
+      () => {},
+    );
+  }
+
+  /** Takes the lock for `code` if it is free (or already its own, re-entrant). */
+  tryAcquire(code: number, anc1: number, anc2: number): number {
+    const view = this.view;
+    const base = this.base;
+    const mine = code << 1;
+    const seen = Atomics.compareExchange(view, base, 0, mine);
+    if (seen === 0) {
+      view[base + ANC1] = anc1;
+      view[base + ANC2] = anc2;
+      if (this.reentrant) view[base + COUNT] = 1;
+      return ACQUIRED;
+    }
+    if (seen === DIED) {
+      if (Atomics.compareExchange(view, base, DIED, mine) !== DIED) {
+        return NOT_ACQUIRED;
+      }
+      view[base + ANC1] = anc1;
+      view[base + ANC2] = anc2;
+      view[base + RECOVERED] = 1;
+      if (this.reentrant) view[base + COUNT] = 1;
+      return TAKEN_OVER;
+    }
+    if (this.reentrant && seen >> 1 === code) {
+      view[base + COUNT]!++;
+      return ACQUIRED;
+    }
+    return NOT_ACQUIRED;
+  }
+
+  /**
+   * Takes the lock for `code`, waiting up to `timeout` ms (0: not at all).
+   *
+   * @returns NOT_ACQUIRED, ACQUIRED or TAKEN_OVER.
+   */
+  acquire(
+    code: number,
+    anc1: number,
+    anc2: number,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let result = this.tryAcquire(code, anc1, anc2);
+    if (result !== NOT_ACQUIRED || timeout <= 0) return Promise.resolve(result);
+    if (this.#lot.empty && this.#holderRunsElsewhere(code)) {
+      const view = this.view;
+      const base = this.base;
+      for (let i = 0; i < SPIN; i++) {
+        if (isFree(Atomics.load(view, base))) {
+          result = this.tryAcquire(code, anc1, anc2);
+          if (result !== NOT_ACQUIRED) return Promise.resolve(result);
+        }
+      }
+    }
+    return this.#lot.park(code, anc1, anc2, timeout, signal);
+  }
+
+  /** Whether the holder is another thread of this OS process, worth spinning for. */
+  #holderRunsElsewhere(code: number): boolean {
+    const holder = this.holder();
+    return SPIN > 0 && holder > 0 && holder !== code && holder !== selfCode();
+  }
+
+  /** The holder's code, or 0 when free. */
+  holder(): number {
+    const state = Atomics.load(this.view, this.base);
+    return isFree(state) ? 0 : state >> 1;
+  }
+
+  locked(): boolean {
+    return !isFree(Atomics.load(this.view, this.base));
+  }
+
+  /** Whether the current hold was taken over from a holder that died. */
+  recovered(): boolean {
+    return this.locked() && this.view[this.base + RECOVERED] === 1;
+  }
+
+  /**
+   * Releases a Lock, whoever holds it (any process may release a Lock).
+   *
+   * @throws {RangeError} When it is not held.
+   */
+  releaseAny(): void {
+    const view = this.view;
+    const base = this.base;
+    view[base + ANC1] = 0;
+    view[base + ANC2] = 0;
+    view[base + RECOVERED] = 0;
+    const seen = Atomics.exchange(view, base, 0);
+    if (isFree(seen)) {
+      if (seen === DIED) Atomics.compareExchange(view, base, 0, DIED);
+      throw new RangeError(
+        "Cannot release the lock as it is not held: acquire it first",
+      );
+    }
+    if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
+  }
+
+  /**
+   * Releases an RLock held by `code` once; frees it at the last release.
+   *
+   * @throws {RangeError} When it is not held, or another process holds it.
+   */
+  releaseOwned(code: number): void {
+    const view = this.view;
+    const base = this.base;
+    const seen = Atomics.load(view, base);
+    if (isFree(seen) || seen >> 1 !== code) {
+      throw new RangeError(
+        isFree(seen)
+          ? "Cannot release the re-entrant lock as it is not held: acquire it first"
+          : "Cannot release the re-entrant lock as another process holds it: only its owner may release it",
+      );
+    }
+    const count = view[base + COUNT]! - 1;
+    if (count > 0) {
+      view[base + COUNT] = count;
+      return;
+    }
+    this.#free();
+  }
+
+  #free(): void {
+    const view = this.view;
+    const base = this.base;
+    view[base + COUNT] = 0;
+    view[base + ANC1] = 0;
+    view[base + ANC2] = 0;
+    view[base + RECOVERED] = 0;
+    if ((Atomics.exchange(view, base, 0) & SLEEPERS) !== 0) {
+      Atomics.notify(view, base, Infinity);
+    }
+  }
+
+  /**
+   * Frees the lock entirely for a condition wait; the caller holds it.
+   *
+   * @returns What {@linkcode restore} needs: the re-entry count.
+   */
+  releaseForWait(): number {
+    const saved = this.reentrant ? this.view[this.base + COUNT]! : 1;
+    this.#free();
+    return saved;
+  }
+
+  /** Takes the lock back after a condition wait, whatever happens meanwhile. */
+  async restore(
+    code: number,
+    anc1: number,
+    anc2: number,
+    saved: number,
+  ): Promise<number> {
+    const result = await this.acquire(code, anc1, anc2, Infinity);
+    if (this.reentrant) this.view[this.base + COUNT]! += saved - 1;
+    return result;
+  }
+
+  /**
+   * Frees the lock if `holder` still holds it, marking that its holder
+   * died, so the next acquirer learns of it. (Its other words are rewritten
+   * by the next acquirer.)
+   */
+  forceRelease(holder: number): boolean {
+    const view = this.view;
+    const base = this.base;
+    for (;;) {
+      const seen = Atomics.load(view, base);
+      if (isFree(seen) || seen >> 1 !== holder) return false;
+      if (Atomics.compareExchange(view, base, seen, DIED) === seen) break;
+    }
+    Atomics.notify(view, base, Infinity);
+    return true;
+  }
+
+  /** The code for a caller in another OS process, reaching this lock through `route`. */
+  codeFor(pid: number, route: number): number {
+    let entry = this.#remote.get(pid);
+    if (entry === undefined || entry.route !== route) {
+      const code = Atomics.sub(this.view, this.base + NEXT_CODE, 1) - 1;
+      entry = { code, route };
+      this.#remote.set(pid, entry);
+    }
+    return entry.code;
+  }
+
+  /** Frees what a caller that died held; forgets its code. */
+  callerGone(pid: number, route: number): void {
+    const entry = this.#remote.get(pid);
+    if (entry === undefined || entry.route !== route) return;
+    this.#remote.delete(pid);
+    this.forceRelease(entry.code);
+  }
+
+  childExited(pid: number): void {
+    for (const [caller, entry] of this.#remote) {
+      if (entry.route === pid) {
+        this.#remote.delete(caller);
+        this.forceRelease(entry.code);
+      }
+    }
+    if (!isWorkerPid(pid)) return;
+    const code = codeOf(pid);
+    const view = this.view;
+    const base = this.base;
+    const holder = this.holder();
+    if (holder === 0) return;
+    if (
+      holder === code || view[base + ANC1] === code ||
+      view[base + ANC2] === code
+    ) {
+      this.forceRelease(holder);
+    }
+  }
+
+  /** Takes the lock without yielding; for short internal critical sections. */
+  lockSync(code: number): boolean {
+    for (let i = 0; i < 1_000_000; i++) {
+      if (this.tryAcquire(code, 0, 0) !== NOT_ACQUIRED) return true;
+    }
+    return false;
+  }
+}
+
+/** A new, zeroed shared buffer of `words` 32-bit words. */
+export function sharedWords(words: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(words * 4));
+}
+
+// ---------------------------------------------------------------------------
+// Semaphore
+
+const VALUE = 0;
+const SEM_WAITERS = 1;
+const BOUND = 2;
+/** How many 32-bit words a semaphore takes. */
+export const SEMAPHORE_WORDS = 4;
+/** The largest value a semaphore can count to. */
+export const MAX_SEMAPHORE_VALUE = 0x7fffffff;
+
+/** A Semaphore (bounded, or not when `bound` is -1) in shared memory. */
+export class SemaphoreCore {
+  readonly view: Int32Array;
+  #lot: ParkingLot;
+
+  constructor(view: Int32Array) {
+    this.view = view;
+    let counted = false;
+    this.#lot = new ParkingLot(
+      view,
+      VALUE,
+      (value) => value > 0,
+      () => this.tryAcquire() ? ACQUIRED : NOT_ACQUIRED,
+      (value) => {
+        if (!counted) {
+          counted = true;
+          Atomics.add(view, SEM_WAITERS, 1);
+          return null;
+        }
+        return value;
+      },
+      () => {
+        if (counted) Atomics.sub(view, SEM_WAITERS, 1);
+        counted = false;
+      },
+    );
+  }
+
+  /** Initializes a fresh buffer. */
+  static init(view: Int32Array, value: number, bound: number): void {
+    view[VALUE] = value;
+    view[BOUND] = bound;
+  }
+
+  tryAcquire(): boolean {
+    const view = this.view;
+    for (;;) {
+      const value = Atomics.load(view, VALUE);
+      if (value <= 0) return false;
+      if (Atomics.compareExchange(view, VALUE, value, value - 1) === value) {
+        return true;
+      }
+    }
+  }
+
+  acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.tryAcquire()) return Promise.resolve(true);
+    if (timeout <= 0) return Promise.resolve(false);
+    if (this.#lot.empty) {
+      for (let i = 0; i < SPIN; i++) {
+        if (Atomics.load(this.view, VALUE) > 0 && this.tryAcquire()) {
+          return Promise.resolve(true);
+        }
+      }
+    }
+    return this.#lot.park(0, 0, 0, timeout, signal).then((result) =>
+      result !== NOT_ACQUIRED
+    );
+  }
+
+  /**
+   * Adds `n` to the value, waking waiters.
+   *
+   * @throws {RangeError} When a bounded semaphore would exceed its bound.
+   */
+  release(n: number): void {
+    const view = this.view;
+    const bound = view[BOUND]!;
+    for (;;) {
+      const value = Atomics.load(view, VALUE);
+      const limit = bound >= 0 ? bound : MAX_SEMAPHORE_VALUE;
+      if (value + n > limit) {
+        throw new RangeError(
+          bound >= 0
+            ? `Cannot release the bounded semaphore ${n} time(s) as its value ${value} would exceed its initial value ${bound}: release only what was acquired`
+            : `Cannot release the semaphore ${n} time(s) as its value ${value} would exceed ${MAX_SEMAPHORE_VALUE}`,
+        );
+      }
+      if (Atomics.compareExchange(view, VALUE, value, value + n) === value) {
+        break;
+      }
+    }
+    if (Atomics.load(view, SEM_WAITERS) !== 0) {
+      Atomics.notify(view, VALUE, Infinity);
+    }
+  }
+
+  value(): number {
+    return Atomics.load(this.view, VALUE);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Event
+
+/** Bit 0: the flag; the other bits count how many times it was set. */
+const FLAG = 0;
+/** How many 32-bit words an event takes. */
+export const EVENT_WORDS = 2;
+
+/** An Event in shared memory. */
+export class EventCore {
+  readonly view: Int32Array;
+
+  constructor(view: Int32Array) {
+    this.view = view;
+  }
+
+  isSet(): boolean {
+    return (Atomics.load(this.view, FLAG) & 1) === 1;
+  }
+
+  set(): void {
+    const view = this.view;
+    for (;;) {
+      const value = Atomics.load(view, FLAG);
+      if ((value & 1) === 1) return;
+      if (
+        Atomics.compareExchange(view, FLAG, value, (value + 3) | 0) === value
+      ) {
+        Atomics.notify(view, FLAG, Infinity);
+        return;
+      }
+    }
+  }
+
+  clear(): void {
+    const view = this.view;
+    for (;;) {
+      const value = Atomics.load(view, FLAG);
+      if ((value & 1) === 0) return;
+      if (Atomics.compareExchange(view, FLAG, value, value & ~1) === value) {
+        return;
+      }
+    }
+  }
+
+  /** Waits until the flag is set (or was set at some point meanwhile). */
+  async wait(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    signal?.throwIfAborted();
+    const view = this.view;
+    const start = Atomics.load(view, FLAG);
+    if ((start & 1) === 1) return true;
+    const deadline = deadlineOf(timeout);
+    let seen = start;
+    for (;;) {
+      const left = timeLeft(deadline);
+      if (left <= 0) return false;
+      await waitChange(view, FLAG, seen, left, signal);
+      seen = Atomics.load(view, FLAG);
+      if ((seen & 1) === 1 || seen >>> 1 !== start >>> 1) return true;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Condition
+
+const HEAD = 0;
+const TAIL = 1;
+const FREE = 2;
+const CAPACITY = 3;
+const CONDITION_HEADER = 8;
+const SLOT_WORDS = 8;
+/** Slot words. */
+const SLOT_STATE = 0;
+const SLOT_NEXT = 1;
+const SLOT_PREV = 2;
+const SLOT_LINKED = 3;
+const SLOT_CODE = 4;
+const SLOT_ANC1 = 5;
+const SLOT_ANC2 = 6;
+/** Slot states. */
+const SLOT_FREE = 0;
+const WAITING = 1;
+const NOTIFIED = 2;
+const CANCELLED = 3;
+const SLOT_DEAD = 4;
+
+const INITIAL_SLOTS = 16;
+/** At most this many waiters at once on one condition. */
+export const MAX_CONDITION_WAITERS = 1 << 16;
+
+/** How a condition wait ended. */
+export type WaitOutcome = "notified" | "timeout" | "aborted";
+
+/**
+ * The waiters of a Condition, in shared memory: a FIFO list of slots, one
+ * per waiting task, each with its own word to sleep on, so that `notify(n)`
+ * wakes exactly n of them. The list is changed only by the holder of the
+ * condition's lock; a waiter that gives up marks its slot with a CAS.
+ */
+export class ConditionCore implements ChildWatcher {
+  #view: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.#view = new Int32Array(buffer);
+  }
+
+  /** A fresh growable buffer for a condition. */
+  static newBuffer(): SharedArrayBuffer {
+    const buffer = new SharedArrayBuffer(
+      (CONDITION_HEADER + INITIAL_SLOTS * SLOT_WORDS) * 4,
+      {
+        maxByteLength: (CONDITION_HEADER + MAX_CONDITION_WAITERS * SLOT_WORDS) *
+          4,
+      },
+    );
+    const view = new Int32Array(buffer);
+    view[HEAD] = -1;
+    view[TAIL] = -1;
+    view[FREE] = -1;
+    ConditionCore.#chainFree(view, 0, INITIAL_SLOTS);
+    view[CAPACITY] = INITIAL_SLOTS;
+    return buffer;
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.#view.buffer as SharedArrayBuffer;
+  }
+
+  static #chainFree(view: Int32Array, from: number, to: number): void {
+    for (let i = to - 1; i >= from; i--) {
+      view[slotAt(i) + SLOT_NEXT] = view[FREE]!;
+      view[FREE] = i;
+    }
+  }
+
+  /**
+   * Adds a waiter at the tail; the caller holds the condition's lock.
+   *
+   * @throws {RangeError} When too many tasks already wait.
+   */
+  enqueue(code: number, anc1: number, anc2: number): number {
+    const view = this.#view;
+    if (view[FREE] === -1) this.#sweep();
+    if (view[FREE] === -1) this.#grow();
+    const slot = view[FREE]!;
+    const at = slotAt(slot);
+    view[FREE] = view[at + SLOT_NEXT]!;
+    view[at + SLOT_CODE] = code;
+    view[at + SLOT_ANC1] = anc1;
+    view[at + SLOT_ANC2] = anc2;
+    view[at + SLOT_NEXT] = -1;
+    view[at + SLOT_PREV] = view[TAIL]!;
+    view[at + SLOT_LINKED] = 1;
+    if (view[TAIL] === -1) view[HEAD] = slot;
+    else view[slotAt(view[TAIL]!) + SLOT_NEXT] = slot;
+    view[TAIL] = slot;
+    Atomics.store(view, at + SLOT_STATE, WAITING);
+    return slot;
+  }
+
+  #grow(): void {
+    const view = this.#view;
+    const capacity = view[CAPACITY]!;
+    if (capacity >= MAX_CONDITION_WAITERS) {
+      throw new RangeError(
+        `Cannot wait on the condition as ${MAX_CONDITION_WAITERS} tasks already wait on it`,
+      );
+    }
+    const next = capacity * 2;
+    this.buffer.grow((CONDITION_HEADER + next * SLOT_WORDS) * 4);
+    ConditionCore.#chainFree(view, capacity, next);
+    view[CAPACITY] = next;
+  }
+
+  /** Frees the slots of waiters that died. */
+  #sweep(): void {
+    const view = this.#view;
+    const capacity = view[CAPACITY]!;
+    for (let slot = 0; slot < capacity; slot++) {
+      const at = slotAt(slot);
+      if (Atomics.load(view, at + SLOT_STATE) === SLOT_DEAD) {
+        if (view[at + SLOT_LINKED] === 1) this.#unlink(slot);
+        this.#free(slot);
+      }
+    }
+  }
+
+  #unlink(slot: number): void {
+    const view = this.#view;
+    const at = slotAt(slot);
+    const prev = view[at + SLOT_PREV]!;
+    const next = view[at + SLOT_NEXT]!;
+    if (prev === -1) view[HEAD] = next;
+    else view[slotAt(prev) + SLOT_NEXT] = next;
+    if (next === -1) view[TAIL] = prev;
+    else view[slotAt(next) + SLOT_PREV] = prev;
+    view[at + SLOT_LINKED] = 0;
+  }
+
+  #free(slot: number): void {
+    const view = this.#view;
+    const at = slotAt(slot);
+    Atomics.store(view, at + SLOT_STATE, SLOT_FREE);
+    view[at + SLOT_NEXT] = view[FREE]!;
+    view[FREE] = slot;
+  }
+
+  /**
+   * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts;
+   * the condition's lock is not held meanwhile.
+   */
+  async sleep(
+    slot: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<WaitOutcome> {
+    const view = this.#view;
+    const word = slotAt(slot) + SLOT_STATE;
+    const deadline = deadlineOf(timeout);
+    let aborted = false;
+    try {
+      while (Atomics.load(view, word) === WAITING) {
+        const left = timeLeft(deadline);
+        if (left <= 0) break;
+        await waitChange(view, word, WAITING, left, signal);
+      }
+    } catch {
+      aborted = true;
+    }
+    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) === WAITING) {
+      return aborted ? "aborted" : "timeout";
+    }
+    return "notified";
+  }
+
+  /** Removes a waiter after it took the lock back. */
+  dequeue(slot: number): void {
+    if (this.#view[slotAt(slot) + SLOT_LINKED] === 1) this.#unlink(slot);
+    this.#free(slot);
+  }
+
+  /**
+   * Wakes up to `n` waiters, oldest first; the caller holds the lock.
+   *
+   * @returns How many were woken.
+   */
+  notify(n: number): number {
+    const view = this.#view;
+    let slot = view[HEAD]!;
+    let woken = 0;
+    let guard = view[CAPACITY]!;
+    while (slot !== -1 && woken < n && guard-- > 0) {
+      const at = slotAt(slot);
+      const next = view[at + SLOT_NEXT]!;
+      const was = Atomics.compareExchange(
+        view,
+        at + SLOT_STATE,
+        WAITING,
+        NOTIFIED,
+      );
+      if (was === WAITING) {
+        Atomics.notify(view, at + SLOT_STATE, Infinity);
+        woken++;
+        this.#unlink(slot);
+      } else if (was === SLOT_DEAD) {
+        this.#unlink(slot);
+        this.#free(slot);
+      } else {
+        this.#unlink(slot);
+      }
+      slot = next;
+    }
+    return woken;
+  }
+
+  /** How many tasks wait, counting none that gave up. */
+  waiting(): number {
+    const view = this.#view;
+    let count = 0;
+    for (
+      let slot = view[HEAD]!, guard = view[CAPACITY]!;
+      slot !== -1 && guard-- > 0;
+      slot = view[slotAt(slot) + SLOT_NEXT]!
+    ) {
+      if (Atomics.load(view, slotAt(slot) + SLOT_STATE) === WAITING) count++;
+    }
+    return count;
+  }
+
+  childExited(pid: number): void {
+    if (!isWorkerPid(pid)) return;
+    const code = codeOf(pid);
+    const view = this.#view;
+    const capacity = view[CAPACITY]!;
+    for (let slot = 0; slot < capacity; slot++) {
+      const at = slotAt(slot);
+      const state = Atomics.load(view, at + SLOT_STATE);
+      if (state === SLOT_FREE || state === SLOT_DEAD) continue;
+      if (
+        view[at + SLOT_CODE] === code || view[at + SLOT_ANC1] === code ||
+        view[at + SLOT_ANC2] === code
+      ) {
+        Atomics.compareExchange(view, at + SLOT_STATE, state, SLOT_DEAD);
+      }
+    }
+  }
+}
+
+function slotAt(slot: number): number {
+  return CONDITION_HEADER + slot * SLOT_WORDS;
+}
+
+// ---------------------------------------------------------------------------
+// Barrier
+
+const GENERATION = LOCK_WORDS;
+const ARRIVED = LOCK_WORDS + 1;
+const BROKEN = LOCK_WORDS + 2;
+const ACTION = LOCK_WORDS + 3;
+const EPOCH = LOCK_WORDS + 4;
+const PARTIES = LOCK_WORDS + 5;
+const RESET_AT = LOCK_WORDS + 6;
+const RESETS = LOCK_WORDS + 8;
+const RESET_SLOTS = 16;
+const TABLE = RESETS + RESET_SLOTS;
+const ENTRY_WORDS = 4;
+/** The most parties a barrier may have. */
+export const MAX_PARTIES = 0xffff;
+
+/** No generation has this number until the counter wraps. */
+const NO_GENERATION = -0x80000000;
+
+function brokenOnArrival(): BrokenBarrierError {
+  return new BrokenBarrierError(
+    "Cannot wait on the barrier as it is broken: reset() it first",
+  );
+}
+
+function brokenWhileWaiting(): BrokenBarrierError {
+  return new BrokenBarrierError(
+    "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+  );
+}
+
+/**
+ * A Barrier in shared memory. Its fields change under an internal mutex,
+ * held only for short synchronous sections. Each cycle is a generation; a
+ * waiter learns how its generation ended from the barrier's state, or, once
+ * a new one began, from the record of generations that `reset()` cut short.
+ * Each arrival is recorded so that a party that dies while waiting breaks
+ * the barrier.
+ */
+export class BarrierCore implements ChildWatcher {
+  readonly view: Int32Array;
+  #mutex: LockCore;
+
+  constructor(view: Int32Array) {
+    this.view = view;
+    this.#mutex = new LockCore(view, 0, false);
+  }
+
+  /** A fresh buffer for a barrier of `parties`. */
+  static newView(parties: number): Int32Array {
+    const view = sharedWords(TABLE + parties * ENTRY_WORDS);
+    view[PARTIES] = parties;
+    view.fill(NO_GENERATION, RESETS, RESETS + RESET_SLOTS);
+    return view;
+  }
+
+  get parties(): number {
+    return this.view[PARTIES]!;
+  }
+
+  broken(): boolean {
+    return Atomics.load(this.view, BROKEN) === 1;
+  }
+
+  nWaiting(): number {
+    return this.broken() ? 0 : Atomics.load(this.view, ARRIVED);
+  }
+
+  async #lock(): Promise<void> {
+    await this.#mutex.acquire(selfCode(), parentCode(), 0, Infinity);
+  }
+
+  #unlock(): void {
+    this.#mutex.releaseAny();
+  }
+
+  /** Runs `section` under the mutex without yielding, or soon after when it is busy. */
+  #now(section: () => void): void {
+    if (this.#mutex.lockSync(selfCode())) {
+      try {
+        section();
+      } finally {
+        this.#unlock();
+      }
+      return;
+    }
+    this.#lock().then(() => {
+      try {
+        section();
+      } finally {
+        this.#unlock();
+      }
+    });
+  }
+
+  #bump(): void {
+    Atomics.add(this.view, EPOCH, 1);
+    Atomics.notify(this.view, EPOCH, Infinity);
+  }
+
+  #breakLocked(): void {
+    if (this.view[BROKEN] === 1) return;
+    Atomics.store(this.view, BROKEN, 1);
+    this.#bump();
+  }
+
+  #tripLocked(): void {
+    const view = this.view;
+    view[GENERATION] = (view[GENERATION]! + 1) | 0;
+    Atomics.store(view, ARRIVED, 0);
+    view[ACTION] = 0;
+    this.#bump();
+  }
+
+  /** Whether generation `generation` ended by a reset rather than by tripping. */
+  #wasReset(generation: number): boolean {
+    const view = this.view;
+    for (let i = 0; i < RESET_SLOTS; i++) {
+      if (view[RESETS + i] === generation) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits for all parties.
+   *
+   * @returns This party's arrival index.
+   * @throws {BrokenBarrierError} When the barrier is or becomes broken.
+   */
+  async wait(
+    code: number,
+    anc1: number,
+    anc2: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    action: (() => unknown) | null,
+  ): Promise<number> {
+    signal?.throwIfAborted();
+    const view = this.view;
+    const parties = view[PARTIES]!;
+    const deadline = deadlineOf(timeout);
+    let generation: number;
+    let index: number;
+    // Arrive, first waiting out the action of a cycle that just filled.
+    for (;;) {
+      const epoch = Atomics.load(view, EPOCH);
+      await this.#lock();
+      if (Atomics.load(view, BROKEN) === 1) {
+        this.#unlock();
+        throw brokenOnArrival();
+      }
+      if (Atomics.load(view, ACTION) === 0) {
+        index = Atomics.load(view, ARRIVED);
+        generation = Atomics.load(view, GENERATION);
+        const entry = TABLE + index * ENTRY_WORDS;
+        view[entry] = code;
+        view[entry + 1] = anc1;
+        view[entry + 2] = anc2;
+        Atomics.store(view, ARRIVED, index + 1);
+        break;
+      }
+      this.#unlock();
+      await waitChange(view, EPOCH, epoch, Infinity, signal);
+    }
+    if (index + 1 === parties) {
+      if (action === null) {
+        this.#tripLocked();
+        this.#unlock();
+        return index;
+      }
+      view[ACTION] = 1;
+      this.#unlock();
+      let failure: { error: unknown } | null = null;
+      try {
+        await action();
+      } catch (error) {
+        failure = { error };
+      }
+      await this.#lock();
+      if (
+        Atomics.load(view, GENERATION) !== generation ||
+        Atomics.load(view, BROKEN) === 1
+      ) {
+        if (Atomics.load(view, GENERATION) === generation) view[ACTION] = 0;
+        this.#unlock();
+        if (failure !== null) throw failure.error;
+        throw brokenWhileWaiting();
+      }
+      if (failure !== null) {
+        view[ACTION] = 0;
+        this.#breakLocked();
+        this.#unlock();
+        throw failure.error;
+      }
+      this.#tripLocked();
+      this.#unlock();
+      return index;
+    }
+    this.#unlock();
+    for (;;) {
+      const epoch = Atomics.load(view, EPOCH);
+      await this.#lock();
+      const ended = Atomics.load(view, GENERATION) !== generation;
+      const broken = !ended && Atomics.load(view, BROKEN) === 1;
+      const acting = !ended && Atomics.load(view, ACTION) === 1;
+      this.#unlock();
+      if (ended) {
+        if (this.#wasReset(generation)) throw brokenWhileWaiting();
+        return index;
+      }
+      if (broken) throw brokenWhileWaiting();
+      const left = acting ? Infinity : timeLeft(deadline);
+      let aborted: { reason: unknown } | null = null;
+      let changed = true;
+      if (left > 0) {
+        try {
+          changed = await waitChange(view, EPOCH, epoch, left, signal);
+        } catch (reason) {
+          aborted = { reason };
+        }
+      } else {
+        changed = false;
+      }
+      if (aborted === null && changed) continue;
+      // Aborted, or timed out outside the action: unless the cycle ended
+      // meanwhile, break it, as Python's timeout does.
+      await this.#lock();
+      const endedNow = Atomics.load(view, GENERATION) !== generation;
+      const actingNow = !endedNow && Atomics.load(view, ACTION) === 1;
+      if (!endedNow && (aborted !== null || !actingNow)) this.#breakLocked();
+      this.#unlock();
+      if (endedNow && !this.#wasReset(generation)) return index;
+      if (aborted !== null) throw aborted.reason;
+      if (!actingNow) throw brokenWhileWaiting();
+    }
+  }
+
+  /** Breaks the barrier until reset (Python's `abort()`). */
+  abort(): void {
+    this.#now(() => this.#breakLocked());
+  }
+
+  /** Breaks the current cycle for its waiters and starts afresh. */
+  reset(): void {
+    this.#now(() => {
+      const view = this.view;
+      if (view[ARRIVED] !== 0 || view[ACTION] === 1 || view[BROKEN] === 1) {
+        const at = view[RESET_AT]!;
+        view[RESETS + at] = view[GENERATION]!;
+        view[RESET_AT] = (at + 1) % RESET_SLOTS;
+      }
+      view[GENERATION] = (view[GENERATION]! + 1) | 0;
+      Atomics.store(view, ARRIVED, 0);
+      view[ACTION] = 0;
+      Atomics.store(view, BROKEN, 0);
+      this.#bump();
+    });
+  }
+
+  childExited(pid: number): void {
+    this.#mutex.childExited(pid);
+    if (!isWorkerPid(pid)) return;
+    const code = codeOf(pid);
+    this.#now(() => {
+      const view = this.view;
+      if (view[BROKEN] === 1) return;
+      const arrived = view[ARRIVED]!;
+      for (let i = 0; i < arrived; i++) {
+        const entry = TABLE + i * ENTRY_WORDS;
+        if (
+          view[entry] === code || view[entry + 1] === code ||
+          view[entry + 2] === code
+        ) {
+          this.#breakLocked();
+          return;
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,939 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
+import {
+  Barrier,
+  BoundedSemaphore,
+  BrokenBarrierError,
+  Condition,
+  Event,
+  Lock,
+  RLock,
+  Semaphore,
+} from "../lock.ts";
+import { TimeoutError } from "../errors.ts";
+import { Process, type StartMethod } from "../process.ts";
+import { Cell } from "./testdata/lock_cell.ts";
+import {
+  acquireAll,
+  acquireAndExit,
+  acquireAndSleep,
+  actionRunsHere,
+  conditionMisuse,
+  countAction,
+  grandchildDiesHolding,
+  holdReentrant,
+  incrementInGrandchild,
+  incrementUnderLock,
+  passBarrier,
+  release,
+  setAndClear,
+  setEvent,
+  tryAcquire,
+  waitBarrier,
+  waitBarrierForever,
+  waitConditionForever,
+  waitEvent,
+  waitForCell,
+  waitOnCondition,
+} from "./testdata/lock_targets.ts";
+import { Recorder } from "./testdata/recorder.ts";
+import { runDeno, START_METHODS, TIMEOUT } from "./_helpers.ts";
+
+const LOCK_TARGETS = new URL("./testdata/lock_targets.ts", import.meta.url);
+const LOCK_PROGRAM =
+  new URL("./testdata/lock_program.ts", import.meta.url).pathname;
+
+function spawn<A extends unknown[]>(
+  target: (...args: A) => unknown,
+  args: A,
+  startMethod: StartMethod,
+): Process<A> {
+  const child = new Process({
+    target,
+    args,
+    module: LOCK_TARGETS,
+    startMethod,
+  });
+  child.start();
+  return child;
+}
+
+function joined<A extends unknown[]>(child: Process<A>) {
+  return child.join({ timeout: TIMEOUT });
+}
+
+/** Waits, bounded, until `check` holds. */
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + TIMEOUT;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("The condition never held");
+    await delay(5);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lock, in one process
+
+Deno.test("Lock.acquire() and release() toggle locked()", async () => {
+  const lock = new Lock();
+  assertFalse(lock.locked());
+  assertEquals(await lock.acquire(), true);
+  assert(lock.locked());
+  assertFalse(lock.ownerDied);
+  lock.release();
+  assertFalse(lock.locked());
+});
+
+Deno.test("Lock.acquire() answers false at the timeout, and at once when not blocking", async () => {
+  const lock = new Lock();
+  await lock.acquire();
+  assertEquals(await lock.acquire({ timeout: 20 }), false);
+  assertEquals(await lock.acquire({ blocking: false }), false);
+  assertEquals(await lock.acquire({ timeout: 0 }), false);
+  lock.release();
+  assertEquals(await lock.acquire({ blocking: false }), true);
+  lock.release();
+});
+
+Deno.test("Lock.acquire() waits for the holder's release", async () => {
+  const lock = new Lock();
+  await lock.acquire();
+  const waiting = lock.acquire({ timeout: TIMEOUT });
+  await delay(10);
+  lock.release();
+  assertEquals(await waiting, true);
+  assert(lock.locked());
+  lock.release();
+});
+
+Deno.test("Lock.release() throws when the lock is not held", async () => {
+  const lock = new Lock();
+  assertThrows(
+    () => lock.release(),
+    RangeError,
+    "Cannot release the lock as it is not held: acquire it first",
+  );
+  await lock.acquire();
+  lock.release();
+  assertThrows(() => lock.release(), RangeError, "not held");
+  assertEquals(await lock.acquire({ blocking: false }), true);
+  lock.release();
+});
+
+Deno.test("Lock.acquire() rejects bad options and the lock stays usable", async () => {
+  const lock = new Lock();
+  await assertRejects(
+    () => lock.acquire({ timeout: -1 }),
+    RangeError,
+    "timeout -1",
+  );
+  await assertRejects(
+    () => lock.acquire({ timeout: NaN }),
+    RangeError,
+    "timeout NaN",
+  );
+  await assertRejects(
+    () => lock.acquire({ blocking: false, timeout: 10 }),
+    TypeError,
+    "Cannot acquire with a timeout when blocking is false",
+  );
+  assertFalse(lock.locked());
+  assertEquals(await lock.acquire({ timeout: 10 }), true);
+  lock.release();
+});
+
+Deno.test("Lock.acquire() rejects with the signal's reason and leaves the lock usable", async () => {
+  const lock = new Lock();
+  const aborted = AbortSignal.abort(new Error("already aborted"));
+  await assertRejects(
+    () => lock.acquire({ signal: aborted }),
+    Error,
+    "already",
+  );
+  assertFalse(lock.locked());
+  await lock.acquire();
+  const controller = new AbortController();
+  const waiting = lock.acquire({ signal: controller.signal });
+  controller.abort(new Error("stop waiting"));
+  await assertRejects(() => waiting, Error, "stop waiting");
+  lock.release();
+  assertFalse(lock.locked());
+  assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+  lock.release();
+});
+
+Deno.test("Lock excludes concurrent tasks of one process", async () => {
+  const lock = new Lock();
+  let inside = 0;
+  let most = 0;
+  await Promise.all(Array.from({ length: 5 }, async () => {
+    for (let i = 0; i < 20; i++) {
+      await lock.withLock(async () => {
+        most = Math.max(most, ++inside);
+        await delay(0);
+        inside--;
+      }, { timeout: TIMEOUT });
+    }
+  }));
+  assertEquals(most, 1);
+  assertFalse(lock.locked());
+});
+
+Deno.test("Lock.withLock() releases when the function throws, and times out with TimeoutError", async () => {
+  const lock = new Lock();
+  assertEquals(await lock.withLock(() => 42), 42);
+  assertEquals(await lock.withLock(() => Promise.resolve("async")), "async");
+  await assertRejects(
+    () =>
+      lock.withLock(() => {
+        throw new Error("inside");
+      }),
+    Error,
+    "inside",
+  );
+  assertFalse(lock.locked());
+  await lock.acquire();
+  await assertRejects(
+    () => lock.withLock(() => 1, { timeout: 10 }),
+    TimeoutError,
+    "was not acquired within 10 ms",
+  );
+  lock.release();
+  await assertRejects(
+    () => lock.withLock(42 as unknown as () => number),
+    TypeError,
+    "Cannot run number under the lock",
+  );
+  assertFalse(lock.locked());
+});
+
+Deno.test("Lock.hold() releases at the end of a using block, once", async () => {
+  const lock = new Lock();
+  {
+    using held = await lock.hold();
+    assert(lock.locked());
+    held[Symbol.dispose]();
+    assertFalse(lock.locked());
+    await lock.acquire();
+  }
+  // The block's own dispose did nothing: the second hold is still ours.
+  assert(lock.locked());
+  await assertRejects(() => lock.hold({ timeout: 5 }), TimeoutError);
+  lock.release();
+});
+
+// ---------------------------------------------------------------------------
+// RLock, Semaphore, BoundedSemaphore, Event, in one process
+
+Deno.test("RLock counts re-entry and frees at the last release", async () => {
+  const lock = new RLock();
+  assertEquals(await lock.acquire(), true);
+  assertEquals(await lock.acquire({ blocking: false }), true);
+  assertEquals(await lock.acquire({ timeout: 10 }), true);
+  lock.release();
+  lock.release();
+  assert(lock.locked());
+  lock.release();
+  assertFalse(lock.locked());
+  assertThrows(
+    () => lock.release(),
+    RangeError,
+    "Cannot release the re-entrant lock as it is not held",
+  );
+  await lock.withLock(() => lock.withLock(() => assert(lock.locked())));
+  assertFalse(lock.locked());
+});
+
+Deno.test("Semaphore counts units", async () => {
+  const semaphore = new Semaphore(2);
+  assertEquals(await semaphore.acquire(), true);
+  assertEquals(await semaphore.acquire(), true);
+  assertEquals(await semaphore.acquire({ blocking: false }), false);
+  assertEquals(await semaphore.acquire({ timeout: 10 }), false);
+  const waiting = semaphore.acquire({ timeout: TIMEOUT });
+  semaphore.release(2);
+  assertEquals(await waiting, true);
+  assertEquals(await semaphore.acquire({ blocking: false }), true);
+  assertEquals(await semaphore.acquire({ blocking: false }), false);
+  semaphore.release();
+  assertEquals(await semaphore.withLock(() => "ran"), "ran");
+  {
+    using _unit = await semaphore.hold();
+    assertEquals(await semaphore.acquire({ blocking: false }), false);
+  }
+  assertEquals(await new Semaphore().acquire({ blocking: false }), true);
+  assertEquals(await new Semaphore(0).acquire({ blocking: false }), false);
+});
+
+Deno.test("Semaphore rejects a bad value or release count and stays usable", async () => {
+  for (const value of [-1, 1.5, NaN, 2 ** 31]) {
+    assertThrows(() => new Semaphore(value), RangeError, `value ${value}`);
+    assertThrows(() => new BoundedSemaphore(value), RangeError, "bounded");
+  }
+  const semaphore = new Semaphore(1);
+  for (const n of [0, -1, 0.5]) {
+    assertThrows(() => semaphore.release(n), RangeError, `${n} times`);
+  }
+  assertEquals(await semaphore.acquire({ blocking: false }), true);
+  assertEquals(await semaphore.acquire({ blocking: false }), false);
+});
+
+Deno.test("BoundedSemaphore.release() past its initial value throws and keeps the value", async () => {
+  const semaphore = new BoundedSemaphore(2);
+  assertThrows(
+    () => semaphore.release(),
+    RangeError,
+    "Cannot release the bounded semaphore 1 time(s) as its value 2 would exceed its initial value 2",
+  );
+  await semaphore.acquire();
+  assertThrows(() => semaphore.release(2), RangeError, "value 1");
+  semaphore.release();
+  assertThrows(() => semaphore.release(), RangeError);
+  assertEquals(await semaphore.acquire({ blocking: false }), true);
+  assertEquals(await semaphore.acquire({ blocking: false }), true);
+  assertEquals(await semaphore.acquire({ blocking: false }), false);
+  assert(semaphore instanceof Semaphore);
+});
+
+Deno.test("Event set(), clear(), isSet(), and wait() with a timeout", async () => {
+  const event = new Event();
+  assertFalse(event.isSet());
+  assertEquals(await event.wait({ timeout: 10 }), false);
+  const waiting = event.wait({ timeout: TIMEOUT });
+  event.set();
+  assert(event.isSet());
+  assertEquals(await waiting, true);
+  assertEquals(await event.wait(), true);
+  event.set();
+  event.clear();
+  assertFalse(event.isSet());
+  assertEquals(await event.wait({ timeout: 0 }), false);
+  await assertRejects(() => event.wait({ timeout: -5 }), RangeError);
+  const controller = new AbortController();
+  const aborted = event.wait({ signal: controller.signal });
+  controller.abort(new Error("no more"));
+  await assertRejects(() => aborted, Error, "no more");
+});
+
+Deno.test("Event.wait() is true when set and cleared again while waiting", async () => {
+  const event = new Event();
+  const waiting = event.wait({ timeout: TIMEOUT });
+  event.set();
+  event.clear();
+  assertEquals(await waiting, true);
+});
+
+// ---------------------------------------------------------------------------
+// Condition, in one process
+
+Deno.test("Condition.notify(n) wakes exactly n waiters, notifyAll() the rest", async () => {
+  const condition = new Condition(new Lock());
+  const woken: number[] = [];
+  let waiting = 0;
+  const waiters = Array.from(
+    { length: 5 },
+    (_, i) =>
+      condition.withLock(async () => {
+        waiting++;
+        if (await condition.wait({ timeout: TIMEOUT })) woken.push(i);
+      }),
+  );
+  await until(() => waiting === 5);
+  // Every waiter is in wait() once the lock is free again.
+  await condition.withLock(() => condition.notify(2));
+  await until(() => woken.length === 2);
+  await condition.withLock(() => condition.notify(0));
+  await delay(20);
+  assertEquals(woken.length, 2);
+  await condition.withLock(() => condition.notifyAll());
+  await Promise.all(waiters);
+  assertEquals(woken.toSorted(), [0, 1, 2, 3, 4]);
+  assertEquals(woken.slice(0, 2), [0, 1]);
+});
+
+Deno.test("Condition.notify() does not count waiters that timed out", async () => {
+  const condition = new Condition(new Lock());
+  const results: string[] = [];
+  await condition.withLock(async () => {
+    results.push(`early ${await condition.wait({ timeout: 10 })}`);
+  });
+  let waiting = false;
+  const late = condition.withLock(async () => {
+    waiting = true;
+    results.push(`late ${await condition.wait({ timeout: TIMEOUT })}`);
+  });
+  await until(() => waiting);
+  // The waiter holds the lock until wait() releases it.
+  await condition.withLock(() => condition.notify());
+  await late;
+  assertEquals(results, ["early false", "late true"]);
+});
+
+Deno.test("Condition.wait() and notify() throw TypeError without the lock", async () => {
+  const condition = new Condition();
+  assertThrows(
+    () => condition.notify(),
+    TypeError,
+    "Cannot notify on the condition as its lock is not held: acquire it first",
+  );
+  assertThrows(() => condition.notifyAll(), TypeError);
+  await assertRejects(
+    () => condition.wait(),
+    TypeError,
+    "Cannot wait on the condition as its lock is not held: acquire it first",
+  );
+  await assertRejects(() => condition.waitFor(() => false), TypeError);
+  assertThrows(() => condition.notify(-1), RangeError, "-1 waiters");
+  assertThrows(
+    () => new Condition({} as Lock),
+    TypeError,
+    "its lock is not a Lock or RLock",
+  );
+  await condition.withLock(() => condition.notify());
+});
+
+Deno.test("Condition.waitFor() returns false at the timeout and true once the predicate holds", async () => {
+  const condition = new Condition(new Lock());
+  let value = 0;
+  await condition.withLock(async () => {
+    assertEquals(
+      await condition.waitFor(() => value > 0, { timeout: 10 }),
+      false,
+    );
+    // wait() took the lock back before settling.
+    assertEquals(await condition.acquire({ blocking: false }), false);
+  });
+  const waiter = condition.withLock(() =>
+    condition.waitFor(async () => {
+      await delay(0);
+      return value >= 3;
+    }, { timeout: TIMEOUT })
+  );
+  for (let i = 0; i < 3; i++) {
+    await condition.withLock(() => {
+      value++;
+      condition.notify();
+    });
+  }
+  assertEquals(await waiter, true);
+});
+
+Deno.test("Condition.wait() rejects with the signal's reason holding the lock again", async () => {
+  const condition = new Condition(new Lock());
+  const controller = new AbortController();
+  let waiting = false;
+  const waiter = condition.withLock(async () => {
+    waiting = true;
+    await assertRejects(
+      () => condition.wait({ signal: controller.signal }),
+      Error,
+      "stop",
+    );
+    // Held again: a non-blocking acquire of the (non re-entrant) lock fails.
+    return await condition.acquire({ blocking: false });
+  });
+  await until(() => waiting);
+  await condition.withLock(() => controller.abort(new Error("stop")));
+  assertEquals(await waiter, false);
+  assertEquals(await condition.acquire({ blocking: false }), true);
+  condition.release();
+});
+
+Deno.test("Condition with an RLock restores its re-entry count after wait()", async () => {
+  const lock = new RLock();
+  const condition = new Condition(lock);
+  await lock.acquire();
+  await lock.acquire();
+  assertEquals(await condition.wait({ timeout: 5 }), false);
+  lock.release();
+  assert(lock.locked());
+  lock.release();
+  assertFalse(lock.locked());
+});
+
+// ---------------------------------------------------------------------------
+// Barrier, in one process
+
+Deno.test("Barrier returns distinct indexes and runs its action once per cycle", async () => {
+  let runs = 0;
+  const barrier = new Barrier(3, { action: () => void runs++ });
+  assertEquals(barrier.parties, 3);
+  for (let cycle = 1; cycle <= 3; cycle++) {
+    const first = barrier.wait();
+    await until(() => barrier.nWaiting === 1);
+    const indexes = await Promise.all([first, barrier.wait(), barrier.wait()]);
+    assertEquals(indexes.toSorted(), [0, 1, 2]);
+    assertEquals(runs, cycle);
+  }
+  assertEquals(barrier.nWaiting, 0);
+  assertFalse(barrier.broken);
+});
+
+Deno.test("Barrier.abort() breaks it for every waiter until reset()", async () => {
+  const barrier = new Barrier(3);
+  const waiters = [barrier.wait(), barrier.wait()];
+  await until(() => barrier.nWaiting === 2);
+  barrier.abort();
+  for (const waiter of waiters) {
+    await assertRejects(
+      () => waiter,
+      BrokenBarrierError,
+      "broke while waiting",
+    );
+  }
+  assert(barrier.broken);
+  assertEquals(barrier.nWaiting, 0);
+  await assertRejects(
+    () => barrier.wait(),
+    BrokenBarrierError,
+    "Cannot wait on the barrier as it is broken: reset() it first",
+  );
+  barrier.reset();
+  assertFalse(barrier.broken);
+  const indexes = await Promise.all([0, 1, 2].map(() => barrier.wait()));
+  assertEquals(indexes.toSorted(), [0, 1, 2]);
+});
+
+Deno.test("Barrier.wait() timeout breaks it for every waiter", async () => {
+  const barrier = new Barrier(3);
+  const patient = barrier.wait({ timeout: TIMEOUT });
+  await assertRejects(
+    () => barrier.wait({ timeout: 20 }),
+    BrokenBarrierError,
+  );
+  await assertRejects(() => patient, BrokenBarrierError);
+  assert(barrier.broken);
+  const defaulted = new Barrier(2, { timeout: 10 });
+  await assertRejects(() => defaulted.wait(), BrokenBarrierError);
+  assert(defaulted.broken);
+});
+
+Deno.test("Barrier.reset() gives waiting parties BrokenBarrierError and starts afresh", async () => {
+  const barrier = new Barrier(2);
+  const waiting = barrier.wait();
+  await until(() => barrier.nWaiting === 1);
+  barrier.reset();
+  await assertRejects(() => waiting, BrokenBarrierError);
+  assertFalse(barrier.broken);
+  assertEquals(barrier.nWaiting, 0);
+  assertEquals(
+    (await Promise.all([barrier.wait(), barrier.wait()])).toSorted(),
+    [
+      0,
+      1,
+    ],
+  );
+});
+
+Deno.test("Barrier.wait() rejects with the signal's reason and breaks the barrier", async () => {
+  const barrier = new Barrier(2);
+  const controller = new AbortController();
+  const waiting = barrier.wait({ signal: controller.signal });
+  await until(() => barrier.nWaiting === 1);
+  controller.abort(new Error("leaving"));
+  await assertRejects(() => waiting, Error, "leaving");
+  assert(barrier.broken);
+});
+
+Deno.test("Barrier action that throws breaks the barrier; its party gets the error", async () => {
+  const barrier = new Barrier(2, {
+    action: () => {
+      throw new Error("action failed");
+    },
+  });
+  const first = barrier.wait();
+  await until(() => barrier.nWaiting === 1);
+  await assertRejects(() => barrier.wait(), Error, "action failed");
+  await assertRejects(() => first, BrokenBarrierError);
+  assert(barrier.broken);
+});
+
+Deno.test("new Barrier() rejects bad parties, timeout and action", () => {
+  for (const parties of [0, -1, 1.5, 65_536]) {
+    assertThrows(
+      () => new Barrier(parties),
+      RangeError,
+      `Cannot create a barrier for ${parties} parties`,
+    );
+  }
+  assertThrows(() => new Barrier(2, { timeout: -1 }), RangeError);
+  assertThrows(
+    () => new Barrier(2, { action: "x" as unknown as () => void }),
+    TypeError,
+    "string action",
+  );
+  assertEquals(new Barrier(1).parties, 1);
+});
+
+// ---------------------------------------------------------------------------
+// Across processes, under each start method
+
+for (const startMethod of START_METHODS) {
+  Deno.test(`Any process may release a Lock: a child releases the parent's hold (${startMethod})`, async () => {
+    const lock = new Lock();
+    await lock.acquire();
+    const recorder = new Recorder();
+    const child = spawn(release, [lock, recorder], startMethod);
+    assertEquals(await joined(child), 0);
+    assertEquals(await recorder.values(), ["released"]);
+    assertFalse(lock.locked());
+    assertEquals(await lock.acquire({ blocking: false }), true);
+    lock.release();
+  });
+
+  Deno.test(`Lock.release() in a child throws when the lock is not held (${startMethod})`, async () => {
+    const { stdout, stderr } = await runDeno([
+      LOCK_PROGRAM,
+      startMethod,
+      "releaseUnheld",
+    ]);
+    const message =
+      "RangeError: Cannot release the lock as it is not held: acquire it first";
+    // In a subprocess child, release() of a lock it does not hold asks the
+    // owner synchronously, so it throws there too.
+    assertEquals(stdout, `caught ${message}\nstill running\nexit 0\n`);
+    assertEquals(stderr, "");
+  });
+
+  Deno.test(`A Lock gives a child a hold the parent waits for (${startMethod})`, async () => {
+    const lock = new Lock();
+    const acquired = new Event();
+    const child = spawn(acquireAndSleep, [lock, acquired], startMethod);
+    assert(await acquired.wait({ timeout: TIMEOUT }));
+    assert(lock.locked());
+    assertEquals(await lock.acquire({ blocking: false }), false);
+    assertEquals(await lock.acquire({ timeout: 20 }), false);
+    child.kill();
+    assertEquals(await joined(child), -9);
+  });
+
+  Deno.test(`RLock counts re-entry in a child and only its owner releases (${startMethod})`, async () => {
+    const lock = new RLock();
+    await lock.acquire();
+    const refused = new Recorder();
+    assertEquals(await joined(spawn(release, [lock, refused], startMethod)), 0);
+    assertEquals(await refused.values(), [
+      startMethod === "worker"
+        ? "RangeError: Cannot release the re-entrant lock as another process holds it: only its owner may release it"
+        : "RangeError: Cannot release the re-entrant lock as this process does not hold it: acquire it first (only its owner may release it)",
+    ]);
+    assert(lock.locked());
+    lock.release();
+
+    const entered = new Semaphore(0);
+    const proceed = new Event();
+    const recorder = new Recorder();
+    const child = spawn(
+      holdReentrant,
+      [lock, entered, proceed, recorder],
+      startMethod,
+    );
+    assert(await entered.acquire({ timeout: TIMEOUT }));
+    // Acquired twice, released once: still held by the child.
+    assertEquals(await lock.acquire({ blocking: false }), false);
+    assertThrows(() => lock.release(), RangeError, "another process holds it");
+    proceed.set();
+    assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+    assertFalse(lock.ownerDied);
+    lock.release();
+    assertEquals(await joined(child), 0);
+    assertEquals(await recorder.values(), [true]);
+  });
+
+  Deno.test(`Semaphore counts units across processes (${startMethod})`, async () => {
+    const semaphore = new Semaphore(2);
+    await semaphore.acquire();
+    const recorder = new Recorder();
+    assertEquals(
+      await joined(spawn(acquireAll, [semaphore, recorder], startMethod)),
+      0,
+    );
+    assertEquals(await recorder.values(), [[true, false, false]]);
+    // The child released the unit it took, so one is left for the parent.
+    assertEquals(await semaphore.acquire({ blocking: false }), true);
+    assertEquals(await semaphore.acquire({ blocking: false }), false);
+    const waiting = new Recorder();
+    assertEquals(
+      await joined(spawn(tryAcquire, [semaphore, waiting], startMethod)),
+      0,
+    );
+    assertEquals(await waiting.values(), [false]);
+  });
+
+  Deno.test(`BoundedSemaphore.release() in a child past its initial value throws (${startMethod})`, async () => {
+    const { stdout, stderr } = await runDeno([
+      LOCK_PROGRAM,
+      startMethod,
+      "overRelease",
+    ]);
+    const message =
+      "RangeError: Cannot release the bounded semaphore 1 time(s) as its value 1 would exceed its initial value 1: release only what was acquired";
+    assertEquals(stdout, `caught ${message}\nstill running\nexit 0\n`);
+    assertEquals(stderr, "");
+  });
+
+  Deno.test(`Event set(), clear() and wait() work across processes (${startMethod})`, async () => {
+    const event = new Event();
+    const recorder = new Recorder();
+    assertEquals(
+      await joined(spawn(waitEvent, [event, 20, recorder], startMethod)),
+      0,
+    );
+    const waiter = spawn(waitEvent, [event, TIMEOUT, recorder], startMethod);
+    await delay(50);
+    event.set();
+    assertEquals(await joined(waiter), 0);
+    assertEquals(await recorder.values(), [false, true]);
+
+    event.clear();
+    assertEquals(await joined(spawn(setEvent, [event], startMethod)), 0);
+    assert(event.isSet());
+    assertEquals(await event.wait({ timeout: 0 }), true);
+    const seen = new Recorder();
+    assertEquals(
+      await joined(spawn(setAndClear, [event, seen], startMethod)),
+      0,
+    );
+    assertEquals(await seen.values(), [[true, false]]);
+    assertFalse(event.isSet());
+  });
+
+  Deno.test(`Condition.notify(n) wakes exactly n waiting children, notifyAll() the rest (${startMethod})`, async () => {
+    const condition = new Condition();
+    const ready = new Semaphore(0);
+    const woken = new Semaphore(0);
+    const children = [0, 1, 2].map(() =>
+      spawn(waitOnCondition, [condition, ready, woken], startMethod)
+    );
+    for (let i = 0; i < 3; i++) {
+      assert(await ready.acquire({ timeout: TIMEOUT }));
+    }
+    // A child signals `ready` holding the lock, so once the parent holds
+    // it, all three are waiting.
+    await condition.withLock(() => condition.notify(2));
+    assert(await woken.acquire({ timeout: TIMEOUT }));
+    assert(await woken.acquire({ timeout: TIMEOUT }));
+    assertEquals(await woken.acquire({ timeout: 50 }), false);
+    await condition.withLock(() => condition.notifyAll());
+    assert(await woken.acquire({ timeout: TIMEOUT }));
+    for (const child of children) assertEquals(await joined(child), 0);
+  });
+
+  Deno.test(`Condition.waitFor() in a child waits for its predicate, with a timeout (${startMethod})`, async () => {
+    const condition = new Condition();
+    const cell = new Cell();
+    const ready = new Semaphore(0);
+    const recorder = new Recorder();
+    const patient = spawn(
+      waitForCell,
+      [condition, cell, 2, TIMEOUT, ready, recorder],
+      startMethod,
+    );
+    assert(await ready.acquire({ timeout: TIMEOUT }));
+    for (let value = 1; value <= 2; value++) {
+      await condition.withLock(() => {
+        cell.set(value);
+        condition.notifyAll();
+      });
+    }
+    assertEquals(await joined(patient), 0);
+    const impatient = spawn(
+      waitForCell,
+      [condition, cell, 100, 20, ready, recorder],
+      startMethod,
+    );
+    assertEquals(await joined(impatient), 0);
+    assertEquals(await recorder.values(), [true, false]);
+    assertEquals(await condition.acquire({ blocking: false }), true);
+    condition.release();
+  });
+
+  Deno.test(`Condition.wait() and notify() in a child throw without the lock (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    assertEquals(
+      await joined(
+        spawn(conditionMisuse, [new Condition(), recorder], startMethod),
+      ),
+      0,
+    );
+    assertEquals(await recorder.values(), [[
+      "TypeError: Cannot notify on the condition as its lock is not held: acquire it first",
+      "TypeError: Cannot wait on the condition as its lock is not held: acquire it first",
+    ]]);
+  });
+
+  Deno.test(`Barrier gives parent and children distinct indexes and runs its action once per cycle (${startMethod})`, async () => {
+    const barrier = new Barrier(3, {
+      action: countAction,
+      module: LOCK_TARGETS,
+    });
+    const before = actionRunsHere();
+    const recorder = new Recorder();
+    const children = [0, 1].map(() =>
+      spawn(passBarrier, [barrier, 3, recorder], startMethod)
+    );
+    const mine: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      mine.push(await barrier.wait({ timeout: TIMEOUT }));
+    }
+    for (const child of children) assertEquals(await joined(child), 0);
+    const reports = await recorder.values() as {
+      indexes: number[];
+      actionRuns: number;
+    }[];
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const indexes = [mine[cycle], ...reports.map((r) => r.indexes[cycle])];
+      assertEquals(indexes.toSorted(), [0, 1, 2]);
+    }
+    const runs = actionRunsHere() - before +
+      reports.reduce((sum, r) => sum + r.actionRuns, 0);
+    assertEquals(runs, 3);
+  });
+
+  Deno.test(`Barrier.abort(), timeouts and reset() break it for waiting children (${startMethod})`, async () => {
+    const barrier = new Barrier(2);
+    const recorder = new Recorder();
+    const aborted = spawn(
+      waitBarrier,
+      [barrier, TIMEOUT, recorder],
+      startMethod,
+    );
+    await until(() => barrier.nWaiting === 1);
+    barrier.abort();
+    assertEquals(await joined(aborted), 0);
+    barrier.reset();
+    const timedOut = spawn(waitBarrier, [barrier, 20, recorder], startMethod);
+    assertEquals(await joined(timedOut), 0);
+    assert(barrier.broken);
+    await assertRejects(() => barrier.wait(), BrokenBarrierError);
+    barrier.reset();
+    const reset = spawn(waitBarrier, [barrier, TIMEOUT, recorder], startMethod);
+    await until(() => barrier.nWaiting === 1);
+    barrier.reset();
+    assertEquals(await joined(reset), 0);
+    const passing = spawn(
+      waitBarrier,
+      [barrier, TIMEOUT, recorder],
+      startMethod,
+    );
+    const index = await barrier.wait({ timeout: TIMEOUT });
+    assertEquals(await joined(passing), 0);
+    const values = await recorder.values();
+    const broke =
+      "BrokenBarrierError: Cannot pass the barrier as it broke while waiting";
+    for (const value of values.slice(0, 3)) {
+      assertStringIncludes(String(value), broke);
+    }
+    assertEquals([index, values[3]].toSorted(), [0, 1]);
+  });
+
+  Deno.test(`A child that exits holding a Lock releases it to the next acquirer (${startMethod})`, async () => {
+    for (const lock of [new Lock(), new RLock()]) {
+      const child = spawn(acquireAndExit, [lock, 3], startMethod);
+      assertEquals(await joined(child), 3);
+      assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+      assert(lock.ownerDied, "the next acquirer learns the owner died");
+      lock.release();
+      assertEquals(await lock.acquire({ blocking: false }), true);
+      assertFalse(lock.ownerDied);
+      lock.release();
+    }
+  });
+
+  Deno.test(`A child killed holding a Lock releases it to a waiting acquirer (${startMethod})`, async () => {
+    const lock = new Lock();
+    const acquired = new Event();
+    const child = spawn(acquireAndSleep, [lock, acquired], startMethod);
+    assert(await acquired.wait({ timeout: TIMEOUT }));
+    const waiting = lock.acquire({ timeout: TIMEOUT });
+    child.kill();
+    assertEquals(await waiting, true);
+    assert(lock.ownerDied);
+    lock.release();
+    assertEquals(await joined(child), -9);
+  });
+
+  Deno.test(`A child that dies waiting on a Condition is not counted by notify() (${startMethod})`, async () => {
+    const condition = new Condition(new Lock());
+    const ready = new Semaphore(0);
+    const child = spawn(waitConditionForever, [condition, ready], startMethod);
+    assert(await ready.acquire({ timeout: TIMEOUT }));
+    // The child holds the lock until its wait() releases it.
+    await condition.withLock(() => {}, { timeout: TIMEOUT });
+    child.kill();
+    assertEquals(await joined(child), -9);
+    let waiting = false;
+    const local = condition.withLock(() => {
+      waiting = true;
+      return condition.wait({ timeout: TIMEOUT });
+    });
+    await until(() => waiting);
+    // The dead child waited first; the one wake-up goes to the live waiter.
+    await condition.withLock(() => condition.notify(1));
+    assertEquals(await local, true);
+  });
+
+  Deno.test(`A child that dies waiting at a Barrier breaks it (${startMethod})`, async () => {
+    const barrier = new Barrier(2);
+    const child = spawn(waitBarrierForever, [barrier], startMethod);
+    await until(() => barrier.nWaiting === 1);
+    child.kill();
+    assertEquals(await joined(child), -9);
+    assert(barrier.broken);
+    await assertRejects(() => barrier.wait(), BrokenBarrierError);
+  });
+
+  for (const grandchildMethod of START_METHODS) {
+    Deno.test(`A Lock passed on to a ${grandchildMethod} grandchild excludes, and is freed when it dies (${startMethod})`, async () => {
+      const lock = new Lock();
+      const cell = new Cell();
+      const child = spawn(
+        incrementInGrandchild,
+        [lock, cell, 200, grandchildMethod],
+        startMethod,
+      );
+      await incrementUnderLock(lock, cell, 200);
+      assertEquals(await joined(child), 0);
+      assertEquals(await cell.get(), 400);
+      assertFalse(lock.locked());
+
+      const dies = spawn(
+        grandchildDiesHolding,
+        [{ locks: new Map([["lock", lock]]) }, grandchildMethod],
+        startMethod,
+      );
+      assertEquals(await joined(dies), 0);
+      assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+      assert(lock.ownerDied);
+      lock.release();
+    });
+  }
+}
+
+Deno.test("A Lock gives mutual exclusion to worker and subprocess children together", async () => {
+  const lock = new Lock();
+  const cell = new Cell();
+  const times = 5_000;
+  const methods: StartMethod[] = [
+    "worker",
+    "worker",
+    "subprocess",
+    "subprocess",
+  ];
+  const children = methods.map((method) =>
+    spawn(incrementUnderLock, [lock, cell, times], method)
+  );
+  for (const child of children) {
+    assertEquals(await deadline(child.join(), TIMEOUT * 2), 0);
+  }
+  assertEquals(await cell.get(), times * methods.length);
+  assertFalse(lock.locked());
+});
