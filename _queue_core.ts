@@ -7,14 +7,15 @@
 //   queue's owner, which applies it to its LocalCore.
 //
 // Items travel as encoded bytes; the owner never decodes them.
+import { encodeJsonInto, isExactJson, maxJsonBytes } from "./_codec.ts";
 import {
-  decode,
-  encode,
-  encodeJsonInto,
-  isExactJson,
-  maxJsonBytes,
-} from "./_codec.ts";
-import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
+  type DecodedFrame,
+  decodeFrame,
+  rawBytes,
+  rawCode,
+  VALUE,
+  writeRaw,
+} from "./_frame.ts";
 import { Ring, RingWriter, SHUT_DOWN } from "./_ring.ts";
 import {
   addFlusher,
@@ -38,41 +39,8 @@ import {
 /** Flag: `shutdown({ immediate: true })` was called. */
 export const IMMEDIATE = 2;
 
-const REDUCED = 1;
-
-/** Encodes an item for the ring, replacing primitives inside with descriptors. */
-export function encodeItem(item: unknown): Uint8Array {
-  if (isExactJson(item)) return encode(item, 1, true);
-  const { value, reduced } = reduce(item, "subprocess", "item");
-  const bytes = encode(value, 1, false);
-  if (reduced) bytes[0] = REDUCED;
-  return bytes;
-}
-
-/** Decodes an item made by {@linkcode encodeItem}. */
-export async function decodeItem(bytes: Uint8Array): Promise<unknown> {
-  const value = decode(bytes.subarray(1));
-  return bytes[0] === REDUCED ? await rebuild(value) : value;
-}
-
-/**
- * Decodes an item without waiting; an item holding a primitive whose module
- * this process has not loaded cannot be rebuilt so, and throws.
- */
-export function decodeItemSync(bytes: Uint8Array): unknown {
-  const value = decode(bytes.subarray(1));
-  return bytes[0] === REDUCED ? rebuildSync(value) : value;
-}
-
 /** An item read in place: its value, and whether primitives need rebuilding. */
-export interface TakenItem {
-  value: unknown;
-  reduced: boolean;
-}
-
-function readItem(view: Uint8Array): TakenItem {
-  return { value: decode(view.subarray(1)), reduced: view[0] === REDUCED };
-}
+export type TakenItem = DecodedFrame;
 
 /** What a queue is, whichever process it is used from. */
 export interface QueueCore {
@@ -169,14 +137,23 @@ export class LocalCore implements QueueCore {
   }
 
   tryPutFast(item: unknown): boolean {
-    if (!isExactJson(item)) return false;
+    const code = rawCode(item);
+    if (code < 0 && !isExactJson(item)) return false;
     if (this.ring.tryReserve() !== "ok") return false;
-    const text = JSON.stringify(item);
-    const maxBytes = 1 + maxJsonBytes(text);
-    const fill = (dest: Uint8Array, offset: number) => {
-      dest[offset] = 0;
-      return 1 + encodeJsonInto(text, dest, offset + 1);
-    };
+    let maxBytes: number;
+    let fill: (dest: Uint8Array, offset: number) => number;
+    if (code >= 0) {
+      const bytes = rawBytes(item as ArrayBuffer);
+      maxBytes = 2 + bytes.length;
+      fill = (dest, offset) => writeRaw(code, bytes, dest, offset);
+    } else {
+      const text = JSON.stringify(item);
+      maxBytes = 1 + maxJsonBytes(text);
+      fill = (dest, offset) => {
+        dest[offset] = VALUE;
+        return 1 + encodeJsonInto(text, dest, offset + 1);
+      };
+    }
     if (!this.#writer.idle || !this.ring.tryWriteWith(maxBytes, fill)) {
       const bytes = new Uint8Array(maxBytes);
       this.#writer.write(bytes.subarray(0, fill(bytes, 0)));
@@ -186,7 +163,7 @@ export class LocalCore implements QueueCore {
 
   tryGetFast(): TakenItem | undefined {
     if (!this.#readable()) return undefined;
-    const item = this.ring.tryReadWith(readItem);
+    const item = this.ring.tryReadWith(decodeFrame);
     if (item !== undefined) this.ring.taken();
     return item;
   }

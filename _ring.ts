@@ -348,7 +348,8 @@ export class Ring {
 
   /**
    * Reads a frame now, if nobody else is reading and a whole one is there,
-   * handing `read` a view of it (valid only during the call).
+   * handing `read` a view of it, in shared memory when contiguous (valid
+   * only during the call: copy what must outlive it).
    *
    * @returns What `read` returns, or `undefined` when no frame was read.
    */
@@ -360,13 +361,14 @@ export class Ring {
       const head = Atomics.load(this.#words, HEAD);
       const length = this.#readLength(head);
       if (HEADER + length > this.#capacity) return undefined;
-      // Decoding text straight from shared memory is 5× slower than from
-      // a private copy, so the frame is copied first.
       const start = (head + HEADER) % this.#capacity;
-      const view = scratchOf(length).subarray(0, length);
-      const first = Math.min(length, this.#capacity - start);
-      view.set(this.#data.subarray(start, start + first));
-      if (first < length) {
+      let view: Uint8Array;
+      if (start + length <= this.#capacity) {
+        view = this.#data.subarray(start, start + length);
+      } else {
+        view = scratchOf(length).subarray(0, length);
+        const first = this.#capacity - start;
+        view.set(this.#data.subarray(start));
         view.set(this.#data.subarray(0, length - first), first);
       }
       try {

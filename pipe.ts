@@ -31,26 +31,17 @@
  *
  * @module
  */
-import { decode, encode, isExactJson } from "./_codec.ts";
+import { BYTES, decodeFrameFully, encodeFrame } from "./_frame.ts";
 import {
   type EndCore,
   type EndDescriptor,
   endFrom,
   newPipe,
 } from "./_pipe_core.ts";
-import {
-  rebuild,
-  reduce,
-  type ReduceContext,
-  registerReducible,
-} from "./_reduce.ts";
+import { type ReduceContext, registerReducible } from "./_reduce.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
 import { EOFError } from "./errors.ts";
-
-const VALUE = 0;
-const REDUCED_VALUE = 1;
-const BYTES = 2;
 
 /** Options for the receiving calls of a {@linkcode Connection}. */
 export interface RecvOptions {
@@ -165,18 +156,7 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   send(value: T): void {
     this.#check("send");
-    if (isExactJson(value)) {
-      this.#end.send(encode(value, 1, true));
-      return;
-    }
-    const { value: reduced, reduced: hasPrimitives } = reduce(
-      value,
-      "subprocess",
-      "value",
-    );
-    const frame = encode(reduced, 1, false);
-    frame[0] = hasPrimitives ? REDUCED_VALUE : VALUE;
-    this.#end.send(frame);
+    this.#end.send(encodeFrame(value, "value"));
   }
 
   /**
@@ -198,9 +178,7 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   async recv(options: RecvOptions = {}): Promise<T> {
     const frame = await this.#receive(Infinity, options);
-    if (frame[0] === BYTES) return frame.subarray(1) as T;
-    const value = decode(frame.subarray(1));
-    return (frame[0] === REDUCED_VALUE ? await rebuild(value) : value) as T;
+    return await decodeFrameFully(frame) as T;
   }
 
   async #receive(

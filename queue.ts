@@ -32,9 +32,6 @@
  */
 import {
   coreFrom,
-  decodeItem,
-  decodeItemSync,
-  encodeItem,
   LocalCore,
   type QueueCore,
   type QueueDescriptor,
@@ -42,6 +39,7 @@ import {
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync, registerReducible } from "./_reduce.ts";
 import { Ring } from "./_ring.ts";
+import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
@@ -213,7 +211,7 @@ export class Queue<T> implements AsyncIterable<T> {
         "Cannot put to the queue as it was closed in this process: put before calling close()",
       );
     }
-    return encodeItem(item);
+    return encodeFrame(item, "item");
   }
 
   /**
@@ -250,7 +248,7 @@ export class Queue<T> implements AsyncIterable<T> {
   }
 
   async #getSlowly(timeout: number, signal?: AbortSignal): Promise<T> {
-    return await decodeItem(await this.#core.get(timeout, signal)) as T;
+    return await decodeFrameFully(await this.#core.get(timeout, signal)) as T;
   }
 
   /**
@@ -272,7 +270,7 @@ export class Queue<T> implements AsyncIterable<T> {
   getNowait(): T {
     const taken = this.#core.tryGetFast();
     if (taken === undefined) {
-      return decodeItemSync(this.#core.getNowait()) as T;
+      return decodeFrameSync(this.#core.getNowait()) as T;
     }
     return (taken.reduced ? rebuildSync(taken.value) : taken.value) as T;
   }
