@@ -18,11 +18,10 @@
 // (`callOwnerSync`): `locked()`, `isSet()`, `set()`, `clear()`, `notify()`,
 // `reset()`, `abort()`, `nWaiting`, `broken`, and the `release()` of a
 // BoundedSemaphore, so that errors are thrown where Python throws them. Two
-// cases need no answer and are sent without waiting (`notifyOwner`, applied
-// in order): releasing a Lock or RLock this process holds, and releasing a
-// plain Semaphore. A Lock this process does not hold may still be released
-// by it (any process may release a Lock): that `release()` blocks for the
-// owner's verdict.
+// cases need not wait and are sent at once (applied in order): releasing a
+// Lock or RLock this process holds, and releasing a plain Semaphore. A Lock
+// this process does not hold may still be released by it (any process may
+// release a Lock): that `release()` blocks for the owner's verdict.
 import {
   ACQUIRED,
   BarrierCore,
@@ -458,8 +457,8 @@ export class RemoteLock implements LockBackend, ChildWatcher {
   /** Holds by this process and by the callers it forwards for, by pid. */
   #held = new Map<number, number>();
   #routes = new Routes();
-  /** This process released without an answer since it last heard from the owner. */
-  #releasedUnanswered = false;
+  /** Releases by this process that the owner has not yet confirmed. */
+  #unconfirmed = 0;
   #recovered = false;
 
   constructor(id: number, reentrant: boolean) {
@@ -483,7 +482,6 @@ export class RemoteLock implements LockBackend, ChildWatcher {
       [pid, toWire(timeout)],
       signal,
     ) as number;
-    if (who === null) this.#releasedUnanswered = false;
     if (result !== NOT_ACQUIRED) {
       increment(this.#held, pid);
       if (who === null) this.#recovered = result === TAKEN_OVER;
@@ -497,11 +495,14 @@ export class RemoteLock implements LockBackend, ChildWatcher {
     if (held > 0) {
       // Held by this caller: the owner accepts it, no need to wait.
       decrement(this.#held, pid);
-      if (who === null && (!this.reentrant || held === 1)) {
-        this.#releasedUnanswered = true;
-        this.#recovered = false;
+      if (who !== null) {
+        this.#remote.notify("release", [pid]);
+        return;
       }
-      this.#remote.notify("release", [pid]);
+      if (!this.reentrant || held === 1) this.#recovered = false;
+      this.#unconfirmed++;
+      this.#remote.call("release", [pid]).catch((error) => console.error(error))
+        .finally(() => this.#unconfirmed--);
       return;
     }
     if (this.reentrant) {
@@ -515,8 +516,8 @@ export class RemoteLock implements LockBackend, ChildWatcher {
 
   locked(): boolean {
     if (this.heldBy(null)) return true;
-    // Until the owner answers again, this process's own release stands.
-    if (this.#releasedUnanswered) return false;
+    // Until the owner confirms it, this process's own release stands.
+    if (this.#unconfirmed > 0) return false;
     return (this.#remote.now(null, "state", []) as [boolean, boolean])[0];
   }
 
@@ -536,7 +537,6 @@ export class RemoteLock implements LockBackend, ChildWatcher {
     const pid = this.#pid(who);
     const saved = this.#held.get(pid) ?? 0;
     this.#held.delete(pid);
-    if (who === null) this.#releasedUnanswered = true;
     this.#remote.notify("releaseForWait", [pid]);
     return saved;
   }
@@ -545,7 +545,6 @@ export class RemoteLock implements LockBackend, ChildWatcher {
     const pid = this.#pid(who);
     const result = await this.#remote.call("restore", [pid, saved]) as number;
     this.#held.set(pid, saved);
-    if (who === null) this.#releasedUnanswered = false;
     return result;
   }
 

@@ -15,35 +15,33 @@
  * worker shares the OS process). Nothing blocks a thread: waits use
  * `Atomics.waitAsync`, after a brief spin when the holder runs on another
  * thread. A subprocess child has no shared memory with its parent yet, so
- * each of its operations is a call to the parent, which performs it on the
- * shared state on the child's behalf; workers and subprocess children thus
- * contend on the same lock. In a subprocess child, `release()`, `set()`,
- * `clear()`, `notify()`, `reset()` and `abort()` are sent without waiting for
- * an answer (in order, so a `release()` is applied before anything the child
- * does next); when the owner refuses one, for example a `release()` of a
- * `Lock` that no process holds, the error is raised in the child as an
- * uncaught error, which ends it with exit code 1 as an uncaught exception
- * does in Python. `locked()`, `isSet()`, `nWaiting` and `broken` answer there
- * from the state the owner last reported, and ask it for a fresher one.
+ * each of its operations is a call to the process that passed it the object,
+ * which performs it on the shared state on the child's behalf: workers and
+ * subprocess children contend on the same lock. Methods that are synchronous
+ * here stay synchronous in a subprocess child, and throw where Python
+ * throws: `locked()`, `isSet()`, `set()`, `clear()`, `notify()`, `reset()`,
+ * `abort()`, `nWaiting`, `broken`, and `release()` of a `BoundedSemaphore` or
+ * of a `Lock` the child does not hold, block it for one round trip. Releasing
+ * a lock the child holds, or a `Semaphore`, is sent without waiting (and
+ * applied in order, before anything the child does next).
  *
  * **A process that dies holding a lock.** Python leaves the lock held, so
  * every other process waits forever. Here, when a child dies (it returns,
  * throws, calls `Deno.exit()`, or is terminated or killed) while it holds a
- * {@linkcode Lock} or an {@linkcode RLock} (including the lock of a
- * {@linkcode Condition}), its parent releases the lock as soon as it sees the
- * child exit, before `join()` resolves, and the next process to acquire it
- * finds {@linkcode Lock.prototype.ownerDied} `true`, telling it that the data
- * the lock protected may be half-updated. The same holds for the children
- * the dead child had started (its worker children die with it; its
- * subprocess children exit when it does). A process that dies while waiting
- * on a {@linkcode Barrier} breaks it, as a timeout does, and one that dies
- * while waiting on a {@linkcode Condition} is not counted by `notify()`.
- * Semaphore units are not given back: any process may release a semaphore,
- * so a dead process's acquisitions cannot be told from units that were
- * legitimately consumed. The rule relies on the parent seeing the death:
- * a lock that reached a child by a path its parent never saw (for example
- * through a queue from a sibling), held by a worker nested more than two
- * levels below the parent that recovers it, is not recovered.
+ * {@linkcode Lock} or an {@linkcode RLock} (also the lock of a
+ * {@linkcode Condition}), its parent releases the lock as it sees the child
+ * exit, before `join()` resolves, and the next process to acquire it finds
+ * {@linkcode Lock.prototype.ownerDied} `true`: what the lock protected may be
+ * half-updated. This covers holds by the dead child's own children too (its
+ * subprocess children exit with it and its worker children die with it). A
+ * process that dies while waiting on a {@linkcode Barrier} breaks it, as a
+ * timeout does; one that dies waiting on a {@linkcode Condition} is not
+ * counted by `notify()`. Semaphore units are not given back: any process may
+ * release a semaphore, so a dead process's acquisitions cannot be told from
+ * units it legitimately consumed. Not covered: a lock the dying child's
+ * parent never held (one that reached the child from a sibling through a
+ * queue, say), and a hold by a worker two or more worker levels below the
+ * worker that died.
  *
  * @example Python's `with lock:` is `withLock()`, or `using`
  * ```ts
@@ -366,20 +364,14 @@ export class Lock {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const core = this.#core;
-    if (options === undefined && core !== null) {
-      const { self, parent } = ownCodes();
-      if (core.tryAcquire(self, parent, 0) !== NOT_ACQUIRED) return TRUE;
-    }
+    if (options === undefined && this.#core?.acquireOwn()) return TRUE;
     return acquireLock(this.#backend, options);
   }
 
   /**
    * Releases the lock (Python's `release`). Any process may release it.
    *
-   * @throws {RangeError} When the lock is not held. In a subprocess child
-   * this is reported by the owner, after the call returns (see the module
-   * documentation).
+   * @throws {RangeError} When the lock is not held.
    *
    * @example Usage
    * ```ts
@@ -400,8 +392,8 @@ export class Lock {
   /**
    * Tells whether some process holds the lock.
    *
-   * @returns `true` while held. In a subprocess child: as last reported by
-   * the owner.
+   * @returns `true` while held. Right after this process released it, in
+   * a subprocess child: `false` until the owner next answers it.
    *
    * @example Usage
    * ```ts
@@ -568,11 +560,7 @@ export class RLock {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const core = this.#core;
-    if (options === undefined && core !== null) {
-      const { self, parent } = ownCodes();
-      if (core.tryAcquire(self, parent, 0) !== NOT_ACQUIRED) return TRUE;
-    }
+    if (options === undefined && this.#core?.acquireOwn()) return TRUE;
     return acquireLock(this.#backend, options);
   }
 
@@ -601,8 +589,8 @@ export class RLock {
   /**
    * Tells whether some process holds the lock.
    *
-   * @returns `true` while held. In a subprocess child: as last reported by
-   * the owner.
+   * @returns `true` while held. Right after this process released it, in
+   * a subprocess child: `false` until the owner next answers it.
    *
    * @example Usage
    * ```ts
@@ -792,8 +780,7 @@ export class Semaphore {
    *
    * @param n How many units; Python's `release(n)`.
    * @throws {RangeError} When `n` is not a positive integer, or a
-   * {@linkcode BoundedSemaphore} would go above its initial value (in a
-   * subprocess child, reported by the owner after the call returns).
+   * {@linkcode BoundedSemaphore} would go above its initial value.
    *
    * @example Usage
    * ```ts
@@ -931,8 +918,7 @@ export class Event {
   /**
    * Tells whether the flag is set (Python's `is_set`).
    *
-   * @returns The flag. In a subprocess child: as last reported by the
-   * owner, or as this process last set it.
+   * @returns The flag.
    *
    * @example Usage
    * ```ts
@@ -1374,8 +1360,7 @@ export class Barrier {
   }
 
   /**
-   * How many parties wait in the current cycle (0 once broken). In a
-   * subprocess child: as last reported by the owner.
+   * How many parties wait in the current cycle (0 once broken).
    *
    * @example Usage
    * ```ts
@@ -1389,8 +1374,7 @@ export class Barrier {
   }
 
   /**
-   * Whether the barrier is broken. In a subprocess child: as last reported
-   * by the owner.
+   * Whether the barrier is broken.
    *
    * @example Usage
    * ```ts

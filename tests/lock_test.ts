@@ -26,12 +26,14 @@ import {
   acquireAndExit,
   acquireAndSleep,
   actionRunsHere,
+  barrierViews,
   conditionMisuse,
   countAction,
   grandchildDiesHolding,
   holdReentrant,
   incrementInGrandchild,
   incrementUnderLock,
+  lockedViews,
   passBarrier,
   release,
   setAndClear,
@@ -615,6 +617,24 @@ for (const startMethod of START_METHODS) {
     assertEquals(await joined(child), -9);
   });
 
+  Deno.test(`Lock.locked() in a child sees its own release and others' holds (${startMethod})`, async () => {
+    const lock = new Lock();
+    const step = new Semaphore(0);
+    const proceed = new Event();
+    const recorder = new Recorder();
+    const child = spawn(
+      lockedViews,
+      [lock, step, proceed, recorder],
+      startMethod,
+    );
+    assert(await step.acquire({ timeout: TIMEOUT }));
+    assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+    proceed.set();
+    assertEquals(await joined(child), 0);
+    lock.release();
+    assertEquals(await recorder.values(), [[true, false, true]]);
+  });
+
   Deno.test(`RLock counts re-entry in a child and only its owner releases (${startMethod})`, async () => {
     const lock = new RLock();
     await lock.acquire();
@@ -833,6 +853,20 @@ for (const startMethod of START_METHODS) {
       assertStringIncludes(String(value), broke);
     }
     assertEquals([index, values[3]].toSorted(), [0, 1]);
+  });
+
+  Deno.test(`Barrier.parties, nWaiting and broken read the same in a child (${startMethod})`, async () => {
+    const barrier = new Barrier(3);
+    const waiting = barrier.wait().catch((error) => error);
+    await until(() => barrier.nWaiting === 1);
+    const recorder = new Recorder();
+    assertEquals(
+      await joined(spawn(barrierViews, [barrier, recorder], startMethod)),
+      0,
+    );
+    assert(await waiting instanceof BrokenBarrierError);
+    assertEquals(await recorder.values(), [[[3, 1, false], [0, true], false]]);
+    assertFalse(barrier.broken);
   });
 
   Deno.test(`A child that exits holding a Lock releases it to the next acquirer (${startMethod})`, async () => {

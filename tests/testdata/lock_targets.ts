@@ -257,3 +257,26 @@ export async function grandchildDiesHolding(
   const code = await grandchild.join({ timeout: TIMEOUT });
   if (code !== 3) throw new Error(`The grandchild exited with code ${code}`);
 }
+
+export async function lockedViews(
+  lock: Lock,
+  step: Semaphore,
+  proceed: Event,
+  recorder: Recorder,
+) {
+  await lock.acquire();
+  const held = lock.locked();
+  lock.release();
+  const released = lock.locked();
+  step.release();
+  await proceed.wait({ timeout: TIMEOUT });
+  await recorder.record([held, released, lock.locked()]);
+}
+
+export async function barrierViews(barrier: Barrier, recorder: Recorder) {
+  const before = [barrier.parties, barrier.nWaiting, barrier.broken];
+  barrier.abort();
+  const after = [barrier.nWaiting, barrier.broken];
+  barrier.reset();
+  await recorder.record([before, after, barrier.broken]);
+}

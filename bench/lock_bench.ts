@@ -1,0 +1,135 @@
+// Lock family throughput with Deno.bench.
+//
+//   deno bench -A --no-check bench/lock_bench.ts
+//   deno run -A --no-check bench/lock_compare.ts   (side by side with Python)
+//
+// The child cases time only the children's work (`b.start()`/`b.end()`),
+// not their start; see bench/lock_compare.ts for the cases.
+import { Condition, Lock, RLock, Semaphore } from "../lock.ts";
+import { type Case, runCase } from "./lock_compare.ts";
+
+const lock = new Lock();
+const rlock = new RLock();
+const semaphore = new Semaphore(1);
+const condition = new Condition(new Lock());
+
+Deno.bench({
+  name: "Lock acquire → release",
+  group: "uncontended, main thread",
+  baseline: true,
+  async fn() {
+    await lock.acquire();
+    lock.release();
+  },
+});
+
+Deno.bench({
+  name: "RLock acquire → release",
+  group: "uncontended, main thread",
+  async fn() {
+    await rlock.acquire();
+    rlock.release();
+  },
+});
+
+Deno.bench({
+  name: "Semaphore acquire → release",
+  group: "uncontended, main thread",
+  async fn() {
+    await semaphore.acquire();
+    semaphore.release();
+  },
+});
+
+Deno.bench({
+  name: "Lock acquire({ timeout }) → release",
+  group: "uncontended, main thread",
+  async fn() {
+    await lock.acquire({ timeout: 1_000 });
+    lock.release();
+  },
+});
+
+Deno.bench({
+  name: "Lock withLock()",
+  group: "uncontended, main thread",
+  async fn() {
+    await lock.withLock(() => {});
+  },
+});
+
+Deno.bench({
+  name: "Lock hold() + using",
+  group: "uncontended, main thread",
+  async fn() {
+    using _held = await lock.hold();
+  },
+});
+
+Deno.bench({
+  name: "Condition notify() under its lock",
+  group: "uncontended, main thread",
+  async fn() {
+    await condition.acquire();
+    condition.notify();
+    condition.release();
+  },
+});
+
+function inChildren(
+  name: string,
+  group: string,
+  which: Case,
+  startMethod: "worker" | "subprocess",
+  baseline = false,
+) {
+  Deno.bench({
+    name,
+    group,
+    baseline,
+    n: 5,
+    warmup: 1,
+    async fn(b) {
+      await runCase(which, startMethod, { start: b.start, end: b.end });
+    },
+  });
+}
+
+inChildren(
+  "2 workers × 20,000",
+  "contended acquire → increment → release",
+  "contended",
+  "worker",
+  true,
+);
+inChildren(
+  "2 workers × 20,000, warm",
+  "contended acquire → increment → release",
+  "contended, warm",
+  "worker",
+);
+inChildren(
+  "2 subprocesses × 2,000",
+  "contended acquire → increment → release",
+  "contended",
+  "subprocess",
+);
+inChildren(
+  "1 worker × 1,000,000",
+  "uncontended acquire → release in a child",
+  "uncontended",
+  "worker",
+  true,
+);
+inChildren(
+  "1 subprocess × 2,000",
+  "uncontended acquire → release in a child",
+  "uncontended",
+  "subprocess",
+);
+inChildren(
+  "1 subprocess × 2,000 bare round trips",
+  "uncontended acquire → release in a child",
+  "round trip",
+  "subprocess",
+);
