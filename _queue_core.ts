@@ -46,10 +46,11 @@ export type TakenItem = DecodedFrame;
 export interface QueueCore {
   readonly maxsize: number;
   /**
-   * Puts plain JSON data without waiting or copying, when that is possible
-   * right now; `false` means use `put`.
+   * Puts plain JSON data or a typed array with one copy, when there is room
+   * for it now; `null` means nothing was done: use `put`. The promise
+   * resolves once this producer may go on (see `RingWriter.backPressure`).
    */
-  tryPutFast(item: unknown): boolean;
+  tryPutFast(item: unknown): Promise<void> | null;
   /** Takes an item without waiting, decoding it in place; else `undefined`. */
   tryGetFast(): TakenItem | undefined;
   put(bytes: Uint8Array, timeout: number, signal?: AbortSignal): Promise<void>;
@@ -76,6 +77,7 @@ export interface QueueDescriptor {
 }
 
 const deadlineOf = (timeout: number) => performance.now() + timeout;
+const RESOLVED = Promise.resolve();
 
 function fullError(maxsize: number): FullError {
   return new FullError(
@@ -136,10 +138,10 @@ export class LocalCore implements QueueCore {
     return this.ring.maxsize;
   }
 
-  tryPutFast(item: unknown): boolean {
+  tryPutFast(item: unknown): Promise<void> | null {
     const code = rawCode(item);
-    if (code < 0 && !isExactJson(item)) return false;
-    if (this.ring.tryReserve() !== "ok") return false;
+    if (code < 0 && !isExactJson(item)) return null;
+    if (this.ring.tryReserve() !== "ok") return null;
     let maxBytes: number;
     let fill: (dest: Uint8Array, offset: number) => number;
     if (code >= 0) {
@@ -154,11 +156,11 @@ export class LocalCore implements QueueCore {
         return 1 + encodeJsonInto(text, dest, offset + 1);
       };
     }
-    if (!this.#writer.idle || !this.ring.tryWriteWith(maxBytes, fill)) {
-      const bytes = new Uint8Array(maxBytes);
-      this.#writer.write(bytes.subarray(0, fill(bytes, 0)));
+    if (this.#writer.idle && this.ring.tryWriteWith(maxBytes, fill)) {
+      return RESOLVED;
     }
-    return true;
+    this.#writer.keepWith(maxBytes, fill);
+    return this.#writer.backPressure(() => this.#handOff());
   }
 
   tryGetFast(): TakenItem | undefined {
@@ -178,6 +180,7 @@ export class LocalCore implements QueueCore {
       result = await this.ring.reserve(deadlineOf(timeout), signal);
     }
     this.#afterReserve(result, bytes);
+    await this.#writer.backPressure(() => this.#handOff());
   }
 
   putNowait(bytes: Uint8Array): void {
@@ -208,6 +211,7 @@ export class LocalCore implements QueueCore {
    * child can exit and `join()` never waits on unread data.
    */
   async #handOff(): Promise<void> {
+    if (this.#owner === current.pid) return;
     const items = await this.#writer.takeUnwritten();
     if (items.length > 0) notifyOwner(this.#owner, this.#id!, "handOff", items);
   }
@@ -357,8 +361,8 @@ export class RemoteCore implements QueueCore {
     this.maxsize = descriptor.maxsize;
   }
 
-  tryPutFast(): boolean {
-    return false;
+  tryPutFast(): null {
+    return null;
   }
 
   tryGetFast(): undefined {

@@ -688,17 +688,30 @@ export class Ring {
   }
 }
 
+/** Kept bytes, or frames, above which `put` waits for the ring to drain. */
+const HIGH_WATER = 8 * 1024 * 1024;
+const HIGH_WATER_FRAMES = 4096;
+/** How long a waiting `put` gives a reader to make progress. */
+const STALL_MS = 100;
+
 /**
  * A process's writes to a ring, in order: written at once when the ring has
  * room, else kept and written as room appears. Like Python's feeder thread,
- * it lets `put`/`send` return without waiting for a reader.
+ * it lets `put`/`send` return without waiting for a reader; unlike it, it
+ * keeps memory bounded while a reader is draining (see `backPressure`).
  */
 export class RingWriter {
   #ring: Ring;
+  /** Kept frames are `#pending[#head..]`: shifting a long array is O(n). */
   #pending: Uint8Array[] = [];
+  #head = 0;
+  #pendingBytes = 0;
   #draining: Promise<void> | null = null;
   #stop = new AbortController();
   #discardAll: () => boolean;
+  #progress = Promise.withResolvers<void>();
+  #arena = new Uint8Array(0);
+  #arenaUsed = 0;
 
   /**
    * @param discardAll Asked before each write: `true` drops everything kept
@@ -712,38 +725,101 @@ export class RingWriter {
     this.#ring = ring;
     this.#discardAll = () => {
       if (!discardAll()) return false;
-      onDiscard(this.#pending.splice(0).length);
+      onDiscard(this.discard());
       return true;
     };
   }
 
   /** Whether no frame is kept: a new one may be written directly. */
   get idle(): boolean {
-    return this.#pending.length === 0;
+    return this.#head === this.#pending.length;
   }
 
   /** Writes a frame now if it can, else after the frames kept before it. */
   write(bytes: Uint8Array): void {
-    if (this.#pending.length === 0 && this.#ring.tryWrite(bytes)) return;
+    if (this.idle && this.#ring.tryWrite(bytes)) return;
+    this.#keep(bytes);
+  }
+
+  /**
+   * Keeps a frame of at most `maxBytes` that `fill` writes (as in
+   * `Ring.tryWriteWith`), to be written after the others. Small frames share
+   * one arena: a buffer per item would leave the collector behind.
+   */
+  keepWith(
+    maxBytes: number,
+    fill: (dest: Uint8Array, offset: number) => number,
+  ): void {
+    if (this.#arena.length - this.#arenaUsed < maxBytes) {
+      this.#arena = new Uint8Array(Math.max(ARENA_BYTES, maxBytes));
+      this.#arenaUsed = 0;
+    }
+    const start = this.#arenaUsed;
+    const length = fill(this.#arena, start);
+    this.#arenaUsed = start + length;
+    this.#keep(this.#arena.subarray(start, start + length));
+  }
+
+  #keep(bytes: Uint8Array): void {
     this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
     this.#draining ??= this.#drain();
+  }
+
+  /**
+   * Waits while more than a few MiB are kept and a reader is making
+   * progress; if none does for a while, calls `onStall` (which may move the
+   * kept frames elsewhere) and returns, so a producer never waits forever.
+   */
+  async backPressure(onStall: () => Promise<void>): Promise<void> {
+    while (
+      this.#pendingBytes > HIGH_WATER ||
+      this.#pending.length - this.#head > HIGH_WATER_FRAMES
+    ) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), STALL_MS);
+      });
+      const progressed = this.#progress.promise.then(() => false);
+      const isStalled = await Promise.race([stalled, progressed]);
+      clearTimeout(timer);
+      if (isStalled) return await onStall();
+    }
   }
 
   /** Drops the frames not yet written, returning how many. */
   discard(): number {
-    return this.#pending.splice(0).length;
+    const count = this.#pending.length - this.#head;
+    this.#pending = [];
+    this.#head = 0;
+    this.#pendingBytes = 0;
+    return count;
   }
 
   async #drain(): Promise<void> {
     try {
-      while (this.#pending.length > 0 && !this.#discardAll()) {
-        await this.#ring.write(this.#pending[0]!, this.#stop.signal);
-        this.#pending.shift();
+      while (!this.idle && !this.#discardAll()) {
+        const frame = this.#pending[this.#head]!;
+        // Write what fits at once; wait only for a frame that does not.
+        if (!this.#ring.tryWrite(frame)) {
+          await this.#ring.write(frame, this.#stop.signal);
+        }
+        this.#pending[this.#head++] = EMPTY;
+        this.#pendingBytes -= frame.length;
+        if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+          this.#pending = this.#pending.slice(this.#head);
+          this.#head = 0;
+        }
+        if ((this.#head & 63) === 0 || this.idle) {
+          this.#progress.resolve();
+          this.#progress = Promise.withResolvers<void>();
+        }
       }
     } catch {
       // Stopped by takeUnwritten().
     } finally {
       this.#draining = null;
+      if (this.idle) this.discard();
     }
   }
 
@@ -762,6 +838,11 @@ export class RingWriter {
     this.#stop.abort();
     await this.#draining;
     this.#stop = new AbortController();
-    return this.#pending.splice(0);
+    const frames = this.#pending.slice(this.#head);
+    this.discard();
+    return frames;
   }
 }
+
+const EMPTY = new Uint8Array(0);
+const ARENA_BYTES = 256 * 1024;

@@ -78,8 +78,6 @@ export interface ShutdownOptions {
   immediate?: boolean;
 }
 
-const RESOLVED = Promise.resolve();
-
 // Reads a queue's core from outside the class, for subclasses and reduction.
 let coreOf: (queue: Queue<unknown>) => QueueCore;
 
@@ -172,8 +170,8 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      if (!this.#closed && this.#core.tryPutFast(item)) return RESOLVED;
-      return this.#core.put(this.#encode(item), timeout, signal);
+      const done = this.#closed ? null : this.#core.tryPutFast(item);
+      return done ?? this.#core.put(this.#encode(item), timeout, signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -201,8 +199,9 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   putNowait(item: T): void {
-    if (!this.#closed && this.#core.tryPutFast(item)) return;
-    this.#core.putNowait(this.#encode(item));
+    if (this.#closed || this.#core.tryPutFast(item) === null) {
+      this.#core.putNowait(this.#encode(item));
+    }
   }
 
   #encode(item: T): Uint8Array {
