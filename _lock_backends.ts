@@ -23,16 +23,15 @@
 // this process does not hold may still be released by it (any process may
 // release a Lock): that `release()` blocks for the owner's verdict.
 import {
-  ACQUIRED,
-  BarrierCore,
+  type BarrierCore,
   type ChildWatcher,
-  ConditionCore,
-  EventCore,
-  LockCore,
+  type ConditionCore,
+  type EventCore,
+  type LockCore,
   NOT_ACQUIRED,
   parentCode,
   selfCode,
-  SemaphoreCore,
+  type SemaphoreCore,
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import type { ReduceContext } from "./_reduce.ts";
@@ -1217,12 +1216,3 @@ export class RemoteBarrier implements BarrierBackend {
     );
   }
 }
-
-export {
-  ACQUIRED,
-  BarrierCore,
-  ConditionCore,
-  EventCore,
-  LockCore,
-  SemaphoreCore,
-};

@@ -270,8 +270,12 @@ const ANC1 = 2;
 const ANC2 = 3;
 const RECOVERED = 4;
 const NEXT_CODE = 5;
+/** The last few workers seen dying by an isolate using this lock. */
+const DEAD_AT = 6;
+const DEAD = 7;
+const DEAD_SLOTS = 5;
 /** How many 32-bit words a lock takes. */
-export const LOCK_WORDS = 8;
+export const LOCK_WORDS = 12;
 
 /** State word: free, and the previous holder died holding it. */
 export const DIED = 0x7ffffffe;
@@ -306,6 +310,12 @@ export class LockCore implements ChildWatcher {
       isFree,
       (parked) => this.tryAcquire(parked.code, parked.anc1, parked.anc2),
       (value) => {
+        // A worker may run on briefly after its death was handled, and take
+        // the lock again: whoever would wait for it frees it instead.
+        if (this.#diedHolding(value >> 1)) {
+          this.forceRelease(value >> 1);
+          return null;
+        }
         if ((value & SLEEPERS) !== 0) return value;
         const marked = value | SLEEPERS;
         return Atomics.compareExchange(view, base, value, marked) === value
@@ -533,6 +543,17 @@ export class LockCore implements ChildWatcher {
     this.forceRelease(entry.code);
   }
 
+  /** Whether `code` is a worker recorded as dead. */
+  #diedHolding(code: number): boolean {
+    if (code <= 0) return false;
+    const view = this.view;
+    const base = this.base;
+    for (let i = 0; i < DEAD_SLOTS; i++) {
+      if (Atomics.load(view, base + DEAD + i) === code) return true;
+    }
+    return false;
+  }
+
   childExited(pid: number): void {
     for (const [caller, entry] of this.#remote) {
       if (entry.route === pid) {
@@ -544,6 +565,8 @@ export class LockCore implements ChildWatcher {
     const code = codeOf(pid);
     const view = this.view;
     const base = this.base;
+    const at = (Atomics.add(view, base + DEAD_AT, 1) >>> 0) % DEAD_SLOTS;
+    Atomics.store(view, base + DEAD + at, code);
     const holder = this.holder();
     if (holder === 0) return;
     if (
@@ -761,7 +784,7 @@ const SLOT_DEAD = 4;
 
 const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
-export const MAX_CONDITION_WAITERS = 1 << 16;
+export const MAX_CONDITION_WAITERS = 1 << 14;
 
 /** How a condition wait ended. */
 export type WaitOutcome = "notified" | "timeout" | "aborted";

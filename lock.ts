@@ -996,7 +996,8 @@ const ALL = 0x7fffffff;
  * The lock is an {@linkcode RLock} unless one is given. `wait()`,
  * `waitFor()` and `notify()` need the calling process to hold it.
  * `notify(n)` wakes exactly `n` waiters (fewer if fewer wait), oldest
- * first; a waiter that timed out, was aborted or died is not counted.
+ * first; a waiter that timed out, was aborted or died is not counted. At
+ * most 16,384 tasks may wait on one condition at once.
  *
  * @example Producer and consumer
  * ```ts

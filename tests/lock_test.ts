@@ -72,6 +72,11 @@ function joined<A extends unknown[]>(child: Process<A>) {
   return child.join({ timeout: TIMEOUT });
 }
 
+/** A test whose whole run is bounded, on top of each wait's own timeout. */
+function test(name: string, fn: () => Promise<void> | void): void {
+  Deno.test(name, () => deadline(Promise.resolve(fn()), TIMEOUT * 3));
+}
+
 /** Waits, bounded, until `check` holds. */
 async function until(check: () => boolean): Promise<void> {
   const end = Date.now() + TIMEOUT;
@@ -84,7 +89,7 @@ async function until(check: () => boolean): Promise<void> {
 // ---------------------------------------------------------------------------
 // Lock, in one process
 
-Deno.test("Lock.acquire() and release() toggle locked()", async () => {
+test("Lock.acquire() and release() toggle locked()", async () => {
   const lock = new Lock();
   assertFalse(lock.locked());
   assertEquals(await lock.acquire(), true);
@@ -94,7 +99,7 @@ Deno.test("Lock.acquire() and release() toggle locked()", async () => {
   assertFalse(lock.locked());
 });
 
-Deno.test("Lock.acquire() answers false at the timeout, and at once when not blocking", async () => {
+test("Lock.acquire() answers false at the timeout, and at once when not blocking", async () => {
   const lock = new Lock();
   await lock.acquire();
   assertEquals(await lock.acquire({ timeout: 20 }), false);
@@ -105,7 +110,7 @@ Deno.test("Lock.acquire() answers false at the timeout, and at once when not blo
   lock.release();
 });
 
-Deno.test("Lock.acquire() waits for the holder's release", async () => {
+test("Lock.acquire() waits for the holder's release", async () => {
   const lock = new Lock();
   await lock.acquire();
   const waiting = lock.acquire({ timeout: TIMEOUT });
@@ -116,7 +121,7 @@ Deno.test("Lock.acquire() waits for the holder's release", async () => {
   lock.release();
 });
 
-Deno.test("Lock.release() throws when the lock is not held", async () => {
+test("Lock.release() throws when the lock is not held", async () => {
   const lock = new Lock();
   assertThrows(
     () => lock.release(),
@@ -130,7 +135,7 @@ Deno.test("Lock.release() throws when the lock is not held", async () => {
   lock.release();
 });
 
-Deno.test("Lock.acquire() rejects bad options and the lock stays usable", async () => {
+test("Lock.acquire() rejects bad options and the lock stays usable", async () => {
   const lock = new Lock();
   await assertRejects(
     () => lock.acquire({ timeout: -1 }),
@@ -152,7 +157,7 @@ Deno.test("Lock.acquire() rejects bad options and the lock stays usable", async 
   lock.release();
 });
 
-Deno.test("Lock.acquire() rejects with the signal's reason and leaves the lock usable", async () => {
+test("Lock.acquire() rejects with the signal's reason and leaves the lock usable", async () => {
   const lock = new Lock();
   const aborted = AbortSignal.abort(new Error("already aborted"));
   await assertRejects(
@@ -172,7 +177,7 @@ Deno.test("Lock.acquire() rejects with the signal's reason and leaves the lock u
   lock.release();
 });
 
-Deno.test("Lock excludes concurrent tasks of one process", async () => {
+test("Lock excludes concurrent tasks of one process", async () => {
   const lock = new Lock();
   let inside = 0;
   let most = 0;
@@ -189,7 +194,7 @@ Deno.test("Lock excludes concurrent tasks of one process", async () => {
   assertFalse(lock.locked());
 });
 
-Deno.test("Lock.withLock() releases when the function throws, and times out with TimeoutError", async () => {
+test("Lock.withLock() releases when the function throws, and times out with TimeoutError", async () => {
   const lock = new Lock();
   assertEquals(await lock.withLock(() => 42), 42);
   assertEquals(await lock.withLock(() => Promise.resolve("async")), "async");
@@ -217,7 +222,7 @@ Deno.test("Lock.withLock() releases when the function throws, and times out with
   assertFalse(lock.locked());
 });
 
-Deno.test("Lock.hold() releases at the end of a using block, once", async () => {
+test("Lock.hold() releases at the end of a using block, once", async () => {
   const lock = new Lock();
   {
     using held = await lock.hold();
@@ -235,7 +240,7 @@ Deno.test("Lock.hold() releases at the end of a using block, once", async () => 
 // ---------------------------------------------------------------------------
 // RLock, Semaphore, BoundedSemaphore, Event, in one process
 
-Deno.test("RLock counts re-entry and frees at the last release", async () => {
+test("RLock counts re-entry and frees at the last release", async () => {
   const lock = new RLock();
   assertEquals(await lock.acquire(), true);
   assertEquals(await lock.acquire({ blocking: false }), true);
@@ -254,7 +259,7 @@ Deno.test("RLock counts re-entry and frees at the last release", async () => {
   assertFalse(lock.locked());
 });
 
-Deno.test("Semaphore counts units", async () => {
+test("Semaphore counts units", async () => {
   const semaphore = new Semaphore(2);
   assertEquals(await semaphore.acquire(), true);
   assertEquals(await semaphore.acquire(), true);
@@ -272,10 +277,18 @@ Deno.test("Semaphore counts units", async () => {
     assertEquals(await semaphore.acquire({ blocking: false }), false);
   }
   assertEquals(await new Semaphore().acquire({ blocking: false }), true);
-  assertEquals(await new Semaphore(0).acquire({ blocking: false }), false);
+  const empty = new Semaphore(0);
+  assertEquals(await empty.acquire({ blocking: false }), false);
+  const controller = new AbortController();
+  const aborted = empty.acquire({ signal: controller.signal });
+  controller.abort(new Error("gave up"));
+  await assertRejects(() => aborted, Error, "gave up");
+  empty.release();
+  // The aborted waiter took nothing: the unit is still there.
+  assertEquals(await empty.acquire({ blocking: false }), true);
 });
 
-Deno.test("Semaphore rejects a bad value or release count and stays usable", async () => {
+test("Semaphore rejects a bad value or release count and stays usable", async () => {
   for (const value of [-1, 1.5, NaN, 2 ** 31]) {
     assertThrows(() => new Semaphore(value), RangeError, `value ${value}`);
     assertThrows(() => new BoundedSemaphore(value), RangeError, "bounded");
@@ -288,7 +301,7 @@ Deno.test("Semaphore rejects a bad value or release count and stays usable", asy
   assertEquals(await semaphore.acquire({ blocking: false }), false);
 });
 
-Deno.test("BoundedSemaphore.release() past its initial value throws and keeps the value", async () => {
+test("BoundedSemaphore.release() past its initial value throws and keeps the value", async () => {
   const semaphore = new BoundedSemaphore(2);
   assertThrows(
     () => semaphore.release(),
@@ -305,7 +318,7 @@ Deno.test("BoundedSemaphore.release() past its initial value throws and keeps th
   assert(semaphore instanceof Semaphore);
 });
 
-Deno.test("Event set(), clear(), isSet(), and wait() with a timeout", async () => {
+test("Event set(), clear(), isSet(), and wait() with a timeout", async () => {
   const event = new Event();
   assertFalse(event.isSet());
   assertEquals(await event.wait({ timeout: 10 }), false);
@@ -325,7 +338,7 @@ Deno.test("Event set(), clear(), isSet(), and wait() with a timeout", async () =
   await assertRejects(() => aborted, Error, "no more");
 });
 
-Deno.test("Event.wait() is true when set and cleared again while waiting", async () => {
+test("Event.wait() is true when set and cleared again while waiting", async () => {
   const event = new Event();
   const waiting = event.wait({ timeout: TIMEOUT });
   event.set();
@@ -336,7 +349,7 @@ Deno.test("Event.wait() is true when set and cleared again while waiting", async
 // ---------------------------------------------------------------------------
 // Condition, in one process
 
-Deno.test("Condition.notify(n) wakes exactly n waiters, notifyAll() the rest", async () => {
+test("Condition.notify(n) wakes exactly n waiters, notifyAll() the rest", async () => {
   const condition = new Condition(new Lock());
   const woken: number[] = [];
   let waiting = 0;
@@ -361,7 +374,24 @@ Deno.test("Condition.notify(n) wakes exactly n waiters, notifyAll() the rest", a
   assertEquals(woken.slice(0, 2), [0, 1]);
 });
 
-Deno.test("Condition.notify() does not count waiters that timed out", async () => {
+test("Condition holds more waiters than its initial room, and notifyAll() wakes them all", async () => {
+  const condition = new Condition(new Lock());
+  let waiting = 0;
+  const waiters = Array.from(
+    { length: 40 },
+    () =>
+      condition.withLock(async () => {
+        waiting++;
+        return await condition.wait({ timeout: TIMEOUT });
+      }),
+  );
+  await until(() => waiting === 40);
+  await condition.withLock(() => condition.notify(15));
+  await condition.withLock(() => condition.notifyAll());
+  assertEquals(await Promise.all(waiters), Array(40).fill(true));
+});
+
+test("Condition.notify() does not count waiters that timed out", async () => {
   const condition = new Condition(new Lock());
   const results: string[] = [];
   await condition.withLock(async () => {
@@ -379,7 +409,7 @@ Deno.test("Condition.notify() does not count waiters that timed out", async () =
   assertEquals(results, ["early false", "late true"]);
 });
 
-Deno.test("Condition.wait() and notify() throw TypeError without the lock", async () => {
+test("Condition.wait() and notify() throw TypeError without the lock", async () => {
   const condition = new Condition();
   assertThrows(
     () => condition.notify(),
@@ -402,7 +432,7 @@ Deno.test("Condition.wait() and notify() throw TypeError without the lock", asyn
   await condition.withLock(() => condition.notify());
 });
 
-Deno.test("Condition.waitFor() returns false at the timeout and true once the predicate holds", async () => {
+test("Condition.waitFor() returns false at the timeout and true once the predicate holds", async () => {
   const condition = new Condition(new Lock());
   let value = 0;
   await condition.withLock(async () => {
@@ -428,7 +458,7 @@ Deno.test("Condition.waitFor() returns false at the timeout and true once the pr
   assertEquals(await waiter, true);
 });
 
-Deno.test("Condition.wait() rejects with the signal's reason holding the lock again", async () => {
+test("Condition.wait() rejects with the signal's reason holding the lock again", async () => {
   const condition = new Condition(new Lock());
   const controller = new AbortController();
   let waiting = false;
@@ -449,7 +479,7 @@ Deno.test("Condition.wait() rejects with the signal's reason holding the lock ag
   condition.release();
 });
 
-Deno.test("Condition with an RLock restores its re-entry count after wait()", async () => {
+test("Condition with an RLock restores its re-entry count after wait()", async () => {
   const lock = new RLock();
   const condition = new Condition(lock);
   await lock.acquire();
@@ -464,7 +494,7 @@ Deno.test("Condition with an RLock restores its re-entry count after wait()", as
 // ---------------------------------------------------------------------------
 // Barrier, in one process
 
-Deno.test("Barrier returns distinct indexes and runs its action once per cycle", async () => {
+test("Barrier returns distinct indexes and runs its action once per cycle", async () => {
   let runs = 0;
   const barrier = new Barrier(3, { action: () => void runs++ });
   assertEquals(barrier.parties, 3);
@@ -479,7 +509,7 @@ Deno.test("Barrier returns distinct indexes and runs its action once per cycle",
   assertFalse(barrier.broken);
 });
 
-Deno.test("Barrier.abort() breaks it for every waiter until reset()", async () => {
+test("Barrier.abort() breaks it for every waiter until reset()", async () => {
   const barrier = new Barrier(3);
   const waiters = [barrier.wait(), barrier.wait()];
   await until(() => barrier.nWaiting === 2);
@@ -504,7 +534,7 @@ Deno.test("Barrier.abort() breaks it for every waiter until reset()", async () =
   assertEquals(indexes.toSorted(), [0, 1, 2]);
 });
 
-Deno.test("Barrier.wait() timeout breaks it for every waiter", async () => {
+test("Barrier.wait() timeout breaks it for every waiter", async () => {
   const barrier = new Barrier(3);
   const patient = barrier.wait({ timeout: TIMEOUT });
   await assertRejects(
@@ -518,7 +548,7 @@ Deno.test("Barrier.wait() timeout breaks it for every waiter", async () => {
   assert(defaulted.broken);
 });
 
-Deno.test("Barrier.reset() gives waiting parties BrokenBarrierError and starts afresh", async () => {
+test("Barrier.reset() gives waiting parties BrokenBarrierError and starts afresh", async () => {
   const barrier = new Barrier(2);
   const waiting = barrier.wait();
   await until(() => barrier.nWaiting === 1);
@@ -535,7 +565,7 @@ Deno.test("Barrier.reset() gives waiting parties BrokenBarrierError and starts a
   );
 });
 
-Deno.test("Barrier.wait() rejects with the signal's reason and breaks the barrier", async () => {
+test("Barrier.wait() rejects with the signal's reason and breaks the barrier", async () => {
   const barrier = new Barrier(2);
   const controller = new AbortController();
   const waiting = barrier.wait({ signal: controller.signal });
@@ -545,7 +575,7 @@ Deno.test("Barrier.wait() rejects with the signal's reason and breaks the barrie
   assert(barrier.broken);
 });
 
-Deno.test("Barrier action that throws breaks the barrier; its party gets the error", async () => {
+test("Barrier action that throws breaks the barrier; its party gets the error", async () => {
   const barrier = new Barrier(2, {
     action: () => {
       throw new Error("action failed");
@@ -558,7 +588,7 @@ Deno.test("Barrier action that throws breaks the barrier; its party gets the err
   assert(barrier.broken);
 });
 
-Deno.test("new Barrier() rejects bad parties, timeout and action", () => {
+test("new Barrier() rejects bad parties, timeout and action", () => {
   for (const parties of [0, -1, 1.5, 65_536]) {
     assertThrows(
       () => new Barrier(parties),
@@ -579,7 +609,7 @@ Deno.test("new Barrier() rejects bad parties, timeout and action", () => {
 // Across processes, under each start method
 
 for (const startMethod of START_METHODS) {
-  Deno.test(`Any process may release a Lock: a child releases the parent's hold (${startMethod})`, async () => {
+  test(`Any process may release a Lock: a child releases the parent's hold (${startMethod})`, async () => {
     const lock = new Lock();
     await lock.acquire();
     const recorder = new Recorder();
@@ -591,7 +621,7 @@ for (const startMethod of START_METHODS) {
     lock.release();
   });
 
-  Deno.test(`Lock.release() in a child throws when the lock is not held (${startMethod})`, async () => {
+  test(`Lock.release() in a child throws when the lock is not held (${startMethod})`, async () => {
     const { stdout, stderr } = await runDeno([
       LOCK_PROGRAM,
       startMethod,
@@ -605,7 +635,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(stderr, "");
   });
 
-  Deno.test(`A Lock gives a child a hold the parent waits for (${startMethod})`, async () => {
+  test(`A Lock gives a child a hold the parent waits for (${startMethod})`, async () => {
     const lock = new Lock();
     const acquired = new Event();
     const child = spawn(acquireAndSleep, [lock, acquired], startMethod);
@@ -617,7 +647,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await joined(child), -9);
   });
 
-  Deno.test(`Lock.locked() in a child sees its own release and others' holds (${startMethod})`, async () => {
+  test(`Lock.locked() in a child sees its own release and others' holds (${startMethod})`, async () => {
     const lock = new Lock();
     const step = new Semaphore(0);
     const proceed = new Event();
@@ -635,7 +665,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await recorder.values(), [[true, false, true]]);
   });
 
-  Deno.test(`RLock counts re-entry in a child and only its owner releases (${startMethod})`, async () => {
+  test(`RLock counts re-entry in a child and only its owner releases (${startMethod})`, async () => {
     const lock = new RLock();
     await lock.acquire();
     const refused = new Recorder();
@@ -668,7 +698,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await recorder.values(), [true]);
   });
 
-  Deno.test(`Semaphore counts units across processes (${startMethod})`, async () => {
+  test(`Semaphore counts units across processes (${startMethod})`, async () => {
     const semaphore = new Semaphore(2);
     await semaphore.acquire();
     const recorder = new Recorder();
@@ -688,7 +718,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await waiting.values(), [false]);
   });
 
-  Deno.test(`BoundedSemaphore.release() in a child past its initial value throws (${startMethod})`, async () => {
+  test(`BoundedSemaphore.release() in a child past its initial value throws (${startMethod})`, async () => {
     const { stdout, stderr } = await runDeno([
       LOCK_PROGRAM,
       startMethod,
@@ -700,7 +730,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(stderr, "");
   });
 
-  Deno.test(`Event set(), clear() and wait() work across processes (${startMethod})`, async () => {
+  test(`Event set(), clear() and wait() work across processes (${startMethod})`, async () => {
     const event = new Event();
     const recorder = new Recorder();
     assertEquals(
@@ -726,7 +756,7 @@ for (const startMethod of START_METHODS) {
     assertFalse(event.isSet());
   });
 
-  Deno.test(`Condition.notify(n) wakes exactly n waiting children, notifyAll() the rest (${startMethod})`, async () => {
+  test(`Condition.notify(n) wakes exactly n waiting children, notifyAll() the rest (${startMethod})`, async () => {
     const condition = new Condition();
     const ready = new Semaphore(0);
     const woken = new Semaphore(0);
@@ -747,7 +777,7 @@ for (const startMethod of START_METHODS) {
     for (const child of children) assertEquals(await joined(child), 0);
   });
 
-  Deno.test(`Condition.waitFor() in a child waits for its predicate, with a timeout (${startMethod})`, async () => {
+  test(`Condition.waitFor() in a child waits for its predicate, with a timeout (${startMethod})`, async () => {
     const condition = new Condition();
     const cell = new Cell();
     const ready = new Semaphore(0);
@@ -776,7 +806,7 @@ for (const startMethod of START_METHODS) {
     condition.release();
   });
 
-  Deno.test(`Condition.wait() and notify() in a child throw without the lock (${startMethod})`, async () => {
+  test(`Condition.wait() and notify() in a child throw without the lock (${startMethod})`, async () => {
     const recorder = new Recorder();
     assertEquals(
       await joined(
@@ -790,7 +820,7 @@ for (const startMethod of START_METHODS) {
     ]]);
   });
 
-  Deno.test(`Barrier gives parent and children distinct indexes and runs its action once per cycle (${startMethod})`, async () => {
+  test(`Barrier gives parent and children distinct indexes and runs its action once per cycle (${startMethod})`, async () => {
     const barrier = new Barrier(3, {
       action: countAction,
       module: LOCK_TARGETS,
@@ -818,7 +848,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(runs, 3);
   });
 
-  Deno.test(`Barrier.abort(), timeouts and reset() break it for waiting children (${startMethod})`, async () => {
+  test(`Barrier.abort(), timeouts and reset() break it for waiting children (${startMethod})`, async () => {
     const barrier = new Barrier(2);
     const recorder = new Recorder();
     const aborted = spawn(
@@ -855,7 +885,7 @@ for (const startMethod of START_METHODS) {
     assertEquals([index, values[3]].toSorted(), [0, 1]);
   });
 
-  Deno.test(`Barrier.parties, nWaiting and broken read the same in a child (${startMethod})`, async () => {
+  test(`Barrier.parties, nWaiting and broken read the same in a child (${startMethod})`, async () => {
     const barrier = new Barrier(3);
     const waiting = barrier.wait().catch((error) => error);
     await until(() => barrier.nWaiting === 1);
@@ -869,7 +899,7 @@ for (const startMethod of START_METHODS) {
     assertFalse(barrier.broken);
   });
 
-  Deno.test(`A child that exits holding a Lock releases it to the next acquirer (${startMethod})`, async () => {
+  test(`A child that exits holding a Lock releases it to the next acquirer (${startMethod})`, async () => {
     for (const lock of [new Lock(), new RLock()]) {
       const child = spawn(acquireAndExit, [lock, 3], startMethod);
       assertEquals(await joined(child), 3);
@@ -882,7 +912,7 @@ for (const startMethod of START_METHODS) {
     }
   });
 
-  Deno.test(`A child killed holding a Lock releases it to a waiting acquirer (${startMethod})`, async () => {
+  test(`A child killed holding a Lock releases it to a waiting acquirer (${startMethod})`, async () => {
     const lock = new Lock();
     const acquired = new Event();
     const child = spawn(acquireAndSleep, [lock, acquired], startMethod);
@@ -895,7 +925,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await joined(child), -9);
   });
 
-  Deno.test(`A child that dies waiting on a Condition is not counted by notify() (${startMethod})`, async () => {
+  test(`A child that dies waiting on a Condition is not counted by notify() (${startMethod})`, async () => {
     const condition = new Condition(new Lock());
     const ready = new Semaphore(0);
     const child = spawn(waitConditionForever, [condition, ready], startMethod);
@@ -915,7 +945,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await local, true);
   });
 
-  Deno.test(`A child that dies waiting at a Barrier breaks it (${startMethod})`, async () => {
+  test(`A child that dies waiting at a Barrier breaks it (${startMethod})`, async () => {
     const barrier = new Barrier(2);
     const child = spawn(waitBarrierForever, [barrier], startMethod);
     await until(() => barrier.nWaiting === 1);
@@ -926,7 +956,7 @@ for (const startMethod of START_METHODS) {
   });
 
   for (const grandchildMethod of START_METHODS) {
-    Deno.test(`A Lock passed on to a ${grandchildMethod} grandchild excludes, and is freed when it dies (${startMethod})`, async () => {
+    test(`A Lock passed on to a ${grandchildMethod} grandchild excludes, and is freed when it dies (${startMethod})`, async () => {
       const lock = new Lock();
       const cell = new Cell();
       const child = spawn(
@@ -952,7 +982,7 @@ for (const startMethod of START_METHODS) {
   }
 }
 
-Deno.test("A Lock gives mutual exclusion to worker and subprocess children together", async () => {
+test("A Lock gives mutual exclusion to worker and subprocess children together", async () => {
   const lock = new Lock();
   const cell = new Cell();
   const times = 5_000;
@@ -966,7 +996,7 @@ Deno.test("A Lock gives mutual exclusion to worker and subprocess children toget
     spawn(incrementUnderLock, [lock, cell, times], method)
   );
   for (const child of children) {
-    assertEquals(await deadline(child.join(), TIMEOUT * 2), 0);
+    assertEquals(await child.join({ timeout: TIMEOUT * 2 }), 0);
   }
   assertEquals(await cell.get(), times * methods.length);
   assertFalse(lock.locked());
