@@ -50,6 +50,8 @@ const HEADER = 4;
  * round trips short, and is cheap next to the sleep it avoids.
  */
 const SPIN_MS = 0.05;
+/** The longest single sleep; see `waitWhileEqual`. */
+const MAX_SLEEP_MS = 10;
 
 /** Default ring capacity in bytes: room for many small items or a 1 MiB one. */
 export const DEFAULT_CAPACITY = 4 * 1024 * 1024;
@@ -58,7 +60,8 @@ export const DEFAULT_CAPACITY = 4 * 1024 * 1024;
 export type ReserveResult = "ok" | "full" | "shut down";
 
 /**
- * Waits while `array[index] === value`: spins a little, then sleeps.
+ * Waits while `array[index] === value`: spins a little, then sleeps. It may
+ * return early (callers re-check in a loop).
  *
  * @returns `false` when the deadline passed first.
  * @throws The signal's reason when it aborts.
@@ -83,17 +86,17 @@ export async function waitWhileEqual(
   Atomics.add(array, waiters, 1);
   holdEventLoop();
   try {
-    const result = Atomics.waitAsync(
-      array,
-      index,
-      value,
-      remaining === Infinity ? undefined : remaining,
-    );
-    if (!result.async) return result.value !== "timed-out";
+    // Sleep in slices, re-checking between them: should a wake-up ever be
+    // missed, it costs a slice, not the program.
+    const slice = Math.min(remaining, MAX_SLEEP_MS);
+    const result = Atomics.waitAsync(array, index, value, slice);
+    if (!result.async) return true;
     const outcome = signal === undefined
       ? await result.value
       : await raceAbort(result.value, signal);
-    return outcome !== "timed-out";
+    if (outcome === "ok") return true;
+    return Atomics.load(array, index) !== value ||
+      performance.now() < deadline;
   } finally {
     Atomics.sub(array, waiters, 1);
     releaseEventLoop();
@@ -264,7 +267,7 @@ export class Ring {
   #unlock(index: number): void {
     Atomics.store(this.#words, index, 0);
     if (Atomics.load(this.#words, LOCK_WAITERS) > 0) {
-      Atomics.notify(this.#words, index, 1);
+      Atomics.notify(this.#words, index);
     }
   }
 
@@ -797,6 +800,9 @@ export class RingWriter {
   }
 
   async #drain(): Promise<void> {
+    // Yield first: were the whole drain synchronous, it would finish inside
+    // `#draining ??= this.#drain()`, before the assignment it clears.
+    await undefined;
     try {
       while (!this.idle && !this.#discardAll()) {
         const frame = this.#pending[this.#head]!;
