@@ -3,7 +3,13 @@
 // then either the codec's encoding or, for a lone typed array or
 // ArrayBuffer, its raw bytes after a type byte, so binary data is copied
 // once on each side and never parsed.
-import { decode, encode, isExactJson } from "./_codec.ts";
+import {
+  decode,
+  encode,
+  encodeJsonInto,
+  isExactJson,
+  maxJsonBytes,
+} from "./_codec.ts";
 import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
 
 /** The value's encoding follows. */
@@ -127,4 +133,34 @@ export async function decodeFrameFully(frame: Uint8Array): Promise<unknown> {
 export function decodeFrameSync(frame: Uint8Array): unknown {
   const { value, reduced } = decodeFrame(frame);
   return reduced ? rebuildSync(value) : value;
+}
+
+/** How to write a frame in place: its largest size and the filler. */
+export interface InPlaceFrame {
+  maxBytes: number;
+  fill: (dest: Uint8Array, offset: number) => number;
+}
+
+/**
+ * For a lone typed array or exact JSON data, how to write its frame straight
+ * into a ring (one copy, no allocation); `null` for anything else.
+ */
+export function inPlaceFrame(value: unknown): InPlaceFrame | null {
+  const code = rawCode(value);
+  if (code >= 0) {
+    const bytes = rawBytes(value as ArrayBuffer);
+    return {
+      maxBytes: 2 + bytes.length,
+      fill: (dest, offset) => writeRaw(code, bytes, dest, offset),
+    };
+  }
+  if (!isExactJson(value)) return null;
+  const text = JSON.stringify(value);
+  return {
+    maxBytes: 1 + maxJsonBytes(text),
+    fill: (dest, offset) => {
+      dest[offset] = VALUE;
+      return 1 + encodeJsonInto(text, dest, offset + 1);
+    },
+  };
 }

@@ -10,6 +10,7 @@
 // every handle that could write to it is closed. Each copy of a sending end
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
+import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { Ring, RingWriter } from "./_ring.ts";
 import {
   addFlusher,
@@ -45,6 +46,10 @@ export interface EndDescriptor {
 export interface EndCore {
   readonly readable: boolean;
   readonly writable: boolean;
+  /** Sends a value written in place, if possible now; else `false`. */
+  trySendFast(value: unknown): boolean;
+  /** Receives a frame decoded in place, if one is there now. */
+  tryRecvFast(): DecodedFrame | undefined;
   send(frame: Uint8Array): void;
   recv(
     maxLength: number,
@@ -122,6 +127,22 @@ export class LocalEnd implements EndCore {
 
   get writable(): boolean {
     return this.#send !== null;
+  }
+
+  trySendFast(value: unknown): boolean {
+    const frame = inPlaceFrame(value);
+    if (frame === null) return false;
+    if (
+      this.#writer!.idle && this.#send!.tryWriteWith(frame.maxBytes, frame.fill)
+    ) {
+      return true;
+    }
+    this.#writer!.keepWith(frame.maxBytes, frame.fill);
+    return true;
+  }
+
+  tryRecvFast(): DecodedFrame | undefined {
+    return this.#recv!.tryReadWith(decodeFrame);
   }
 
   send(frame: Uint8Array): void {
@@ -267,6 +288,14 @@ export class RemoteEnd implements EndCore {
     this.#owner = descriptor.o;
     this.#id = descriptor.id;
     this.#lease = descriptor.lease;
+  }
+
+  trySendFast(): boolean {
+    return false;
+  }
+
+  tryRecvFast(): undefined {
+    return undefined;
   }
 
   send(frame: Uint8Array): void {

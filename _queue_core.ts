@@ -7,15 +7,7 @@
 //   queue's owner, which applies it to its LocalCore.
 //
 // Items travel as encoded bytes; the owner never decodes them.
-import { encodeJsonInto, isExactJson, maxJsonBytes } from "./_codec.ts";
-import {
-  type DecodedFrame,
-  decodeFrame,
-  rawBytes,
-  rawCode,
-  VALUE,
-  writeRaw,
-} from "./_frame.ts";
+import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { Ring, RingWriter, SHUT_DOWN } from "./_ring.ts";
 import {
   addFlusher,
@@ -139,27 +131,14 @@ export class LocalCore implements QueueCore {
   }
 
   tryPutFast(item: unknown): Promise<void> | null {
-    const code = rawCode(item);
-    if (code < 0 && !isExactJson(item)) return null;
-    if (this.ring.tryReserve() !== "ok") return null;
-    let maxBytes: number;
-    let fill: (dest: Uint8Array, offset: number) => number;
-    if (code >= 0) {
-      const bytes = rawBytes(item as ArrayBuffer);
-      maxBytes = 2 + bytes.length;
-      fill = (dest, offset) => writeRaw(code, bytes, dest, offset);
-    } else {
-      const text = JSON.stringify(item);
-      maxBytes = 1 + maxJsonBytes(text);
-      fill = (dest, offset) => {
-        dest[offset] = VALUE;
-        return 1 + encodeJsonInto(text, dest, offset + 1);
-      };
-    }
-    if (this.#writer.idle && this.ring.tryWriteWith(maxBytes, fill)) {
+    const frame = inPlaceFrame(item);
+    if (frame === null || this.ring.tryReserve() !== "ok") return null;
+    if (
+      this.#writer.idle && this.ring.tryWriteWith(frame.maxBytes, frame.fill)
+    ) {
       return RESOLVED;
     }
-    this.#writer.keepWith(maxBytes, fill);
+    this.#writer.keepWith(frame.maxBytes, frame.fill);
     return this.#writer.backPressure(() => this.#handOff());
   }
 

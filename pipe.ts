@@ -38,7 +38,7 @@ import {
   endFrom,
   newPipe,
 } from "./_pipe_core.ts";
-import { type ReduceContext, registerReducible } from "./_reduce.ts";
+import { rebuild, type ReduceContext, registerReducible } from "./_reduce.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
 import { EOFError } from "./errors.ts";
@@ -156,7 +156,9 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   send(value: T): void {
     this.#check("send");
-    this.#end.send(encodeFrame(value, "value"));
+    if (!this.#end.trySendFast(value)) {
+      this.#end.send(encodeFrame(value, "value"));
+    }
   }
 
   /**
@@ -176,7 +178,23 @@ export class Connection<T> implements AsyncIterable<T> {
    * console.log(await b.recv({ timeout: 1000 })); // "x"
    * ```
    */
-  async recv(options: RecvOptions = {}): Promise<T> {
+  recv(options: RecvOptions = {}): Promise<T> {
+    const { timeout, signal } = options;
+    if (
+      !this.#closed && this.readable && signal?.aborted !== true &&
+      (timeout === undefined || timeout >= 0)
+    ) {
+      const taken = this.#end.tryRecvFast();
+      if (taken !== undefined) {
+        return (taken.reduced
+          ? rebuild(taken.value)
+          : Promise.resolve(taken.value)) as Promise<T>;
+      }
+    }
+    return this.#recvSlowly(options);
+  }
+
+  async #recvSlowly(options: RecvOptions): Promise<T> {
     const frame = await this.#receive(Infinity, options);
     return await decodeFrameFully(frame) as T;
   }
