@@ -456,8 +456,10 @@ export class RemoteLock implements LockBackend, ChildWatcher {
   /** Holds by this process and by the callers it forwards for, by pid. */
   #held = new Map<number, number>();
   #routes = new Routes();
-  /** Releases by this process that the owner has not yet confirmed. */
-  #unconfirmed = 0;
+  /** Releases this process sent, and how many the owner is known to have applied. */
+  #sent = 0;
+  #applied = 0;
+  #confirming = false;
   #recovered = false;
 
   constructor(id: number, reentrant: boolean) {
@@ -476,11 +478,14 @@ export class RemoteLock implements LockBackend, ChildWatcher {
     signal?: AbortSignal,
   ): Promise<number> {
     const pid = this.#pid(who);
+    const sent = this.#sent;
     const result = await this.#remote.call(
       "acquire",
       [pid, toWire(timeout)],
       signal,
     ) as number;
+    // Answered after the releases sent before it: they are applied.
+    this.#confirm(sent);
     if (result !== NOT_ACQUIRED) {
       increment(this.#held, pid);
       if (who === null) this.#recovered = result === TAKEN_OVER;
@@ -499,9 +504,8 @@ export class RemoteLock implements LockBackend, ChildWatcher {
         return;
       }
       if (!this.reentrant || held === 1) this.#recovered = false;
-      this.#unconfirmed++;
-      this.#remote.call("release", [pid]).catch((error) => console.error(error))
-        .finally(() => this.#unconfirmed--);
+      this.#sent++;
+      this.#remote.notify("release", [pid]);
       return;
     }
     if (this.reentrant) {
@@ -515,9 +519,22 @@ export class RemoteLock implements LockBackend, ChildWatcher {
 
   locked(): boolean {
     if (this.heldBy(null)) return true;
-    // Until the owner confirms it, this process's own release stands.
-    if (this.#unconfirmed > 0) return false;
+    if (this.#applied < this.#sent) {
+      // A blocking query takes another path and could overtake this
+      // process's own release: until the owner confirms it, it stands.
+      if (!this.#confirming) {
+        this.#confirming = true;
+        const sent = this.#sent;
+        this.state().then(() => this.#confirm(sent), () => {})
+          .finally(() => this.#confirming = false);
+      }
+      return false;
+    }
     return (this.#remote.now(null, "state", []) as [boolean, boolean])[0];
+  }
+
+  #confirm(sent: number): void {
+    if (sent > this.#applied) this.#applied = sent;
   }
 
   recovered(): boolean {
@@ -542,7 +559,9 @@ export class RemoteLock implements LockBackend, ChildWatcher {
 
   async restore(who: Who, saved: number): Promise<number> {
     const pid = this.#pid(who);
+    const sent = this.#sent;
     const result = await this.#remote.call("restore", [pid, saved]) as number;
+    this.#confirm(sent);
     this.#held.set(pid, saved);
     return result;
   }

@@ -3,8 +3,9 @@
 //   deno bench -A --no-check bench/lock_bench.ts
 //   deno run -A --no-check bench/lock_compare.ts   (side by side with Python)
 //
-// The child cases time only the children's work (`b.start()`/`b.end()`),
-// not their start; see bench/lock_compare.ts for the cases.
+// Main-thread cases do 1,000 operations per iteration (divide the time by
+// 1,000). The child cases time only the children's work (`b.start()` /
+// `b.end()`), not their start; see bench/lock_compare.ts for the cases.
 import { Condition, Lock, RLock, Semaphore } from "../lock.ts";
 import { type Case, runCase } from "./lock_compare.ts";
 
@@ -12,67 +13,81 @@ const lock = new Lock();
 const rlock = new RLock();
 const semaphore = new Semaphore(1);
 const condition = new Condition(new Lock());
+/** Operations per iteration, so that the harness's own cost per call fades. */
+const BATCH = 1_000;
 
 Deno.bench({
   name: "Lock acquire → release",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   baseline: true,
   async fn() {
-    await lock.acquire();
-    lock.release();
+    for (let i = 0; i < BATCH; i++) {
+      await lock.acquire();
+      lock.release();
+    }
   },
 });
 
 Deno.bench({
   name: "RLock acquire → release",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    await rlock.acquire();
-    rlock.release();
+    for (let i = 0; i < BATCH; i++) {
+      await rlock.acquire();
+      rlock.release();
+    }
   },
 });
 
 Deno.bench({
   name: "Semaphore acquire → release",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    await semaphore.acquire();
-    semaphore.release();
+    for (let i = 0; i < BATCH; i++) {
+      await semaphore.acquire();
+      semaphore.release();
+    }
   },
 });
 
 Deno.bench({
   name: "Lock acquire({ timeout }) → release",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    await lock.acquire({ timeout: 1_000 });
-    lock.release();
+    for (let i = 0; i < BATCH; i++) {
+      await lock.acquire({ timeout: 1_000 });
+      lock.release();
+    }
   },
 });
 
 Deno.bench({
   name: "Lock withLock()",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    await lock.withLock(() => {});
+    for (let i = 0; i < BATCH; i++) await lock.withLock(() => {});
   },
 });
 
 Deno.bench({
   name: "Lock hold() + using",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    using _held = await lock.hold();
+    for (let i = 0; i < BATCH; i++) {
+      using _held = await lock.hold();
+    }
   },
 });
 
 Deno.bench({
   name: "Condition notify() under its lock",
-  group: "uncontended, main thread",
+  group: "uncontended ×1,000, main thread",
   async fn() {
-    await condition.acquire();
-    condition.notify();
-    condition.release();
+    for (let i = 0; i < BATCH; i++) {
+      await condition.acquire();
+      condition.notify();
+      condition.release();
+    }
   },
 });
 
