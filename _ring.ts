@@ -134,6 +134,20 @@ function wake(array: Int32Array, seq: number, waiters: number): void {
   if (Atomics.load(array, waiters) > 0) Atomics.notify(array, seq);
 }
 
+/**
+ * Copies bytes out of shared memory into a new private array
+ * (`TypedArray.prototype.slice` on shared memory is ~20× slower).
+ */
+export function copyOf(
+  source: Uint8Array,
+  start = 0,
+  end = source.length,
+): Uint8Array {
+  const copy = new Uint8Array(end - start);
+  copy.set(source.subarray(start, end));
+  return copy;
+}
+
 let scratch = new Uint8Array(64 * 1024);
 
 /** A reusable buffer of at least `bytes`, for copies around the wrap point. */
@@ -612,7 +626,7 @@ export class Ring {
 
   #copyOut(start: number, length: number): Uint8Array {
     const first = Math.min(length, this.#capacity - start);
-    if (first === length) return this.#data.slice(start, start + length);
+    if (first === length) return copyOf(this.#data, start, start + length);
     const out = new Uint8Array(length);
     out.set(this.#data.subarray(start, start + first));
     out.set(this.#data.subarray(0, length - first), first);
