@@ -276,7 +276,10 @@ export class LocalCore implements QueueCore {
       case "put":
         return this.put(first as Uint8Array, args[1] as number, context.signal);
       case "putQuietly":
-        return this.#putQuietly(first as Uint8Array);
+        for (const frame of unpackFrames(first as Uint8Array)) {
+          this.#putQuietly(frame);
+        }
+        return;
       case "putNowait":
         return this.putNowait(first as Uint8Array);
       case "handOff":
@@ -328,16 +331,69 @@ export class LocalCore implements QueueCore {
   }
 }
 
+/**
+ * Frames put in one tick, sent to the owner as one message: per-message
+ * costs (encoding, a syscall, a dispatch) then fall on the batch, not on
+ * each item.
+ */
+class FrameBatch {
+  #frames: Uint8Array[] = [];
+  #bytes = 0;
+  #send: (packed: Uint8Array) => void;
+
+  constructor(send: (packed: Uint8Array) => void) {
+    this.#send = send;
+  }
+
+  add(frame: Uint8Array): void {
+    if (this.#frames.length === 0) queueMicrotask(() => this.flush());
+    this.#frames.push(frame);
+    this.#bytes += 4 + frame.length;
+    if (this.#bytes >= 1024 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.#frames.length === 0) return;
+    const packed = new Uint8Array(this.#bytes);
+    const view = new DataView(packed.buffer);
+    let offset = 0;
+    for (const frame of this.#frames) {
+      view.setUint32(offset, frame.length, true);
+      packed.set(frame, offset + 4);
+      offset += 4 + frame.length;
+    }
+    this.#frames = [];
+    this.#bytes = 0;
+    this.#send(packed);
+  }
+}
+
+/** Splits what {@linkcode FrameBatch} packed. */
+function* unpackFrames(packed: Uint8Array): Generator<Uint8Array> {
+  const view = new DataView(packed.buffer, packed.byteOffset);
+  for (let offset = 0; offset < packed.length;) {
+    const length = view.getUint32(offset, true);
+    yield packed.subarray(offset + 4, offset + 4 + length);
+    offset += 4 + length;
+  }
+}
+
 /** A subprocess child's view of a queue owned by an ancestor. */
 export class RemoteCore implements QueueCore {
   readonly maxsize: number;
   #owner: number;
   #id: number;
+  #batch: FrameBatch;
 
   constructor(descriptor: QueueDescriptor) {
     this.#owner = descriptor.o;
     this.#id = descriptor.id;
     this.maxsize = descriptor.maxsize;
+    this.#batch = new FrameBatch((packed) =>
+      notifyOwner(this.#owner, this.#id, "putQuietly", [packed])
+    );
+    // Items put in the child's last tick go out before it exits.
+    addFlusher(() => Promise.resolve(this.#batch.flush()));
   }
 
   tryPutFast(): null {
@@ -356,14 +412,16 @@ export class RemoteCore implements QueueCore {
     signal?.throwIfAborted();
     if (this.maxsize === 0) {
       // Unbounded: nothing to wait for, so no round trip (Python's feeder).
-      notifyOwner(this.#owner, this.#id, "putQuietly", [bytes]);
+      this.#batch.add(bytes);
       return;
     }
     await callOwner(this.#owner, this.#id, "put", [bytes, timeout], signal);
   }
 
   putNowait(bytes: Uint8Array): void {
-    callOwnerSync(this.#owner, this.#id, "putNowait", [bytes]);
+    // Unbounded, it cannot be full: batched like put, and so kept in order.
+    if (this.maxsize === 0) this.#batch.add(bytes);
+    else callOwnerSync(this.#owner, this.#id, "putNowait", [bytes]);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
