@@ -149,7 +149,8 @@ async function serveCalls(conn: Deno.Conn, pid: number): Promise<void> {
   try {
     await readFrames(
       conn,
-      (payload) => router.receive(decode(payload) as UpMessage),
+      // Payloads are never reused: arguments may view them, uncopied.
+      (payload) => router.receive(decode(payload, true) as UpMessage),
     );
   } catch {
     // The child died mid-frame; its exit is reported through its status.

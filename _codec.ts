@@ -184,10 +184,12 @@ class TreeWriter {
 /** Rebuilds values from a JSON tree and its raw bytes. */
 class TreeReader {
   #blobs: Uint8Array;
+  #share: boolean;
   #seen: unknown[] = [];
 
-  constructor(blobs: Uint8Array) {
+  constructor(blobs: Uint8Array, share: boolean) {
     this.#blobs = blobs;
+    this.#share = share;
   }
 
   #bytes(offset: number, length: number): ArrayBuffer {
@@ -234,11 +236,18 @@ class TreeReader {
     const v = node.v as unknown[];
     switch (node.$) {
       case "T": {
-        const buffer = this.#bytes(node.o as number, node.n as number);
         const View = viewConstructor(node.t as string);
         const perItem = (View as unknown as { BYTES_PER_ELEMENT?: number })
           .BYTES_PER_ELEMENT ?? 1;
-        return keep(new View(buffer, 0, (node.n as number) / perItem));
+        const offset = this.#blobs.byteOffset + (node.o as number);
+        const count = (node.n as number) / perItem;
+        if (this.#share && offset % perItem === 0) {
+          return keep(
+            new View(this.#blobs.buffer as ArrayBuffer, offset, count),
+          );
+        }
+        const buffer = this.#bytes(node.o as number, node.n as number);
+        return keep(new View(buffer, 0, count));
       }
       case "B":
         return keep(this.#bytes(node.o as number, node.n as number));
@@ -338,11 +347,17 @@ export function encodeJsonInto(
   return 5 + written;
 }
 
-/** Decodes bytes made by {@linkcode encode}; `bytes` may be a shared view. */
-export function decode(bytes: Uint8Array): unknown {
+/**
+ * Decodes bytes made by {@linkcode encode}; `bytes` may be a shared view.
+ *
+ * @param share Let typed arrays in the value view `bytes` instead of copying
+ * out of it: only for bytes that are never reused, and values that stay
+ * inside this package.
+ */
+export function decode(bytes: Uint8Array, share = false): unknown {
   const length = bytes[1]! | bytes[2]! << 8 | bytes[3]! << 16 |
     bytes[4]! << 24;
   const tree = JSON.parse(decoder.decode(bytes.subarray(5, 5 + length)));
   if (bytes[0] === TAG_JSON) return tree;
-  return new TreeReader(bytes.subarray(5 + length)).read(tree);
+  return new TreeReader(bytes.subarray(5 + length), share).read(tree);
 }

@@ -37,11 +37,24 @@ export class FrameWriter {
     try {
       while (this.#pending.length > 0) {
         const parts = this.#pending;
-        const size = this.#pendingBytes;
         this.#pending = [];
         this.#pendingBytes = 0;
-        const batch = parts.length === 1 ? parts[0]! : concat(parts, size);
-        await this.#sink(batch);
+        // Small parts go out joined in one write; a large one on its own,
+        // uncopied.
+        let small: Uint8Array[] = [];
+        let smallBytes = 0;
+        for (const part of parts) {
+          if (part.length < LARGE) {
+            small.push(part);
+            smallBytes += part.length;
+            continue;
+          }
+          if (small.length > 0) await this.#sink(concat(small, smallBytes));
+          small = [];
+          smallBytes = 0;
+          await this.#sink(part);
+        }
+        if (small.length > 0) await this.#sink(concat(small, smallBytes));
       }
     } catch (error) {
       this.#error = error;
@@ -53,6 +66,7 @@ export class FrameWriter {
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
   const out = new Uint8Array(size);
   let offset = 0;
   for (const part of parts) {
@@ -73,37 +87,45 @@ export async function writeAll(
   }
 }
 
+/** Frames at least this long are read into a buffer of their own. */
+const LARGE = 64 * 1024;
+
 /**
- * Reads frames from `reader` until end of stream, calling `onFrame` for each.
- * Resolves at a clean end; rejects if the stream ends inside a frame.
+ * Reads frames from `reader` until end of stream, calling `onFrame` for each
+ * with a payload it may keep (never reused). Resolves at a clean end;
+ * rejects if the stream ends inside a frame.
  */
 export async function readFrames(
   reader: { read(p: Uint8Array): Promise<number | null> },
   onFrame: (payload: Uint8Array) => void,
 ): Promise<void> {
-  let buffer = new Uint8Array(64 * 1024);
+  const buffer = new Uint8Array(LARGE * 2);
   let start = 0;
   let end = 0;
   while (true) {
     while (end - start >= HEADER) {
-      const size = new DataView(buffer.buffer, buffer.byteOffset + start)
-        .getUint32(0, true);
-      if (end - start < HEADER + size) {
-        if (HEADER + size > buffer.length) {
-          const bigger = new Uint8Array(HEADER + size);
-          bigger.set(buffer.subarray(start, end));
-          buffer = bigger;
-          end -= start;
-          start = 0;
+      const size = new DataView(buffer.buffer, start).getUint32(0, true);
+      if (size >= LARGE) {
+        // Read a large payload straight into its own buffer: one copy less.
+        const payload = new Uint8Array(size);
+        const buffered = Math.min(size, end - start - HEADER);
+        payload.set(buffer.subarray(start + HEADER, start + HEADER + buffered));
+        start += HEADER + buffered;
+        for (let got = buffered; got < size;) {
+          const n = await reader.read(payload.subarray(got));
+          if (n === null) throw new Error("The stream ended inside a frame");
+          got += n;
         }
-        break;
+        onFrame(payload);
+        continue;
       }
+      if (end - start < HEADER + size) break;
       const payload = buffer.slice(start + HEADER, start + HEADER + size);
       start += HEADER + size;
       onFrame(payload);
     }
     if (start === end) start = end = 0;
-    if (end === buffer.length) {
+    if (end + LARGE > buffer.length) {
       buffer.copyWithin(0, start, end);
       end -= start;
       start = 0;
