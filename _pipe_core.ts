@@ -98,6 +98,8 @@ export class LocalEnd implements EndCore {
   #id: number | null;
   /** This process's handle on the sending ring, given by the owner. */
   #lease: number;
+  /** Messages a child fetched but never took, served before the ring. */
+  #unread: Uint8Array[] = [];
   /** Handles given to children, and whether each is released (owner only). */
   #leases = new Map<number, boolean>();
   #nextLease = 1;
@@ -142,6 +144,8 @@ export class LocalEnd implements EndCore {
   }
 
   tryRecvFast(): DecodedFrame | undefined {
+    const unread = this.#unread.shift();
+    if (unread !== undefined) return decodeFrame(unread);
     return this.#recv!.tryReadWith(decodeFrame);
   }
 
@@ -155,6 +159,15 @@ export class LocalEnd implements EndCore {
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
     const ring = this.#recv!;
+    const unread = this.#unread[0];
+    if (unread !== undefined) {
+      if (unread.length > maxLength) {
+        throw new RangeError(
+          `Cannot receive the message as it is ${unread.length} bytes, longer than maxlength ${maxLength}: it stays unread`,
+        );
+      }
+      return this.#unread.shift()!;
+    }
     const deadline = performance.now() + timeout;
     const frame = ring.tryRead(maxLength) ??
       await ring.read(
@@ -169,6 +182,7 @@ export class LocalEnd implements EndCore {
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
     const ring = this.#recv!;
+    if (this.#unread.length > 0) return Promise.resolve(true);
     return ring.waitReadable(
       performance.now() + timeout,
       signal,
@@ -265,6 +279,9 @@ export class LocalEnd implements EndCore {
         );
       case "poll":
         return this.poll(args[0] as number, context.signal);
+      case "unread":
+        this.#unread.push(args[0] as Uint8Array);
+        return;
       case "lease":
         return this.#newLease();
       case "release":
@@ -274,6 +291,38 @@ export class LocalEnd implements EndCore {
   }
 }
 
+/** A receive call sent ahead of need. */
+interface Ahead {
+  frame: Promise<Uint8Array>;
+  controller: AbortController;
+}
+
+/** Resolves as `promise` does, unless `timeout` passes or `signal` aborts first. */
+function settleWithin<T>(
+  promise: Promise<T>,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (timeout === Infinity && signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = timeout === Infinity
+      ? undefined
+      : setTimeout(() => done(() => reject(timeoutError(timeout))), timeout);
+    const onAbort = () => done(() => reject(signal!.reason));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    function done(settle: () => void) {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      settle();
+    }
+    promise.then(
+      (value) => done(() => resolve(value)),
+      (error) => done(() => reject(error)),
+    );
+  });
+}
+
 /** A subprocess child's view of a Connection owned by an ancestor. */
 export class RemoteEnd implements EndCore {
   readonly readable: boolean;
@@ -281,6 +330,7 @@ export class RemoteEnd implements EndCore {
   #owner: number;
   #id: number;
   #lease: number;
+  #ahead: Ahead | null = null;
 
   constructor(descriptor: EndDescriptor) {
     this.readable = descriptor.readable;
@@ -288,6 +338,7 @@ export class RemoteEnd implements EndCore {
     this.#owner = descriptor.o;
     this.#id = descriptor.id;
     this.#lease = descriptor.lease;
+    if (this.readable) addFlusher(() => this.#giveBack());
   }
 
   trySendFast(): boolean {
@@ -302,31 +353,70 @@ export class RemoteEnd implements EndCore {
     notifyOwner(this.#owner, this.#id, "send", [frame]);
   }
 
+  /**
+   * Receives with one call always ahead: the next message is on its way
+   * while this one is handled, so a ping-pong costs one trip each way rather
+   * than a call and its answer on top. A message fetched but not taken when
+   * the end closes goes back to the owner (see `#giveBack`).
+   */
   async recv(
     maxLength: number,
     timeout: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    return await callOwner(
+    const ahead = this.#ahead ??= this.#fetch();
+    const frame = await settleWithin(ahead.frame, timeout, signal);
+    if (frame.length > maxLength) {
+      throw new RangeError(
+        `Cannot receive the message as it is ${frame.length} bytes, longer than maxlength ${maxLength}: it stays unread`,
+      );
+    }
+    this.#ahead = this.#fetch();
+    return frame;
+  }
+
+  #fetch(): Ahead {
+    const controller = new AbortController();
+    const frame = callOwner(
       this.#owner,
       this.#id,
       "recv",
-      [maxLength, timeout],
-      signal,
-    ) as Uint8Array;
+      [Infinity, Infinity],
+      controller.signal,
+    ) as Promise<Uint8Array>;
+    const ahead = { frame, controller };
+    frame.catch(() => {});
+    return ahead;
   }
 
   async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    return await callOwner(
-      this.#owner,
-      this.#id,
-      "poll",
-      [timeout],
-      signal,
-    ) as boolean;
+    const ahead = this.#ahead ??= this.#fetch();
+    try {
+      await settleWithin(ahead.frame, timeout, signal);
+      return true;
+    } catch (error) {
+      if (error instanceof TimeoutError) return false;
+      if (error instanceof EOFError) return true;
+      throw error;
+    }
+  }
+
+  /** Stops fetching; a message already fetched goes back to the owner. */
+  async #giveBack(): Promise<void> {
+    const ahead = this.#ahead;
+    if (ahead === null) return;
+    this.#ahead = null;
+    ahead.controller.abort();
+    try {
+      const frame = await ahead.frame;
+      notifyOwner(this.#owner, this.#id, "unread", [frame]);
+    } catch {
+      // Cancelled before a message was taken, or end of file: nothing to give.
+    }
   }
 
   close(): void {
+    this.#giveBack();
     if (this.#lease !== 0) {
       notifyOwner(this.#owner, this.#id, "release", [this.#lease]);
     }

@@ -50,6 +50,8 @@ const HEADER = 4;
  * round trips short, and is cheap next to the sleep it avoids.
  */
 const SPIN_MS = 0.05;
+const MIN_SPIN_MS = 0.002;
+let spinMs = SPIN_MS;
 /** The longest single sleep; see `waitWhileEqual`. */
 const MAX_SLEEP_MS = 10;
 
@@ -74,12 +76,19 @@ export async function waitWhileEqual(
   deadline: number,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  const spinUntil = performance.now() + SPIN_MS;
+  const spinUntil = performance.now() + spinMs;
   do {
     for (let i = 0; i < 64; i++) {
-      if (Atomics.load(array, index) !== value) return true;
+      if (Atomics.load(array, index) !== value) {
+        spinMs = Math.min(SPIN_MS, spinMs * 2 + 0.001);
+        return true;
+      }
     }
   } while (performance.now() < spinUntil);
+  // Spinning failed: spin less next time. When the answer must come through
+  // this thread's own event loop (a subprocess child's call), spinning only
+  // delays it.
+  spinMs = Math.max(MIN_SPIN_MS, spinMs / 2);
   signal?.throwIfAborted();
   const remaining = deadline - performance.now();
   if (remaining <= 0) return false;

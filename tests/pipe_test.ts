@@ -167,6 +167,20 @@ for (const startMethod of START_METHODS) {
     assertEquals(await child.join(wait), 0);
   });
 
+  Deno.test(`Connection: messages a child did not take stay readable (${startMethod})`, async () => {
+    const [parentEnd, childEnd] = Pipe<number>();
+    for (const value of [1, 2, 3]) childEnd.send(value);
+    const child = start(startMethod, targets.receivesOne, parentEnd);
+    assertEquals(await child.join(wait), 0);
+    assertEquals(await childEnd.recv(wait), 10);
+    parentEnd.send(4);
+    // 2 and 3 were sent to the end the child held: they are still there.
+    const rest = [];
+    for (let i = 0; i < 2; i++) rest.push(await parentEnd.recv(wait));
+    assertEquals(rest, [2, 3]);
+    assertEquals(await childEnd.recv(wait), 4);
+  });
+
   Deno.test(`Connection: ping-pong with a child (${startMethod})`, async () => {
     const [parentEnd, childEnd] = Pipe<number>();
     const child = start(startMethod, targets.pingPongs, childEnd, 200);

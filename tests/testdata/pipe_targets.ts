@@ -35,3 +35,7 @@ export async function sendsBadThenGood(conn: Connection<unknown>) {
   conn.send("still works");
   await Promise.resolve();
 }
+
+export async function receivesOne(conn: Connection<number>) {
+  conn.send(await conn.recv() * 10);
+}
