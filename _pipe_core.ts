@@ -25,6 +25,7 @@ import {
   tokenOfPid,
 } from "./_runtime.ts";
 import type { ReduceContext } from "./_reduce.ts";
+import { settleWithin } from "./_util.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
 /** How a Connection crosses into a child. */
@@ -297,32 +298,6 @@ interface Ahead {
   controller: AbortController;
 }
 
-/** Resolves as `promise` does, unless `timeout` passes or `signal` aborts first. */
-function settleWithin<T>(
-  promise: Promise<T>,
-  timeout: number,
-  signal?: AbortSignal,
-): Promise<T> {
-  if (timeout === Infinity && signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const timer = timeout === Infinity
-      ? undefined
-      : setTimeout(() => done(() => reject(timeoutError(timeout))), timeout);
-    const onAbort = () => done(() => reject(signal!.reason));
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    function done(settle: () => void) {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      settle();
-    }
-    promise.then(
-      (value) => done(() => resolve(value)),
-      (error) => done(() => reject(error)),
-    );
-  });
-}
-
 /** A subprocess child's view of a Connection owned by an ancestor. */
 export class RemoteEnd implements EndCore {
   readonly readable: boolean;
@@ -365,7 +340,9 @@ export class RemoteEnd implements EndCore {
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
     const ahead = this.#ahead ??= this.#fetch();
-    const frame = await settleWithin(ahead.frame, timeout, signal);
+    const frame = await settleWithin(ahead.frame, timeout, signal, () => {
+      throw timeoutError(timeout);
+    });
     if (frame.length > maxLength) {
       throw new RangeError(
         `Cannot receive the message as it is ${frame.length} bytes, longer than maxlength ${maxLength}: it stays unread`,
@@ -392,10 +369,13 @@ export class RemoteEnd implements EndCore {
   async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
     const ahead = this.#ahead ??= this.#fetch();
     try {
-      await settleWithin(ahead.frame, timeout, signal);
-      return true;
+      return await settleWithin(
+        ahead.frame.then(() => true),
+        timeout,
+        signal,
+        () => false,
+      );
     } catch (error) {
-      if (error instanceof TimeoutError) return false;
       if (error instanceof EOFError) return true;
       throw error;
     }

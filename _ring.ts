@@ -538,20 +538,8 @@ export class Ring {
   ): Promise<Uint8Array | null> {
     if (!await this.#lock(READ_LOCK, deadline, signal)) return null;
     try {
-      while (true) {
-        const seq = Atomics.load(this.#words, PUT_SEQ);
-        if (Atomics.load(this.#words, USED) >= HEADER) break;
-        if (stop()) return null;
-        const changed = await waitWhileEqual(
-          this.#words,
-          PUT_SEQ,
-          seq,
-          READERS_WAITING,
-          deadline,
-          signal,
-        );
-        if (!changed && Atomics.load(this.#words, USED) < HEADER) return null;
-      }
+      await this.waitReadable(deadline, signal, stop);
+      if (!this.hasFrame()) return null;
       const length = this.#peekLength(maxLength);
       if (HEADER + length <= this.#capacity) return this.#takeFrame(length);
       return await this.#unstream(length);

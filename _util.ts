@@ -15,23 +15,33 @@ export function validateTimeout(timeout: number | undefined): void {
   }
 }
 
-/** Resolves with `promise`'s value, or `null` once `timeout` ms have passed. */
-export function waitFor<T>(
+/**
+ * Settles as `promise` does, unless `timeout` ms pass first (then as
+ * `onTimeout()` returns or throws) or `signal` aborts (then rejects with its
+ * reason). The promise itself is not cancelled.
+ */
+export function settleWithin<T, U>(
   promise: Promise<T>,
   timeout: number,
   signal: AbortSignal | undefined,
-): Promise<T | null> {
+  onTimeout: () => U,
+): Promise<T | U> {
   if (timeout === Infinity && signal === undefined) return promise;
-  return new Promise<T | null>((resolve, reject) => {
+  return new Promise<T | U>((resolve, reject) => {
+    const onAbort = () => done(() => reject(signal!.reason));
+    if (signal?.aborted) return onAbort();
     const timer = timeout === Infinity
       ? undefined
-      : setTimeout(() => done(() => resolve(null)), timeout);
-    const onAbort = () => done(() => reject(signal!.reason));
+      : setTimeout(() => done(() => resolve(onTimeout())), timeout);
     signal?.addEventListener("abort", onAbort, { once: true });
     function done(settle: () => void) {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      settle();
+      try {
+        settle();
+      } catch (error) {
+        reject(error);
+      }
     }
     promise.then(
       (value) => done(() => resolve(value)),

@@ -44,7 +44,7 @@ import {
   type StartMethod,
 } from "./_runtime.ts";
 import { certainlyNotExported, notExportedMessage } from "./_target.ts";
-import { validateTimeout, waitFor } from "./_util.ts";
+import { settleWithin, validateTimeout } from "./_util.ts";
 
 export type { StartMethod } from "./_runtime.ts";
 
@@ -438,7 +438,7 @@ export class Process<A extends unknown[] = unknown[]> {
     }
     signal?.throwIfAborted();
     if (this.#exitCode !== null) return this.#exitCode;
-    return await waitFor(exited, timeout, signal);
+    return await settleWithin(exited, timeout, signal, () => null);
   }
 
   /**

@@ -1,5 +1,5 @@
 // Shared by the tests: both start methods, and bounded waits.
-import type { StartMethod } from "../process.ts";
+import { Process, type StartMethod } from "../process.ts";
 
 export const START_METHODS: readonly StartMethod[] = ["worker", "subprocess"];
 
@@ -34,4 +34,17 @@ export function processGone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** Starts children of targets exported by `module`. */
+export function childStarter(module: URL) {
+  return function start<A extends unknown[]>(
+    startMethod: StartMethod,
+    target: (...args: A) => unknown,
+    ...args: A
+  ): Process<A> {
+    const child = new Process({ target, args, module, startMethod });
+    child.start();
+    return child;
+  };
 }

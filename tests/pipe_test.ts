@@ -1,22 +1,13 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Pipe } from "../pipe.ts";
-import { Process, type StartMethod } from "../process.ts";
 import { EOFError, TimeoutError } from "../errors.ts";
 import * as targets from "./testdata/pipe_targets.ts";
-import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { childStarter, START_METHODS, TIMEOUT } from "./_helpers.ts";
 
 const module = new URL("./testdata/pipe_targets.ts", import.meta.url);
 const wait = { timeout: TIMEOUT };
 
-function start<A extends unknown[]>(
-  startMethod: StartMethod,
-  target: (...args: A) => unknown,
-  ...args: A
-): Process<A> {
-  const child = new Process({ target, args, module, startMethod });
-  child.start();
-  return child;
-}
+const start = childStarter(module);
 
 Deno.test("Pipe() ends send and receive both ways, in order", async () => {
   const [a, b] = Pipe<unknown>();

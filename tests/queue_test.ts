@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { Process, type StartMethod } from "../process.ts";
+import type { StartMethod } from "../process.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "../queue.ts";
 import {
   EmptyError,
@@ -8,20 +8,12 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import * as targets from "./testdata/queue_targets.ts";
-import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { childStarter, START_METHODS, TIMEOUT } from "./_helpers.ts";
 
 const module = new URL("./testdata/queue_targets.ts", import.meta.url);
 const wait = { timeout: TIMEOUT };
 
-function start<A extends unknown[]>(
-  startMethod: StartMethod,
-  target: (...args: A) => unknown,
-  ...args: A
-): Process<A> {
-  const child = new Process({ target, args, module, startMethod });
-  child.start();
-  return child;
-}
+const start = childStarter(module);
 
 function nested(depth: number, breadth: number): unknown {
   let value: unknown = { leaf: "x".repeat(10) };
