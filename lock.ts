@@ -221,9 +221,13 @@ function waitArguments(
   return { timeout, signal };
 }
 
+/** Takes a lock or unit at once when free, without the async machinery. */
+type AcquireNow = () => boolean | undefined;
+
 /** Acquires, runs `fn`, releases: Python's `with`. */
 async function runHeld<T>(
   what: string,
+  acquireNow: AcquireNow,
   acquire: (
     timeout: number,
     signal: AbortSignal | undefined,
@@ -237,11 +241,13 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  const { timeout, signal } = waitArguments(options);
-  if (!await acquire(timeout, signal)) {
-    throw new TimeoutError(
-      `Cannot run the function as the ${what} was not acquired within ${timeout} ms`,
-    );
+  if (options !== undefined || !acquireNow()) {
+    const { timeout, signal } = waitArguments(options);
+    if (!await acquire(timeout, signal)) {
+      throw new TimeoutError(
+        `Cannot run the function as the ${what} was not acquired within ${timeout} ms`,
+      );
+    }
   }
   try {
     return await fn();
@@ -253,6 +259,7 @@ async function runHeld<T>(
 /** Acquires and returns what releases it at the end of a `using` block. */
 async function holdFor(
   what: string,
+  acquireNow: AcquireNow,
   acquire: (
     timeout: number,
     signal: AbortSignal | undefined,
@@ -260,20 +267,30 @@ async function holdFor(
   release: () => void,
   options: WaitOptions | undefined,
 ): Promise<Disposable> {
-  const { timeout, signal } = waitArguments(options);
-  if (!await acquire(timeout, signal)) {
-    throw new TimeoutError(
-      `Cannot hold the ${what} as it was not acquired within ${timeout} ms`,
-    );
+  if (options !== undefined || !acquireNow()) {
+    const { timeout, signal } = waitArguments(options);
+    if (!await acquire(timeout, signal)) {
+      throw new TimeoutError(
+        `Cannot hold the ${what} as it was not acquired within ${timeout} ms`,
+      );
+    }
   }
-  let held = true;
-  return {
-    [Symbol.dispose]() {
-      if (!held) return;
-      held = false;
-      release();
-    },
-  };
+  return new Held(release);
+}
+
+/** Releases once, at the end of a `using` block. */
+class Held implements Disposable {
+  #release: (() => void) | null;
+
+  constructor(release: () => void) {
+    this.#release = release;
+  }
+
+  [Symbol.dispose](): void {
+    const release = this.#release;
+    this.#release = null;
+    release?.();
+  }
 }
 
 function newLockBackend(reentrant: boolean): LockBackend {
@@ -448,6 +465,7 @@ export class Lock {
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     return runHeld(
       "lock",
+      () => this.#core?.acquireOwn(),
       (timeout, signal) => this.#acquireFor(timeout, signal),
       () => this.release(),
       fn,
@@ -479,6 +497,7 @@ export class Lock {
   hold(options?: WaitOptions): Promise<Disposable> {
     return holdFor(
       "lock",
+      () => this.#core?.acquireOwn(),
       (timeout, signal) => this.#acquireFor(timeout, signal),
       () => this.release(),
       options,
@@ -640,6 +659,7 @@ export class RLock {
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     return runHeld(
       "re-entrant lock",
+      () => this.#core?.acquireOwn(),
       (timeout, signal) => this.#acquireFor(timeout, signal),
       () => this.release(),
       fn,
@@ -667,6 +687,7 @@ export class RLock {
   hold(options?: WaitOptions): Promise<Disposable> {
     return holdFor(
       "re-entrant lock",
+      () => this.#core?.acquireOwn(),
       (timeout, signal) => this.#acquireFor(timeout, signal),
       () => this.release(),
       options,
@@ -824,6 +845,7 @@ export class Semaphore {
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     return runHeld(
       "semaphore",
+      () => this.#core?.tryAcquire(),
       (timeout, signal) => this.#backend.acquire(null, timeout, signal),
       () => this.release(),
       fn,
@@ -851,6 +873,7 @@ export class Semaphore {
   hold(options?: WaitOptions): Promise<Disposable> {
     return holdFor(
       "semaphore",
+      () => this.#core?.tryAcquire(),
       (timeout, signal) => this.#backend.acquire(null, timeout, signal),
       () => this.release(),
       options,

@@ -131,30 +131,31 @@ function rate(value: number): string {
 if (import.meta.main) {
   const rounds = Number(Deno.args[0] ?? 7);
   const runs = new Map<string, number[]>();
-  // Rounds interleave the cases, so that noise on a shared machine hits all.
+  const record = (key: string, value: number) =>
+    runs.set(key, [...runs.get(key) ?? [], value]);
+  // Each round runs every case, ours and Python's, so that noise on this
+  // shared machine hits all of them alike.
   for (let round = 0; round < rounds; round++) {
     for (const name of Object.keys(CASES) as Case[]) {
       for (const startMethod of ["worker", "subprocess"] as const) {
         if (CASES[name][startMethod] === 0) continue;
-        const key = `${name}, ${startMethod}`;
-        runs.set(key, [
-          ...runs.get(key) ?? [],
-          await runCase(name, startMethod),
-        ]);
+        record(`${name}, ${startMethod}`, await runCase(name, startMethod));
       }
     }
+    const py = await python(1);
+    record("python contended", py.contended);
+    record("python uncontended", py.uncontended);
   }
-  const py = await python(rounds);
   const reference: Record<Case, number | null> = {
-    contended: py.contended,
-    "contended, warm": py.contended,
-    uncontended: py.uncontended,
+    contended: median(runs.get("python contended")!),
+    "contended, warm": median(runs.get("python contended")!),
+    uncontended: median(runs.get("python uncontended")!),
     "round trip": null,
   };
   console.log(`Operations per second, medians of ${rounds} rounds`);
   console.log(
     `(a) 2 children × ${CASES.contended.worker} (worker) / ${CASES.contended.subprocess} (subprocess) acquire → increment → release; ` +
-      `(b) 1 child × ${CASES.uncontended.worker} / ${CASES.uncontended.subprocess} pairs; Python 3.11, fork, same run`,
+      `(b) 1 child × ${CASES.uncontended.worker} / ${CASES.uncontended.subprocess} pairs; Python 3.11, fork, same rounds`,
   );
   console.log(
     "| case                          |       ours |     Python |  ratio |",
@@ -163,6 +164,7 @@ if (import.meta.main) {
     "|-------------------------------|------------|------------|--------|",
   );
   for (const [key, values] of runs) {
+    if (key.startsWith("python")) continue;
     const name = key.slice(0, key.lastIndexOf(",")) as Case;
     const ours = median(values);
     const theirs = reference[name];
@@ -174,4 +176,13 @@ if (import.meta.main) {
       } |`,
     );
   }
+  const spread = (key: string) => {
+    const values = runs.get(key)!;
+    return `${rate(Math.min(...values))} … ${rate(Math.max(...values))}`;
+  };
+  console.log(
+    `Python per round: contended ${spread("python contended")}, uncontended ${
+      spread("python uncontended")
+    }`,
+  );
 }
