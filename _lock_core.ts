@@ -131,8 +131,13 @@ export function deadlineOf(timeout: number): number {
   return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
-/** Spinning pays only when another thread may run meanwhile. */
-const SPIN = navigator.hardwareConcurrency > 1 ? 1_000 : 0;
+/**
+ * Loads of the state word before sleeping, when the holder runs on another
+ * thread: a wake-up after sleeping costs tens of microseconds here, a
+ * thousand loads about ten.
+ */
+const SPIN = 1_000;
+const CORES = navigator.hardwareConcurrency;
 
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
@@ -274,8 +279,10 @@ const NEXT_CODE = 5;
 const DEAD_AT = 6;
 const DEAD = 7;
 const DEAD_SLOTS = 5;
+/** How many isolates spin for this lock right now. */
+const SPINNING = 12;
 /** How many 32-bit words a lock takes. */
-export const LOCK_WORDS = 12;
+export const LOCK_WORDS = 16;
 
 /** State word: free, and the previous holder died holding it. */
 export const DIED = 0x7ffffffe;
@@ -396,11 +403,19 @@ export class LockCore implements ChildWatcher {
     if (this.#lot.empty && this.#holderRunsElsewhere(code)) {
       const view = this.view;
       const base = this.base;
-      for (let i = 0; i < SPIN; i++) {
-        if (isFree(Atomics.load(view, base))) {
-          result = this.tryAcquire(code, anc1, anc2);
-          if (result !== NOT_ACQUIRED) return Promise.resolve(result);
+      // Spinning pays only while the holder and every spinner have a core.
+      const spinners = Atomics.add(view, base + SPINNING, 1) + 1;
+      try {
+        if (spinners + 1 <= CORES) {
+          for (let i = 0; i < SPIN; i++) {
+            if (isFree(Atomics.load(view, base))) {
+              result = this.tryAcquire(code, anc1, anc2);
+              if (result !== NOT_ACQUIRED) return Promise.resolve(result);
+            }
+          }
         }
+      } finally {
+        Atomics.sub(view, base + SPINNING, 1);
       }
     }
     return this.#lot.park(code, anc1, anc2, timeout, signal);
@@ -409,7 +424,7 @@ export class LockCore implements ChildWatcher {
   /** Whether the holder is another thread of this OS process, worth spinning for. */
   #holderRunsElsewhere(code: number): boolean {
     const holder = this.holder();
-    return SPIN > 0 && holder > 0 && holder !== code && holder !== selfCode();
+    return holder > 0 && holder !== code && holder !== selfCode();
   }
 
   /** The holder's code, or 0 when free. */
@@ -651,7 +666,8 @@ export class SemaphoreCore {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.tryAcquire()) return Promise.resolve(true);
     if (timeout <= 0) return Promise.resolve(false);
-    if (this.#lot.empty) {
+    // Whoever releases may run on another core (it cannot be known who).
+    if (this.#lot.empty && CORES > 1) {
       for (let i = 0; i < SPIN; i++) {
         if (Atomics.load(this.view, VALUE) > 0 && this.tryAcquire()) {
           return Promise.resolve(true);
