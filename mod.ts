@@ -30,6 +30,7 @@
  * @module
  */
 export * from "./errors.ts";
+export * from "./lock.ts";
 export * from "./pipe.ts";
 export * from "./process.ts";
 export * from "./queue.ts";
