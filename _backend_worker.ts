@@ -4,6 +4,7 @@ import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
 import { CallRouter, type UpMessage } from "./_runtime.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
+const TERMINATE_GRACE_MS = 20;
 
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
@@ -19,12 +20,16 @@ function spawn(init: InitMessage): ChildHandle {
     (answer) => worker.postMessage(answer),
   );
   let done = false;
-  const finish = (code: number) => {
+  const finish = (code: number, stopped = true) => {
     if (done) return;
     done = true;
     router.close();
     worker.terminate();
-    resolve(code);
+    // `terminate()` stops the thread asynchronously: a worker stopped from
+    // outside may run on briefly, so its exit (which frees what it held) is
+    // reported only after a grace period.
+    if (stopped) resolve(code);
+    else setTimeout(() => resolve(code), TERMINATE_GRACE_MS);
   };
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const message = event.data;
@@ -43,8 +48,8 @@ function spawn(init: InitMessage): ChildHandle {
   return {
     pid: init.info.pid,
     exited,
-    terminate: () => finish(-15),
-    kill: () => finish(-9),
+    terminate: () => finish(-15, false),
+    kill: () => finish(-9, false),
   };
 }
 
