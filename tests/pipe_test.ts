@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Pipe } from "../pipe.ts";
+import { Queue } from "../queue.ts";
 import { EOFError, TimeoutError } from "../errors.ts";
 import * as targets from "./testdata/pipe_targets.ts";
 import { childStarter, START_METHODS, TIMEOUT } from "./_helpers.ts";
@@ -170,6 +171,15 @@ for (const startMethod of START_METHODS) {
     for (let i = 0; i < 2; i++) rest.push(await parentEnd.recv(wait));
     assertEquals(rest, [2, 3]);
     assertEquals(await childEnd.recv(wait), 4);
+  });
+
+  Deno.test(`Connection carries a Queue that keeps working in the child (${startMethod})`, async () => {
+    const [parentEnd, childEnd] = Pipe<unknown>();
+    const q = new Queue<string>();
+    const child = start(startMethod, targets.putsIntoReceivedQueue, childEnd);
+    parentEnd.send(q);
+    assertEquals(await q.get(wait), "via a pipe");
+    assertEquals(await child.join(wait), 0);
   });
 
   Deno.test(`Connection: ping-pong with a child (${startMethod})`, async () => {

@@ -39,3 +39,8 @@ export async function sendsBadThenGood(conn: Connection<unknown>) {
 export async function receivesOne(conn: Connection<number>) {
   conn.send(await conn.recv() * 10);
 }
+
+export async function putsIntoReceivedQueue(conn: Connection<unknown>) {
+  const q = await conn.recv() as { put(item: string): Promise<void> };
+  await q.put("via a pipe");
+}
