@@ -20,9 +20,7 @@ import {
   current,
   expose,
   notifyOwner,
-  onChildExit,
   type StartMethod,
-  tokenOfPid,
 } from "./_runtime.ts";
 import type { ReduceContext } from "./_reduce.ts";
 import { settleWithin } from "./_util.ts";
@@ -78,18 +76,6 @@ function timeoutError(timeout: number): TimeoutError {
   );
 }
 
-const liveEnds = new Set<WeakRef<LocalEnd>>();
-
-onChildExit((pid) => {
-  const token = tokenOfPid(pid);
-  if (token === null) return;
-  for (const ref of liveEnds) {
-    const end = ref.deref();
-    if (end === undefined) liveEnds.delete(ref);
-    else end.releaseLocksOf(token);
-  }
-});
-
 /** The rings in shared memory. */
 export class LocalEnd implements EndCore {
   #recv: Ring | null;
@@ -118,7 +104,6 @@ export class LocalEnd implements EndCore {
     this.#owner = owner;
     this.#id = id;
     this.#lease = lease;
-    liveEnds.add(new WeakRef(this));
     if (owner !== current.pid && send !== null) {
       addFlusher(() => this.#handOff());
     }
@@ -209,11 +194,6 @@ export class LocalEnd implements EndCore {
     if (frames.length > 0) {
       notifyOwner(this.#owner, this.#id!, "handOff", frames);
     }
-  }
-
-  releaseLocksOf(token: number): void {
-    this.#recv?.releaseHeldBy(token);
-    this.#send?.releaseHeldBy(token);
   }
 
   describe(

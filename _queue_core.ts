@@ -19,7 +19,6 @@ import {
   notifyOwner,
   onChildExit,
   type StartMethod,
-  tokenOfPid,
 } from "./_runtime.ts";
 import {
   EmptyError,
@@ -97,10 +96,7 @@ function forEachLiveCore(fn: (core: LocalCore) => void): void {
   }
 }
 
-onChildExit((pid) => {
-  const token = tokenOfPid(pid);
-  forEachLiveCore((core) => core.childExited(pid, token));
-});
+onChildExit((pid) => forEachLiveCore((core) => core.requeueFor(pid)));
 
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore implements QueueCore {
@@ -319,9 +315,8 @@ export class LocalCore implements QueueCore {
     return [key, bytes];
   }
 
-  /** A direct child exited: free what it held and requeue what it never got. */
-  childExited(pid: number, token: number | null): void {
-    if (token !== null) this.ring.releaseHeldBy(token);
+  /** A direct child exited: requeue the items it never acknowledged. */
+  requeueFor(pid: number): void {
     for (const [key, { route, bytes }] of this.#unacked) {
       if (route !== pid) continue;
       this.#unacked.delete(key);

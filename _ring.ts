@@ -14,7 +14,7 @@
 // thread ever blocks and the main thread's event loop keeps running. Lock
 // words hold the isolate token of their holder, so that the parent of a
 // worker that died holding one can free it.
-import { isolateToken } from "./_runtime.ts";
+import { isolateToken, onChildExit, tokenOfPid } from "./_runtime.ts";
 
 const WRITE_LOCK = 0;
 const READ_LOCK = 1;
@@ -165,6 +165,20 @@ function scratchOf(bytes: number): Uint8Array {
   return scratch;
 }
 
+// Every ring this isolate uses, so that the locks of a worker child that died
+// holding them are freed, whichever queue or pipe the ring belongs to.
+const liveRings = new Set<WeakRef<Ring>>();
+
+onChildExit((pid) => {
+  const token = tokenOfPid(pid);
+  if (token === null) return;
+  for (const ref of liveRings) {
+    const ring = ref.deref();
+    if (ring === undefined) liveRings.delete(ref);
+    else ring.releaseHeldBy(token);
+  }
+});
+
 /** A frame ring in shared memory; see the module comment. */
 export class Ring {
   readonly buffer: SharedArrayBuffer;
@@ -177,6 +191,7 @@ export class Ring {
     this.#words = new Int32Array(buffer, 0, HEADER_WORDS);
     this.#data = new Uint8Array(buffer, HEADER_WORDS * 4);
     this.#capacity = this.#data.length;
+    liveRings.add(new WeakRef(this));
   }
 
   /** Allocates a ring; `maxsize` ≤ 0 means unbounded. */
