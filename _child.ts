@@ -4,10 +4,9 @@
 // target, deliver pending writes, then exit with Python's exit codes.
 import type { InitMessage } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
+import { adoptIsolateTable } from "./_isolates.ts";
 import { rebuild } from "./_reduce.ts";
 import {
-  adoptPidCounter,
-  adoptWorkerPid,
   current,
   failInflight,
   flushAll,
@@ -167,8 +166,9 @@ async function runTarget(init: InitMessage): Promise<number> {
 const init = await receiveInit();
 Object.assign(current, init.info);
 if (workerScope === null) current.pid = Deno.pid;
-if (init.pidCounter !== undefined) adoptPidCounter(init.pidCounter);
-if (workerScope !== null) adoptWorkerPid(init.info.pid);
+if (init.pidCounter !== undefined) {
+  adoptIsolateTable(init.pidCounter, init.info.pid);
+}
 setDefaultModule(init.module);
 linkToParent(init);
 exitOnStrayErrors();

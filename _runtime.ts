@@ -452,49 +452,15 @@ export function notifyChildExit(pid: number): void {
   }
 }
 
-let pidCounter = new Int32Array(new SharedArrayBuffer(4));
 let childCount = 0;
 let defaultModule = Deno.mainModule;
 
-/** The counter shared by every isolate of this OS process, for worker pids. */
-export function pidCounterBuffer(): SharedArrayBuffer {
-  return pidCounter.buffer as SharedArrayBuffer;
-}
-
-/** Called once in a worker child, so its children's pids stay unique. */
-export function adoptPidCounter(buffer: SharedArrayBuffer): void {
-  pidCounter = new Int32Array(buffer);
-}
-
-const WORKER_PID_BASE = 0x400000 + Deno.pid * 0x10000;
-let ownToken = 1;
-
-/**
- * A worker pid: above Linux's pid_max, unique within this OS process tree.
- * Its low part is the worker's isolate token (the main isolate's is 1).
- */
-export function nextWorkerPid(): number {
-  return WORKER_PID_BASE + Atomics.add(pidCounter, 0, 1) + 2;
-}
-
-/**
- * A small number naming this isolate among those of its OS process, for
- * lock words in shared memory (pids of workers do not fit in 31 bits).
- */
-export function isolateToken(): number {
-  return ownToken;
-}
-
-/** The isolate token of a worker pid of this OS process, else `null`. */
-export function tokenOfPid(pid: number): number | null {
-  const token = pid - WORKER_PID_BASE;
-  return token >= 2 && token < 0x10000 ? token : null;
-}
-
-/** Called once in a worker child with its own pid. */
-export function adoptWorkerPid(pid: number): void {
-  ownToken = tokenOfPid(pid) ?? 1;
-}
+export {
+  isolateTable,
+  nextWorkerPid,
+  selfCode as isolateToken,
+  tokenOfPid,
+} from "./_isolates.ts";
 
 /** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
 export function nextChildName(): string {

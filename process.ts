@@ -33,14 +33,15 @@
 import type { Backend, ChildHandle } from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
+import { markExited } from "./_isolates.ts";
 import { reduce } from "./_reduce.ts";
 import {
   current,
   getDefaultModule,
+  isolateTable,
   nextChildName,
   nextWorkerPid,
   notifyChildExit,
-  pidCounterBuffer,
   type StartMethod,
 } from "./_runtime.ts";
 import { certainlyNotExported, notExportedMessage } from "./_target.ts";
@@ -379,11 +380,12 @@ export class Process<A extends unknown[] = unknown[]> {
         isMain: false,
         startMethod: backend.method,
       },
-      pidCounter: pidCounterBuffer(),
+      pidCounter: isolateTable(),
     }, { denoFlags: this.#denoFlags });
     this.#handle = handle;
     active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
+      markExited(handle.pid);
       notifyChildExit(handle.pid);
       for (const hook of exitHooks) hook();
       this.#exitCode = code;

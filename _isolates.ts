@@ -1,0 +1,219 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// One identity for every party that can hold shared state, and one table of
+// who descends from whom, shared by all isolates of this OS process.
+//
+// A code is a small positive number that names a party in lock words,
+// condition slots and ledgers: each isolate of this OS process (the main
+// isolate is 1, worker children get the next token), and each process that
+// reaches an object of this OS process through calls (a subprocess child,
+// or anything behind one), registered under its pid with the code of the
+// route its calls came through as its parent. A party is dead when it or
+// any of its ancestors in the table has exited, so recovery works at any
+// depth: a grandchild's hold is freed when its parent dies, whichever
+// isolate of this OS process learns of the death.
+
+/** Codes below this name isolates of this OS process; the rest, remote callers. */
+const MAX_TOKENS = 1 << 16;
+const REMOTE_SLOTS = 1 << 16;
+
+const NEXT_TOKEN = 0;
+const EPOCH = 1;
+const HEADER = 4;
+/** Per isolate token: parent code, dead flag. */
+const TOKEN_WORDS = 2;
+/** Per remote slot: pid (high, low), parent code, dead flag. */
+const REMOTE_WORDS = 4;
+const REMOTE_BASE = HEADER + MAX_TOKENS * TOKEN_WORDS;
+const TABLE_WORDS = REMOTE_BASE + REMOTE_SLOTS * REMOTE_WORDS;
+const FREE = 0;
+const CLAIMING = -1;
+
+const MAIN_TOKEN = 1;
+const WORKER_PID_BASE = 0x400000;
+const WORKER_PID_STRIDE = 0x10000;
+
+let table: Int32Array | null = null;
+let ownCode = MAIN_TOKEN;
+
+function words(): Int32Array {
+  if (table === null) {
+    table = new Int32Array(new SharedArrayBuffer(TABLE_WORDS * 4));
+    table[NEXT_TOKEN] = MAIN_TOKEN + 1;
+  }
+  return table;
+}
+
+/** The table, for a worker child of this process to share. */
+export function isolateTable(): SharedArrayBuffer {
+  return words().buffer as SharedArrayBuffer;
+}
+
+/** In a worker child: share the parent's table and take the code in `pid`. */
+export function adoptIsolateTable(buffer: SharedArrayBuffer, pid: number) {
+  table = new Int32Array(buffer);
+  ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
+}
+
+/** This isolate's code. */
+export function selfCode(): number {
+  return ownCode;
+}
+
+/**
+ * A pid for a new worker child of this isolate: above Linux's pid_max and
+ * unique in this OS process tree, its low part the child's token.
+ *
+ * @throws {RangeError} When this OS process has started too many workers.
+ */
+export function nextWorkerPid(): number {
+  const view = words();
+  const token = Atomics.add(view, NEXT_TOKEN, 1);
+  if (token >= MAX_TOKENS) {
+    throw new RangeError(
+      `Cannot start another worker as this OS process has started ${MAX_TOKENS} already`,
+    );
+  }
+  Atomics.store(view, HEADER + token * TOKEN_WORDS, ownCode);
+  return workerPidBase() + token;
+}
+
+function workerPidBase(): number {
+  return WORKER_PID_BASE + Deno.pid * WORKER_PID_STRIDE;
+}
+
+/** The token of a worker pid of this OS process, else `null`. */
+export function tokenOfPid(pid: number): number | null {
+  const token = pid - workerPidBase();
+  return token > MAIN_TOKEN && token < MAX_TOKENS ? token : null;
+}
+
+function hashOf(pid: number): number {
+  return Math.imul(pid | 0, 0x9e3779b1) ^ Math.floor(pid / 2 ** 32);
+}
+
+/** The remote slot of a live registration of `pid`, else the first free one. */
+function findRemote(view: Int32Array, pid: number): number {
+  const high = Math.floor(pid / 2 ** 32) | 0;
+  const low = pid | 0;
+  for (let probe = 0; probe < REMOTE_SLOTS; probe++) {
+    const slot = (hashOf(pid) + probe) & (REMOTE_SLOTS - 1);
+    const at = REMOTE_BASE + slot * REMOTE_WORDS;
+    const state = Atomics.load(view, at + 3);
+    if (state === FREE) return -1 - slot;
+    if (state === CLAIMING) {
+      probe--; // Another isolate is filling it in: look again.
+      continue;
+    }
+    if (state === 1 && view[at] === high && view[at + 1] === low) return slot;
+  }
+  throw new RangeError(
+    `Cannot register process ${pid} as ${REMOTE_SLOTS} remote callers are registered already`,
+  );
+}
+
+/**
+ * The code of a process that reaches this one through calls: `pid` is the
+ * caller's, `route` the direct child its calls came through (the same pid
+ * for a direct subprocess child). The first call registers it.
+ */
+export function callerCode(pid: number, route: number): number {
+  const token = tokenOfPid(pid);
+  if (token !== null) return token;
+  const view = words();
+  for (;;) {
+    const found = findRemote(view, pid);
+    if (found >= 0) return MAX_TOKENS + found;
+    const slot = -1 - found;
+    const at = REMOTE_BASE + slot * REMOTE_WORDS;
+    if (Atomics.compareExchange(view, at + 3, FREE, CLAIMING) !== FREE) {
+      continue;
+    }
+    view[at] = Math.floor(pid / 2 ** 32) | 0;
+    view[at + 1] = pid | 0;
+    view[at + 2] = pid === route ? ownCode : callerCode(route, route);
+    Atomics.store(view, at + 3, 1);
+    return MAX_TOKENS + slot;
+  }
+}
+
+function deadWord(code: number): number {
+  return code < MAX_TOKENS
+    ? HEADER + code * TOKEN_WORDS + 1
+    : REMOTE_BASE + (code - MAX_TOKENS) * REMOTE_WORDS + 3;
+}
+
+function parentOf(view: Int32Array, code: number): number {
+  return view[deadWord(code) - 1]!;
+}
+
+const DEAD = 2;
+
+/** Whether the party `code`, or one of its ancestors, has exited. */
+export function isDead(code: number): boolean {
+  if (code <= 0 || table === null) return false;
+  const view = table;
+  for (let depth = 0; code > 0 && depth < 64; depth++) {
+    if (code >= MAX_TOKENS + REMOTE_SLOTS) return false;
+    if (Atomics.load(view, deadWord(code)) === DEAD) return true;
+    code = parentOf(view, code);
+  }
+  return false;
+}
+
+const listeners = new Set<() => void>();
+let watching = false;
+
+/**
+ * Calls `listener` in this isolate after any party of this OS process has
+ * died, wherever the death was seen. Returns what unregisters it.
+ */
+export function onDeath(listener: () => void): () => void {
+  listeners.add(listener);
+  if (!watching) watchDeaths();
+  return () => listeners.delete(listener);
+}
+
+function runListeners(): void {
+  for (const listener of listeners) {
+    try {
+      listener();
+    } catch (error) {
+      console.error(error);
+    }
+  }
+}
+
+async function watchDeaths(): Promise<void> {
+  watching = true;
+  const view = words();
+  // A pending Atomics.waitAsync keeps no isolate alive, so this watcher
+  // never stops a program from exiting.
+  for (let seen = Atomics.load(view, EPOCH);;) {
+    const wait = Atomics.waitAsync(view, EPOCH, seen);
+    if (wait.async) await wait.value;
+    const now = Atomics.load(view, EPOCH);
+    if (now === seen) continue;
+    seen = now;
+    runListeners();
+  }
+}
+
+/**
+ * Records that the direct child `pid` of this isolate has exited: it and
+ * every party behind it are dead from now on. The listeners of this
+ * isolate run at once; other isolates' soon after.
+ */
+export function markExited(pid: number): void {
+  const view = words();
+  const token = tokenOfPid(pid);
+  let code = token;
+  if (code === null) {
+    const found = findRemote(view, pid);
+    if (found < 0) return; // It never called: it holds nothing.
+    code = MAX_TOKENS + found;
+  }
+  Atomics.store(view, deadWord(code), DEAD);
+  Atomics.add(view, EPOCH, 1);
+  Atomics.notify(view, EPOCH);
+  runListeners();
+}

@@ -1,0 +1,279 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+// The shared-object layer: the one way any process reaches state that lives
+// with an owner.
+//
+// A kind of shared object is declared once: how to open its state over its
+// shared memory, a table of typed operations (each async, blocking or
+// fire-and-forget), and how to free what dead parties held. The layer gives
+// every kind the rest: one descriptor, rebuilding in a child, routing to the
+// owner from whichever process holds the object however it got there, one
+// ledger of callers that undoes a dead caller's work, and the fast path:
+// an isolate that maps the object's memory (the owner and every worker of
+// its OS process it was passed to) runs each operation itself; any other
+// process sends it to the owner, which runs the same code on the caller's
+// behalf. Which path a process takes is decided here, in `#local`.
+import { callerCode, isDead, onDeath, selfCode } from "./_isolates.ts";
+import { registerReducible } from "./_reduce.ts";
+import {
+  type CallContext,
+  callOwner,
+  callOwnerSync,
+  current,
+  expose,
+  notifyOwner,
+  type StartMethod,
+} from "./_runtime.ts";
+
+/** Who runs an operation, and how to stop it. */
+export interface OpContext {
+  /** The caller's code (see `_isolates.ts`): the party that holds what it takes. */
+  readonly caller: number;
+  /** Aborts when the caller gives up, or dies. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** How an operation is called: what the caller waits for. */
+export type OpMode = "async" | "blocking" | "notify";
+
+/** One operation of a kind, on state `S`. */
+export interface Op<S, A extends unknown[], R, M extends OpMode> {
+  readonly mode: M;
+  readonly run: (state: S, context: OpContext, ...args: A) => R;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyOp<S> = Op<S, any[], unknown, OpMode>;
+
+/** Declares an operation that callers await. */
+export function asyncOp<S, A extends unknown[], R>(
+  run: (state: S, context: OpContext, ...args: A) => R | Promise<R>,
+): Op<S, A, R | Promise<R>, "async"> {
+  return { mode: "async", run };
+}
+
+/** Declares an operation of a synchronous method: a remote caller blocks. */
+export function blockingOp<S, A extends unknown[], R>(
+  run: (state: S, context: OpContext, ...args: A) => R,
+): Op<S, A, R, "blocking"> {
+  return { mode: "blocking", run };
+}
+
+/** Declares an operation that needs no answer: applied in order, unawaited. */
+export function notifyOp<S, A extends unknown[]>(
+  run: (state: S, context: OpContext, ...args: A) => void,
+): Op<S, A, void, "notify"> {
+  return { mode: "notify", run };
+}
+
+/** A kind of shared object. */
+export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
+  /** A name unique across the package. */
+  readonly name: string;
+  /** The URL of the module that declares it (`import.meta.url`). */
+  readonly module: string;
+  /** Opens the state over its memory, in any isolate that maps it. */
+  open(memory: SharedArrayBuffer, config: C): S;
+  readonly ops: O;
+  /** Frees what dead parties held; may run in any isolate that maps the memory. */
+  reap?(state: S, dead: (code: number) => boolean): void;
+}
+
+type ArgsOf<P> = P extends Op<never, infer A, unknown, OpMode> ? A : never;
+type ResultOf<P> = P extends Op<never, never[], infer R, infer M>
+  ? M extends "async" ? Promise<Awaited<R>> : M extends "notify" ? void : R
+  : never;
+
+/** What crosses into another process: the same shape for every kind. */
+export interface Descriptor<C> {
+  /** The pid of the isolate that owns the state. */
+  owner: number;
+  /** The object's number among those its owner exposes. */
+  id: number;
+  config: C;
+  /** The state's memory, for a worker of the owner's OS process. */
+  memory?: SharedArrayBuffer;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyShared = Shared<any, any, any>;
+
+const reapable = new Set<WeakRef<AnyShared>>();
+let reaping = false;
+
+function reapAll(): void {
+  for (const ref of reapable) {
+    const shared = ref.deref();
+    if (shared === undefined) reapable.delete(ref);
+    else shared.reap();
+  }
+}
+
+/** The objects rebuilt in this isolate, so one passed twice is one object. */
+const rebuilt = new Map<string, WeakRef<object>>();
+
+/** One object of a kind, as this isolate reaches it. */
+export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
+  readonly kind: Kind<S, C, O>;
+  readonly config: C;
+  /** The state, where this isolate maps its memory; `null` elsewhere. */
+  readonly state: S | null;
+  #memory: SharedArrayBuffer | undefined;
+  #owner: number;
+  #id: number;
+
+  /**
+   * Creates a new object owned by this isolate, or opens one from its
+   * descriptor in another.
+   */
+  constructor(
+    kind: Kind<S, C, O>,
+    config: C,
+    memory: SharedArrayBuffer | undefined,
+    descriptor?: Descriptor<unknown>,
+  ) {
+    this.kind = kind;
+    this.config = config;
+    this.#memory = memory;
+    this.#owner = descriptor?.owner ?? current.pid;
+    this.#id = descriptor?.id ?? 0;
+    this.state = memory === undefined ? null : kind.open(memory, config);
+    if (memory !== undefined && kind.reap !== undefined) {
+      reapable.add(new WeakRef(this));
+      if (!reaping) {
+        reaping = true;
+        onDeath(reapAll);
+      }
+    }
+  }
+
+  /** Whether this isolate runs operations itself (it maps the memory). */
+  get local(): boolean {
+    return this.state !== null;
+  }
+
+  /**
+   * Runs operation `name`: here when the memory is mapped, else in the
+   * owner on this process's behalf. An async operation resolves with its
+   * result; a blocking one returns it (a remote caller blocks); a
+   * fire-and-forget one returns at once.
+   */
+  run<N extends keyof O & string>(
+    name: N,
+    args: ArgsOf<O[N]>,
+    signal?: AbortSignal,
+  ): ResultOf<O[N]> {
+    const op = this.kind.ops[name] as AnyOp<S>;
+    if (this.state !== null) {
+      return op.run(
+        this.state,
+        { caller: selfCode(), signal },
+        ...args,
+      ) as ResultOf<O[N]>;
+    }
+    const message = [current.pid, ...args];
+    const id = this.#id;
+    switch (op.mode) {
+      case "async":
+        return callOwner(this.#owner, id, name, message, signal) as ResultOf<
+          O[N]
+        >;
+      case "blocking":
+        return callOwnerSync(this.#owner, id, name, message) as ResultOf<
+          O[N]
+        >;
+      default:
+        notifyOwner(this.#owner, id, name, message);
+        return undefined as ResultOf<O[N]>;
+    }
+  }
+
+  /** Frees what dead parties held. */
+  reap(): void {
+    if (this.state !== null) this.kind.reap?.(this.state, isDead);
+  }
+
+  /** Serves an operation a process without the memory sent to the owner. */
+  #serve(name: string, message: unknown[], context: CallContext): unknown {
+    const op = this.kind.ops[name];
+    if (op === undefined || !Object.hasOwn(this.kind.ops, name)) {
+      throw new TypeError(
+        `Cannot apply operation "${name}" as a ${this.kind.name} has no such operation`,
+      );
+    }
+    const [pid, ...args] = message;
+    const caller = callerCode(pid as number, context.route);
+    const result = op.run(
+      this.state!,
+      { caller, signal: context.signal },
+      ...args,
+    );
+    if (!(result instanceof Promise)) return result;
+    // A caller that died while the operation ran never sees its result:
+    // free what it took, as for any dead party.
+    return result.finally(() => {
+      if (isDead(caller)) this.reap();
+    });
+  }
+
+  /** Describes the object for a child of the given start method. */
+  describe(target: StartMethod): Descriptor<unknown> {
+    if (this.#owner === current.pid && this.#id === 0) {
+      this.#id = expose(
+        this,
+        (name, args, context) => this.#serve(name, args, context),
+      );
+    }
+    const descriptor: Descriptor<unknown> = {
+      owner: this.#owner,
+      id: this.#id,
+      config: this.config,
+    };
+    if (target === "worker" && this.#memory !== undefined) {
+      descriptor.memory = this.#memory;
+    }
+    return descriptor;
+  }
+
+  /**
+   * Registers the public class `Class` of kind `kind`: its instances cross
+   * into children through `sharedOf`, and a child rebuilds one with
+   * `wrap`, once per object however often it arrives.
+   */
+  static register<S, C, O extends Record<string, AnyOp<S>>, P extends object>(
+    kind: Kind<S, C, O>,
+    Class: abstract new (...args: never[]) => P,
+    sharedOf: (instance: P) => Shared<S, C, O>,
+    wrap: (shared: Shared<S, C, O>) => P,
+    name = kind.name,
+  ): void {
+    registerReducible(
+      name,
+      kind.module,
+      Class,
+      (data) => {
+        const descriptor = data as Descriptor<unknown>;
+        const key = `${name}:${descriptor.owner}:${descriptor.id}`;
+        const known = rebuilt.get(key)?.deref();
+        if (known !== undefined) return known;
+        const shared = new Shared(
+          kind,
+          descriptor.config as C,
+          descriptor.memory,
+          descriptor,
+        );
+        const instance = wrap(shared);
+        rebuilt.set(key, new WeakRef(instance));
+        return instance;
+      },
+      (instance, target) => {
+        const shared = sharedOf(instance);
+        const descriptor = shared.describe(target);
+        rebuilt.set(
+          `${name}:${descriptor.owner}:${descriptor.id}`,
+          new WeakRef(instance),
+        );
+        return descriptor;
+      },
+    );
+  }
+}
