@@ -10,57 +10,18 @@
 // for a lock or semaphore behind one `waitAsync` at a time, so a release
 // wakes one promise per isolate, not one per waiting task.
 //
-// Who holds a lock is written in its state word as a "code":
-//
-// - an isolate of this OS process: its pid, made to fit 31 bits (the main or
-//   subprocess isolate keeps its OS pid; a worker's pid loses the part that
-//   every worker of this OS process shares);
-// - a caller in another OS process, acting through an isolate here: a
-//   negative number that isolate allocates from the lock's own counter.
-//
-// Beside the holder, a lock records the isolate that acquired it (for a
-// remote caller) and that isolate's parent when it is a worker, so that when
-// a worker child dies, taking its own worker children with it, its parent
-// can tell which holds died with it.
-import { current } from "./_runtime.ts";
+// Who holds a lock, waits on a condition or stands at a barrier is written
+// in shared memory as the party's code (`_isolates.ts`): an isolate of this
+// OS process, or a caller in another OS process for which an isolate here
+// runs these cores. `reap` frees what dead parties held.
+import { deadlineOf, longTimer, waitWhile } from "./_futex.ts";
+import { isDead, selfCode } from "./_isolates.ts";
 import { BrokenBarrierError } from "./errors.ts";
-
-/** Worker pids start here, above any OS pid (see `nextWorkerPid`). */
-export const PID_BASE = 0x400000;
-const PID_STRIDE = 0x10000;
-
-/** The code of an isolate of this OS process, from its pid. */
-export function codeOf(pid: number): number {
-  return pid < PID_BASE ? pid : pid - Deno.pid * PID_STRIDE;
-}
-
-/** The code of this isolate. */
-export function selfCode(): number {
-  return codeOf(current.pid);
-}
-
-/** The code of this isolate's parent when that is a worker of this OS process, else 0. */
-export function parentCode(): number {
-  return current.startMethod === "worker" && current.parentPid >= PID_BASE
-    ? codeOf(current.parentPid)
-    : 0;
-}
-
-/** Whether `pid` names a worker (an isolate of the same OS process as its parent). */
-export function isWorkerPid(pid: number): boolean {
-  return pid >= PID_BASE;
-}
-
-// ---------------------------------------------------------------------------
-// Waiting
 
 let holds = 0;
 let keepAlive: ReturnType<typeof setInterval> | undefined;
 
-/**
- * A pending `Atomics.waitAsync` does not keep Deno's event loop alive: while
- * any task of this isolate waits on shared memory, an idle interval does.
- */
+// A parked waiter with no timeout has no timer to keep the event loop alive.
 function hold(): void {
   if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
 }
@@ -70,65 +31,6 @@ function unhold(): void {
     clearInterval(keepAlive);
     keepAlive = undefined;
   }
-}
-
-/**
- * Waits until `view[index]` is notified or no longer holds `value`.
- *
- * @returns `false` when `timeout` ms passed first, else `true`.
- * @throws Rejects with `signal.reason` when `signal` aborts.
- */
-export function waitChange(
-  view: Int32Array,
-  index: number,
-  value: number,
-  timeout: number,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  const result = Atomics.waitAsync(
-    view,
-    index,
-    value,
-    timeout === Infinity ? undefined : Math.max(0, timeout),
-  );
-  if (!result.async) return Promise.resolve(result.value !== "timed-out");
-  hold();
-  if (signal === undefined) {
-    return result.value.then((outcome) => {
-      unhold();
-      return outcome === "ok";
-    });
-  }
-  // An abort cannot withdraw the waitAsync: it stays behind, harmless, until
-  // the word is next notified or its timeout passes.
-  return new Promise<boolean>((resolve, reject) => {
-    let settled = false;
-    const finish = () => {
-      if (settled) return false;
-      settled = true;
-      unhold();
-      signal.removeEventListener("abort", onAbort);
-      return true;
-    };
-    const onAbort = () => {
-      if (finish()) reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    result.value.then((outcome) => {
-      if (finish()) resolve(outcome === "ok");
-    });
-  });
-}
-
-/** The time left until `deadline` (a `performance.now()` value). */
-export function timeLeft(deadline: number): number {
-  return deadline === Infinity ? Infinity : deadline - performance.now();
-}
-
-/** The deadline `timeout` ms from now. */
-export function deadlineOf(timeout: number): number {
-  return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
 /**
@@ -147,8 +49,6 @@ export const TAKEN_OVER = 2;
 
 interface Parked {
   code: number;
-  anc1: number;
-  anc2: number;
   settle(result: number): void;
 }
 
@@ -195,24 +95,20 @@ class ParkingLot {
 
   park(
     code: number,
-    anc1: number,
-    anc2: number,
     timeout: number,
     signal: AbortSignal | undefined,
   ): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancelTimer: (() => void) | undefined;
       const done = () => {
         const at = this.#queue.indexOf(parked);
         if (at !== -1) this.#queue.splice(at, 1);
-        if (timer === undefined) unhold();
-        else clearTimeout(timer);
+        if (cancelTimer === undefined) unhold();
+        else cancelTimer();
         signal?.removeEventListener("abort", onAbort);
       };
       const parked: Parked = {
         code,
-        anc1,
-        anc2,
         settle: (result) => {
           done();
           resolve(result);
@@ -223,7 +119,9 @@ class ParkingLot {
         reject(signal!.reason);
       };
       if (timeout === Infinity) hold();
-      else timer = setTimeout(() => parked.settle(NOT_ACQUIRED), timeout);
+      else {
+        cancelTimer = longTimer(() => parked.settle(NOT_ACQUIRED), timeout);
+      }
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(parked);
       if (!this.#serving) this.#serve();
@@ -256,11 +154,6 @@ class ParkingLot {
   }
 }
 
-/** Something that must learn when a child of this isolate exits. */
-export interface ChildWatcher {
-  childExited(pid: number): void;
-}
-
 // ---------------------------------------------------------------------------
 // Lock and RLock
 
@@ -271,18 +164,11 @@ export interface ChildWatcher {
  */
 const STATE = 0;
 const COUNT = 1;
-const ANC1 = 2;
-const ANC2 = 3;
-const RECOVERED = 4;
-const NEXT_CODE = 5;
-/** The last few workers seen dying by an isolate using this lock. */
-const DEAD_AT = 6;
-const DEAD = 7;
-const DEAD_SLOTS = 5;
+const RECOVERED = 2;
 /** How many isolates spin for this lock right now. */
-const SPINNING = 12;
+const SPINNING = 3;
 /** How many 32-bit words a lock takes. */
-export const LOCK_WORDS = 16;
+export const LOCK_WORDS = 4;
 
 /** State word: free, and the previous holder died holding it. */
 export const DIED = 0x7ffffffe;
@@ -292,20 +178,12 @@ function isFree(value: number): boolean {
   return value === 0 || value === DIED;
 }
 
-/** What a lock records about a caller it serves on behalf of another OS process. */
-interface RemoteCode {
-  code: number;
-  route: number;
-}
-
 /** A Lock (or, re-entrant, an RLock) in shared memory. */
-export class LockCore implements ChildWatcher {
+export class LockCore {
   readonly view: Int32Array;
   readonly base: number;
   readonly reentrant: boolean;
   #lot: ParkingLot;
-  /** Codes given to callers in other OS processes, by pid. */
-  #remote = new Map<number, RemoteCode>();
 
   constructor(view: Int32Array, base: number, reentrant: boolean) {
     this.view = view;
@@ -315,11 +193,11 @@ export class LockCore implements ChildWatcher {
       view,
       base + STATE,
       isFree,
-      (parked) => this.tryAcquire(parked.code, parked.anc1, parked.anc2),
+      (parked) => this.tryAcquire(parked.code),
       (value) => {
         // A worker may run on briefly after its death was handled, and take
         // the lock again: whoever would wait for it frees it instead.
-        if (this.#diedHolding(value >> 1)) {
+        if (isDead(value >> 1)) {
           this.forceRelease(value >> 1);
           return null;
         }
@@ -335,7 +213,6 @@ export class LockCore implements ChildWatcher {
 
   /** This isolate's state word when it holds the lock, once known. */
   #mine = 0;
-  #parent = 0;
 
   /**
    * The fast path of an acquire by this isolate: takes a free lock with one
@@ -343,28 +220,21 @@ export class LockCore implements ChildWatcher {
    */
   acquireOwn(): boolean {
     let mine = this.#mine;
-    if (mine === 0) {
-      mine = this.#mine = selfCode() << 1;
-      this.#parent = parentCode();
-    }
+    if (mine === 0) mine = this.#mine = selfCode() << 1;
     const view = this.view;
     const base = this.base;
     if (Atomics.compareExchange(view, base, 0, mine) !== 0) return false;
-    view[base + ANC1] = this.#parent;
-    view[base + ANC2] = 0;
     if (this.reentrant) view[base + COUNT] = 1;
     return true;
   }
 
   /** Takes the lock for `code` if it is free (or already its own, re-entrant). */
-  tryAcquire(code: number, anc1: number, anc2: number): number {
+  tryAcquire(code: number): number {
     const view = this.view;
     const base = this.base;
     const mine = code << 1;
     const seen = Atomics.compareExchange(view, base, 0, mine);
     if (seen === 0) {
-      view[base + ANC1] = anc1;
-      view[base + ANC2] = anc2;
       if (this.reentrant) view[base + COUNT] = 1;
       return ACQUIRED;
     }
@@ -372,8 +242,6 @@ export class LockCore implements ChildWatcher {
       if (Atomics.compareExchange(view, base, DIED, mine) !== DIED) {
         return NOT_ACQUIRED;
       }
-      view[base + ANC1] = anc1;
-      view[base + ANC2] = anc2;
       view[base + RECOVERED] = 1;
       if (this.reentrant) view[base + COUNT] = 1;
       return TAKEN_OVER;
@@ -392,13 +260,11 @@ export class LockCore implements ChildWatcher {
    */
   acquire(
     code: number,
-    anc1: number,
-    anc2: number,
     timeout: number,
     signal?: AbortSignal,
   ): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let result = this.tryAcquire(code, anc1, anc2);
+    let result = this.tryAcquire(code);
     if (result !== NOT_ACQUIRED || timeout <= 0) return Promise.resolve(result);
     if (this.#lot.empty && this.#holderRunsElsewhere(code)) {
       const view = this.view;
@@ -409,7 +275,7 @@ export class LockCore implements ChildWatcher {
         if (spinners + 1 <= CORES) {
           for (let i = 0; i < SPIN; i++) {
             if (isFree(Atomics.load(view, base))) {
-              result = this.tryAcquire(code, anc1, anc2);
+              result = this.tryAcquire(code);
               if (result !== NOT_ACQUIRED) return Promise.resolve(result);
             }
           }
@@ -418,7 +284,7 @@ export class LockCore implements ChildWatcher {
         Atomics.sub(view, base + SPINNING, 1);
       }
     }
-    return this.#lot.park(code, anc1, anc2, timeout, signal);
+    return this.#lot.park(code, timeout, signal);
   }
 
   /** Whether the holder is another thread of this OS process, worth spinning for. */
@@ -450,8 +316,6 @@ export class LockCore implements ChildWatcher {
   releaseAny(): void {
     const view = this.view;
     const base = this.base;
-    view[base + ANC1] = 0;
-    view[base + ANC2] = 0;
     view[base + RECOVERED] = 0;
     const seen = Atomics.exchange(view, base, 0);
     if (isFree(seen)) {
@@ -461,6 +325,17 @@ export class LockCore implements ChildWatcher {
       );
     }
     if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
+  }
+
+  /**
+   * Releases on behalf of `code`: any holder's hold of a Lock, only the
+   * holder's own of an RLock.
+   *
+   * @throws {RangeError} When the lock is not held (by `code`, re-entrant).
+   */
+  release(code: number): void {
+    if (this.reentrant) this.releaseOwned(code);
+    else this.releaseAny();
   }
 
   /**
@@ -491,8 +366,6 @@ export class LockCore implements ChildWatcher {
     const view = this.view;
     const base = this.base;
     view[base + COUNT] = 0;
-    view[base + ANC1] = 0;
-    view[base + ANC2] = 0;
     view[base + RECOVERED] = 0;
     if ((Atomics.exchange(view, base, 0) & SLEEPERS) !== 0) {
       Atomics.notify(view, base, Infinity);
@@ -513,11 +386,9 @@ export class LockCore implements ChildWatcher {
   /** Takes the lock back after a condition wait, whatever happens meanwhile. */
   async restore(
     code: number,
-    anc1: number,
-    anc2: number,
     saved: number,
   ): Promise<number> {
-    const result = await this.acquire(code, anc1, anc2, Infinity);
+    const result = await this.acquire(code, Infinity);
     if (this.reentrant) this.view[this.base + COUNT]! += saved - 1;
     return result;
   }
@@ -539,63 +410,16 @@ export class LockCore implements ChildWatcher {
     return true;
   }
 
-  /** The code for a caller in another OS process, reaching this lock through `route`. */
-  codeFor(pid: number, route: number): number {
-    let entry = this.#remote.get(pid);
-    if (entry === undefined || entry.route !== route) {
-      const code = Atomics.sub(this.view, this.base + NEXT_CODE, 1) - 1;
-      entry = { code, route };
-      this.#remote.set(pid, entry);
-    }
-    return entry.code;
-  }
-
-  /** Frees what a caller that died held; forgets its code. */
-  callerGone(pid: number, route: number): void {
-    const entry = this.#remote.get(pid);
-    if (entry === undefined || entry.route !== route) return;
-    this.#remote.delete(pid);
-    this.forceRelease(entry.code);
-  }
-
-  /** Whether `code` is a worker recorded as dead. */
-  #diedHolding(code: number): boolean {
-    if (code <= 0) return false;
-    const view = this.view;
-    const base = this.base;
-    for (let i = 0; i < DEAD_SLOTS; i++) {
-      if (Atomics.load(view, base + DEAD + i) === code) return true;
-    }
-    return false;
-  }
-
-  childExited(pid: number): void {
-    for (const [caller, entry] of this.#remote) {
-      if (entry.route === pid) {
-        this.#remote.delete(caller);
-        this.forceRelease(entry.code);
-      }
-    }
-    if (!isWorkerPid(pid)) return;
-    const code = codeOf(pid);
-    const view = this.view;
-    const base = this.base;
-    const at = (Atomics.add(view, base + DEAD_AT, 1) >>> 0) % DEAD_SLOTS;
-    Atomics.store(view, base + DEAD + at, code);
+  /** Frees the lock if its holder is dead. */
+  reap(dead: (code: number) => boolean): void {
     const holder = this.holder();
-    if (holder === 0) return;
-    if (
-      holder === code || view[base + ANC1] === code ||
-      view[base + ANC2] === code
-    ) {
-      this.forceRelease(holder);
-    }
+    if (holder !== 0 && dead(holder)) this.forceRelease(holder);
   }
 
   /** Takes the lock without yielding; for short internal critical sections. */
   lockSync(code: number): boolean {
     for (let i = 0; i < 1_000_000; i++) {
-      if (this.tryAcquire(code, 0, 0) !== NOT_ACQUIRED) return true;
+      if (this.tryAcquire(code) !== NOT_ACQUIRED) return true;
     }
     return false;
   }
@@ -674,7 +498,7 @@ export class SemaphoreCore {
         }
       }
     }
-    return this.#lot.park(0, 0, 0, timeout, signal).then((result) =>
+    return this.#lot.park(0, timeout, signal).then((result) =>
       result !== NOT_ACQUIRED
     );
   }
@@ -765,9 +589,7 @@ export class EventCore {
     const deadline = deadlineOf(timeout);
     let seen = start;
     for (;;) {
-      const left = timeLeft(deadline);
-      if (left <= 0) return false;
-      await waitChange(view, FLAG, seen, left, signal);
+      if (!await waitWhile(view, FLAG, seen, deadline, signal)) return false;
       seen = Atomics.load(view, FLAG);
       if ((seen & 1) === 1 || seen >>> 1 !== start >>> 1) return true;
     }
@@ -789,8 +611,6 @@ const SLOT_NEXT = 1;
 const SLOT_PREV = 2;
 const SLOT_LINKED = 3;
 const SLOT_CODE = 4;
-const SLOT_ANC1 = 5;
-const SLOT_ANC2 = 6;
 /** Slot states. */
 const SLOT_FREE = 0;
 const WAITING = 1;
@@ -811,7 +631,7 @@ export type WaitOutcome = "notified" | "timeout" | "aborted";
  * wakes exactly n of them. The list is changed only by the holder of the
  * condition's lock; a waiter that gives up marks its slot with a CAS.
  */
-export class ConditionCore implements ChildWatcher {
+export class ConditionCore {
   #view: Int32Array;
 
   constructor(buffer: SharedArrayBuffer) {
@@ -852,7 +672,7 @@ export class ConditionCore implements ChildWatcher {
    *
    * @throws {RangeError} When too many tasks already wait.
    */
-  enqueue(code: number, anc1: number, anc2: number): number {
+  enqueue(code: number): number {
     const view = this.#view;
     if (view[FREE] === -1) this.#sweep();
     if (view[FREE] === -1) this.#grow();
@@ -860,8 +680,6 @@ export class ConditionCore implements ChildWatcher {
     const at = slotAt(slot);
     view[FREE] = view[at + SLOT_NEXT]!;
     view[at + SLOT_CODE] = code;
-    view[at + SLOT_ANC1] = anc1;
-    view[at + SLOT_ANC2] = anc2;
     view[at + SLOT_NEXT] = -1;
     view[at + SLOT_PREV] = view[TAIL]!;
     view[at + SLOT_LINKED] = 1;
@@ -933,11 +751,7 @@ export class ConditionCore implements ChildWatcher {
     const deadline = deadlineOf(timeout);
     let aborted = false;
     try {
-      while (Atomics.load(view, word) === WAITING) {
-        const left = timeLeft(deadline);
-        if (left <= 0) break;
-        await waitChange(view, word, WAITING, left, signal);
-      }
+      await waitWhile(view, word, WAITING, deadline, signal);
     } catch {
       aborted = true;
     }
@@ -1001,19 +815,15 @@ export class ConditionCore implements ChildWatcher {
     return count;
   }
 
-  childExited(pid: number): void {
-    if (!isWorkerPid(pid)) return;
-    const code = codeOf(pid);
+  /** Marks the slots of dead waiters, so `notify()` does not count them. */
+  reap(dead: (code: number) => boolean): void {
     const view = this.#view;
     const capacity = view[CAPACITY]!;
     for (let slot = 0; slot < capacity; slot++) {
       const at = slotAt(slot);
       const state = Atomics.load(view, at + SLOT_STATE);
       if (state === SLOT_FREE || state === SLOT_DEAD) continue;
-      if (
-        view[at + SLOT_CODE] === code || view[at + SLOT_ANC1] === code ||
-        view[at + SLOT_ANC2] === code
-      ) {
+      if (dead(view[at + SLOT_CODE]!)) {
         Atomics.compareExchange(view, at + SLOT_STATE, state, SLOT_DEAD);
       }
     }
@@ -1037,7 +847,7 @@ const RESET_AT = LOCK_WORDS + 6;
 const RESETS = LOCK_WORDS + 8;
 const RESET_SLOTS = 16;
 const TABLE = RESETS + RESET_SLOTS;
-const ENTRY_WORDS = 4;
+const ENTRY_WORDS = 1;
 /** The most parties a barrier may have. */
 export const MAX_PARTIES = 0xffff;
 
@@ -1064,7 +874,7 @@ function brokenWhileWaiting(): BrokenBarrierError {
  * Each arrival is recorded so that a party that dies while waiting breaks
  * the barrier.
  */
-export class BarrierCore implements ChildWatcher {
+export class BarrierCore {
   readonly view: Int32Array;
   #mutex: LockCore;
 
@@ -1094,7 +904,7 @@ export class BarrierCore implements ChildWatcher {
   }
 
   async #lock(): Promise<void> {
-    await this.#mutex.acquire(selfCode(), parentCode(), 0, Infinity);
+    await this.#mutex.acquire(selfCode(), Infinity);
   }
 
   #unlock(): void {
@@ -1156,8 +966,6 @@ export class BarrierCore implements ChildWatcher {
    */
   async wait(
     code: number,
-    anc1: number,
-    anc2: number,
     timeout: number,
     signal: AbortSignal | undefined,
     action: (() => unknown) | null,
@@ -1181,13 +989,11 @@ export class BarrierCore implements ChildWatcher {
         generation = Atomics.load(view, GENERATION);
         const entry = TABLE + index * ENTRY_WORDS;
         view[entry] = code;
-        view[entry + 1] = anc1;
-        view[entry + 2] = anc2;
         Atomics.store(view, ARRIVED, index + 1);
         break;
       }
       this.#unlock();
-      await waitChange(view, EPOCH, epoch, Infinity, signal);
+      await waitWhile(view, EPOCH, epoch, Infinity, signal);
     }
     if (index + 1 === parties) {
       if (action === null) {
@@ -1236,12 +1042,12 @@ export class BarrierCore implements ChildWatcher {
         return index;
       }
       if (broken) throw brokenWhileWaiting();
-      const left = acting ? Infinity : timeLeft(deadline);
+      const until = acting ? Infinity : deadline;
       let aborted: { reason: unknown } | null = null;
       let changed = true;
-      if (left > 0) {
+      if (until > performance.now()) {
         try {
-          changed = await waitChange(view, EPOCH, epoch, left, signal);
+          changed = await waitWhile(view, EPOCH, epoch, until, signal);
         } catch (reason) {
           aborted = { reason };
         }
@@ -1284,20 +1090,16 @@ export class BarrierCore implements ChildWatcher {
     });
   }
 
-  childExited(pid: number): void {
-    this.#mutex.childExited(pid);
-    if (!isWorkerPid(pid)) return;
-    const code = codeOf(pid);
+  /** Frees the barrier's lock from a dead holder; a dead party breaks it. */
+  reap(dead: (code: number) => boolean): void {
+    this.#mutex.reap(dead);
     this.#now(() => {
       const view = this.view;
       if (view[BROKEN] === 1) return;
       const arrived = view[ARRIVED]!;
       for (let i = 0; i < arrived; i++) {
         const entry = TABLE + i * ENTRY_WORDS;
-        if (
-          view[entry] === code || view[entry + 1] === code ||
-          view[entry + 2] === code
-        ) {
+        if (dead(view[entry]!)) {
           this.#breakLocked();
           return;
         }

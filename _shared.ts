@@ -13,7 +13,7 @@
 // process sends it to the owner, which runs the same code on the caller's
 // behalf. Which path a process takes is decided here, in `#local`.
 import { callerCode, isDead, onDeath, selfCode } from "./_isolates.ts";
-import { registerReducible } from "./_reduce.ts";
+import { rebuildSync, reduce, registerReducible } from "./_reduce.ts";
 import {
   type CallContext,
   callOwner,
@@ -90,6 +90,8 @@ export interface Descriptor<C> {
   /** The object's number among those its owner exposes. */
   id: number;
   config: C;
+  /** Whether `config` holds primitives of this package to rebuild. */
+  nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
   memory?: SharedArrayBuffer;
 }
@@ -223,11 +225,15 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         (name, args, context) => this.#serve(name, args, context),
       );
     }
+    // A config may hold other primitives (a condition's lock): they cross
+    // as primitives do anywhere.
+    const { value: config, reduced } = reduce(this.config, target, "config");
     const descriptor: Descriptor<unknown> = {
       owner: this.#owner,
       id: this.#id,
-      config: this.config,
+      config,
     };
+    if (reduced) descriptor.nested = true;
     if (target === "worker" && this.#memory !== undefined) {
       descriptor.memory = this.#memory;
     }
@@ -242,7 +248,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   static register<S, C, O extends Record<string, AnyOp<S>>, P extends object>(
     kind: Kind<S, C, O>,
     Class: abstract new (...args: never[]) => P,
-    sharedOf: (instance: P) => Shared<S, C, O>,
+    sharedOf: (instance: P, target: StartMethod) => Shared<S, C, O>,
     wrap: (shared: Shared<S, C, O>) => P,
     name = kind.name,
   ): void {
@@ -255,9 +261,12 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const key = `${name}:${descriptor.owner}:${descriptor.id}`;
         const known = rebuilt.get(key)?.deref();
         if (known !== undefined) return known;
+        const config = descriptor.nested
+          ? rebuildSync(descriptor.config)
+          : descriptor.config;
         const shared = new Shared(
           kind,
-          descriptor.config as C,
+          config as C,
           descriptor.memory,
           descriptor,
         );
@@ -266,7 +275,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         return instance;
       },
       (instance, target) => {
-        const shared = sharedOf(instance);
+        const shared = sharedOf(instance, target);
         const descriptor = shared.describe(target);
         rebuilt.set(
           `${name}:${descriptor.owner}:${descriptor.id}`,

@@ -79,30 +79,6 @@
  * @module
  */
 import {
-  adopt,
-  type BarrierAction,
-  type BarrierBackend,
-  type ConditionBackend,
-  type EventBackend,
-  fromWire,
-  keyOfReduced,
-  LocalBarrier,
-  LocalCondition,
-  LocalEvent,
-  LocalLock,
-  LocalSemaphore,
-  type LockBackend,
-  ownCodes,
-  type Reduced,
-  RemoteBarrier,
-  RemoteCondition,
-  RemoteEvent,
-  RemoteLock,
-  RemoteSemaphore,
-  type SemaphoreBackend,
-  toWire,
-} from "./_lock_backends.ts";
-import {
   BarrierCore,
   ConditionCore,
   EVENT_WORDS,
@@ -115,10 +91,16 @@ import {
   SEMAPHORE_WORDS,
   SemaphoreCore,
   sharedWords,
+  TAKEN_OVER,
 } from "./_lock_core.ts";
-import { type ReduceContext, registerReducible } from "./_reduce.ts";
-import { getDefaultModule, type StartMethod } from "./_runtime.ts";
-import { certainlyNotExported } from "./_target.ts";
+import { selfCode } from "./_isolates.ts";
+import { asyncOp, blockingOp, notifyOp, Shared } from "./_shared.ts";
+import { getDefaultModule } from "./_runtime.ts";
+import {
+  certainlyNotExported,
+  findExport,
+  notExportedMessage,
+} from "./_target.ts";
 import { validateTimeout } from "./_util.ts";
 import { TimeoutError } from "./errors.ts";
 
@@ -176,38 +158,35 @@ export interface BarrierOptions {
 }
 
 /** The backends of the locks, for the Condition built around them. */
-const lockBackends = new WeakMap<object, LockBackend>();
-/** How each primitive describes itself for a child (kept off the public API). */
-type Reducer = (target: StartMethod, context?: ReduceContext) => unknown;
-const reducers = new WeakMap<object, Reducer>();
-/** A backend handed to a constructor by a rebuild, instead of a new object. */
-let adopting: unknown = null;
 const TRUE = Promise.resolve(true);
 
-function take<T>(): T | null {
-  const backend = adopting as T | null;
+/** A `Shared` handed to a constructor by a rebuild, instead of a new object. */
+let adopting: unknown = null;
+
+function adopted<T>(): T | null {
+  const shared = adopting as T | null;
   adopting = null;
-  return backend;
+  return shared;
+}
+
+function memory(words: number): SharedArrayBuffer {
+  return sharedWords(words).buffer as SharedArrayBuffer;
 }
 
 /**
- * Reads `acquire()` options.
+ * Reads `acquire()` options. A non-blocking acquire answers at once, so
+ * its timeout is ignored, as Python's multiprocessing locks do.
  *
- * @throws {TypeError} When `blocking` is `false` and a timeout is given.
- * @throws {RangeError} When `timeout` is negative.
+ * @throws {RangeError} When a blocking acquire's `timeout` is negative.
  */
 function acquireArguments(
   options: AcquireOptions | undefined,
 ): { timeout: number; signal: AbortSignal | undefined } {
   const { blocking = true, timeout, signal } = options ?? {};
-  validateTimeout(timeout);
-  if (!blocking && timeout !== undefined) {
-    throw new TypeError(
-      "Cannot acquire with a timeout when blocking is false: pass one or the other",
-    );
-  }
   signal?.throwIfAborted();
-  return { timeout: blocking ? timeout ?? Infinity : 0, signal };
+  if (!blocking) return { timeout: 0, signal };
+  validateTimeout(timeout);
+  return { timeout: timeout ?? Infinity, signal };
 }
 
 /** Reads {@linkcode WaitOptions}. */
@@ -221,18 +200,33 @@ function waitArguments(
   return { timeout, signal };
 }
 
-/** Takes a lock or unit at once when free, without the async machinery. */
-type AcquireNow = () => boolean | undefined;
+/** What Lock, RLock and Semaphore share for `withLock()` and `hold()`. */
+interface Holdable {
+  /** Takes it at once when free, without the async machinery. */
+  acquireNow(): boolean | undefined;
+  acquireFor(timeout: number, signal?: AbortSignal): Promise<boolean>;
+  release(): void;
+}
+
+async function acquireOrThrow(
+  what: string,
+  doing: string,
+  holdable: Holdable,
+  options: WaitOptions | undefined,
+): Promise<void> {
+  if (options === undefined && holdable.acquireNow()) return;
+  const { timeout, signal } = waitArguments(options);
+  if (!await holdable.acquireFor(timeout, signal)) {
+    throw new TimeoutError(
+      `Cannot ${doing} as the ${what} was not acquired within ${timeout} ms`,
+    );
+  }
+}
 
 /** Acquires, runs `fn`, releases: Python's `with`. */
 async function runHeld<T>(
   what: string,
-  acquireNow: AcquireNow,
-  acquire: (
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ) => Promise<boolean>,
-  release: () => void,
+  holdable: Holdable,
   fn: () => T | Promise<T>,
   options: WaitOptions | undefined,
 ): Promise<T> {
@@ -241,71 +235,433 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  if (options !== undefined || !acquireNow()) {
-    const { timeout, signal } = waitArguments(options);
-    if (!await acquire(timeout, signal)) {
-      throw new TimeoutError(
-        `Cannot run the function as the ${what} was not acquired within ${timeout} ms`,
-      );
-    }
-  }
+  await acquireOrThrow(what, "run the function", holdable, options);
   try {
     return await fn();
   } finally {
-    release();
+    holdable.release();
   }
 }
 
 /** Acquires and returns what releases it at the end of a `using` block. */
 async function holdFor(
   what: string,
-  acquireNow: AcquireNow,
-  acquire: (
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ) => Promise<boolean>,
-  release: () => void,
+  holdable: Holdable,
   options: WaitOptions | undefined,
 ): Promise<Disposable> {
-  if (options !== undefined || !acquireNow()) {
-    const { timeout, signal } = waitArguments(options);
-    if (!await acquire(timeout, signal)) {
-      throw new TimeoutError(
-        `Cannot hold the ${what} as it was not acquired within ${timeout} ms`,
-      );
-    }
-  }
-  return new Held(release);
+  await acquireOrThrow(what, `hold the ${what}`, holdable, options);
+  let release: (() => void) | null = () => holdable.release();
+  return {
+    [Symbol.dispose]() {
+      const once = release;
+      release = null;
+      once?.();
+    },
+  };
 }
 
-/** Releases once, at the end of a `using` block. */
-class Held implements Disposable {
-  #release: (() => void) | null;
+// ---------------------------------------------------------------------------
+// The kinds: each primitive's state and operations, declared once on the
+// shared-object layer. An isolate that maps the memory runs them itself; the
+// owner runs them for every other caller.
 
-  constructor(release: () => void) {
-    this.#release = release;
-  }
+const LOCK = {
+  name: "lock",
+  module: import.meta.url,
+  open: (memory: SharedArrayBuffer, config: { reentrant: boolean }) =>
+    new LockCore(new Int32Array(memory), 0, config.reentrant),
+  ops: {
+    acquire: asyncOp((core: LockCore, { caller, signal }, timeout: number) =>
+      core.acquire(caller, timeout, signal)
+    ),
+    release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
+    /** A release the caller knows is valid: nothing to answer. */
+    releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
+    /** Answers once every operation the caller sent before is applied. */
+    probe: asyncOp(() => undefined),
+    state: blockingOp((core: LockCore): [boolean, boolean] => [
+      core.locked(),
+      core.recovered(),
+    ]),
+  },
+  reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
+};
 
-  [Symbol.dispose](): void {
-    const release = this.#release;
-    this.#release = null;
-    release?.();
-  }
+type LockShared = Shared<LockCore, { reentrant: boolean }, typeof LOCK.ops>;
+
+const SEMAPHORE = {
+  name: "semaphore",
+  module: import.meta.url,
+  open: (memory: SharedArrayBuffer) =>
+    new SemaphoreCore(new Int32Array(memory)),
+  ops: {
+    acquire: asyncOp((
+      core: SemaphoreCore,
+      { signal },
+      timeout: number,
+    ) => core.acquire(timeout, signal)),
+    release: blockingOp((core: SemaphoreCore, _, n: number) => core.release(n)),
+    /** An unbounded release fails only past 2³¹ units: nothing to answer. */
+    releaseUnbounded: notifyOp((core: SemaphoreCore, _, n: number) =>
+      core.release(n)
+    ),
+  },
+};
+
+type SemaphoreShared = Shared<
+  SemaphoreCore,
+  { bounded: boolean },
+  typeof SEMAPHORE.ops
+>;
+
+const EVENT = {
+  name: "event",
+  module: import.meta.url,
+  open: (memory: SharedArrayBuffer) => new EventCore(new Int32Array(memory)),
+  ops: {
+    isSet: blockingOp((core: EventCore) => core.isSet()),
+    set: blockingOp((core: EventCore) => core.set()),
+    clear: blockingOp((core: EventCore) => core.clear()),
+    wait: asyncOp((core: EventCore, { signal }, timeout: number) =>
+      core.wait(timeout, signal)
+    ),
+  },
+};
+
+type EventShared = Shared<EventCore, null, typeof EVENT.ops>;
+
+interface ConditionState {
+  waiters: ConditionCore;
+  lock: LockCore;
 }
 
-function newLockBackend(reentrant: boolean): LockBackend {
-  return new LocalLock(
-    new LockCore(sharedWords(LOCK_WORDS), 0, reentrant),
+function notHeld(doing: string): TypeError {
+  return new TypeError(
+    `Cannot ${doing} the condition as its lock is not held: acquire it first`,
   );
 }
 
-function lockBackendOf(data: Reduced, reentrant: boolean): LockBackend {
-  return "sab" in data
-    ? new LocalLock(
-      new LockCore(new Int32Array(data.sab), 0, reentrant),
-      data.uid,
-    )
-    : new RemoteLock(data.id, reentrant);
+async function conditionWait(
+  { waiters, lock }: ConditionState,
+  caller: number,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  signal?.throwIfAborted();
+  if (lock.holder() !== caller) throw notHeld("wait on");
+  const slot = waiters.enqueue(caller);
+  const saved = lock.releaseForWait();
+  const outcome = await waiters.sleep(slot, timeout, signal);
+  await lock.restore(caller, saved);
+  waiters.dequeue(slot);
+  if (outcome === "aborted") throw signal!.reason;
+  return outcome === "notified";
+}
+
+const CONDITION = {
+  name: "condition",
+  module: import.meta.url,
+  open: (memory: SharedArrayBuffer, config: { lock: Lock | RLock }) => {
+    const lock = lockOf(config.lock).state;
+    if (lock === null) {
+      throw new TypeError(
+        "Cannot create the condition as its lock is reached through calls to another process: create the condition where the lock was created",
+      );
+    }
+    return { waiters: new ConditionCore(memory), lock };
+  },
+  ops: {
+    wait: asyncOp((
+      state: ConditionState,
+      { caller, signal },
+      timeout: number,
+    ) => conditionWait(state, caller, timeout, signal)),
+    notify: blockingOp((state: ConditionState, { caller }, n: number) => {
+      if (state.lock.holder() !== caller) throw notHeld("notify on");
+      state.waiters.notify(n);
+    }),
+  },
+  reap: (state: ConditionState, dead: (code: number) => boolean) =>
+    state.waiters.reap(dead),
+};
+
+type ConditionShared = Shared<
+  ConditionState,
+  { lock: Lock | RLock },
+  typeof CONDITION.ops
+>;
+
+/** A barrier's action, by reference: where the wait that trips it runs. */
+interface ActionRef {
+  module: string;
+  name: string;
+}
+
+interface BarrierConfig {
+  parties: number;
+  timeout: number;
+  action: ActionRef | null;
+}
+
+/** Actions found so far in this isolate, by module and name. */
+const actions = new Map<string, () => unknown>();
+
+async function actionOf(ref: ActionRef): Promise<() => unknown> {
+  const key = `${ref.module}#${ref.name}`;
+  let fn = actions.get(key);
+  if (fn === undefined) {
+    fn = findExport(await import(ref.module), ref.name);
+    if (fn === undefined) {
+      throw new TypeError(
+        notExportedMessage(ref.name, ref.module).replace(
+          "Cannot start the process",
+          "Cannot run the barrier's action",
+        ),
+      );
+    }
+    actions.set(key, fn);
+  }
+  return fn;
+}
+
+interface BarrierState {
+  core: BarrierCore;
+  action: ActionRef | null;
+}
+
+const BARRIER = {
+  name: "barrier",
+  module: import.meta.url,
+  open: (memory: SharedArrayBuffer, config: BarrierConfig) => ({
+    core: new BarrierCore(new Int32Array(memory)),
+    action: config.action,
+  }),
+  ops: {
+    wait: asyncOp((
+      { core, action }: BarrierState,
+      { caller, signal },
+      timeout: number,
+    ) =>
+      core.wait(
+        caller,
+        timeout,
+        signal,
+        action === null ? null : async () => (await actionOf(action))(),
+      )
+    ),
+    abort: blockingOp(({ core }: BarrierState) => core.abort()),
+    reset: blockingOp(({ core }: BarrierState) => core.reset()),
+    state: blockingOp(({ core }: BarrierState): [boolean, number] => [
+      core.broken(),
+      core.nWaiting(),
+    ]),
+  },
+  reap: ({ core }: BarrierState, dead: (code: number) => boolean) =>
+    core.reap(dead),
+};
+
+type BarrierShared = Shared<BarrierState, BarrierConfig, typeof BARRIER.ops>;
+
+// ---------------------------------------------------------------------------
+// Lock and RLock
+
+let lockOf: (lock: BaseLock) => LockShared;
+
+/**
+ * What {@linkcode Lock} and {@linkcode RLock} share (CPython's `SemLock`):
+ * not constructed directly.
+ */
+export abstract class BaseLock {
+  #shared: LockShared;
+  /**
+   * Holds this process took through calls to the owner: releasing one of
+   * them cannot fail, so it goes out without waiting for an answer, in
+   * order with this process's other calls.
+   */
+  #remoteHolds = 0;
+  #remoteRecovered = false;
+  /** A release went out unanswered: until the owner answers, `locked()` is false. */
+  #releasing: Promise<unknown> | null = null;
+  #holdable: Holdable = {
+    acquireNow: () => this.#shared.state?.acquireOwn(),
+    acquireFor: (timeout, signal) => this.#acquire(timeout, signal),
+    release: () => this.release(),
+  };
+
+  /**
+   * Creates an unlocked lock, or adopts a rebuilt one.
+   *
+   * @param reentrant Whether the holder may acquire it again.
+   */
+  protected constructor(reentrant: boolean) {
+    this.#shared = adopted<LockShared>() ??
+      new Shared(LOCK, { reentrant }, memory(LOCK_WORDS));
+  }
+
+  /**
+   * Acquires the lock (Python's `acquire`).
+   *
+   * @param options Whether to wait (`blocking`), for how long (`timeout`),
+   * and a `signal` to stop waiting.
+   * @returns `true` once acquired; `false` if `timeout` passed first, or at
+   * once when `blocking` is `false` and the lock is held.
+   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
+   * @throws {RangeError} When `timeout` is negative.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing/lock";
+   *
+   * const lock = new Lock();
+   * console.log(await lock.acquire()); // true
+   * console.log(await lock.acquire({ timeout: 10 })); // false
+   * lock.release();
+   * ```
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    if (options === undefined && this.#shared.state?.acquireOwn()) return TRUE;
+    try {
+      const { timeout, signal } = acquireArguments(options);
+      return this.#acquire(timeout, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    const result = await this.#shared.run("acquire", [timeout], signal);
+    if (result === NOT_ACQUIRED) return false;
+    if (!this.#shared.local) {
+      this.#remoteHolds++;
+      this.#remoteRecovered = result === TAKEN_OVER;
+    }
+    return true;
+  }
+
+  /**
+   * Releases the lock (Python's `release`): any process may release a
+   * {@linkcode Lock}; only the holder an {@linkcode RLock}, one level of
+   * its hold at a time.
+   *
+   * @throws {RangeError} When the lock is not held (by this process, for
+   * an RLock).
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing/lock";
+   *
+   * const lock = new Lock();
+   * await lock.acquire();
+   * lock.release();
+   * console.log(lock.locked()); // false
+   * ```
+   */
+  release(): void {
+    const shared = this.#shared;
+    const core = shared.state;
+    if (core !== null) return core.release(selfCode());
+    if (this.#remoteHolds === 0) return shared.run("release", []);
+    if (--this.#remoteHolds === 0) this.#remoteRecovered = false;
+    shared.run("releaseHeld", []);
+    const releasing: Promise<unknown> = shared.run("probe", []).finally(() => {
+      if (this.#releasing === releasing) this.#releasing = null;
+    });
+    this.#releasing = releasing;
+  }
+
+  /**
+   * Tells whether some process holds the lock.
+   *
+   * @returns `true` while held. Right after this process released it, in
+   * a subprocess child: `false` until the owner next answers it.
+   *
+   * @example Usage
+   * ```ts
+   * import { RLock } from "@mp/multiprocessing/lock";
+   *
+   * console.log(new RLock().locked()); // false
+   * ```
+   */
+  locked(): boolean {
+    const core = this.#shared.state;
+    if (core !== null) return core.locked();
+    if (this.#remoteHolds > 0) return true;
+    // A blocking call could overtake the release still on its way.
+    if (this.#releasing !== null) return false;
+    return this.#shared.run("state", [])[0];
+  }
+
+  /**
+   * Whether the current hold was taken over from a process that died
+   * holding the lock, so that what it protects may be half-updated. `true`
+   * from the acquire that follows the death until the next release.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing/lock";
+   *
+   * const lock = new Lock();
+   * await lock.acquire();
+   * console.log(lock.ownerDied); // false
+   * lock.release();
+   * ```
+   */
+  get ownerDied(): boolean {
+    const core = this.#shared.state;
+    return core === null ? this.#remoteRecovered : core.recovered();
+  }
+
+  /**
+   * Runs `fn` holding the lock, releasing it when `fn` ends, also when it
+   * throws (Python's `with lock:`).
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn The function to run.
+   * @param options `timeout` and `signal` for the acquire.
+   * @returns What `fn` returns.
+   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
+   * @throws {RangeError} When `timeout` is negative.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing/lock";
+   *
+   * const lock = new Lock();
+   * console.log(await lock.withLock(() => 42)); // 42
+   * ```
+   */
+  withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    return runHeld("lock", this.#holdable, fn, options);
+  }
+
+  /**
+   * Acquires the lock and returns a `Disposable` that releases it, for
+   * `using`.
+   *
+   * @param options `timeout` and `signal` for the acquire.
+   * @returns What releases the lock when disposed (once).
+   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
+   * @throws {RangeError} When `timeout` is negative.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing/lock";
+   *
+   * const lock = new Lock();
+   * {
+   *   using _held = await lock.hold();
+   *   console.log(lock.locked()); // true
+   * }
+   * console.log(lock.locked()); // false
+   * ```
+   */
+  hold(options?: WaitOptions): Promise<Disposable> {
+    return holdFor("lock", this.#holdable, options);
+  }
+
+  static {
+    lockOf = (lock) => lock.#shared;
+  }
 }
 
 /**
@@ -344,181 +700,11 @@ function lockBackendOf(data: Reduced, reentrant: boolean): LockBackend {
  * }
  * ```
  */
-export class Lock {
-  #backend: LockBackend;
-  #core: LockCore | null;
-
+export class Lock extends BaseLock {
   /** Creates an unlocked lock. */
   constructor() {
-    const backend = take<LockBackend>() ?? newLockBackend(false);
-    this.#backend = backend;
-    this.#core = backend instanceof LocalLock ? backend.core : null;
-    lockBackends.set(this, backend);
-    reducers.set(
-      this,
-      (target, context) => backend.reduce(target, context, this, "lock.Lock"),
-    );
+    super(false);
   }
-
-  /**
-   * Acquires the lock (Python's `acquire`).
-   *
-   * @param options Whether to wait (`blocking`), for how long (`timeout`),
-   * and a `signal` to stop waiting.
-   * @returns `true` once acquired; `false` if `timeout` passed first, or at
-   * once when `blocking` is `false` and the lock is held.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * console.log(await lock.acquire()); // true
-   * console.log(await lock.acquire({ timeout: 10 })); // false
-   * lock.release();
-   * ```
-   */
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options === undefined && this.#core?.acquireOwn()) return TRUE;
-    return acquireLock(this.#backend, options);
-  }
-
-  /**
-   * Releases the lock (Python's `release`). Any process may release it.
-   *
-   * @throws {RangeError} When the lock is not held.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * await lock.acquire();
-   * lock.release();
-   * console.log(lock.locked()); // false
-   * ```
-   */
-  release(): void {
-    const core = this.#core;
-    if (core !== null) core.releaseAny();
-    else this.#backend.release(null);
-  }
-
-  /**
-   * Tells whether some process holds the lock.
-   *
-   * @returns `true` while held. Right after this process released it, in
-   * a subprocess child: `false` until the owner next answers it.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * console.log(lock.locked()); // false
-   * ```
-   */
-  locked(): boolean {
-    return this.#backend.locked();
-  }
-
-  /**
-   * Whether the current hold was taken over from a process that died
-   * holding the lock, so that what it protects may be half-updated. `true`
-   * from the acquire that follows the death until the next release.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * await lock.acquire();
-   * console.log(lock.ownerDied); // false
-   * lock.release();
-   * ```
-   */
-  get ownerDied(): boolean {
-    return this.#backend.recovered();
-  }
-
-  /**
-   * Runs `fn` holding the lock, releasing it when `fn` ends, also when it
-   * throws (Python's `with lock:`).
-   *
-   * @typeParam T What `fn` returns.
-   * @param fn The function to run.
-   * @param options `timeout` and `signal` for the acquire.
-   * @returns What `fn` returns.
-   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * console.log(await lock.withLock(() => 42)); // 42
-   * ```
-   */
-  withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld(
-      "lock",
-      () => this.#core?.acquireOwn(),
-      (timeout, signal) => this.#acquireFor(timeout, signal),
-      () => this.release(),
-      fn,
-      options,
-    );
-  }
-
-  /**
-   * Acquires the lock and returns a `Disposable` that releases it, for
-   * `using`.
-   *
-   * @param options `timeout` and `signal` for the acquire.
-   * @returns What releases the lock when disposed (once).
-   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { Lock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new Lock();
-   * {
-   *   using _held = await lock.hold();
-   *   console.log(lock.locked()); // true
-   * }
-   * console.log(lock.locked()); // false
-   * ```
-   */
-  hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor(
-      "lock",
-      () => this.#core?.acquireOwn(),
-      (timeout, signal) => this.#acquireFor(timeout, signal),
-      () => this.release(),
-      options,
-    );
-  }
-
-  async #acquireFor(
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    return await this.#backend.acquire(null, timeout, signal) !==
-      NOT_ACQUIRED;
-  }
-}
-
-async function acquireLock(
-  backend: LockBackend,
-  options: AcquireOptions | undefined,
-): Promise<boolean> {
-  const { timeout, signal } = acquireArguments(options);
-  return await backend.acquire(null, timeout, signal) !== NOT_ACQUIRED;
 }
 
 /**
@@ -543,181 +729,28 @@ async function acquireLock(
  * console.log(lock.locked()); // false
  * ```
  */
-export class RLock {
-  #backend: LockBackend;
-  #core: LockCore | null;
-
+export class RLock extends BaseLock {
   /** Creates an unlocked re-entrant lock. */
   constructor() {
-    const backend = take<LockBackend>() ?? newLockBackend(true);
-    this.#backend = backend;
-    this.#core = backend instanceof LocalLock ? backend.core : null;
-    lockBackends.set(this, backend);
-    reducers.set(
-      this,
-      (target, context) => backend.reduce(target, context, this, "lock.RLock"),
-    );
-  }
-
-  /**
-   * Acquires the lock, or once more if this process holds it.
-   *
-   * @param options Whether to wait (`blocking`), for how long (`timeout`),
-   * and a `signal` to stop waiting.
-   * @returns `true` once acquired; `false` if `timeout` passed first, or at
-   * once when `blocking` is `false` and another process holds it.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new RLock();
-   * console.log(await lock.acquire({ blocking: false })); // true
-   * lock.release();
-   * ```
-   */
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options === undefined && this.#core?.acquireOwn()) return TRUE;
-    return acquireLock(this.#backend, options);
-  }
-
-  /**
-   * Releases one level of this process's hold; the last release frees the
-   * lock.
-   *
-   * @throws {RangeError} When this process does not hold the lock (it is
-   * free, or another process holds it).
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new RLock();
-   * await lock.acquire();
-   * lock.release();
-   * ```
-   */
-  release(): void {
-    const core = this.#core;
-    if (core !== null) core.releaseOwned(ownCodes().self);
-    else this.#backend.release(null);
-  }
-
-  /**
-   * Tells whether some process holds the lock.
-   *
-   * @returns `true` while held. Right after this process released it, in
-   * a subprocess child: `false` until the owner next answers it.
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * console.log(new RLock().locked()); // false
-   * ```
-   */
-  locked(): boolean {
-    return this.#backend.locked();
-  }
-
-  /**
-   * Whether the current hold was taken over from a process that died
-   * holding the lock; see {@linkcode Lock.prototype.ownerDied}.
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * console.log(new RLock().ownerDied); // false
-   * ```
-   */
-  get ownerDied(): boolean {
-    return this.#backend.recovered();
-  }
-
-  /**
-   * Runs `fn` holding the lock, releasing it when `fn` ends, also when it
-   * throws (Python's `with lock:`).
-   *
-   * @typeParam T What `fn` returns.
-   * @param fn The function to run.
-   * @param options `timeout` and `signal` for the acquire.
-   * @returns What `fn` returns.
-   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new RLock();
-   * await lock.withLock(() => lock.withLock(() => console.log("twice")));
-   * ```
-   */
-  withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld(
-      "re-entrant lock",
-      () => this.#core?.acquireOwn(),
-      (timeout, signal) => this.#acquireFor(timeout, signal),
-      () => this.release(),
-      fn,
-      options,
-    );
-  }
-
-  /**
-   * Acquires the lock and returns a `Disposable` that releases it, for
-   * `using`.
-   *
-   * @param options `timeout` and `signal` for the acquire.
-   * @returns What releases the lock when disposed (once).
-   * @throws {TimeoutError} When the lock is not acquired within `timeout`.
-   * @throws {RangeError} When `timeout` is negative.
-   *
-   * @example Usage
-   * ```ts
-   * import { RLock } from "@mp/multiprocessing/lock";
-   *
-   * const lock = new RLock();
-   * using _held = await lock.hold();
-   * ```
-   */
-  hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor(
-      "re-entrant lock",
-      () => this.#core?.acquireOwn(),
-      (timeout, signal) => this.#acquireFor(timeout, signal),
-      () => this.release(),
-      options,
-    );
-  }
-
-  async #acquireFor(
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    return await this.#backend.acquire(null, timeout, signal) !==
-      NOT_ACQUIRED;
+    super(true);
   }
 }
 
-/** Whether the next Semaphore constructed is bounded. */
+// ---------------------------------------------------------------------------
+// Semaphore and BoundedSemaphore
+
+/** Set while BoundedSemaphore's constructor runs Semaphore's. */
 let bounding = false;
 
-/**
- * Checks a semaphore count.
- *
- * @throws {RangeError} When `value` is not an integer from 0 to 2³¹ − 1.
- */
 function validateValue(value: number, what: string): void {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
     throw new RangeError(
-      `Cannot create the ${what} with value ${value}: it must be an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
+      `Cannot create a ${what} with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
     );
   }
 }
+
+let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
 
 /**
  * A counter shared by processes (Python's `multiprocessing.Semaphore`):
@@ -737,8 +770,13 @@ function validateValue(value: number, what: string): void {
  * ```
  */
 export class Semaphore {
-  #backend: SemaphoreBackend;
-  #core: SemaphoreCore | null;
+  #shared: SemaphoreShared;
+  #holdable: Holdable = {
+    acquireNow: () => this.#shared.state?.tryAcquire(),
+    acquireFor: (timeout, signal) =>
+      this.#shared.run("acquire", [timeout], signal),
+    release: () => this.release(),
+  };
 
   /**
    * Creates a semaphore.
@@ -749,19 +787,18 @@ export class Semaphore {
   constructor(value = 1) {
     const bounded = bounding;
     bounding = false;
-    let backend = take<SemaphoreBackend>();
-    if (backend === null) {
-      validateValue(value, bounded ? "bounded semaphore" : "semaphore");
-      const view = sharedWords(SEMAPHORE_WORDS);
-      SemaphoreCore.init(view, value, bounded ? value : -1);
-      backend = new LocalSemaphore(new SemaphoreCore(view));
+    const shared = adopted<SemaphoreShared>();
+    if (shared !== null) {
+      this.#shared = shared;
+      return;
     }
-    this.#backend = backend;
-    this.#core = backend instanceof LocalSemaphore ? backend.core : null;
-    const kind = bounded ? "lock.BoundedSemaphore" : "lock.Semaphore";
-    reducers.set(
-      this,
-      (target, context) => backend.reduce(target, context, this, kind),
+    validateValue(value, bounded ? "bounded semaphore" : "semaphore");
+    const words = sharedWords(SEMAPHORE_WORDS);
+    SemaphoreCore.init(words, value, bounded ? value : -1);
+    this.#shared = new Shared(
+      SEMAPHORE,
+      { bounded },
+      words.buffer as SharedArrayBuffer,
     );
   }
 
@@ -784,16 +821,16 @@ export class Semaphore {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const core = this.#core;
+    const core = this.#shared.state;
     if (options === undefined && core !== null && core.tryAcquire()) {
       return TRUE;
     }
-    return this.#acquire(options);
-  }
-
-  async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
-    const { timeout, signal } = acquireArguments(options);
-    return await this.#backend.acquire(null, timeout, signal);
+    try {
+      const { timeout, signal } = acquireArguments(options);
+      return this.#shared.run("acquire", [timeout], signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -818,9 +855,10 @@ export class Semaphore {
         `Cannot release the semaphore ${n} times: pass a positive integer`,
       );
     }
-    const core = this.#core;
-    if (core !== null) core.release(n);
-    else this.#backend.release(null, n);
+    const shared = this.#shared;
+    if (shared.state !== null) shared.state.release(n);
+    else if (shared.config.bounded) shared.run("release", [n]);
+    else shared.run("releaseUnbounded", [n]);
   }
 
   /**
@@ -843,14 +881,7 @@ export class Semaphore {
    * ```
    */
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld(
-      "semaphore",
-      () => this.#core?.tryAcquire(),
-      (timeout, signal) => this.#backend.acquire(null, timeout, signal),
-      () => this.release(),
-      fn,
-      options,
-    );
+    return runHeld("semaphore", this.#holdable, fn, options);
   }
 
   /**
@@ -871,13 +902,11 @@ export class Semaphore {
    * ```
    */
   hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor(
-      "semaphore",
-      () => this.#core?.tryAcquire(),
-      (timeout, signal) => this.#backend.acquire(null, timeout, signal),
-      () => this.release(),
-      options,
-    );
+    return holdFor("semaphore", this.#holdable, options);
+  }
+
+  static {
+    semaphoreOf = (semaphore) => semaphore.#shared;
   }
 }
 
@@ -911,6 +940,11 @@ export class BoundedSemaphore extends Semaphore {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Event
+
+let eventOf: (event: Event) => EventShared;
+
 /**
  * A flag shared by processes (Python's `multiprocessing.Event`): `wait()`
  * resolves once some process calls `set()`.
@@ -925,17 +959,12 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class Event {
-  #backend: EventBackend;
+  #shared: EventShared;
 
   /** Creates an event whose flag is not set. */
   constructor() {
-    const backend = take<EventBackend>() ??
-      new LocalEvent(new EventCore(sharedWords(EVENT_WORDS)));
-    this.#backend = backend;
-    reducers.set(
-      this,
-      (target, context) => backend.reduce(target, context, this, "lock.Event"),
-    );
+    this.#shared = adopted<EventShared>() ??
+      new Shared(EVENT, null, memory(EVENT_WORDS));
   }
 
   /**
@@ -951,7 +980,7 @@ export class Event {
    * ```
    */
   isSet(): boolean {
-    return this.#backend.isSet();
+    return this.#shared.run("isSet", []);
   }
 
   /**
@@ -967,7 +996,7 @@ export class Event {
    * ```
    */
   set(): void {
-    this.#backend.set(null);
+    this.#shared.run("set", []);
   }
 
   /**
@@ -984,7 +1013,7 @@ export class Event {
    * ```
    */
   clear(): void {
-    this.#backend.clear(null);
+    this.#shared.run("clear", []);
   }
 
   /**
@@ -1004,12 +1033,21 @@ export class Event {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     const { timeout, signal } = waitArguments(options);
-    return await this.#backend.wait(null, timeout, signal);
+    return await this.#shared.run("wait", [timeout], signal);
+  }
+
+  static {
+    eventOf = (event) => event.#shared;
   }
 }
 
-/** The notify count that wakes every waiter. */
+// ---------------------------------------------------------------------------
+// Condition
+
+/** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
+
+let conditionOf: (condition: Condition) => ConditionShared;
 
 /**
  * A condition variable shared by processes (Python's
@@ -1040,8 +1078,7 @@ const ALL = 0x7fffffff;
  * ```
  */
 export class Condition {
-  #backend: ConditionBackend;
-  #lock: Lock | RLock;
+  #shared: ConditionShared;
 
   /**
    * Creates a condition.
@@ -1051,31 +1088,26 @@ export class Condition {
    * {@linkcode RLock}.
    */
   constructor(lock?: Lock | RLock) {
-    const adopted = take<{ backend: ConditionBackend; lock: Lock | RLock }>();
-    if (adopted !== null) {
-      this.#backend = adopted.backend;
-      this.#lock = adopted.lock;
-    } else {
-      const chosen = lock ?? new RLock();
-      const lockBackend = lockBackends.get(chosen);
-      if (lockBackend === undefined) {
-        throw new TypeError(
-          "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
-        );
-      }
-      this.#lock = chosen;
-      this.#backend = new LocalCondition(
-        new ConditionCore(ConditionCore.newBuffer()),
-        lockBackend,
+    const shared = adopted<ConditionShared>();
+    if (shared !== null) {
+      this.#shared = shared;
+      return;
+    }
+    const chosen = lock ?? new RLock();
+    if (!(chosen instanceof BaseLock)) {
+      throw new TypeError(
+        "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
       );
     }
-    const backend = this.#backend;
-    const ownLock = this.#lock;
-    reducers.set(this, (target, context) => ({
-      ...backend.reduce(target, context, this, "lock.Condition"),
-      lock: reducers.get(ownLock)!(target, context),
-      reentrant: ownLock instanceof RLock,
-    }));
+    this.#shared = new Shared(
+      CONDITION,
+      { lock: chosen },
+      ConditionCore.newBuffer(),
+    );
+  }
+
+  get #lock(): Lock | RLock {
+    return this.#shared.config.lock;
   }
 
   /**
@@ -1140,7 +1172,7 @@ export class Condition {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     const { timeout, signal } = waitArguments(options);
-    return await this.#backend.wait(null, timeout, signal);
+    return await this.#shared.run("wait", [timeout], signal);
   }
 
   /**
@@ -1174,16 +1206,12 @@ export class Condition {
       );
     }
     const { timeout, signal } = waitArguments(options);
-    const deadline = timeout === Infinity
-      ? Infinity
-      : performance.now() + timeout;
+    const deadline = performance.now() + timeout;
     let result = await predicate();
     while (!result) {
-      const left = deadline === Infinity
-        ? Infinity
-        : deadline - performance.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
-      await this.#backend.wait(null, left, signal);
+      await this.#shared.run("wait", [left], signal);
       result = await predicate();
     }
     return Boolean(result);
@@ -1210,7 +1238,7 @@ export class Condition {
         `Cannot notify ${n} waiters: pass an integer, 0 or more`,
       );
     }
-    this.#backend.notify(null, Math.min(n, ALL));
+    this.#shared.run("notify", [Math.min(n, ALL)]);
   }
 
   /**
@@ -1227,7 +1255,7 @@ export class Condition {
    * ```
    */
   notifyAll(): void {
-    this.#backend.notify(null, ALL);
+    this.#shared.run("notify", [ALL]);
   }
 
   /**
@@ -1275,9 +1303,15 @@ export class Condition {
   hold(options?: WaitOptions): Promise<Disposable> {
     return this.#lock.hold(options);
   }
+
+  static {
+    conditionOf = (condition) => condition.#shared;
+  }
 }
 
-/** Checks a barrier's party count. */
+// ---------------------------------------------------------------------------
+// Barrier
+
 function validateParties(parties: number): void {
   if (!Number.isInteger(parties) || parties < 1 || parties > MAX_PARTIES) {
     throw new RangeError(
@@ -1285,6 +1319,37 @@ function validateParties(parties: number): void {
     );
   }
 }
+
+function actionRef(
+  action: unknown,
+  module: string | URL,
+): ActionRef | null {
+  if (action === undefined) return null;
+  if (typeof action !== "function") {
+    throw new TypeError(
+      `Cannot create a barrier with a ${typeof action} action: pass a function`,
+    );
+  }
+  const ref = { module: new URL(module).href, name: action.name };
+  actions.set(`${ref.module}#${ref.name}`, action as () => unknown);
+  return ref;
+}
+
+/** A worker child imports the action by name: it must be exported. */
+function checkAction({ name, module }: ActionRef): void {
+  if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
+    throw new TypeError(
+      `Cannot send the barrier to a worker child as its action is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
+    );
+  }
+  if (certainlyNotExported(name, module)) {
+    throw new TypeError(
+      `Cannot send the barrier to a worker child as its action ${name} is not exported from ${module}: export it, or pass the module that exports it as \`module\``,
+    );
+  }
+}
+
+let barrierOf: (barrier: Barrier) => BarrierShared;
 
 /**
  * A barrier shared by processes (Python's `multiprocessing.Barrier`):
@@ -1308,8 +1373,7 @@ function validateParties(parties: number): void {
  * ```
  */
 export class Barrier {
-  #backend: BarrierBackend;
-  #timeout: number;
+  #shared: BarrierShared;
 
   /**
    * Creates a barrier.
@@ -1322,51 +1386,24 @@ export class Barrier {
    * @throws {TypeError} When `action` is not a function.
    */
   constructor(parties: number, options: BarrierOptions = {}) {
-    const adopted = take<{ backend: BarrierBackend; timeout: number }>();
-    if (adopted !== null) {
-      this.#backend = adopted.backend;
-      this.#timeout = adopted.timeout;
-    } else {
-      const {
-        action,
-        timeout = Infinity,
-        module = getDefaultModule(),
-      } = options ?? {};
-      validateParties(parties);
-      validateTimeout(timeout);
-      if (action !== undefined && typeof action !== "function") {
-        throw new TypeError(
-          `Cannot create a barrier with a ${typeof action} action: pass a function`,
-        );
-      }
-      this.#timeout = timeout;
-      this.#backend = new LocalBarrier(
-        new BarrierCore(BarrierCore.newView(parties)),
-        action === undefined
-          ? null
-          : { fn: action, module: new URL(module).href, name: action.name },
-      );
+    const shared = adopted<BarrierShared>();
+    if (shared !== null) {
+      this.#shared = shared;
+      return;
     }
-    const backend = this.#backend;
-    const timeout = toWire(this.#timeout);
-    reducers.set(this, (target, context) => {
-      if (target === "worker" && backend instanceof LocalBarrier) {
-        const action = backend.action;
-        if (action !== null) checkAction(action);
-        return {
-          ...backend.reduce(target, context, this, "lock.Barrier"),
-          timeout,
-          action: action === null
-            ? null
-            : { module: action.module, name: action.name },
-        };
-      }
-      return {
-        ...backend.reduce(target, context, this, "lock.Barrier"),
-        parties: backend.parties,
-        timeout,
-      };
-    });
+    const {
+      action,
+      timeout = Infinity,
+      module = getDefaultModule(),
+    } = options ?? {};
+    validateParties(parties);
+    validateTimeout(timeout);
+    const ref = actionRef(action, module);
+    this.#shared = new Shared(
+      BARRIER,
+      { parties, timeout, action: ref },
+      BarrierCore.newView(parties).buffer as SharedArrayBuffer,
+    );
   }
 
   /**
@@ -1380,7 +1417,7 @@ export class Barrier {
    * ```
    */
   get parties(): number {
-    return this.#backend.parties;
+    return this.#shared.config.parties;
   }
 
   /**
@@ -1394,7 +1431,8 @@ export class Barrier {
    * ```
    */
   get nWaiting(): number {
-    return this.#backend.nWaiting();
+    return this.#shared.state?.core.nWaiting() ??
+      this.#shared.run("state", [])[1];
   }
 
   /**
@@ -1410,7 +1448,8 @@ export class Barrier {
    * ```
    */
   get broken(): boolean {
-    return this.#backend.broken();
+    return this.#shared.state?.core.broken() ??
+      this.#shared.run("state", [])[0];
   }
 
   /**
@@ -1431,8 +1470,11 @@ export class Barrier {
    * ```
    */
   async wait(options?: WaitOptions): Promise<number> {
-    const { timeout, signal } = waitArguments(options, this.#timeout);
-    return await this.#backend.wait(null, timeout, signal);
+    const { timeout, signal } = waitArguments(
+      options,
+      this.#shared.config.timeout,
+    );
+    return await this.#shared.run("wait", [timeout], signal);
   }
 
   /**
@@ -1450,7 +1492,7 @@ export class Barrier {
    * ```
    */
   reset(): void {
-    this.#backend.reset(null);
+    this.#shared.run("reset", []);
   }
 
   /**
@@ -1467,140 +1509,50 @@ export class Barrier {
    * ```
    */
   abort(): void {
-    this.#backend.abort(null);
+    this.#shared.run("abort", []);
   }
-}
 
-/** @throws {TypeError} When a worker child could not import the action. */
-function checkAction(action: BarrierAction): void {
-  const { name, module } = action;
-  if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
-    throw new TypeError(
-      `Cannot send the barrier to a worker child as its action is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
-    );
-  }
-  if (certainlyNotExported(name, module)) {
-    throw new TypeError(
-      `Cannot send the barrier to a worker child as its action ${name} is not exported from ${module}: export it, or pass the module that exports it as \`module\``,
-    );
+  static {
+    barrierOf = (barrier) => barrier.#shared;
   }
 }
 
 // ---------------------------------------------------------------------------
-// Rebuilding in a child
+// Passing them to children
 
-function rebuildLock(data: unknown, reentrant: boolean): Lock | RLock {
-  const reduced = data as Reduced;
-  return adopt(
-    keyOfReduced(reentrant ? "lock.RLock" : "lock.Lock", reduced),
-    () => {
-      adopting = lockBackendOf(reduced, reentrant);
-      return reentrant ? new RLock() : new Lock();
-    },
-  );
-}
-
-function rebuildSemaphore(data: unknown, bounded: boolean): Semaphore {
-  const reduced = data as Reduced;
-  return adopt(
-    keyOfReduced(bounded ? "lock.BoundedSemaphore" : "lock.Semaphore", reduced),
-    () => {
-      adopting = "sab" in reduced
-        ? new LocalSemaphore(
-          new SemaphoreCore(new Int32Array(reduced.sab)),
-          reduced.uid,
-        )
-        : new RemoteSemaphore(reduced.id, bounded);
-      return bounded ? new BoundedSemaphore() : new Semaphore();
-    },
-  );
-}
-
-/** Describes a primitive of this module for a child. */
-function reduce(
-  primitive: object,
-  target: StartMethod,
-  context?: ReduceContext,
-): unknown {
-  return reducers.get(primitive)!(target, context);
-}
-
-registerReducible(
-  "lock.Lock",
-  import.meta.url,
-  Lock,
-  (data) => rebuildLock(data, false),
-  reduce,
-);
-registerReducible(
-  "lock.RLock",
-  import.meta.url,
-  RLock,
-  (data) => rebuildLock(data, true),
-  reduce,
-);
-registerReducible(
-  "lock.Semaphore",
-  import.meta.url,
-  Semaphore,
-  (data) => rebuildSemaphore(data, false),
-  reduce,
-);
-registerReducible(
-  "lock.BoundedSemaphore",
-  import.meta.url,
-  BoundedSemaphore,
-  (data) => rebuildSemaphore(data, true),
-  reduce,
-);
-registerReducible("lock.Event", import.meta.url, Event, (data) => {
-  const reduced = data as Reduced;
-  return adopt(keyOfReduced("lock.Event", reduced), () => {
-    adopting = "sab" in reduced
-      ? new LocalEvent(
-        new EventCore(new Int32Array(reduced.sab)),
-        reduced.uid,
-      )
-      : new RemoteEvent(reduced.id);
-    return new Event();
-  });
-}, reduce);
-registerReducible("lock.Condition", import.meta.url, Condition, (data) => {
-  const reduced = data as Reduced & { lock: unknown; reentrant: boolean };
-  return adopt(keyOfReduced("lock.Condition", reduced), () => {
-    const lock = rebuildLock(reduced.lock, reduced.reentrant);
-    const lockBackend = lockBackends.get(lock)!;
-    adopting = {
-      lock,
-      backend: "sab" in reduced
-        ? new LocalCondition(
-          new ConditionCore(reduced.sab),
-          lockBackend,
-          reduced.uid,
-        )
-        : new RemoteCondition(reduced.id, lockBackend),
-    };
-    return new Condition();
-  });
-}, reduce);
-registerReducible("lock.Barrier", import.meta.url, Barrier, (data) => {
-  const reduced = data as Reduced & {
-    timeout: number;
-    parties?: number;
-    action?: { module: string; name: string } | null;
+function adopt<P>(make: () => P) {
+  return (shared: unknown): P => {
+    adopting = shared;
+    return make();
   };
-  return adopt(keyOfReduced("lock.Barrier", reduced), () => {
-    const action = reduced.action ?? null;
-    adopting = {
-      timeout: fromWire(reduced.timeout),
-      backend: "sab" in reduced
-        ? new LocalBarrier(
-          new BarrierCore(new Int32Array(reduced.sab)),
-          action === null ? null : { fn: null, ...action },
-          reduced.uid,
-        )
-        : new RemoteBarrier(reduced.id, reduced.parties!),
-    };
-    return new Barrier(1);
-  });
-}, reduce);
+}
+
+Shared.register(LOCK, Lock, lockOf, adopt(() => new Lock()), "lock.Lock");
+Shared.register(LOCK, RLock, lockOf, adopt(() => new RLock()), "lock.RLock");
+Shared.register(
+  SEMAPHORE,
+  Semaphore,
+  semaphoreOf,
+  adopt(() => new Semaphore()),
+  "lock.Semaphore",
+);
+Shared.register(
+  SEMAPHORE,
+  BoundedSemaphore,
+  semaphoreOf,
+  adopt(() => new BoundedSemaphore()),
+  "lock.BoundedSemaphore",
+);
+Shared.register(EVENT, Event, eventOf, adopt(() => new Event()));
+Shared.register(
+  CONDITION,
+  Condition,
+  conditionOf,
+  adopt(() => new Condition()),
+);
+Shared.register(BARRIER, Barrier, (barrier, target) => {
+  const shared = barrierOf(barrier);
+  const { action } = shared.config;
+  if (target === "worker" && action !== null) checkAction(action);
+  return shared;
+}, adopt(() => new Barrier(1)));
