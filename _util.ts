@@ -49,3 +49,26 @@ export function settleWithin<T, U>(
     );
   });
 }
+
+/** Names a value's kind and, briefly, the value, for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  switch (typeof value) {
+    case "string": {
+      const text = value.length > 20 ? `${value.slice(0, 20)}…` : value;
+      return `a string (${JSON.stringify(text)})`;
+    }
+    case "number":
+    case "boolean":
+    case "bigint":
+      return `a ${typeof value} (${String(value)})`;
+    case "object": {
+      const name = Object.getPrototypeOf(value)?.constructor?.name;
+      return typeof name === "string" && name !== "Object"
+        ? `an instance of class ${name}`
+        : "a plain object";
+    }
+    default:
+      return `a ${typeof value}`;
+  }
+}
