@@ -23,6 +23,7 @@
 // a worker child dies, taking its own worker children with it, its parent
 // can tell which holds died with it.
 import { current } from "./_runtime.ts";
+import { setLongTimeout } from "./_util.ts";
 import { BrokenBarrierError } from "./errors.ts";
 
 /** Worker pids start here, above any OS pid (see `nextWorkerPid`). */
@@ -201,12 +202,12 @@ class ParkingLot {
     signal: AbortSignal | undefined,
   ): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancelTimer: (() => void) | undefined;
       const done = () => {
         const at = this.#queue.indexOf(parked);
         if (at !== -1) this.#queue.splice(at, 1);
-        if (timer === undefined) unhold();
-        else clearTimeout(timer);
+        if (cancelTimer === undefined) unhold();
+        else cancelTimer();
         signal?.removeEventListener("abort", onAbort);
       };
       const parked: Parked = {
@@ -223,7 +224,12 @@ class ParkingLot {
         reject(signal!.reason);
       };
       if (timeout === Infinity) hold();
-      else timer = setTimeout(() => parked.settle(NOT_ACQUIRED), timeout);
+      else {
+        cancelTimer = setLongTimeout(
+          () => parked.settle(NOT_ACQUIRED),
+          timeout,
+        );
+      }
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(parked);
       if (!this.#serving) this.#serve();

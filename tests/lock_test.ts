@@ -17,14 +17,17 @@ import {
   Lock,
   RLock,
   Semaphore,
+  type WaitOptions,
 } from "../lock.ts";
-import { TimeoutError } from "../errors.ts";
+import { EmptyError, TimeoutError } from "../errors.ts";
+import { Queue } from "../queue.ts";
 import { Process, type StartMethod } from "../process.ts";
 import { Cell } from "./testdata/lock_cell.ts";
 import {
   acquireAll,
   acquireAndExit,
   acquireAndSleep,
+  acquireWithLongTimeout,
   actionRunsHere,
   barrierViews,
   conditionMisuse,
@@ -155,6 +158,56 @@ test("Lock.acquire() rejects bad options and the lock stays usable", async () =>
   assertFalse(lock.locked());
   assertEquals(await lock.acquire({ timeout: 10 }), true);
   lock.release();
+});
+
+/** Whether `promise` is still pending after `ms` (it is left to run). */
+async function pendingAfter(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let settled = false;
+  promise.then(() => settled = true, () => settled = true);
+  await delay(ms);
+  return !settled;
+}
+
+test("Waits with a timeout of 2³¹ ms or more keep waiting", async () => {
+  const lock = new Lock();
+  await lock.acquire();
+  const semaphore = new Semaphore(0);
+  const bounded = new BoundedSemaphore(1);
+  await bounded.acquire();
+  const condition = new Condition();
+  const event = new Event();
+  const waits: [string, (options: WaitOptions) => Promise<unknown>][] = [
+    ["Lock.acquire()", (options) => lock.acquire(options)],
+    ["Semaphore.acquire()", (options) => semaphore.acquire(options)],
+    ["BoundedSemaphore.acquire()", (options) => bounded.acquire(options)],
+    ["Condition.acquire()", (options) => new Condition(lock).acquire(options)],
+    ["Condition.wait()", async (options) => {
+      await condition.acquire();
+      try {
+        return await condition.wait(options);
+      } finally {
+        condition.release();
+      }
+    }],
+    ["Event.wait()", (options) => event.wait(options)],
+  ];
+  for (const timeout of [2 ** 31, 2 ** 32 + 5]) {
+    for (const [what, wait] of waits) {
+      const controller = new AbortController();
+      const waiting = wait({ timeout, signal: controller.signal });
+      assert(
+        await pendingAfter(waiting, 100),
+        `${what} with timeout ${timeout} ended early`,
+      );
+      controller.abort(new Error("stop"));
+      await assertRejects(() => waiting, Error, "stop");
+    }
+  }
+  lock.release();
+  bounded.release();
 });
 
 test("Lock.acquire() rejects with the signal's reason and leaves the lock usable", async () => {
@@ -696,6 +749,28 @@ for (const startMethod of START_METHODS) {
     lock.release();
     assertEquals(await joined(child), 0);
     assertEquals(await recorder.values(), [true]);
+  });
+
+  test(`A child's acquire with a timeout of 2³¹ ms waits for the release (${startMethod})`, async () => {
+    const semaphore = new Semaphore(0);
+    const lock = new Lock();
+    const rlock = new RLock();
+    await lock.acquire();
+    await rlock.acquire();
+    for (const primitive of [lock, rlock, semaphore]) {
+      const results = new Queue<unknown>();
+      const child = spawn(
+        acquireWithLongTimeout,
+        [primitive, results],
+        startMethod,
+      );
+      assertEquals(await results.get({ timeout: TIMEOUT }), "waiting");
+      // Long enough for an overflowed timer to have fired.
+      await assertRejects(() => results.get({ timeout: 100 }), EmptyError);
+      primitive.release();
+      assertEquals(await results.get({ timeout: TIMEOUT }), true);
+      assertEquals(await joined(child), 0);
+    }
   });
 
   test(`Semaphore counts units across processes (${startMethod})`, async () => {
