@@ -139,8 +139,8 @@ export interface WaitOptions {
 /** Options for `acquire()` on a lock, semaphore or condition. */
 export interface AcquireOptions extends WaitOptions {
   /**
-   * Whether to wait for the lock; with `false` the answer comes at once, and
-   * `timeout` must not be given (as in Python).
+   * Whether to wait for the lock; with `false` the answer comes at once and
+   * any `timeout` is ignored (as in Python's multiprocessing).
    *
    * @default {true}
    */
@@ -191,21 +191,16 @@ function take<T>(): T | null {
 }
 
 /**
- * Reads `acquire()` options.
+ * Reads `acquire()` options. A non-blocking acquire answers at once, so its
+ * timeout is ignored, as Python's multiprocessing locks do.
  *
- * @throws {TypeError} When `blocking` is `false` and a timeout is given.
- * @throws {RangeError} When `timeout` is negative.
+ * @throws {RangeError} When a blocking acquire's `timeout` is negative.
  */
 function acquireArguments(
   options: AcquireOptions | undefined,
 ): { timeout: number; signal: AbortSignal | undefined } {
   const { blocking = true, timeout, signal } = options ?? {};
-  validateTimeout(timeout);
-  if (!blocking && timeout !== undefined) {
-    throw new TypeError(
-      "Cannot acquire with a timeout when blocking is false: pass one or the other",
-    );
-  }
+  if (blocking) validateTimeout(timeout);
   signal?.throwIfAborted();
   return { timeout: blocking ? timeout ?? Infinity : 0, signal };
 }
@@ -367,8 +362,8 @@ export class Lock {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if `timeout` passed first, or at
    * once when `blocking` is `false` and the lock is held.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
+   * @throws {RangeError} When `timeout` is negative (and `blocking` is not
+   * `false`, which ignores it).
    *
    * @example Usage
    * ```ts
@@ -566,8 +561,8 @@ export class RLock {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if `timeout` passed first, or at
    * once when `blocking` is `false` and another process holds it.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
+   * @throws {RangeError} When `timeout` is negative (and `blocking` is not
+   * `false`, which ignores it).
    *
    * @example Usage
    * ```ts
@@ -772,8 +767,8 @@ export class Semaphore {
    * and a `signal` to stop waiting.
    * @returns `true` once a unit is taken; `false` if `timeout` passed first,
    * or at once when `blocking` is `false` and none is left.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
+   * @throws {RangeError} When `timeout` is negative (and `blocking` is not
+   * `false`, which ignores it).
    *
    * @example Usage
    * ```ts
@@ -1085,8 +1080,8 @@ export class Condition {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if not (see
    * {@linkcode Lock.prototype.acquire}).
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
-   * @throws {RangeError} When `timeout` is negative.
+   * @throws {RangeError} When `timeout` is negative (and `blocking` is not
+   * `false`, which ignores it).
    *
    * @example Usage
    * ```ts

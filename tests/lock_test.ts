@@ -150,14 +150,36 @@ test("Lock.acquire() rejects bad options and the lock stays usable", async () =>
     RangeError,
     "timeout NaN",
   );
-  await assertRejects(
-    () => lock.acquire({ blocking: false, timeout: 10 }),
-    TypeError,
-    "Cannot acquire with a timeout when blocking is false",
-  );
   assertFalse(lock.locked());
   assertEquals(await lock.acquire({ timeout: 10 }), true);
   lock.release();
+});
+
+test("acquire({ blocking: false }) ignores a timeout on every lock kind, as Python does", async () => {
+  const options = { blocking: false, timeout: 100 };
+  const lock = new Lock();
+  assertEquals(await lock.acquire(options), true);
+  assertEquals(await lock.acquire(options), false);
+  assertEquals(await lock.acquire({ blocking: false, timeout: -1 }), false);
+  lock.release();
+  const rlock = new RLock();
+  assertEquals(await rlock.acquire(options), true);
+  assertEquals(await rlock.acquire(options), true);
+  rlock.release();
+  rlock.release();
+  const semaphore = new Semaphore(1);
+  assertEquals(await semaphore.acquire(options), true);
+  assertEquals(await semaphore.acquire(options), false);
+  semaphore.release();
+  const bounded = new BoundedSemaphore(1);
+  assertEquals(await bounded.acquire(options), true);
+  assertEquals(await bounded.acquire(options), false);
+  bounded.release();
+  const condition = new Condition(new Lock());
+  assertEquals(await condition.acquire(options), true);
+  assertEquals(await condition.acquire(options), false);
+  condition.release();
+  await assertRejects(() => lock.acquire({ timeout: -1 }), RangeError);
 });
 
 /** Whether `promise` is still pending after `ms` (it is left to run). */
