@@ -3,9 +3,9 @@
 //
 // Plain JSON-safe data takes a JSON fast path, checked exactly, so nothing
 // structured clone would keep is silently changed (`undefined`, `-0`, `NaN`,
-// holes, Dates). Everything else is written as a JSON tree with tagged nodes,
-// and the bytes of ArrayBuffers and typed arrays go beside it, raw, so large
-// binary data moves at memcpy speed. `node:v8` is not used: loading it costs
+// holes, Dates, an object met twice). Everything else is written as a JSON
+// tree with tagged nodes, and the bytes of ArrayBuffers go beside it, raw,
+// so large binary data moves at memcpy speed. `node:v8` is not used: loading it costs
 // a child ~6 ms at start, and it is several times slower per value.
 //
 // A tagged node is an object whose first key is "$". A user object that has
@@ -18,8 +18,31 @@ const MAX_JSON_DEPTH = 64;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Whether `JSON.parse(JSON.stringify(value))` gives back a structured clone of it. */
-export function isExactJson(value: unknown, depth = 0): boolean {
+// The objects met so far by one `isExactJson` call, since JSON would copy an
+// object met twice. Small items, the common case, hold a few objects, and
+// scanning a short array beats making a Set per call.
+const FEW = 16;
+const metFew: (object | undefined)[] = [];
+let metCount = 0;
+let metMany: Set<object> | null = null;
+
+function firstMeeting(object: object): boolean {
+  if (metMany !== null) {
+    if (metMany.has(object)) return false;
+    metMany.add(object);
+    return true;
+  }
+  for (let i = 0; i < metCount; i++) if (metFew[i] === object) return false;
+  if (metCount < FEW) {
+    metFew[metCount++] = object;
+    return true;
+  }
+  metMany = new Set(metFew as object[]);
+  metMany.add(object);
+  return true;
+}
+
+function exactJson(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -28,10 +51,10 @@ export function isExactJson(value: unknown, depth = 0): boolean {
       return Number.isFinite(value) && !Object.is(value, -0);
     case "object": {
       if (value === null) return true;
-      if (depth >= MAX_JSON_DEPTH) return false;
+      if (depth >= MAX_JSON_DEPTH || !firstMeeting(value)) return false;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          if (!(i in value) || !isExactJson(value[i], depth + 1)) return false;
+          if (!(i in value) || !exactJson(value[i], depth + 1)) return false;
         }
         return true;
       }
@@ -39,12 +62,32 @@ export function isExactJson(value: unknown, depth = 0): boolean {
       if (proto !== Object.prototype && proto !== null) return false;
       for (const key in value) {
         const item = (value as Record<string, unknown>)[key];
-        if (item === undefined || !isExactJson(item, depth + 1)) return false;
+        if (item === undefined || !exactJson(item, depth + 1)) return false;
       }
       return true;
     }
     default:
       return false;
+  }
+}
+
+/**
+ * Whether `JSON.parse(JSON.stringify(value))` gives back a structured clone
+ * of it: JSON-safe data in which no object is met twice (structured clone
+ * keeps shared references, JSON copies them).
+ */
+export function isExactJson(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return exactJson(value, 0);
+  // Called again from a getter inside the walk: answer safely, as the
+  // general path keeps everything.
+  if (metCount !== 0) return false;
+  try {
+    return exactJson(value, 0);
+  } finally {
+    // Forget the objects, so this module keeps none of them alive.
+    for (let i = 0; i < metCount; i++) metFew[i] = undefined;
+    metCount = 0;
+    metMany = null;
   }
 }
 
@@ -60,6 +103,31 @@ function viewConstructor(name: string): ViewConstructor {
     throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
   }
   return constructor as ViewConstructor;
+}
+
+// The error classes structured clone keeps; any other error becomes an
+// Error (AggregateError too, and without its `errors`).
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+};
+
+const errorCheck = (Error as { isError?: (value: unknown) => boolean })
+  .isError;
+
+/** Whether structured clone sees an error (not just Error.prototype below). */
+function isError(value: object): value is Error {
+  return errorCheck === undefined ? value instanceof Error : errorCheck(value);
+}
+
+/** A buffer a decoded view shares with the message, not yet copied out. */
+class Span {
+  constructor(readonly offset: number, readonly length: number) {}
 }
 
 function cloneError(what: string): DOMException {
@@ -110,17 +178,40 @@ class TreeWriter {
   #writeObject(value: object): unknown {
     if (Array.isArray(value)) return this.#writeArray(value);
     if (ArrayBuffer.isView(value)) {
-      const bytes = new Uint8Array(
-        value.buffer,
-        value.byteOffset,
-        value.byteLength,
-      );
+      // Structured clone keeps a view's whole buffer, shared with any other
+      // view of it or the buffer itself, so the buffer is a node of its own.
       const type = Object.prototype.toString.call(value).slice(8, -1);
-      return { $: "T", t: type, o: this.#blob(bytes), n: bytes.length };
+      const b = this.write(value.buffer);
+      const l = value instanceof DataView
+        ? value.byteLength
+        : (value as Uint8Array).length;
+      return { $: "T", t: type, b, o: value.byteOffset, l };
     }
     if (value instanceof ArrayBuffer) {
       const bytes = new Uint8Array(value);
-      return { $: "B", o: this.#blob(bytes), n: bytes.length };
+      const node: Record<string, unknown> = {
+        $: "B",
+        o: this.#blob(bytes),
+        n: bytes.length,
+      };
+      if (value.resizable) node.x = value.maxByteLength;
+      return node;
+    }
+    if (
+      typeof SharedArrayBuffer !== "undefined" &&
+      value instanceof SharedArrayBuffer
+    ) {
+      // Memory cannot be shared with another process: the copy is a new
+      // SharedArrayBuffer.
+      const bytes = new Uint8Array(value);
+      const node: Record<string, unknown> = {
+        $: "B",
+        o: this.#blob(bytes),
+        n: bytes.length,
+        s: 1,
+      };
+      if (value.growable) node.x = value.maxByteLength;
+      return node;
     }
     if (value instanceof Map) {
       const entries: unknown[] = [];
@@ -138,16 +229,17 @@ class TreeWriter {
     if (value instanceof RegExp) {
       return { $: "X", s: value.source, f: value.flags };
     }
-    if (value instanceof Error) {
+    if (value instanceof DOMException) {
       const node: Record<string, unknown> = {
         $: "E",
         n: value.name,
         m: value.message,
-        s: value.stack,
+        d: 1,
       };
-      if ("cause" in value) node.c = this.write(value.cause);
+      if (typeof value.stack === "string") node.s = value.stack;
       return node;
     }
+    if (isError(value)) return this.#writeError(value);
     if (
       value instanceof Boolean || value instanceof Number ||
       value instanceof String || value instanceof BigInt
@@ -159,6 +251,28 @@ class TreeWriter {
       node[key] = this.write((value as Record<string, unknown>)[key]);
     }
     return "$" in node ? { $: "O", v: node } : node;
+  }
+
+  // As V8's serializer does: the class comes from `name` (one of the
+  // built-in ones, else Error); only an own data `message` and `cause`, and
+  // a string `stack`, are kept.
+  #writeError(value: Error): unknown {
+    const name = String(value.name);
+    const node: Record<string, unknown> = {
+      $: "E",
+      n: Object.hasOwn(ERROR_CLASSES, name) ? name : "Error",
+    };
+    const message = Object.getOwnPropertyDescriptor(value, "message");
+    if (message !== undefined && "value" in message) {
+      node.m = String(message.value);
+    }
+    const stack = value.stack;
+    if (typeof stack === "string") node.s = stack;
+    const cause = Object.getOwnPropertyDescriptor(value, "cause");
+    if (cause !== undefined && "value" in cause) {
+      node.c = this.write(cause.value);
+    }
+    return node;
   }
 
   #writeArray(value: unknown[]): unknown {
@@ -196,6 +310,13 @@ class TreeReader {
     return this.#blobs.slice(offset, offset + length).buffer;
   }
 
+  /** The buffer at `index` of the values read, copied out if still a span. */
+  #seenBuffer(index: number): unknown {
+    const value = this.#seen[index];
+    if (!(value instanceof Span)) return value;
+    return this.#seen[index] = this.#bytes(value.offset, value.length);
+  }
+
   read(node: unknown): unknown {
     if (typeof node !== "object" || node === null) return node;
     if (Array.isArray(node)) {
@@ -214,7 +335,7 @@ class TreeReader {
       case "b":
         return BigInt(v as string);
       case "R":
-        return this.#seen[record.i as number];
+        return this.#seenBuffer(record.i as number);
       case "O":
         return this.#readObject(v as Record<string, unknown>);
     }
@@ -235,22 +356,24 @@ class TreeReader {
     const keep = <T>(value: T): T => (this.#seen[index] = value, value);
     const v = node.v as unknown[];
     switch (node.$) {
-      case "T": {
-        const View = viewConstructor(node.t as string);
-        const perItem = (View as unknown as { BYTES_PER_ELEMENT?: number })
-          .BYTES_PER_ELEMENT ?? 1;
-        const offset = this.#blobs.byteOffset + (node.o as number);
-        const count = (node.n as number) / perItem;
-        if (this.#share && offset % perItem === 0) {
-          return keep(
-            new View(this.#blobs.buffer as ArrayBuffer, offset, count),
-          );
+      case "T":
+        return keep(this.#readView(node));
+      case "B": {
+        const length = node.n as number;
+        const max = node.x as number | undefined;
+        if (node.s === undefined && max === undefined) {
+          return keep(this.#bytes(node.o as number, length));
         }
-        const buffer = this.#bytes(node.o as number, node.n as number);
-        return keep(new View(buffer, 0, count));
+        const options = max === undefined ? undefined : { maxByteLength: max };
+        const buffer = node.s === undefined
+          ? new ArrayBuffer(length, options)
+          : new SharedArrayBuffer(length, options);
+        const start = node.o as number;
+        new Uint8Array(buffer).set(
+          this.#blobs.subarray(start, start + length),
+        );
+        return keep(buffer);
       }
-      case "B":
-        return keep(this.#bytes(node.o as number, node.n as number));
       case "M": {
         const map = keep(new Map());
         for (let i = 0; i < v.length; i += 2) {
@@ -268,10 +391,21 @@ class TreeReader {
       case "X":
         return keep(new RegExp(node.s as string, node.f as string));
       case "E": {
-        const error = keep(new Error(node.m as string));
-        error.name = node.n as string;
-        if (node.s !== undefined) error.stack = node.s as string;
-        if ("c" in node) error.cause = this.read(node.c);
+        const message = node.m as string | undefined;
+        const error = node.d === undefined
+          ? new ERROR_CLASSES[node.n as string]!(message)
+          : new DOMException(message, node.n as string);
+        keep(error);
+        // Not a stack of this process: the sender's, or none.
+        error.stack = node.s as string;
+        if ("c" in node) {
+          Object.defineProperty(error, "cause", {
+            value: this.read(node.c),
+            writable: true,
+            enumerable: false,
+            configurable: true,
+          });
+        }
         return error;
       }
       case "P":
@@ -286,6 +420,36 @@ class TreeReader {
       }
     }
     throw new TypeError(`Cannot decode a value tagged "${String(node.$)}"`);
+  }
+
+  #readView(node: Record<string, unknown>): ArrayBufferView {
+    const View = viewConstructor(node.t as string);
+    const perItem = (View as unknown as { BYTES_PER_ELEMENT?: number })
+      .BYTES_PER_ELEMENT ?? 1;
+    const b = node.b as Record<string, unknown>;
+    const byteOffset = node.o as number;
+    const length = node.l as number;
+    if (this.#share) {
+      // View the message's bytes in place while the buffer is plain and
+      // the view stays aligned; a span stands for the buffer meanwhile.
+      let span: Span | undefined;
+      if (b.$ === "B" && b.s === undefined && b.x === undefined) {
+        span = new Span(b.o as number, b.n as number);
+        this.#seen.push(span);
+      } else if (b.$ === "R" && this.#seen[b.i as number] instanceof Span) {
+        span = this.#seen[b.i as number] as Span;
+      }
+      const start = this.#blobs.byteOffset + (span?.offset ?? 0) + byteOffset;
+      if (span !== undefined && start % perItem === 0) {
+        return new View(this.#blobs.buffer as ArrayBuffer, start, length);
+      }
+      if (b.$ === "B" && span !== undefined) {
+        const buffer = this.#bytes(span.offset, span.length);
+        this.#seen[this.#seen.length - 1] = buffer;
+        return new View(buffer, byteOffset, length);
+      }
+    }
+    return new View(this.read(b) as ArrayBuffer, byteOffset, length);
   }
 }
 

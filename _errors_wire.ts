@@ -18,7 +18,14 @@ export interface WireError {
   message: string;
   stack?: string | undefined;
   exitCode?: number | null;
+  /** The `cause`, when the error has one of its own. */
+  cause?: WireValue;
+  /** An AggregateError's `errors`. */
+  errors?: WireValue[];
 }
+
+/** A value inside an error: an error to rebuild, or data. */
+export type WireValue = { e: WireError } | { v: unknown };
 
 type ErrorClass = new (message?: string) => Error;
 
@@ -40,26 +47,71 @@ const classes: Record<string, ErrorClass> = {
   URIError,
 };
 
+// A cause or an inner error goes this deep at most (an error may hold itself).
+const MAX_DEPTH = 8;
+
+function toWireValue(value: unknown, depth: number): WireValue {
+  if (value instanceof Error && depth < MAX_DEPTH) {
+    return { e: toWire(value, depth + 1) };
+  }
+  try {
+    // The record must be sendable, whatever the error held.
+    structuredClone(value);
+    return { v: value };
+  } catch {
+    return { v: describe(value) };
+  }
+}
+
+function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function toWire(error: Error, depth: number): WireError {
+  const wire: WireError = {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+  };
+  if (error instanceof ProcessError) wire.exitCode = error.exitCode;
+  if (Object.hasOwn(error, "cause")) {
+    wire.cause = toWireValue(error.cause, depth);
+  }
+  if (error instanceof AggregateError && Array.isArray(error.errors)) {
+    wire.errors = error.errors.map((item) => toWireValue(item, depth));
+  }
+  return wire;
+}
+
 /** Turns anything thrown into a cloneable record. */
 export function toWireError(error: unknown): WireError {
-  if (error instanceof Error) {
-    const wire: WireError = {
-      name: error.name,
-      message: error.message,
-      stack: error.stack,
-    };
-    if (error instanceof ProcessError) wire.exitCode = error.exitCode;
-    return wire;
-  }
+  if (error instanceof Error) return toWire(error, 0);
   return { name: "Error", message: String(error) };
+}
+
+function fromWireValue(wire: WireValue): unknown {
+  return "e" in wire ? fromWireError(wire.e) : wire.v;
 }
 
 /** Rebuilds an error of the same class (or a plain `Error` with the same name). */
 export function fromWireError(wire: WireError): Error {
-  const ErrorClass = classes[wire.name] ?? Error;
-  const error = new ErrorClass(wire.message);
+  const error = wire.errors !== undefined
+    ? new AggregateError(wire.errors.map(fromWireValue), wire.message)
+    : new (classes[wire.name] ?? Error)(wire.message);
   error.name = wire.name;
   if (wire.stack !== undefined) error.stack = wire.stack;
   if (error instanceof ProcessError) error.exitCode = wire.exitCode ?? null;
+  if (wire.cause !== undefined) {
+    Object.defineProperty(error, "cause", {
+      value: fromWireValue(wire.cause),
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
+  }
   return error;
 }

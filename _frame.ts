@@ -42,10 +42,22 @@ const RAW_CODES = new Map<unknown, number>(
   RAW_TYPES.map((type, code) => [type.prototype, code]),
 );
 
-/** The type code of a lone typed array or ArrayBuffer, else -1. */
+/**
+ * The type code of a lone typed array or ArrayBuffer that raw bytes carry
+ * whole, else -1. A view of part of its buffer, or of a resizable or shared
+ * one, is left to the codec, which keeps the buffer as structured clone does.
+ */
 export function rawCode(value: unknown): number {
   if (typeof value !== "object" || value === null) return -1;
-  return RAW_CODES.get(Object.getPrototypeOf(value)) ?? -1;
+  const code = RAW_CODES.get(Object.getPrototypeOf(value));
+  if (code === undefined) return -1;
+  if (code === 0) return (value as ArrayBuffer).resizable ? -1 : 0;
+  const view = value as ArrayBufferView;
+  const buffer = view.buffer;
+  return view.byteOffset === 0 && view.byteLength === buffer.byteLength &&
+      buffer instanceof ArrayBuffer && !buffer.resizable
+    ? code
+    : -1;
 }
 
 /** The bytes of a value that {@linkcode rawCode} accepts. */
@@ -82,7 +94,7 @@ export function encodeFrame(value: unknown, path: string): Uint8Array {
     writeRaw(code, bytes, frame, 0);
     return frame;
   }
-  if (isExactJson(value)) return encode(value, 1, true);
+  if (isExactJson(value)) return ownBuffer(encode(value, 1, true));
   const { value: reduced, reduced: hasPrimitives } = reduce(
     value,
     "subprocess",
@@ -90,7 +102,18 @@ export function encodeFrame(value: unknown, path: string): Uint8Array {
   );
   const frame = encode(reduced, 1, false);
   frame[0] = hasPrimitives ? REDUCED : VALUE;
-  return frame;
+  return ownBuffer(frame);
+}
+
+/**
+ * A frame that all but fills its buffer. A frame may travel inside a
+ * message to another process, and a message carries a view's whole buffer,
+ * which `encode` sizes for the worst case of UTF-8.
+ */
+function ownBuffer(frame: Uint8Array): Uint8Array {
+  const slack = frame.buffer.byteLength - frame.length;
+  if (slack <= 256) return frame;
+  return new Uint8Array((frame.buffer as ArrayBuffer).transfer(frame.length));
 }
 
 function rawValue(frame: Uint8Array): unknown {

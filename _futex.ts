@@ -74,25 +74,3 @@ export async function waitWhile(
     unhold();
   }
 }
-
-/** Timers longer than this overflow to a few milliseconds. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * Calls `fn` after `ms` milliseconds, however long (`setTimeout` fires at
- * once past 2³¹ − 1 ms).
- *
- * @returns What cancels it.
- */
-export function longTimer(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout>;
-  const end = performance.now() + ms;
-  const arm = () => {
-    const left = end - performance.now();
-    timer = left > MAX_TIMER_MS
-      ? setTimeout(arm, MAX_TIMER_MS)
-      : setTimeout(fn, Math.max(0, left));
-  };
-  arm();
-  return () => clearTimeout(timer);
-}

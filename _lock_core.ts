@@ -14,8 +14,9 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, longTimer, waitWhile } from "./_futex.ts";
+import { deadlineOf, waitWhile } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
+import { setLongTimeout } from "./_util.ts";
 import { BrokenBarrierError } from "./errors.ts";
 
 let holds = 0;
@@ -120,7 +121,10 @@ class ParkingLot {
       };
       if (timeout === Infinity) hold();
       else {
-        cancelTimer = longTimer(() => parked.settle(NOT_ACQUIRED), timeout);
+        cancelTimer = setLongTimeout(
+          () => parked.settle(NOT_ACQUIRED),
+          timeout,
+        );
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(parked);

@@ -11,7 +11,7 @@
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
-import { Ring, RingWriter } from "./_ring.ts";
+import { Ring, RingWriter, TooLongError } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -148,9 +148,7 @@ export class LocalEnd implements EndCore {
     const unread = this.#unread[0];
     if (unread !== undefined) {
       if (unread.length > maxLength) {
-        throw new RangeError(
-          `Cannot receive the message as it is ${unread.length} bytes, longer than maxlength ${maxLength}: it stays unread`,
-        );
+        throw new TooLongError(unread.length, maxLength);
       }
       return this.#unread.shift()!;
     }
@@ -324,9 +322,7 @@ export class RemoteEnd implements EndCore {
       throw timeoutError(timeout);
     });
     if (frame.length > maxLength) {
-      throw new RangeError(
-        `Cannot receive the message as it is ${frame.length} bytes, longer than maxlength ${maxLength}: it stays unread`,
-      );
+      throw new TooLongError(frame.length, maxLength);
     }
     this.#ahead = this.#fetch();
     return frame;

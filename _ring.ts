@@ -144,6 +144,19 @@ function wake(array: Int32Array, seq: number, waiters: number): void {
 }
 
 /**
+ * A frame longer than the reader accepts; it stays unread. The lengths are
+ * of whole frames, so a reader that adds a header can report its own.
+ */
+export class TooLongError extends RangeError {
+  /** The frame's length and the longest accepted, in bytes. */
+  constructor(readonly length: number, readonly maxLength: number) {
+    super(
+      `Cannot receive the message as it is ${length} bytes, longer than maxlength ${maxLength}: it stays unread`,
+    );
+  }
+}
+
+/**
  * Copies bytes out of shared memory into a new private array
  * (`TypedArray.prototype.slice` on shared memory is ~20× slower).
  */
@@ -565,11 +578,7 @@ export class Ring {
 
   #peekLength(maxLength = Infinity): number {
     const length = this.#readLength(Atomics.load(this.#words, HEAD));
-    if (length > maxLength) {
-      throw new RangeError(
-        `Cannot receive the message as it is ${length} bytes, longer than maxlength ${maxLength}: it stays unread`,
-      );
-    }
+    if (length > maxLength) throw new TooLongError(length, maxLength);
     return length;
   }
 

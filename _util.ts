@@ -15,6 +15,37 @@ export function validateTimeout(timeout: number | undefined): void {
   }
 }
 
+// `setTimeout` stores its delay in 32 bits and fires at once past this.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Like `setTimeout`, for any delay: one longer than a timer holds waits in
+ * chunks. An infinite delay never fires.
+ *
+ * @returns A function that cancels the call.
+ */
+export function setLongTimeout(
+  callback: () => void,
+  delay: number,
+): () => void {
+  if (delay === Infinity) return () => {};
+  if (!(delay > MAX_TIMER_MS)) {
+    const timer = setTimeout(callback, delay);
+    return () => clearTimeout(timer);
+  }
+  const deadline = performance.now() + delay;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (left: number) => {
+    timer = setTimeout(() => {
+      const rest = deadline - performance.now();
+      if (rest > MAX_TIMER_MS) arm(rest);
+      else timer = setTimeout(callback, rest);
+    }, Math.min(left, MAX_TIMER_MS));
+  };
+  arm(delay);
+  return () => clearTimeout(timer);
+}
+
 /**
  * Settles as `promise` does, unless `timeout` ms pass first (then as
  * `onTimeout()` returns or throws) or `signal` aborts (then rejects with its
@@ -30,12 +61,13 @@ export function settleWithin<T, U>(
   return new Promise<T | U>((resolve, reject) => {
     const onAbort = () => done(() => reject(signal!.reason));
     if (signal?.aborted) return onAbort();
-    const timer = timeout === Infinity
-      ? undefined
-      : setTimeout(() => done(() => resolve(onTimeout())), timeout);
+    const cancel = setLongTimeout(
+      () => done(() => resolve(onTimeout())),
+      timeout,
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
     function done(settle: () => void) {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener("abort", onAbort);
       try {
         settle();
@@ -48,4 +80,27 @@ export function settleWithin<T, U>(
       (error) => done(() => reject(error)),
     );
   });
+}
+
+/** Names a value's kind and, briefly, the value, for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  switch (typeof value) {
+    case "string": {
+      const text = value.length > 20 ? `${value.slice(0, 20)}…` : value;
+      return `a string (${JSON.stringify(text)})`;
+    }
+    case "number":
+    case "boolean":
+    case "bigint":
+      return `a ${typeof value} (${String(value)})`;
+    case "object": {
+      const name = Object.getPrototypeOf(value)?.constructor?.name;
+      return typeof name === "string" && name !== "Object"
+        ? `an instance of class ${name}`
+        : "a plain object";
+    }
+    default:
+      return `a ${typeof value}`;
+  }
 }

@@ -40,7 +40,8 @@ import {
 } from "./_pipe_core.ts";
 import { rebuild, type ReduceContext, registerReducible } from "./_reduce.ts";
 import type { StartMethod } from "./_runtime.ts";
-import { validateTimeout } from "./_util.ts";
+import { describeValue, validateTimeout } from "./_util.ts";
+import { TooLongError } from "./_ring.ts";
 import { EOFError } from "./errors.ts";
 
 /** Options for the receiving calls of a {@linkcode Connection}. */
@@ -245,6 +246,8 @@ export class Connection<T> implements AsyncIterable<T> {
    * @param buffer The bytes, or any view of them.
    * @param offset Where to start, in bytes.
    * @param size How many bytes; the rest of `buffer` by default.
+   * @throws {TypeError} When `buffer` is not an ArrayBuffer or a view, such
+   * as a string; nothing is sent.
    * @throws {RangeError} When `offset` or `size` fall outside `buffer`.
    *
    * @example Usage
@@ -262,6 +265,13 @@ export class Connection<T> implements AsyncIterable<T> {
     size?: number,
   ): void {
     this.#check("send");
+    if (!isBytes(buffer)) {
+      throw new TypeError(
+        `Cannot send bytes of ${
+          describeValue(buffer)
+        }: sendBytes() takes an ArrayBuffer or a view of one; encode a string with TextEncoder, or send any value with send()`,
+      );
+    }
     const bytes = ArrayBuffer.isView(buffer)
       ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
       : new Uint8Array(buffer);
@@ -311,8 +321,18 @@ export class Connection<T> implements AsyncIterable<T> {
         `Cannot receive with maxlength ${maxlength}: it must be 0 or more`,
       );
     }
-    const frame = await this.#receive(maxlength + 1, options);
-    return frame.subarray(1);
+    try {
+      // A frame is the message after a flag byte.
+      const frame = await this.#receive(maxlength + 1, options);
+      return frame.subarray(1);
+    } catch (error) {
+      if (!(error instanceof TooLongError)) throw error;
+      throw new RangeError(
+        `Cannot receive the message as it is ${
+          error.length - 1
+        } bytes, longer than maxlength ${maxlength}: it stays unread`,
+      );
+    }
   }
 
   /**
@@ -369,6 +389,14 @@ export class Connection<T> implements AsyncIterable<T> {
     describeEnd = (connection, target, context) =>
       connection.#end.describe(target, connection, context);
   }
+}
+
+// Checked at run time: JavaScript callers pass anything, and `new
+// Uint8Array("hello")` would quietly make an empty message.
+function isBytes(value: unknown): boolean {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer !== "undefined" &&
+      value instanceof SharedArrayBuffer);
 }
 
 function connectionOf<T>(end: EndCore): Connection<T> {

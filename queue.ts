@@ -88,10 +88,16 @@ function settle(taken: TakenItem): Promise<unknown> {
 // Set while a child rebuilds a queue, so the constructor adopts its core.
 let adopting: QueueCore | null = null;
 
+// The queue keeps `maxsize` in a 32-bit word of shared memory.
+const MAX_MAXSIZE = 2 ** 31 - 1;
+
 function validateMaxsize(maxsize: unknown): number {
-  if (typeof maxsize !== "number" || !Number.isInteger(maxsize)) {
+  if (
+    typeof maxsize !== "number" || !Number.isInteger(maxsize) ||
+    maxsize > MAX_MAXSIZE
+  ) {
     throw new RangeError(
-      `Cannot create a queue with maxsize ${maxsize}: it must be an integer (0 or less for no limit)`,
+      `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to ${MAX_MAXSIZE} (0 or less for no limit)`,
     );
   }
   return maxsize;
@@ -126,7 +132,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * Creates a queue.
    *
    * @param options The `maxsize`.
-   * @throws {RangeError} When `maxsize` is not an integer.
+   * @throws {RangeError} When `maxsize` is not an integer up to 2³¹ − 1.
    */
   constructor(options: QueueOptions = {}) {
     const core = adopting;

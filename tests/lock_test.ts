@@ -17,14 +17,17 @@ import {
   Lock,
   RLock,
   Semaphore,
+  type WaitOptions,
 } from "../lock.ts";
-import { TimeoutError } from "../errors.ts";
+import { EmptyError, TimeoutError } from "../errors.ts";
+import { Queue } from "../queue.ts";
 import { Process, type StartMethod } from "../process.ts";
 import { Cell } from "./testdata/lock_cell.ts";
 import {
   acquireAll,
   acquireAndExit,
   acquireAndSleep,
+  acquireWithLongTimeout,
   actionRunsHere,
   barrierViews,
   conditionMisuse,
@@ -110,22 +113,6 @@ test("Lock.acquire() answers false at the timeout, and at once when not blocking
   lock.release();
 });
 
-test("Lock.acquire() with blocking false answers at once, ignoring a timeout", async () => {
-  const lock = new Lock();
-  // Were the timeout honoured, the test's own deadline would fail it.
-  assertEquals(await lock.acquire({ blocking: false, timeout: 2 ** 40 }), true);
-  assertEquals(
-    await lock.acquire({ blocking: false, timeout: 2 ** 40 }),
-    false,
-  );
-  lock.release();
-  const semaphore = new Semaphore(0);
-  assertEquals(await semaphore.acquire({ blocking: false, timeout: 1 }), false);
-  const rlock = new RLock();
-  assertEquals(await rlock.acquire({ blocking: false, timeout: -1 }), true);
-  rlock.release();
-});
-
 test("Lock.acquire() waits for the holder's release", async () => {
   const lock = new Lock();
   await lock.acquire();
@@ -166,6 +153,83 @@ test("Lock.acquire() rejects bad options and the lock stays usable", async () =>
   assertFalse(lock.locked());
   assertEquals(await lock.acquire({ timeout: 10 }), true);
   lock.release();
+});
+
+test("acquire({ blocking: false }) ignores a timeout on every lock kind, as Python does", async () => {
+  const options = { blocking: false, timeout: 100 };
+  const lock = new Lock();
+  assertEquals(await lock.acquire(options), true);
+  assertEquals(await lock.acquire(options), false);
+  assertEquals(await lock.acquire({ blocking: false, timeout: -1 }), false);
+  lock.release();
+  const rlock = new RLock();
+  assertEquals(await rlock.acquire(options), true);
+  assertEquals(await rlock.acquire(options), true);
+  rlock.release();
+  rlock.release();
+  const semaphore = new Semaphore(1);
+  assertEquals(await semaphore.acquire(options), true);
+  assertEquals(await semaphore.acquire(options), false);
+  semaphore.release();
+  const bounded = new BoundedSemaphore(1);
+  assertEquals(await bounded.acquire(options), true);
+  assertEquals(await bounded.acquire(options), false);
+  bounded.release();
+  const condition = new Condition(new Lock());
+  assertEquals(await condition.acquire(options), true);
+  assertEquals(await condition.acquire(options), false);
+  condition.release();
+  await assertRejects(() => lock.acquire({ timeout: -1 }), RangeError);
+});
+
+/** Whether `promise` is still pending after `ms` (it is left to run). */
+async function pendingAfter(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let settled = false;
+  promise.then(() => settled = true, () => settled = true);
+  await delay(ms);
+  return !settled;
+}
+
+test("Waits with a timeout of 2³¹ ms or more keep waiting", async () => {
+  const lock = new Lock();
+  await lock.acquire();
+  const semaphore = new Semaphore(0);
+  const bounded = new BoundedSemaphore(1);
+  await bounded.acquire();
+  const condition = new Condition();
+  const event = new Event();
+  const waits: [string, (options: WaitOptions) => Promise<unknown>][] = [
+    ["Lock.acquire()", (options) => lock.acquire(options)],
+    ["Semaphore.acquire()", (options) => semaphore.acquire(options)],
+    ["BoundedSemaphore.acquire()", (options) => bounded.acquire(options)],
+    ["Condition.acquire()", (options) => new Condition(lock).acquire(options)],
+    ["Condition.wait()", async (options) => {
+      await condition.acquire();
+      try {
+        return await condition.wait(options);
+      } finally {
+        condition.release();
+      }
+    }],
+    ["Event.wait()", (options) => event.wait(options)],
+  ];
+  for (const timeout of [2 ** 31, 2 ** 32 + 5]) {
+    for (const [what, wait] of waits) {
+      const controller = new AbortController();
+      const waiting = wait({ timeout, signal: controller.signal });
+      assert(
+        await pendingAfter(waiting, 100),
+        `${what} with timeout ${timeout} ended early`,
+      );
+      controller.abort(new Error("stop"));
+      await assertRejects(() => waiting, Error, "stop");
+    }
+  }
+  lock.release();
+  bounded.release();
 });
 
 test("Lock.acquire() rejects with the signal's reason and leaves the lock usable", async () => {
@@ -705,6 +769,28 @@ for (const startMethod of START_METHODS) {
     lock.release();
     assertEquals(await joined(child), 0);
     assertEquals(await recorder.values(), [true]);
+  });
+
+  test(`A child's acquire with a timeout of 2³¹ ms waits for the release (${startMethod})`, async () => {
+    const semaphore = new Semaphore(0);
+    const lock = new Lock();
+    const rlock = new RLock();
+    await lock.acquire();
+    await rlock.acquire();
+    for (const primitive of [lock, rlock, semaphore]) {
+      const results = new Queue<unknown>();
+      const child = spawn(
+        acquireWithLongTimeout,
+        [primitive, results],
+        startMethod,
+      );
+      assertEquals(await results.get({ timeout: TIMEOUT }), "waiting");
+      // Long enough for an overflowed timer to have fired.
+      await assertRejects(() => results.get({ timeout: 100 }), EmptyError);
+      primitive.release();
+      assertEquals(await results.get({ timeout: TIMEOUT }), true);
+      assertEquals(await joined(child), 0);
+    }
   });
 
   test(`Semaphore counts units across processes (${startMethod})`, async () => {

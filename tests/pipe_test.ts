@@ -74,6 +74,39 @@ Deno.test("Connection.sendBytes() and recvBytes() with offset, size and maxlengt
   assertEquals((await b.recvBytes()).length, 100);
 });
 
+Deno.test("Connection.recvBytes() reports the message's own length when it is longer than maxlength", async () => {
+  const [a, b] = Pipe();
+  a.sendBytes(new Uint8Array(100));
+  await assertRejects(
+    () => b.recvBytes(10),
+    RangeError,
+    "Cannot receive the message as it is 100 bytes, longer than maxlength 10",
+  );
+  assertEquals((await b.recvBytes(100)).length, 100);
+});
+
+Deno.test("Connection.sendBytes() throws TypeError for a string, sending nothing", async () => {
+  const [a, b] = Pipe();
+  for (const bad of ["hello", 5, null, [1, 2], { length: 1 }]) {
+    assertThrows(
+      () => a.sendBytes(bad as unknown as Uint8Array),
+      TypeError,
+      "sendBytes() takes an ArrayBuffer or a view of one",
+    );
+  }
+  assertThrows(
+    () => a.sendBytes("hello" as unknown as Uint8Array),
+    TypeError,
+    'Cannot send bytes of a string ("hello"): sendBytes() takes an ArrayBuffer or a view of one; encode a string with TextEncoder',
+  );
+  assertEquals(await b.poll(), false);
+  a.sendBytes(new TextEncoder().encode("hello"));
+  assertEquals(
+    new TextDecoder().decode(await b.recvBytes(Infinity, wait)),
+    "hello",
+  );
+});
+
 Deno.test("Connection.send() rejects an uncloneable value, sending nothing", async () => {
   const [a, b] = Pipe<unknown>();
   assertThrows(() => a.send({ f: () => {} }), TypeError, "Cannot send value.f");
@@ -107,6 +140,22 @@ Deno.test("Pipe carries a 100 MiB Uint8Array and a deeply nested object intact",
 });
 
 for (const startMethod of START_METHODS) {
+  Deno.test(`Connection: a child's recvBytes() and sendBytes() report misuse precisely (${startMethod})`, async () => {
+    const [parent, childEnd] = Pipe<unknown>();
+    const child = start(startMethod, targets.checksBytes, childEnd);
+    parent.sendBytes(new Uint8Array(100));
+    assertEquals(await parent.recv(wait), [
+      "RangeError",
+      "Cannot receive the message as it is 100 bytes, longer than maxlength 10: it stays unread",
+    ]);
+    assertEquals(await parent.recv(wait), 100);
+    const [name, message] = await parent.recv(wait) as [string, string];
+    assertEquals(name, "TypeError");
+    assert(message.startsWith('Cannot send bytes of a string ("hello")'));
+    assertEquals(await parent.recvBytes(Infinity, wait), new Uint8Array([7]));
+    assertEquals(await child.join(wait), 0);
+  });
+
   Deno.test(`Connection: a child sends and closes; the parent receives, then EOF (${startMethod})`, async () => {
     const [parentEnd, childEnd] = Pipe<string>();
     const child = start(startMethod, targets.sendsAndCloses, childEnd);

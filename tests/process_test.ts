@@ -112,6 +112,24 @@ for (const startMethod of START_METHODS) {
     assertEquals(terminated.exitCode, -15);
   });
 
+  Deno.test(`Process.join() with a timeout of 2³¹ ms or more keeps waiting (${startMethod})`, async () => {
+    const child = spawn(sleepsForever);
+    child.start();
+    for (const timeout of [2 ** 31, 2 ** 32 + 5]) {
+      const controller = new AbortController();
+      let settled = false;
+      const joining = child.join({ timeout, signal: controller.signal });
+      joining.then(() => settled = true, () => settled = true);
+      // Long enough for an overflowed timer to have fired.
+      await delay(100);
+      assert(!settled, `join() with timeout ${timeout} ended early`);
+      controller.abort(new Error("stop waiting"));
+      await assertRejects(() => joining, Error, "stop waiting");
+    }
+    child.kill();
+    assertEquals(await child.join({ timeout: TIMEOUT }), -9);
+  });
+
   Deno.test(`Process.join() rejects with the signal's reason, leaving the child running (${startMethod})`, async () => {
     const child = spawn(sleepsForever);
     child.start();

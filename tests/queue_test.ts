@@ -45,6 +45,16 @@ Deno.test("Queue put/get/putNowait/getNowait/qsize/empty/full in one process", a
 
 Deno.test("Queue rejects bad options and bad items with clear errors, staying usable", async () => {
   assertThrows(() => new Queue({ maxsize: 1.5 }), RangeError, "maxsize 1.5");
+  for (const maxsize of [2 ** 31, 2 ** 32 + 1, Infinity]) {
+    assertThrows(
+      () => new Queue({ maxsize }),
+      RangeError,
+      `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to 2147483647 (0 or less for no limit)`,
+    );
+    assertThrows(() => new JoinableQueue({ maxsize }), RangeError, "maxsize");
+  }
+  assertEquals(new Queue({ maxsize: 2 ** 31 - 1 }).maxsize, 2 ** 31 - 1);
+  assertEquals(new Queue({ maxsize: -(2 ** 40) }).maxsize, 0);
   const q = new Queue<unknown>();
   await q.put("before");
   await assertRejects(

@@ -8,6 +8,7 @@ import type {
   Semaphore,
 } from "../../lock.ts";
 import { Process, type StartMethod } from "../../process.ts";
+import type { Queue } from "../../queue.ts";
 import type { Cell } from "./lock_cell.ts";
 import type { Recorder } from "./recorder.ts";
 
@@ -279,4 +280,15 @@ export async function barrierViews(barrier: Barrier, recorder: Recorder) {
   const after = [barrier.nWaiting, barrier.broken];
   barrier.reset();
   await recorder.record([before, after, barrier.broken]);
+}
+
+/** Says it is about to wait, then acquires with a timeout past 2³¹ ms. */
+export async function acquireWithLongTimeout(
+  primitive: Lock | RLock | Semaphore,
+  results: Queue<unknown>,
+) {
+  await results.put("waiting");
+  const acquired = await primitive.acquire({ timeout: 2 ** 31 });
+  await results.put(acquired);
+  if (acquired) primitive.release();
 }

@@ -44,3 +44,19 @@ export async function putsIntoReceivedQueue(conn: Connection<unknown>) {
   const q = await conn.recv() as { put(item: string): Promise<void> };
   await q.put("via a pipe");
 }
+
+/** Reports what the child sees of a too-long message and a string sent as bytes. */
+export async function checksBytes(conn: Connection<unknown>) {
+  try {
+    await conn.recvBytes(10);
+  } catch (error) {
+    conn.send([(error as Error).name, (error as Error).message]);
+  }
+  conn.send((await conn.recvBytes()).length);
+  try {
+    conn.sendBytes("hello" as unknown as Uint8Array);
+  } catch (error) {
+    conn.send([(error as Error).name, (error as Error).message]);
+  }
+  conn.sendBytes(new Uint8Array([7]));
+}

@@ -28,6 +28,14 @@ export async function echoes(inbox: Queue<unknown>, outbox: Queue<unknown>) {
   await outbox.put(await inbox.get());
 }
 
+export async function echoesAll(
+  inbox: Queue<unknown>,
+  outbox: Queue<unknown>,
+  count: number,
+) {
+  for (let i = 0; i < count; i++) await outbox.put(await inbox.get());
+}
+
 export async function getsForever(q: Queue<unknown>, started: Queue<string>) {
   await started.put("blocked");
   await q.get();
