@@ -5,6 +5,8 @@
 import type { InitMessage } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
 import { adoptIsolateTable } from "./_isolates.ts";
+// Loaded in every child, so that exits are reported up the tree through it.
+import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
 import {
   current,

@@ -246,6 +246,14 @@ const exposed = new Map<number, CallHandler>();
 const exposedIds = new WeakMap<object, number>();
 let nextExposedId = 1;
 
+/**
+ * Serves calls to `id`, a fixed number below those {@linkcode expose} hands
+ * out, which every process of the tree knows without being told.
+ */
+export function serveFixed(id: number, handler: CallHandler): void {
+  exposed.set(id, handler);
+}
+
 /** Makes `owner` callable from children; the same object always gets the same id. */
 export function expose(owner: object, handler: CallHandler): number {
   let id = exposedIds.get(owner);

@@ -12,7 +12,13 @@
 // its OS process it was passed to) runs each operation itself; any other
 // process sends it to the owner, which runs the same code on the caller's
 // behalf. Which path a process takes is decided here, in `#local`.
-import { callerCode, isDead, onDeath, selfCode } from "./_isolates.ts";
+import {
+  callerCode,
+  isDead,
+  markExited,
+  onDeath,
+  selfCode,
+} from "./_isolates.ts";
 import { rebuildSync, reduce, registerReducible } from "./_reduce.ts";
 import {
   type CallContext,
@@ -20,7 +26,10 @@ import {
   callOwnerSync,
   current,
   expose,
+  hasParent,
   notifyOwner,
+  onChildExit,
+  serveFixed,
   type StartMethod,
 } from "./_runtime.ts";
 
@@ -109,6 +118,21 @@ function reapAll(): void {
     else shared.reap();
   }
 }
+
+// A party registered by an owner up the tree may die under a process the
+// owner never hears from (a grandchild whose parent lives on): every exit is
+// reported up the tree, and each ancestor marks the party dead in its table.
+const EXITS = -1;
+
+function reportExit(pid: number): void {
+  if (hasParent()) notifyOwner(current.parentPid, EXITS, "exited", [pid]);
+}
+
+onChildExit(reportExit);
+serveFixed(EXITS, (_op, [pid]) => {
+  markExited(pid as number);
+  reportExit(pid as number);
+});
 
 /** The objects rebuilt in this isolate, so one passed twice is one object. */
 const rebuilt = new Map<string, WeakRef<object>>();

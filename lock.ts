@@ -10,38 +10,38 @@
  * `async` here: each waiting method takes `timeout` (milliseconds) and
  * `signal` (an `AbortSignal`; the call then rejects with `signal.reason`).
  *
- * How they work: the state lives in a `SharedArrayBuffer`, used with Atomics
- * by the process that created the object and all its worker children (a
- * worker shares the OS process). Nothing blocks a thread: waits use
+ * How they work: each primitive is one object of the shared-object layer.
+ * Its state lives in a `SharedArrayBuffer` owned by the process that created
+ * it; that process and every worker of its OS process the object reaches
+ * work on it directly with Atomics. Nothing blocks a thread: waits use
  * `Atomics.waitAsync`, after a brief spin when the holder runs on another
- * thread. A subprocess child has no shared memory with its parent yet, so
- * each of its operations is a call to the process that passed it the object,
- * which performs it on the shared state on the child's behalf: workers and
- * subprocess children contend on the same lock. Methods that are synchronous
- * here stay synchronous in a subprocess child, and throw where Python
+ * thread. Any other process that holds the object — a subprocess child, a
+ * grandchild, a process that got it in a queue item from a sibling — sends
+ * each operation to the owner, which runs the same code on its behalf, so
+ * workers and subprocess children contend on the same lock. Methods that
+ * are synchronous here stay synchronous there, and throw where Python
  * throws: `locked()`, `isSet()`, `set()`, `clear()`, `notify()`, `reset()`,
  * `abort()`, `nWaiting`, `broken`, and `release()` of a `BoundedSemaphore` or
- * of a `Lock` the child does not hold, block it for one round trip. Releasing
- * a lock the child holds, or a `Semaphore`, is sent without waiting (and
- * applied in order, before anything the child does next).
+ * of a `Lock` the process does not hold block it for one round trip.
+ * Releasing a lock the process holds, or a `Semaphore`, is sent without
+ * waiting, in order with its other calls.
  *
  * **A process that dies holding a lock.** Python leaves the lock held, so
- * every other process waits forever. Here, when a child dies (it returns,
+ * every other process waits forever. Here, when a process dies (it returns,
  * throws, calls `Deno.exit()`, or is terminated or killed) while it holds a
  * {@linkcode Lock} or an {@linkcode RLock} (also the lock of a
- * {@linkcode Condition}), its parent releases the lock as it sees the child
- * exit, before `join()` resolves, and the next process to acquire it finds
+ * {@linkcode Condition}), the lock is released as soon as its parent sees it
+ * exit, and the next process to acquire it finds
  * {@linkcode Lock.prototype.ownerDied} `true`: what the lock protected may be
- * half-updated. This covers holds by the dead child's own children too (its
- * subprocess children exit with it and its worker children die with it). A
- * process that dies while waiting on a {@linkcode Barrier} breaks it, as a
- * timeout does; one that dies waiting on a {@linkcode Condition} is not
- * counted by `notify()`. Semaphore units are not given back: any process may
- * release a semaphore, so a dead process's acquisitions cannot be told from
- * units it legitimately consumed. Not covered: a lock the dying child's
- * parent never held (one that reached the child from a sibling through a
- * queue, say), and a hold by a worker two or more worker levels below the
- * worker that died.
+ * half-updated. The rule holds at any depth and however the process got the
+ * lock: every party is recorded with the party it descends from, so the holds
+ * of a dead child's children and grandchildren are freed with it. When the
+ * owner is the process that sees the exit, the lock is free before `join()`
+ * resolves. A process that dies while waiting on a {@linkcode Barrier} breaks
+ * it, as a timeout does; one that dies waiting on a {@linkcode Condition} is
+ * not counted by `notify()`. Semaphore units are not given back: any process
+ * may release a semaphore, so a dead process's acquisitions cannot be told
+ * from units it legitimately consumed.
  *
  * @example Python's `with lock:` is `withLock()`, or `using`
  * ```ts

@@ -27,17 +27,21 @@ import {
   acquireAll,
   acquireAndExit,
   acquireAndSleep,
+  acquireFromQueue,
   acquireWithLongTimeout,
   actionRunsHere,
   barrierViews,
   conditionMisuse,
   countAction,
   grandchildDiesHolding,
+  grandchildDiesHoldingWhileIAlive,
+  grandchildHolds,
   holdReentrant,
   incrementInGrandchild,
   incrementUnderLock,
   lockedViews,
   passBarrier,
+  putLock,
   release,
   setAndClear,
   setEvent,
@@ -1096,3 +1100,67 @@ test("A Lock gives mutual exclusion to worker and subprocess children together",
   assertEquals(await cell.get(), times * methods.length);
   assertFalse(lock.locked());
 });
+
+for (const middle of START_METHODS) {
+  for (const grandchildMethod of START_METHODS) {
+    test(`A Lock held by a ${grandchildMethod} grandchild is freed when its ${middle} parent is killed`, async () => {
+      const lock = new Lock();
+      const acquired = new Event();
+      const child = spawn(
+        grandchildHolds,
+        [lock, acquired, grandchildMethod],
+        middle,
+      );
+      assert(await acquired.wait({ timeout: TIMEOUT }));
+      assertEquals(await lock.acquire({ blocking: false }), false);
+      child.kill();
+      assertEquals(await joined(child), -9);
+      assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+      assert(lock.ownerDied);
+      lock.release();
+    });
+  }
+}
+
+for (const middle of START_METHODS) {
+  for (const grandchildMethod of START_METHODS) {
+    test(`A Lock a ${grandchildMethod} grandchild dies holding is freed while its ${middle} parent lives on`, async () => {
+      const lock = new Lock();
+      const died = new Event();
+      const child = spawn(
+        grandchildDiesHoldingWhileIAlive,
+        [lock, died, grandchildMethod],
+        middle,
+      );
+      try {
+        assert(await died.wait({ timeout: TIMEOUT }));
+        assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+        assert(lock.ownerDied);
+        lock.release();
+      } finally {
+        child.kill();
+        await joined(child);
+      }
+    });
+  }
+}
+
+for (const sender of START_METHODS) {
+  for (const receiver of START_METHODS) {
+    test(`A Lock a ${receiver} child got from a ${sender} sibling through a Queue excludes, and is freed when it dies`, async () => {
+      const lock = new Lock();
+      const queue = new Queue<{ lock: Lock }>();
+      const acquired = new Event();
+      assertEquals(await joined(spawn(putLock, [queue, lock], sender)), 0);
+      const holder = spawn(acquireFromQueue, [queue, acquired], receiver);
+      assert(await acquired.wait({ timeout: TIMEOUT }));
+      assert(lock.locked());
+      assertEquals(await lock.acquire({ blocking: false }), false);
+      holder.kill();
+      assertEquals(await joined(holder), -9);
+      assertEquals(await lock.acquire({ timeout: TIMEOUT }), true);
+      assert(lock.ownerDied);
+      lock.release();
+    });
+  }
+}

@@ -292,3 +292,50 @@ export async function acquireWithLongTimeout(
   await results.put(acquired);
   if (acquired) primitive.release();
 }
+
+/** Starts a grandchild that takes the lock and sleeps; then sleeps too. */
+export async function grandchildHolds(
+  lock: Lock,
+  acquired: Event,
+  startMethod: StartMethod,
+) {
+  new Process({
+    target: acquireAndSleep,
+    args: [lock, acquired],
+    module,
+    startMethod,
+  }).start();
+  await new Promise(() => setInterval(() => {}, 1_000));
+}
+
+/** Gets a lock from a queue, takes it, says so, and sleeps. */
+export async function acquireFromQueue(
+  queue: Queue<{ lock: Lock }>,
+  acquired: Event,
+) {
+  const { lock } = await queue.get({ timeout: TIMEOUT });
+  await acquireAndSleep(lock, acquired);
+}
+
+/** Passes a lock on to a sibling through a queue. */
+export async function putLock(queue: Queue<{ lock: Lock }>, lock: Lock) {
+  await queue.put({ lock });
+}
+
+/** Starts a grandchild that takes the lock and dies holding it; lives on. */
+export async function grandchildDiesHoldingWhileIAlive(
+  lock: Lock,
+  died: Event,
+  startMethod: StartMethod,
+) {
+  const grandchild = new Process({
+    target: acquireAndExit,
+    args: [lock, 3],
+    module,
+    startMethod,
+  });
+  grandchild.start();
+  await grandchild.join({ timeout: TIMEOUT });
+  died.set();
+  await new Promise(() => setInterval(() => {}, 1_000));
+}
