@@ -74,6 +74,9 @@ export function notifyOp<S, A extends unknown[]>(
   return { mode: "notify", run };
 }
 
+/** An object's shared memory: one buffer, or several. */
+export type Memory = SharedArrayBuffer | readonly SharedArrayBuffer[];
+
 /** A kind of shared object. */
 export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
   /** A name unique across the package. */
@@ -81,7 +84,7 @@ export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
   /** The URL of the module that declares it (`import.meta.url`). */
   readonly module: string;
   /** Opens the state over its memory, in any isolate that maps it. */
-  open(memory: SharedArrayBuffer, config: C): S;
+  open(memory: Memory, config: C): S;
   readonly ops: O;
   /** Frees what dead parties held; may run in any isolate that maps the memory. */
   reap?(state: S, dead: (code: number) => boolean): void;
@@ -102,7 +105,7 @@ export interface Descriptor<C> {
   /** Whether `config` holds primitives of this package to rebuild. */
   nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
-  memory?: SharedArrayBuffer;
+  memory?: Memory;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -143,7 +146,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   readonly config: C;
   /** The state, where this isolate maps its memory; `null` elsewhere. */
   readonly state: S | null;
-  #memory: SharedArrayBuffer | undefined;
+  #memory: Memory | undefined;
   #owner: number;
   #id: number;
 
@@ -154,7 +157,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   constructor(
     kind: Kind<S, C, O>,
     config: C,
-    memory: SharedArrayBuffer | undefined,
+    memory: Memory | undefined,
     descriptor?: Descriptor<unknown>,
   ) {
     this.kind = kind;

@@ -79,13 +79,12 @@
  * @module
  */
 import {
-  BarrierCore,
   ConditionCore,
   EVENT_WORDS,
   EventCore,
   LOCK_WORDS,
   LockCore,
-  MAX_PARTIES,
+  MAX_CONDITION_WAITERS,
   MAX_SEMAPHORE_VALUE,
   NOT_ACQUIRED,
   SEMAPHORE_WORDS,
@@ -102,7 +101,7 @@ import {
   notExportedMessage,
 } from "./_target.ts";
 import { validateTimeout } from "./_util.ts";
-import { TimeoutError } from "./errors.ts";
+import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 
 export { BrokenBarrierError } from "./errors.ts";
 
@@ -159,6 +158,8 @@ export interface BarrierOptions {
 
 /** The backends of the locks, for the Condition built around them. */
 const TRUE = Promise.resolve(true);
+/** `notifyAll()`: more waiters than a condition can hold. */
+const ALL = 0x7fffffff;
 
 /** A `Shared` handed to a constructor by a rebuild, instead of a new object. */
 let adopting: unknown = null;
@@ -424,40 +425,210 @@ async function actionOf(ref: ActionRef): Promise<() => unknown> {
   return fn;
 }
 
-interface BarrierState {
-  core: BarrierCore;
+/**
+ * A barrier is CPython's `threading.Barrier`, on a lock and a condition:
+ * its words after the lock's are the state, the count of parties inside
+ * `wait()`, and their codes, so that a dead party can be taken out.
+ */
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = -1;
+const BROKEN = -2;
+const STATE = LOCK_WORDS;
+const COUNT = LOCK_WORDS + 1;
+const ENTRIES = LOCK_WORDS + 2;
+/** The most parties a barrier may have: each may wait on its condition. */
+const MAX_PARTIES = MAX_CONDITION_WAITERS;
+
+interface BarrierState extends ConditionState {
+  words: Int32Array;
+  parties: number;
   action: ActionRef | null;
+}
+
+function brokenOnArrival(): BrokenBarrierError {
+  return new BrokenBarrierError(
+    "Cannot wait on the barrier as it is broken: reset() it first",
+  );
+}
+
+function brokenWhileWaiting(): BrokenBarrierError {
+  return new BrokenBarrierError(
+    "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+  );
+}
+
+function setState(barrier: BarrierState, state: number): void {
+  barrier.words[STATE] = state;
+  barrier.waiters.notify(ALL);
+}
+
+/** Takes `code`'s place out of the count: it left, or died. */
+function leave(barrier: BarrierState, code: number): void {
+  const { words } = barrier;
+  const count = words[COUNT]! - 1;
+  for (let i = count; i >= 0; i--) {
+    if (words[ENTRIES + i] === code) {
+      words[ENTRIES + i] = words[ENTRIES + count]!;
+      break;
+    }
+  }
+  words[COUNT] = count;
+  const state = words[STATE];
+  if (count === 0 && (state === DRAINING || state === RESETTING)) {
+    setState(barrier, FILLING);
+  }
+}
+
+async function barrierWait(
+  barrier: BarrierState,
+  caller: number,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  signal?.throwIfAborted();
+  const { words, lock } = barrier;
+  await lock.acquire(caller, Infinity, signal);
+  try {
+    while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
+      await conditionWait(barrier, caller, Infinity, signal);
+    }
+    if (words[STATE] === BROKEN) throw brokenOnArrival();
+    const index = words[COUNT]!;
+    words[ENTRIES + index] = caller;
+    words[COUNT] = index + 1;
+    try {
+      if (index + 1 === barrier.parties) await trip(barrier);
+      else await waitForTrip(barrier, caller, timeout, signal);
+      return index;
+    } finally {
+      leave(barrier, caller);
+    }
+  } finally {
+    lock.release(caller);
+  }
+}
+
+/** The last party runs the action, then lets the others go. */
+async function trip(barrier: BarrierState): Promise<void> {
+  try {
+    if (barrier.action !== null) await (await actionOf(barrier.action))();
+  } catch (error) {
+    setState(barrier, BROKEN);
+    throw error;
+  }
+  setState(barrier, DRAINING);
+}
+
+async function waitForTrip(
+  barrier: BarrierState,
+  caller: number,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const deadline = performance.now() + timeout;
+  while (barrier.words[STATE] === FILLING) {
+    const left = deadline - performance.now();
+    try {
+      if (left > 0) await conditionWait(barrier, caller, left, signal);
+    } catch (reason) {
+      setState(barrier, BROKEN);
+      throw reason;
+    }
+    if (barrier.words[STATE] === FILLING && performance.now() >= deadline) {
+      setState(barrier, BROKEN);
+    }
+  }
+  if (barrier.words[STATE]! < 0) throw brokenWhileWaiting();
+}
+
+/** Runs a short section holding the barrier's lock, now if it is free. */
+function withBarrierLock(barrier: BarrierState, section: () => void): void {
+  const code = selfCode();
+  const run = () => {
+    try {
+      section();
+    } finally {
+      barrier.lock.release(code);
+    }
+  };
+  if (barrier.lock.lockSync(code)) run();
+  else barrier.lock.acquire(code, Infinity).then(run);
+}
+
+function resetBarrier(barrier: BarrierState): void {
+  const { words } = barrier;
+  if (words[COUNT]! > 0) {
+    if (words[STATE] === FILLING || words[STATE] === BROKEN) {
+      setState(barrier, RESETTING);
+    }
+  } else {
+    setState(barrier, FILLING);
+  }
+}
+
+/** A party that died inside `wait()` breaks the barrier, as Python's timeout does. */
+function reapBarrier(
+  barrier: BarrierState,
+  dead: (code: number) => boolean,
+): void {
+  barrier.lock.reap(dead);
+  barrier.waiters.reap(dead);
+  const { words } = barrier;
+  const diedInside = () => {
+    for (let i = 0; i < words[COUNT]!; i++) {
+      if (dead(words[ENTRIES + i]!)) return true;
+    }
+    return false;
+  };
+  if (!diedInside()) return;
+  withBarrierLock(barrier, () => {
+    let died = false;
+    for (let i = words[COUNT]! - 1; i >= 0; i--) {
+      const code = words[ENTRIES + i]!;
+      if (dead(code)) {
+        leave(barrier, code);
+        died = true;
+      }
+    }
+    if (died && words[STATE] === FILLING) setState(barrier, BROKEN);
+  });
 }
 
 const BARRIER = {
   name: "barrier",
   module: import.meta.url,
-  open: (memory: SharedArrayBuffer, config: BarrierConfig) => ({
-    core: new BarrierCore(new Int32Array(memory)),
-    action: config.action,
-  }),
+  open: (
+    [words, waiters]: readonly SharedArrayBuffer[],
+    config: BarrierConfig,
+  ): BarrierState => {
+    const view = new Int32Array(words!);
+    return {
+      words: view,
+      lock: new LockCore(view, 0, false),
+      waiters: new ConditionCore(waiters!),
+      parties: config.parties,
+      action: config.action,
+    };
+  },
   ops: {
     wait: asyncOp((
-      { core, action }: BarrierState,
+      barrier: BarrierState,
       { caller, signal },
       timeout: number,
-    ) =>
-      core.wait(
-        caller,
-        timeout,
-        signal,
-        action === null ? null : async () => (await actionOf(action))(),
-      )
+    ) => barrierWait(barrier, caller, timeout, signal)),
+    abort: blockingOp((barrier: BarrierState) =>
+      withBarrierLock(barrier, () => setState(barrier, BROKEN))
     ),
-    abort: blockingOp(({ core }: BarrierState) => core.abort()),
-    reset: blockingOp(({ core }: BarrierState) => core.reset()),
-    state: blockingOp(({ core }: BarrierState): [boolean, number] => [
-      core.broken(),
-      core.nWaiting(),
+    reset: blockingOp((barrier: BarrierState) =>
+      withBarrierLock(barrier, () => resetBarrier(barrier))
+    ),
+    state: blockingOp(({ words }: BarrierState): [boolean, number] => [
+      words[STATE] === BROKEN,
+      words[STATE] === FILLING ? words[COUNT]! : 0,
     ]),
   },
-  reap: ({ core }: BarrierState, dead: (code: number) => boolean) =>
-    core.reap(dead),
+  reap: reapBarrier,
 };
 
 type BarrierShared = Shared<BarrierState, BarrierConfig, typeof BARRIER.ops>;
@@ -1044,9 +1215,6 @@ export class Event {
 // ---------------------------------------------------------------------------
 // Condition
 
-/** `notifyAll()`: more waiters than a condition can hold. */
-const ALL = 0x7fffffff;
-
 let conditionOf: (condition: Condition) => ConditionShared;
 
 /**
@@ -1402,7 +1570,7 @@ export class Barrier {
     this.#shared = new Shared(
       BARRIER,
       { parties, timeout, action: ref },
-      BarrierCore.newView(parties).buffer as SharedArrayBuffer,
+      [memory(ENTRIES + parties), ConditionCore.newBuffer()],
     );
   }
 
@@ -1431,8 +1599,7 @@ export class Barrier {
    * ```
    */
   get nWaiting(): number {
-    return this.#shared.state?.core.nWaiting() ??
-      this.#shared.run("state", [])[1];
+    return this.#shared.run("state", [])[1];
   }
 
   /**
@@ -1448,8 +1615,7 @@ export class Barrier {
    * ```
    */
   get broken(): boolean {
-    return this.#shared.state?.core.broken() ??
-      this.#shared.run("state", [])[0];
+    return this.#shared.run("state", [])[0];
   }
 
   /**
