@@ -36,13 +36,22 @@ const workerScope = "WorkerGlobalScope" in globalThis
 const realExit = Deno.exit;
 let exiting = false;
 
+/**
+ * The code an OS process reports for `Deno.exit(code)`: its low 8 bits, so
+ * both start methods agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
+ */
+function osExitCode(code: number): number {
+  return Math.trunc(code) & 0xff;
+}
+
 /** Ends this child with `code`; a worker reports it, as it has no OS exit code. */
 function exit(code: number): never {
+  const status = osExitCode(code);
   if (workerScope !== null && !exiting) {
     exiting = true;
-    workerScope.postMessage({ t: "exit", code });
+    workerScope.postMessage({ t: "exit", code: status });
   }
-  return realExit(code);
+  return realExit(status);
 }
 
 function report(error: unknown): void {
@@ -157,7 +166,10 @@ async function runTarget(init: InitMessage): Promise<number> {
       ? await rebuild(init.args) as unknown[]
       : init.args;
     await target(...args);
-    return 0;
+    // A promise the target left rejected is reported once the microtasks
+    // have run, as in a Deno program, which then exits 1: give it that turn.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    return Deno.exitCode;
   } catch (error) {
     report(error);
     return 1;

@@ -22,6 +22,8 @@ import {
   exitsWith,
   fails,
   hello,
+  leavesRejection,
+  leavesTimer,
   notExportedCaller,
   recordCountSync,
   recordDeep,
@@ -29,6 +31,7 @@ import {
   recordTwiceSameObject,
   recordWithoutAwait,
   rejects,
+  setsExitCode,
   sleepsForever,
   startsGrandchild,
 } from "./testdata/targets.ts";
@@ -95,6 +98,34 @@ for (const startMethod of START_METHODS) {
     const child = spawn(exitsWith, [7]);
     child.start();
     assertEquals(await child.join({ timeout: TIMEOUT }), 7);
+  });
+
+  Deno.test(`Process.exitCode is 1 when the target leaves a rejection unhandled (${startMethod})`, async () => {
+    const child = spawn(leavesRejection, ["expected rejection from a test"]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 1);
+  });
+
+  Deno.test(`Process.exitCode is Deno.exitCode as the target left it (${startMethod})`, async () => {
+    const child = spawn(setsExitCode, [7]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 7);
+  });
+
+  Deno.test(`Process.exitCode keeps the low 8 bits of Deno.exit(n), as the OS does (${startMethod})`, async () => {
+    for (const [code, reported] of [[300, 44], [-1, 255], [256, 0]]) {
+      const child = spawn(exitsWith, [code!]);
+      child.start();
+      assertEquals(await child.join({ timeout: TIMEOUT }), reported);
+    }
+  });
+
+  Deno.test(`A child does not wait for timers its target left pending (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(leavesTimer, [recorder]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), ["early"]);
   });
 
   Deno.test(`Process.terminate() and kill() give -15 and -9 (${startMethod})`, async () => {
