@@ -6,6 +6,8 @@
 // died, and the child exits (Deno has no PDEATHSIG). Calls from the child
 // travel over a unix socket that the parent listens on while it has
 // subprocess children; a child connects only when it first needs its parent.
+// The parent removes the socket file once its last subprocess child is gone;
+// if the parent is killed first, its children remove it as they exit.
 import {
   type Backend,
   type ChildHandle,

@@ -59,6 +59,19 @@ function report(error: unknown): void {
   console.error(error);
 }
 
+/**
+ * The parent died (perhaps SIGKILLed, unable to clean up): its socket file
+ * would stay in the temporary directory, so its children remove it.
+ */
+function removeSocket(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Another child was first, or the parent had removed it.
+  }
+}
+
 function receiveInit(): Promise<InitMessage> {
   const { promise, resolve } = Promise.withResolvers<InitMessage>();
   if (workerScope !== null) {
@@ -70,9 +83,17 @@ function receiveInit(): Promise<InitMessage> {
     return promise;
   }
   // After the init frame, stdin stays open until the parent dies.
-  readFrames(Deno.stdin, (payload) => resolve(decode(payload) as InitMessage))
+  let socket: string | undefined;
+  readFrames(Deno.stdin, (payload) => {
+    const init = decode(payload) as InitMessage;
+    socket = init.socket;
+    resolve(init);
+  })
     .catch(() => {})
-    .finally(() => realExit(1));
+    .finally(() => {
+      removeSocket(socket);
+      realExit(1);
+    });
   return promise;
 }
 

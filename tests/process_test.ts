@@ -45,6 +45,10 @@ import {
 
 const RUN_CHILD = new URL("./testdata/run_child.ts", import.meta.url).pathname;
 
+function socketFiles(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((entry) => entry.name);
+}
+
 for (const startMethod of START_METHODS) {
   const spawn = <A extends unknown[]>(
     target: (...args: A) => unknown,
@@ -335,9 +339,12 @@ Deno.test("currentProcess() describes the main process", () => {
 });
 
 for (const startMethod of START_METHODS) {
-  Deno.test(`Subprocess descendants die when a ${startMethod} parent program is SIGKILLed`, async () => {
+  Deno.test(`Subprocess descendants die, leaving no socket file, when a ${startMethod} parent program is SIGKILLed`, async () => {
+    // A private TMPDIR: only this test's socket files can be in it.
+    const tmpdir = await Deno.makeTempDir();
     const parent = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", RUN_CHILD, startMethod, "startsSleepingGrandchild"],
+      env: { TMPDIR: tmpdir },
       stdout: "piped",
       stderr: "inherit",
       signal: AbortSignal.timeout(TIMEOUT),
@@ -360,6 +367,7 @@ for (const startMethod of START_METHODS) {
       );
     }
     assertEquals(pids.length, wanted, text);
+    assertEquals(socketFiles(tmpdir).length, wanted);
     parent.kill("SIGKILL");
     await parent.status;
     await reader.cancel();
@@ -371,5 +379,7 @@ for (const startMethod of START_METHODS) {
       pids.every(processGone),
       `still running: ${pids.filter((p) => !processGone(p))}`,
     );
+    assertEquals(socketFiles(tmpdir), []);
+    await Deno.remove(tmpdir, { recursive: true });
   });
 }
