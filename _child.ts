@@ -3,24 +3,23 @@
 // init message, import the target's module, rebuild the arguments, run the
 // target, deliver pending writes, then exit with Python's exit codes.
 import type { InitMessage } from "./_backend.ts";
-import { decode, encode } from "./_codec.ts";
+import { decode } from "./_codec.ts";
 import { rebuild } from "./_reduce.ts";
 import {
   adoptPidCounter,
   adoptWorkerPid,
   current,
-  failInflight,
+  deliverNow,
   flushAll,
-  newSlot,
   receiveReturn,
   type ReturnMessage,
   setDefaultModule,
   setParentLink,
-  type UpMessage,
-  waitSlot,
 } from "./_runtime.ts";
+import { subprocessParentLink } from "./_backend_subprocess.ts";
+import { workerParentLink } from "./_backend_worker.ts";
 import { findExport, notExportedMessage } from "./_target.ts";
-import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
+import { readFrames } from "./_wire.ts";
 import { ProcessError } from "./errors.ts";
 
 interface WorkerScope {
@@ -44,9 +43,18 @@ function osExitCode(code: number): number {
   return Math.trunc(code) & 0xff;
 }
 
-/** Ends this child with `code`; a worker reports it, as it has no OS exit code. */
+/**
+ * Ends this child with `code` once what it sent has reached its parent; a
+ * worker reports the code, as it has no OS exit code of its own.
+ */
 function exit(code: number): never {
   const status = osExitCode(code);
+  try {
+    deliverNow();
+  } catch (error) {
+    // The parent is gone: there is nobody left to deliver to.
+    if (!(error instanceof ProcessError)) report(error);
+  }
   if (workerScope !== null && !exiting) {
     exiting = true;
     workerScope.postMessage({ t: "exit", code: status });
@@ -97,70 +105,12 @@ function receiveInit(): Promise<InitMessage> {
   return promise;
 }
 
-/** Decodes the answer of a blocking call from its slot. */
-function blockOn(
-  slot: SharedArrayBuffer,
-  post: (message: unknown) => void,
-): ReturnMessage {
-  const bytes = waitSlot(slot, (k, s) => post({ t: "fetch", k, s }));
-  return decode(bytes) as ReturnMessage;
-}
-
 function linkToParent(init: InitMessage): void {
-  if (workerScope !== null) {
-    const post = (message: unknown) => workerScope.postMessage(message);
-    setParentLink({
-      send: post,
-      flushed: () => Promise.resolve(),
-      callSync(message) {
-        const slot = newSlot();
-        post({ ...message, s: slot });
-        return blockOn(slot, post);
-      },
-    });
-    return;
-  }
-  const { socket, token } = init;
-  let connection: Promise<Deno.Conn> | null = null;
-  const connect = async () => {
-    const conn = await Deno.connect({ transport: "unix", path: socket! });
-    await writeAll(conn, new TextEncoder().encode(token));
-    readFrames(
-      conn,
-      (payload) => receiveReturn(decode(payload) as ReturnMessage),
-    )
-      .catch(() => {})
-      .finally(() =>
-        failInflight(new ProcessError("The parent process is gone"))
-      );
-    return conn;
-  };
-  const writer = new FrameWriter(async (bytes) => {
-    connection ??= connect();
-    await writeAll(await connection, bytes);
-  });
-  // A blocking call cannot wait for this thread's own event loop, so a
-  // helper worker, started at the first one, carries it over its own
-  // connection while this thread sleeps.
-  let helper: Worker | null = null;
-  const postToHelper = (message: unknown) => {
-    if (helper === null) {
-      helper = new Worker(new URL("./_sync_worker.ts", import.meta.url), {
-        type: "module",
-      });
-      helper.postMessage({ t: "init", socket, token });
-    }
-    helper.postMessage(message);
-  };
-  setParentLink({
-    send: (message: UpMessage) => writer.send(encode(message)),
-    flushed: () => writer.flushed(),
-    callSync(message) {
-      const slot = newSlot();
-      postToHelper({ ...message, s: slot });
-      return blockOn(slot, postToHelper);
-    },
-  });
+  setParentLink(
+    workerScope !== null
+      ? workerParentLink((message) => workerScope.postMessage(message))
+      : subprocessParentLink(init.socket!, init.token!),
+  );
 }
 
 function exitOnStrayErrors(): void {
@@ -205,9 +155,7 @@ if (workerScope !== null) adoptWorkerPid(init.info.pid);
 setDefaultModule(init.module);
 linkToParent(init);
 exitOnStrayErrors();
-if (workerScope !== null) {
-  Deno.exit = (code?: number) => exit(code ?? 0);
-}
+Deno.exit = (code?: number) => exit(code ?? Deno.exitCode);
 const code = await runTarget(init);
 await flushAll();
 exit(code);
