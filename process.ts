@@ -243,10 +243,11 @@ export interface JoinOptions {
  * number when stopped by {@linkcode Process.prototype.terminate} (`-15`) or
  * {@linkcode Process.prototype.kill} (`-9`).
  *
- * The child ends when its target settles, once its pending writes are
- * delivered: timers, intervals and other callbacks the target left pending
- * are dropped, under both start methods, as by `Deno.exit()`. Await what
- * must finish.
+ * The child ends when its target settles, or at `Deno.exit(n)`, once what it
+ * wrote (queue items, pipe messages, lock releases, …) has reached the
+ * owners, in the order written. Timers, intervals and other callbacks the
+ * target left pending are dropped, under both start methods, as by
+ * `Deno.exit()`: await what must finish.
  *
  * A subprocess child exits when its parent dies, at its next await; a child
  * stuck in synchronous code exits once it yields.
