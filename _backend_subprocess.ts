@@ -1,11 +1,21 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "subprocess": a separate OS process running `deno run`.
 //
+// One ordered channel per child. The child's main thread writes its calls
+// on its own connection, batched per tick. A blocking call cannot wait for
+// that thread's event loop (it sleeps until the answer comes), so a helper
+// worker carries it over a second connection, together with a copy of every
+// frame the main connection may not have written yet; the parent applies
+// frames by their place on the main connection, each once, whichever
+// connection brings it first, so nothing is overtaken or applied twice.
+//
 // The child's stdout and stderr are the parent's, as in Python. Its stdin
 // carries the init frame and then stays open: end of stdin means the parent
 // died, and the child exits (Deno has no PDEATHSIG). Calls from the child
 // travel over a unix socket that the parent listens on while it has
 // subprocess children; a child connects only when it first needs its parent.
+// The parent removes the socket file once its last subprocess child is gone;
+// if the parent is killed first, its children remove it as they exit.
 import {
   type Backend,
   type ChildHandle,
@@ -14,8 +24,27 @@ import {
   type SpawnOptions,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
-import { CallRouter, type UpMessage } from "./_runtime.ts";
-import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
+import {
+  CallRouter,
+  failInflight,
+  newSlot,
+  type ParentLink,
+  receiveReturn,
+  type Reply,
+  type ReturnMessage,
+  type UpMessage,
+  waitAnswer,
+} from "./_runtime.ts";
+import {
+  BLOCKING,
+  type BlockingFrame,
+  FrameWriter,
+  handshake,
+  MAIN,
+  readFrames,
+  writeAll,
+} from "./_wire.ts";
+import { ProcessError } from "./errors.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
 /** A child opens its connection with its token, `crypto.randomUUID()` long. */
@@ -46,17 +75,113 @@ export function inheritedFlags(): string[] {
   return flags;
 }
 
-interface Attached {
-  onConnect(conn: Deno.Conn): void;
+/**
+ * The parent's end of one child's channel: applies the frames of the main
+ * connection in order, and each blocking call once everything the child sent
+ * before it is applied (see the module comment).
+ */
+class ChildLink {
+  #router: CallRouter;
+  #main = Promise.withResolvers<Deno.Conn>();
+  #mainConnected = false;
+  /** Answers to calls made on the main connection. */
+  #answers: FrameWriter;
+  /** Frames read on the main connection, and applied (from either). */
+  #read = 0;
+  #applied = 0;
+  #blocked: [BlockingFrame, Reply][] = [];
+  #serving: Promise<void>[] = [];
+
+  constructor(pid: number) {
+    this.#answers = new FrameWriter(async (bytes) =>
+      writeAll(await this.#main.promise, bytes)
+    );
+    this.#router = new CallRouter(
+      pid,
+      (answer) => this.#answers.send(encode(answer)),
+    );
+  }
+
+  onConnect(role: string, conn: Deno.Conn): void {
+    if (role === MAIN && !this.#mainConnected) {
+      this.#mainConnected = true;
+      this.#main.resolve(conn);
+      this.#serving.push(this.#serve(conn, (payload) => this.#onMain(payload)));
+    } else if (role === BLOCKING) {
+      const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
+      const reply = (answer: ReturnMessage) => writer.send(encode(answer));
+      this.#serving.push(
+        this.#serve(conn, (payload) => this.#onBlocking(payload, reply))
+          .then(() => writer.flushed())
+          .finally(() => conn.close()),
+      );
+    } else {
+      conn.close();
+    }
+  }
+
   /** Resolves once the child's connections, if it made any, are closed. */
-  closed(): Promise<void>;
+  async closed(): Promise<void> {
+    let settled = 0;
+    while (settled < this.#serving.length) {
+      settled = this.#serving.length;
+      await Promise.all(this.#serving);
+    }
+    this.#router.close();
+    if (this.#mainConnected) {
+      await this.#answers.flushed();
+      (await this.#main.promise).close();
+    }
+  }
+
+  async #serve(
+    conn: Deno.Conn,
+    onFrame: (payload: Uint8Array) => void,
+  ): Promise<void> {
+    try {
+      await readFrames(conn, onFrame);
+    } catch {
+      // The child died mid-frame; its exit is reported through its status.
+    }
+  }
+
+  #onMain(payload: Uint8Array): void {
+    this.#read++;
+    // Already applied from a copy a blocking call brought.
+    if (this.#read <= this.#applied) return;
+    this.#applied = this.#read;
+    // Payloads are never reused: arguments may view them, uncopied.
+    this.#router.receive(decode(payload, true) as UpMessage);
+    this.#unblock();
+  }
+
+  #onBlocking(payload: Uint8Array, reply: Reply): void {
+    this.#blocked.push([decode(payload, true) as BlockingFrame, reply]);
+    this.#unblock();
+  }
+
+  /** Applies the blocking calls whose predecessors have all arrived. */
+  #unblock(): void {
+    while (this.#blocked.length > 0) {
+      const [frame, reply] = this.#blocked[0]!;
+      if (this.#applied < frame.w) return;
+      this.#blocked.shift();
+      frame.r.forEach((payload, i) => {
+        const place = frame.w + 1 + i;
+        if (place <= this.#applied) return;
+        this.#applied = place;
+        this.#router.receive(decode(payload, true) as UpMessage);
+      });
+      this.#router.receive(frame.m, reply);
+    }
+  }
 }
 
 /** The listener calls arrive on; open only while subprocess children live. */
 class CallServer {
   readonly path: string;
   #listener: Deno.Listener;
-  #children = new Map<string, Attached>();
+  #children = new Map<string, ChildLink>();
 
   constructor() {
     this.path = socketPath();
@@ -68,21 +193,10 @@ class CallServer {
     return this.#children.size;
   }
 
-  attach(token: string, pid: number): Attached {
-    // The child's own connection, and its blocking-call helper's.
-    const connections: Promise<void>[] = [];
-    const attached: Attached = {
-      onConnect: (conn) => connections.push(serveCalls(conn, pid)),
-      closed: async () => {
-        let settled = 0;
-        while (settled < connections.length) {
-          settled = connections.length;
-          await Promise.all(connections);
-        }
-      },
-    };
-    this.#children.set(token, attached);
-    return attached;
+  attach(token: string, pid: number): ChildLink {
+    const link = new ChildLink(pid);
+    this.#children.set(token, link);
+    return link;
   }
 
   detach(token: string): void {
@@ -111,7 +225,7 @@ class CallServer {
   }
 
   async #handshake(conn: Deno.Conn): Promise<void> {
-    const header = new Uint8Array(TOKEN_LENGTH);
+    const header = new Uint8Array(TOKEN_LENGTH + 1);
     let got = 0;
     try {
       while (got < header.length) {
@@ -122,13 +236,13 @@ class CallServer {
     } catch {
       // Treated as a failed handshake below.
     }
-    const token = new TextDecoder().decode(header.subarray(0, got));
-    const child = this.#children.get(token);
+    const text = new TextDecoder().decode(header.subarray(0, got));
+    const child = this.#children.get(text.slice(0, TOKEN_LENGTH));
     if (got < header.length || child === undefined) {
       conn.close();
       return;
     }
-    child.onConnect(conn);
+    child.onConnect(text.slice(TOKEN_LENGTH), conn);
   }
 }
 
@@ -141,24 +255,6 @@ function socketPath(): string {
   }
   const random = crypto.randomUUID().slice(0, 8);
   return `${dir}/mp-${Deno.pid}-${random}.sock`;
-}
-
-async function serveCalls(conn: Deno.Conn, pid: number): Promise<void> {
-  const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
-  const router = new CallRouter(pid, (answer) => writer.send(encode(answer)));
-  try {
-    await readFrames(
-      conn,
-      // Payloads are never reused: arguments may view them, uncopied.
-      (payload) => router.receive(decode(payload, true) as UpMessage),
-    );
-  } catch {
-    // The child died mid-frame; its exit is reported through its status.
-  } finally {
-    router.close();
-    await writer.flushed();
-    conn.close();
-  }
 }
 
 async function sendInit(
@@ -236,3 +332,53 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
 
 /** The subprocess start method. */
 export const subprocessBackend: Backend = { method: "subprocess", spawn };
+
+/**
+ * A subprocess child's link to its parent (see the module comment): the
+ * main thread's connection, opened at the first message, and a helper
+ * worker for blocking calls, started at the first one.
+ */
+export function subprocessParentLink(
+  socket: string,
+  token: string,
+): ParentLink {
+  let connection: Promise<Deno.Conn> | null = null;
+  const connect = async () => {
+    const conn = await Deno.connect({ transport: "unix", path: socket });
+    await writeAll(conn, handshake(token, MAIN));
+    readFrames(
+      conn,
+      (payload) => receiveReturn(decode(payload) as ReturnMessage),
+    )
+      .catch(() => {})
+      .finally(() =>
+        failInflight(new ProcessError("The parent process is gone"))
+      );
+    return conn;
+  };
+  const writer = new FrameWriter(async (bytes) => {
+    connection ??= connect();
+    await writeAll(await connection, bytes);
+  });
+  let helper: Worker | null = null;
+  const postToHelper = (message: unknown) => {
+    if (helper === null) {
+      helper = new Worker(new URL("./_sync_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      helper.postMessage({ t: "init", socket, token });
+    }
+    helper.postMessage(message);
+  };
+  return {
+    send: (message: UpMessage) => writer.send(encode(message)),
+    flushed: () => writer.flushed(),
+    unsent: () => !writer.idle,
+    callSync(message) {
+      const { written, frames } = writer.unconfirmed();
+      const slot = newSlot();
+      postToHelper({ t: "call", w: written, r: frames, m: message, s: slot });
+      return waitAnswer(slot, postToHelper);
+    },
+  };
+}

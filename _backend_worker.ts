@@ -1,7 +1,13 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
 import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
-import { CallRouter, type UpMessage } from "./_runtime.ts";
+import {
+  CallRouter,
+  newSlot,
+  type ParentLink,
+  type UpMessage,
+  waitAnswer,
+} from "./_runtime.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
 const TERMINATE_GRACE_MS = 20;
@@ -55,3 +61,22 @@ function spawn(init: InitMessage): ChildHandle {
 
 /** The worker start method. */
 export const workerBackend: Backend = { method: "worker", spawn };
+
+/**
+ * A worker child's link to its parent: everything goes in order through the
+ * worker's own port, and a blocking call's answer is written into a slot of
+ * shared memory while this thread sleeps.
+ */
+export function workerParentLink(post: (message: unknown) => void): ParentLink {
+  return {
+    send: post,
+    flushed: () => Promise.resolve(),
+    // Posted messages are delivered even after the worker closes.
+    unsent: () => false,
+    callSync(message) {
+      const slot = newSlot();
+      post({ ...message, s: slot });
+      return waitAnswer(slot, post);
+    },
+  };
+}

@@ -3,25 +3,24 @@
 // init message, import the target's module, rebuild the arguments, run the
 // target, deliver pending writes, then exit with Python's exit codes.
 import type { InitMessage } from "./_backend.ts";
-import { decode, encode } from "./_codec.ts";
+import { decode } from "./_codec.ts";
 import { adoptIsolateTable } from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
 import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
 import {
   current,
-  failInflight,
+  deliverNow,
   flushAll,
-  newSlot,
   receiveReturn,
   type ReturnMessage,
   setDefaultModule,
   setParentLink,
-  type UpMessage,
-  waitSlot,
 } from "./_runtime.ts";
+import { subprocessParentLink } from "./_backend_subprocess.ts";
+import { workerParentLink } from "./_backend_worker.ts";
 import { findExport, notExportedMessage } from "./_target.ts";
-import { FrameWriter, readFrames, writeAll } from "./_wire.ts";
+import { readFrames } from "./_wire.ts";
 import { ProcessError } from "./errors.ts";
 
 interface WorkerScope {
@@ -37,18 +36,49 @@ const workerScope = "WorkerGlobalScope" in globalThis
 const realExit = Deno.exit;
 let exiting = false;
 
-/** Ends this child with `code`; a worker reports it, as it has no OS exit code. */
+/**
+ * The code an OS process reports for `Deno.exit(code)`: its low 8 bits, so
+ * both start methods agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
+ */
+function osExitCode(code: number): number {
+  return Math.trunc(code) & 0xff;
+}
+
+/**
+ * Ends this child with `code` once what it sent has reached its parent; a
+ * worker reports the code, as it has no OS exit code of its own.
+ */
 function exit(code: number): never {
+  const status = osExitCode(code);
+  try {
+    deliverNow();
+  } catch (error) {
+    // The parent is gone: there is nobody left to deliver to.
+    if (!(error instanceof ProcessError)) report(error);
+  }
   if (workerScope !== null && !exiting) {
     exiting = true;
-    workerScope.postMessage({ t: "exit", code });
+    workerScope.postMessage({ t: "exit", code: status });
   }
-  return realExit(code);
+  return realExit(status);
 }
 
 function report(error: unknown): void {
   console.error(`Process ${current.name}:`);
   console.error(error);
+}
+
+/**
+ * The parent died (perhaps SIGKILLed, unable to clean up): its socket file
+ * would stay in the temporary directory, so its children remove it.
+ */
+function removeSocket(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Another child was first, or the parent had removed it.
+  }
 }
 
 function receiveInit(): Promise<InitMessage> {
@@ -62,76 +92,26 @@ function receiveInit(): Promise<InitMessage> {
     return promise;
   }
   // After the init frame, stdin stays open until the parent dies.
-  readFrames(Deno.stdin, (payload) => resolve(decode(payload) as InitMessage))
+  let socket: string | undefined;
+  readFrames(Deno.stdin, (payload) => {
+    const init = decode(payload) as InitMessage;
+    socket = init.socket;
+    resolve(init);
+  })
     .catch(() => {})
-    .finally(() => realExit(1));
+    .finally(() => {
+      removeSocket(socket);
+      realExit(1);
+    });
   return promise;
 }
 
-/** Decodes the answer of a blocking call from its slot. */
-function blockOn(
-  slot: SharedArrayBuffer,
-  post: (message: unknown) => void,
-): ReturnMessage {
-  const bytes = waitSlot(slot, (k, s) => post({ t: "fetch", k, s }));
-  return decode(bytes) as ReturnMessage;
-}
-
 function linkToParent(init: InitMessage): void {
-  if (workerScope !== null) {
-    const post = (message: unknown) => workerScope.postMessage(message);
-    setParentLink({
-      send: post,
-      flushed: () => Promise.resolve(),
-      callSync(message) {
-        const slot = newSlot();
-        post({ ...message, s: slot });
-        return blockOn(slot, post);
-      },
-    });
-    return;
-  }
-  const { socket, token } = init;
-  let connection: Promise<Deno.Conn> | null = null;
-  const connect = async () => {
-    const conn = await Deno.connect({ transport: "unix", path: socket! });
-    await writeAll(conn, new TextEncoder().encode(token));
-    readFrames(
-      conn,
-      (payload) => receiveReturn(decode(payload) as ReturnMessage),
-    )
-      .catch(() => {})
-      .finally(() =>
-        failInflight(new ProcessError("The parent process is gone"))
-      );
-    return conn;
-  };
-  const writer = new FrameWriter(async (bytes) => {
-    connection ??= connect();
-    await writeAll(await connection, bytes);
-  });
-  // A blocking call cannot wait for this thread's own event loop, so a
-  // helper worker, started at the first one, carries it over its own
-  // connection while this thread sleeps.
-  let helper: Worker | null = null;
-  const postToHelper = (message: unknown) => {
-    if (helper === null) {
-      helper = new Worker(new URL("./_sync_worker.ts", import.meta.url), {
-        type: "module",
-      });
-      helper.postMessage({ t: "init", socket, token });
-    }
-    helper.postMessage(message);
-  };
-  setParentLink({
-    send: (message: UpMessage) => writer.send(encode(message)),
-    flushed: () => writer.flushed(),
-    callSync(message) {
-      const slot = newSlot();
-      postToHelper({ ...message, s: slot });
-      return blockOn(slot, postToHelper);
-    },
-  });
+  setParentLink(
+    workerScope !== null
+      ? workerParentLink((message) => workerScope.postMessage(message))
+      : subprocessParentLink(init.socket!, init.token!),
+  );
 }
 
 function exitOnStrayErrors(): void {
@@ -158,7 +138,10 @@ async function runTarget(init: InitMessage): Promise<number> {
       ? await rebuild(init.args) as unknown[]
       : init.args;
     await target(...args);
-    return 0;
+    // A promise the target left rejected is reported once the microtasks
+    // have run, as in a Deno program, which then exits 1: give it that turn.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    return Deno.exitCode;
   } catch (error) {
     report(error);
     return 1;
@@ -174,9 +157,7 @@ if (init.pidCounter !== undefined) {
 setDefaultModule(init.module);
 linkToParent(init);
 exitOnStrayErrors();
-if (workerScope !== null) {
-  Deno.exit = (code?: number) => exit(code ?? 0);
-}
+Deno.exit = (code?: number) => exit(code ?? Deno.exitCode);
 const code = await runTarget(init);
 await flushAll();
 exit(code);

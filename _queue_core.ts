@@ -16,6 +16,7 @@ import {
   callOwnerSync,
   current,
   expose,
+  holdBatch,
   notifyOwner,
   onChildExit,
   type StartMethod,
@@ -340,8 +341,11 @@ class FrameBatch {
     this.#send = send;
   }
 
+  #flush = () => this.flush();
+
   add(frame: Uint8Array): void {
-    if (this.#frames.length === 0) queueMicrotask(() => this.flush());
+    // Sent before anything else this process sends, so order holds.
+    holdBatch(this.#flush);
     this.#frames.push(frame);
     this.#bytes += 4 + frame.length;
     if (this.#bytes >= 1024 * 1024) this.flush();

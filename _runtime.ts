@@ -7,7 +7,7 @@
 // gets the id, and every operation the child makes travels to the owner as a
 // call. A child that passes such a proxy on to a grandchild exposes it again,
 // with a handler that forwards, so chains of any depth work.
-import { encode } from "./_codec.ts";
+import { decode, encode } from "./_codec.ts";
 import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
 
 /** A start method: how a child process is created. */
@@ -62,13 +62,22 @@ export interface ReturnMessage {
 /** What a child sends its parent. */
 export type UpMessage = CallMessage | CancelMessage | FetchMessage;
 
-/** How a child reaches its parent. */
+/**
+ * How a child reaches its parent: one ordered channel. Whatever mix of
+ * `send` and `callSync` a child makes, the parent applies the messages in
+ * the order they were made.
+ */
 export interface ParentLink {
   send(message: UpMessage): void;
-  /** Sends a call and blocks this thread until its answer arrives. */
+  /**
+   * Sends a call and blocks this thread until its answer arrives, after
+   * every message sent before it has been applied.
+   */
   callSync(message: CallMessage): ReturnMessage;
   /** Resolves once every message sent so far has left this process. */
   flushed(): Promise<void>;
+  /** Whether some message sent may not have left this process yet. */
+  unsent(): boolean;
 }
 
 /** What an exposed object learns about a call besides its arguments. */
@@ -105,6 +114,13 @@ const inflight = new Map<
   { resolve(value: unknown): void; reject(error: Error): void }
 >();
 const flushers = new Set<() => Promise<void>>();
+/** The object whose messages are being held back to go as one. */
+let heldBatch: (() => void) | null = null;
+
+/** The id that the {@linkcode BARRIER} operation is addressed to. */
+const BARRIER_ID = 0;
+/** An operation every owner answers at once, after all sent before it. */
+const BARRIER = "barrier";
 
 /** Installs the link to the parent; done once, by the child entry. */
 export function setParentLink(link: ParentLink): void {
@@ -133,6 +149,7 @@ export function callOwner(
   const link = parentLink;
   if (link === null) return Promise.reject(unreachable(owner));
   if (signal?.aborted) return Promise.reject(signal.reason);
+  if (heldBatch !== null) releaseBatch();
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
   const onAbort = () => link.send({ t: "cancel", c });
@@ -178,6 +195,7 @@ export function callOwnerSync(
 ): unknown {
   const link = parentLink;
   if (link === null) throw unreachable(owner);
+  if (heldBatch !== null) releaseBatch();
   const answer = link.callSync({
     t: "call",
     c: nextCallId++,
@@ -202,7 +220,39 @@ export function notifyOwner(
 ): void {
   const link = parentLink;
   if (link === null) throw unreachable(owner);
+  if (heldBatch !== null) releaseBatch();
   link.send({ t: "call", c: 0, o: owner, id, op, a: args });
+}
+
+/**
+ * Holds an object's messages back to send them as one: `flush` runs at the
+ * end of this tick, or before this process sends anything else to any owner,
+ * whichever comes first. Holding another object's first flushes this one,
+ * so messages still go in the order they were made.
+ */
+export function holdBatch(flush: () => void): void {
+  if (heldBatch === flush) return;
+  if (heldBatch === null) queueMicrotask(releaseBatch);
+  else releaseBatch();
+  heldBatch ??= flush;
+}
+
+function releaseBatch(): void {
+  const flush = heldBatch;
+  heldBatch = null;
+  flush?.();
+}
+
+/**
+ * Blocks until everything this process sent has reached its parent, for a
+ * child about to exit at once (`Deno.exit(n)`): what is still being written
+ * when the process ends would be lost.
+ */
+export function deliverNow(): void {
+  releaseBatch();
+  if (parentLink?.unsent()) {
+    callOwnerSync(current.parentPid, BARRIER_ID, BARRIER, []);
+  }
 }
 
 function unreachable(owner: number): Error {
@@ -238,6 +288,7 @@ export function addFlusher(flush: () => Promise<void>): () => void {
 
 /** Waits until every pending write of this process has been delivered. */
 export async function flushAll(): Promise<void> {
+  releaseBatch();
   await Promise.allSettled([...flushers].map((flush) => flush()));
   await parentLink?.flushed();
 }
@@ -265,16 +316,28 @@ export function expose(owner: object, handler: CallHandler): number {
   return id;
 }
 
+/** Sends an answer back to the child a call came from. */
+export type Reply = (message: ReturnMessage) => void;
+
 /**
- * Serves the calls of one direct child: runs them against exposed objects,
- * honours cancellations, and aborts whatever is still running once the child
- * is gone.
+ * Serves the calls of one direct child, in the order the child made them:
+ * runs them against exposed objects or forwards them towards their owner,
+ * honours cancellations, and aborts whatever is still running once the
+ * child is gone.
+ *
+ * Calls forwarded to one owner stay in order on this process's own link;
+ * before a call to any other owner is applied, the owner of the last
+ * forwarded ones acknowledges them, or the later call could overtake them.
  */
 export class CallRouter {
   #route: number;
-  #reply: (message: ReturnMessage) => void;
+  #reply: Reply;
   #running = new Map<number, AbortController>();
   #closed = false;
+  /** The owner of the calls forwarded since the last acknowledgement. */
+  #forwardedTo: number | null = null;
+  /** Messages waiting for that acknowledgement, in order. */
+  #waiting: [UpMessage, Reply][] | null = null;
 
   /**
    * @param route The pid of the child served.
@@ -287,10 +350,23 @@ export class CallRouter {
 
   #kept = new KeptAnswers();
 
-  /** Handles one message from the child. */
-  receive(message: UpMessage): void {
+  /**
+   * Handles one message from the child.
+   *
+   * @param reply Where its answer goes, if not the router's default.
+   */
+  receive(message: UpMessage, reply: Reply = this.#reply): void {
     if (message.t === "fetch") {
       this.#kept.deliver(message.k, message.s);
+      return;
+    }
+    if (this.#waiting !== null) {
+      this.#waiting.push([message, reply]);
+      return;
+    }
+    if (message.t === "call" && this.#mustWaitFor(message.o)) {
+      this.#waiting = [[message, reply]];
+      this.#awaitAcknowledgement(this.#forwardedTo!);
       return;
     }
     if (message.t === "cancel") {
@@ -299,10 +375,29 @@ export class CallRouter {
       );
       return;
     }
-    this.#run(message);
+    if (message.o !== current.pid) this.#forwardedTo = message.o;
+    this.#run(message, reply);
   }
 
-  async #run(message: CallMessage): Promise<void> {
+  #mustWaitFor(owner: number): boolean {
+    return this.#forwardedTo !== null && this.#forwardedTo !== owner;
+  }
+
+  async #awaitAcknowledgement(owner: number): Promise<void> {
+    try {
+      await callOwner(owner, BARRIER_ID, BARRIER, []);
+    } catch {
+      // The owner is gone: nothing it had can be overtaken any more.
+    }
+    this.#forwardedTo = null;
+    const waiting = this.#waiting!;
+    this.#waiting = null;
+    for (const [message, reply] of waiting) this.receive(message, reply);
+  }
+
+  async #run(message: CallMessage, reply: Reply): Promise<void> {
+    // A call held back until its child died: nobody waits for its answer.
+    if (this.#closed && message.c !== 0) return;
     if (message.c === 0 && message.o !== current.pid) {
       notifyOwner(message.o, message.id, message.op, message.a);
       return;
@@ -336,13 +431,14 @@ export class CallRouter {
     }
     if (this.#closed) return;
     try {
-      this.#reply(answer);
+      reply(answer);
     } catch {
       // The child is gone: it no longer waits for this answer.
     }
   }
 
   #apply(message: CallMessage, signal: AbortSignal): unknown {
+    if (message.id === BARRIER_ID) return undefined;
     const handler = exposed.get(message.id);
     if (handler === undefined) {
       throw new Error(
@@ -417,6 +513,18 @@ export function waitSlot(
   const answer = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
   Atomics.store(words, 0, SLOT_PENDING);
   return answer;
+}
+
+/**
+ * Blocks until the answer to a blocking call is in `slot`; `post` carries a
+ * request for an answer too large for it.
+ */
+export function waitAnswer(
+  slot: SharedArrayBuffer,
+  post: (message: FetchMessage) => void,
+): ReturnMessage {
+  const bytes = waitSlot(slot, (k, s) => post({ t: "fetch", k, s }));
+  return decode(bytes) as ReturnMessage;
 }
 
 /** Answers kept for callers whose slot was too small, by key. */

@@ -3,13 +3,46 @@
 // batched into a single write, as one syscall per small message would cap
 // throughput far below what the pipe can carry.
 
+import type { CallMessage } from "./_runtime.ts";
+
 const HEADER = 4;
 
-/** Writes frames through `sink`, one batch per tick, in order. */
+// How a subprocess child's connections to its parent open: its token, then
+// which of its two connections this is.
+/** After the token, which connection this is: the main thread's. */
+export const MAIN = "m";
+/** After the token, which connection this is: the blocking-call helper's. */
+export const BLOCKING = "b";
+
+/**
+ * A blocking call as the helper sends it: it follows the first `w` frames
+ * of the main connection (surely written) and then those in `r` (copies of
+ * frames that may still be on their way).
+ */
+export interface BlockingFrame {
+  w: number;
+  r: Uint8Array[];
+  m: CallMessage;
+}
+
+/** The bytes that open a connection to the parent. */
+export function handshake(token: string, role: string): Uint8Array {
+  return new TextEncoder().encode(token + role);
+}
+
+/**
+ * Writes frames through `sink`, one batch per tick, in order, and knows
+ * which frames are surely written: those a caller that cannot wait for this
+ * thread's event loop must carry some other way (see `unconfirmed`).
+ */
 export class FrameWriter {
   #sink: (bytes: Uint8Array) => Promise<unknown>;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  /** Frames from `#head` on are not yet known to be written. */
+  #frames: Uint8Array[] = [];
+  #head = 0;
+  /** Frames from `#next` on are not yet handed to the sink. */
+  #next = 0;
+  #written = 0;
   #writing: Promise<void> | null = null;
   #error: unknown = null;
 
@@ -20,11 +53,21 @@ export class FrameWriter {
   /** Queues one frame; it is written with everything else queued this tick. */
   send(payload: Uint8Array): void {
     if (this.#error !== null) throw this.#error;
-    const header = new Uint8Array(HEADER);
-    new DataView(header.buffer).setUint32(0, payload.length, true);
-    this.#pending.push(header, payload);
-    this.#pendingBytes += HEADER + payload.length;
+    this.#frames.push(payload);
     this.#writing ??= this.#drain();
+  }
+
+  /**
+   * The frames sent but not yet known to be written (queued, or in a write
+   * still under way), and how many frames were written before them.
+   */
+  unconfirmed(): { written: number; frames: Uint8Array[] } {
+    return { written: this.#written, frames: this.#frames.slice(this.#head) };
+  }
+
+  /** Whether every frame sent is known to be written. */
+  get idle(): boolean {
+    return this.#head === this.#frames.length;
   }
 
   /** Resolves once every frame queued so far has been written. */
@@ -35,44 +78,74 @@ export class FrameWriter {
   async #drain(): Promise<void> {
     await Promise.resolve();
     try {
-      while (this.#pending.length > 0) {
-        const parts = this.#pending;
-        this.#pending = [];
-        this.#pendingBytes = 0;
-        // Small parts go out joined in one write; a large one on its own,
-        // uncopied.
-        let small: Uint8Array[] = [];
-        let smallBytes = 0;
-        for (const part of parts) {
-          if (part.length < LARGE) {
-            small.push(part);
-            smallBytes += part.length;
-            continue;
-          }
-          if (small.length > 0) await this.#sink(concat(small, smallBytes));
-          small = [];
-          smallBytes = 0;
-          await this.#sink(part);
-        }
-        if (small.length > 0) await this.#sink(concat(small, smallBytes));
+      while (this.#next < this.#frames.length) {
+        const batch = this.#frames.slice(this.#next);
+        this.#next = this.#frames.length;
+        await this.#writeBatch(batch);
       }
     } catch (error) {
       this.#error = error;
-      this.#pending = [];
+      this.#frames = [];
+      this.#head = this.#next = 0;
     } finally {
       this.#writing = null;
     }
   }
+
+  /** Small frames go out joined in one write; a large one on its own, uncopied. */
+  async #writeBatch(batch: Uint8Array[]): Promise<void> {
+    let from = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const frame = batch[i]!;
+      if (frame.length < LARGE) continue;
+      await this.#sink(joined(batch, from, i, frame.length));
+      this.#confirm(i - from);
+      await this.#sink(frame);
+      this.#confirm(1);
+      from = i + 1;
+    }
+    if (from < batch.length) {
+      await this.#sink(joined(batch, from, batch.length, -1));
+      this.#confirm(batch.length - from);
+    }
+  }
+
+  #confirm(count: number): void {
+    this.#head += count;
+    this.#written += count;
+    if (this.#head === this.#frames.length) {
+      this.#frames = [];
+      this.#head = this.#next = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
+      this.#frames.splice(0, this.#head);
+      this.#next -= this.#head;
+      this.#head = 0;
+    }
+  }
 }
 
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
+/**
+ * Frames `from` to `to` of `batch` with their headers, then the header of a
+ * large frame of length `large` written next on its own (if `large` ≥ 0).
+ */
+function joined(
+  batch: Uint8Array[],
+  from: number,
+  to: number,
+  large: number,
+): Uint8Array {
+  let size = large >= 0 ? HEADER : 0;
+  for (let i = from; i < to; i++) size += HEADER + batch[i]!.length;
   const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
   let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
+  for (let i = from; i < to; i++) {
+    const frame = batch[i]!;
+    view.setUint32(offset, frame.length, true);
+    out.set(frame, offset + HEADER);
+    offset += HEADER + frame.length;
   }
+  if (large >= 0) view.setUint32(offset, large, true);
   return out;
 }
 

@@ -236,11 +236,19 @@ export interface JoinOptions {
  * A function running in a child process or worker (Python's
  * `multiprocessing.Process`).
  *
- * Exit codes follow Python: `0` when the target returns, `1` when it throws
- * (the error is printed on the child's stderr, like a traceback), `n` for
- * `Deno.exit(n)`, and minus the signal number when stopped by
- * {@linkcode Process.prototype.terminate} (`-15`) or
+ * Exit codes follow Python: `0` when the target returns (or the value it
+ * left in `Deno.exitCode`), `1` when it throws or leaves a rejected promise
+ * nobody handles (the error is printed on the child's stderr, like a
+ * traceback), `n & 0xff` for `Deno.exit(n)` (what an OS process reports, so
+ * `Deno.exit(300)` gives `44` under both start methods), and minus the signal
+ * number when stopped by {@linkcode Process.prototype.terminate} (`-15`) or
  * {@linkcode Process.prototype.kill} (`-9`).
+ *
+ * The child ends when its target settles, or at `Deno.exit(n)`, once what it
+ * wrote (queue items, pipe messages, lock releases, …) has reached the
+ * owners, in the order written. Timers, intervals and other callbacks the
+ * target left pending are dropped, under both start methods, as by
+ * `Deno.exit()`: await what must finish.
  *
  * A subprocess child exits when its parent dies, at its next await; a child
  * stuck in synchronous code exits once it yields.

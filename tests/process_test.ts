@@ -22,6 +22,8 @@ import {
   exitsWith,
   fails,
   hello,
+  leavesRejection,
+  leavesTimer,
   notExportedCaller,
   recordCountSync,
   recordDeep,
@@ -29,6 +31,7 @@ import {
   recordTwiceSameObject,
   recordWithoutAwait,
   rejects,
+  setsExitCode,
   sleepsForever,
   startsGrandchild,
 } from "./testdata/targets.ts";
@@ -41,6 +44,10 @@ import {
 } from "./_helpers.ts";
 
 const RUN_CHILD = new URL("./testdata/run_child.ts", import.meta.url).pathname;
+
+function socketFiles(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((entry) => entry.name);
+}
 
 for (const startMethod of START_METHODS) {
   const spawn = <A extends unknown[]>(
@@ -95,6 +102,34 @@ for (const startMethod of START_METHODS) {
     const child = spawn(exitsWith, [7]);
     child.start();
     assertEquals(await child.join({ timeout: TIMEOUT }), 7);
+  });
+
+  Deno.test(`Process.exitCode is 1 when the target leaves a rejection unhandled (${startMethod})`, async () => {
+    const child = spawn(leavesRejection, ["expected rejection from a test"]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 1);
+  });
+
+  Deno.test(`Process.exitCode is Deno.exitCode as the target left it (${startMethod})`, async () => {
+    const child = spawn(setsExitCode, [7]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 7);
+  });
+
+  Deno.test(`Process.exitCode keeps the low 8 bits of Deno.exit(n), as the OS does (${startMethod})`, async () => {
+    for (const [code, reported] of [[300, 44], [-1, 255], [256, 0]]) {
+      const child = spawn(exitsWith, [code!]);
+      child.start();
+      assertEquals(await child.join({ timeout: TIMEOUT }), reported);
+    }
+  });
+
+  Deno.test(`A child does not wait for timers its target left pending (${startMethod})`, async () => {
+    const recorder = new Recorder();
+    const child = spawn(leavesTimer, [recorder]);
+    child.start();
+    assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    assertEquals(await recorder.values(), ["early"]);
   });
 
   Deno.test(`Process.terminate() and kill() give -15 and -9 (${startMethod})`, async () => {
@@ -322,9 +357,12 @@ Deno.test("currentProcess() describes the main process", () => {
 });
 
 for (const startMethod of START_METHODS) {
-  Deno.test(`Subprocess descendants die when a ${startMethod} parent program is SIGKILLed`, async () => {
+  Deno.test(`Subprocess descendants die, leaving no socket file, when a ${startMethod} parent program is SIGKILLed`, async () => {
+    // A private TMPDIR: only this test's socket files can be in it.
+    const tmpdir = await Deno.makeTempDir();
     const parent = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", RUN_CHILD, startMethod, "startsSleepingGrandchild"],
+      env: { TMPDIR: tmpdir },
       stdout: "piped",
       stderr: "inherit",
       signal: AbortSignal.timeout(TIMEOUT),
@@ -347,6 +385,7 @@ for (const startMethod of START_METHODS) {
       );
     }
     assertEquals(pids.length, wanted, text);
+    assertEquals(socketFiles(tmpdir).length, wanted);
     parent.kill("SIGKILL");
     await parent.status;
     await reader.cancel();
@@ -358,5 +397,7 @@ for (const startMethod of START_METHODS) {
       pids.every(processGone),
       `still running: ${pids.filter((p) => !processGone(p))}`,
     );
+    assertEquals(socketFiles(tmpdir), []);
+    await Deno.remove(tmpdir, { recursive: true });
   });
 }

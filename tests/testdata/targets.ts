@@ -87,3 +87,17 @@ export async function recordCountSync(recorder: Recorder) {
   await recorder.record("first");
   await recorder.record(recorder.countSync());
 }
+
+export function leavesRejection(message: string) {
+  Promise.reject(new Error(message));
+}
+
+export function setsExitCode(code: number) {
+  Deno.exitCode = code;
+}
+
+export function leavesTimer(recorder: Recorder) {
+  // Would fire long after the target returned: the child does not wait.
+  setTimeout(() => recorder.record("late"), 5_000);
+  recorder.record("early");
+}
