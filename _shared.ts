@@ -11,8 +11,15 @@
 // an isolate that maps the object's memory (the owner and every worker of
 // its OS process it was passed to) runs each operation itself; any other
 // process sends it to the owner, which runs the same code on the caller's
-// behalf. Which path a process takes is decided here, in `#local`.
-import { callerCode, isDead, onDeath, selfCode } from "./_isolates.ts";
+// behalf. Which path a process takes is decided here, in `run`.
+import {
+  callerCode,
+  isDead,
+  markExitedBehind,
+  onDeath,
+  selfCode,
+  tokenOfPid,
+} from "./_isolates.ts";
 import { registerReducible } from "./_reduce.ts";
 import {
   type CallContext,
@@ -21,6 +28,7 @@ import {
   current,
   expose,
   notifyOwner,
+  onChildExit,
   type StartMethod,
 } from "./_runtime.ts";
 
@@ -108,8 +116,55 @@ function reapAll(): void {
   }
 }
 
+/**
+ * The objects this isolate reaches by calls to an owner in another OS
+ * process. That owner cannot see a child of this isolate die, so it is told
+ * (its callers behind this process may have been that child, or behind it).
+ */
+const remoteOwners = new Map<number, number>();
+
+/** The op a process sends an owner when one of its children has exited. */
+const EXITED = "\0exited";
+
+/** Tells each owner in another OS process that the child `pid` has exited. */
+function reportExit(pid: number): void {
+  for (const [owner, id] of remoteOwners) {
+    try {
+      notifyOwner(owner, id, EXITED, [current.pid, pid]);
+    } catch {
+      // The owner is out of reach: nothing it holds can be freed from here.
+    }
+  }
+}
+
+/** Whether `pid` is an isolate of this OS process (sharing its table). */
+function inThisOsProcess(pid: number): boolean {
+  return pid === Deno.pid || tokenOfPid(pid) !== null;
+}
+
+/** The op `name` of `kind`, checked. */
+function opOf<S>(
+  kind: Kind<S, unknown, Record<string, AnyOp<S>>>,
+  name: string,
+): AnyOp<S> {
+  const op = Object.hasOwn(kind.ops, name) ? kind.ops[name] : undefined;
+  if (op === undefined) {
+    throw new TypeError(
+      `Cannot apply operation "${name}" as a ${kind.name} has no such operation`,
+    );
+  }
+  return op;
+}
+
 /** The objects rebuilt in this isolate, so one passed twice is one object. */
 const rebuilt = new Map<string, WeakRef<object>>();
+
+/**
+ * The objects this isolate owns and exposes, by id (the exposed handler
+ * keeps them anyway), so one that comes back after its public instance was
+ * collected is rebuilt on its own state, not as a call to this isolate.
+ */
+const owned = new Map<number, AnyShared>();
 
 /** One object of a kind, as this isolate reaches it. */
 export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
@@ -144,6 +199,13 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         onDeath(reapAll);
       }
     }
+    if (memory === undefined && !inThisOsProcess(this.#owner)) {
+      if (remoteOwners.size === 0) onChildExit(reportExit);
+      // One object per owner will do: any of its ids reaches the owner.
+      if (!remoteOwners.has(this.#owner)) {
+        remoteOwners.set(this.#owner, this.#id);
+      }
+    }
   }
 
   /** Whether this isolate runs operations itself (it maps the memory). */
@@ -162,13 +224,21 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     args: ArgsOf<O[N]>,
     signal?: AbortSignal,
   ): ResultOf<O[N]> {
-    const op = this.kind.ops[name] as AnyOp<S>;
+    const op = opOf(this.kind, name);
     if (this.state !== null) {
-      return op.run(
-        this.state,
-        { caller: selfCode(), signal },
-        ...args,
-      ) as ResultOf<O[N]>;
+      const context = { caller: selfCode(), signal };
+      if (op.mode !== "async") {
+        return op.run(this.state, context, ...args) as ResultOf<O[N]>;
+      }
+      // An async op answers a promise even when it completes at once, and
+      // rejects rather than throws, as it does for a remote caller.
+      try {
+        return Promise.resolve(
+          op.run(this.state, context, ...args),
+        ) as ResultOf<O[N]>;
+      } catch (error) {
+        return Promise.reject(error) as ResultOf<O[N]>;
+      }
     }
     const message = [current.pid, ...args];
     const id = this.#id;
@@ -194,12 +264,12 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
 
   /** Serves an operation a process without the memory sent to the owner. */
   #serve(name: string, message: unknown[], context: CallContext): unknown {
-    const op = this.kind.ops[name];
-    if (op === undefined || !Object.hasOwn(this.kind.ops, name)) {
-      throw new TypeError(
-        `Cannot apply operation "${name}" as a ${this.kind.name} has no such operation`,
-      );
+    if (name === EXITED) {
+      // Marking it dead runs the reaps, here and in every isolate mapping it.
+      markExitedBehind(message[1] as number, context.route);
+      return undefined;
     }
+    const op = opOf(this.kind, name);
     const [pid, ...args] = message;
     const caller = callerCode(pid as number, context.route);
     const result = op.run(
@@ -222,6 +292,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         this,
         (name, args, context) => this.#serve(name, args, context),
       );
+      owned.set(this.#id, this);
     }
     const descriptor: Descriptor<unknown> = {
       owner: this.#owner,
@@ -255,7 +326,10 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const key = `${name}:${descriptor.owner}:${descriptor.id}`;
         const known = rebuilt.get(key)?.deref();
         if (known !== undefined) return known;
-        const shared = new Shared(
+        const own = descriptor.owner === current.pid
+          ? owned.get(descriptor.id) as Shared<S, C, O> | undefined
+          : undefined;
+        const shared = own ?? new Shared(
           kind,
           descriptor.config as C,
           descriptor.memory,
