@@ -120,6 +120,11 @@ export function callerCode(pid: number, route: number): number {
   const token = tokenOfPid(pid);
   if (token !== null) return token;
   const view = words();
+  const found = findRemote(view, pid);
+  if (found >= 0) return MAX_TOKENS + found;
+  // The parent is found (or registered) before a slot is claimed: a probe
+  // for it that met our own claimed slot would wait for it forever.
+  const parent = pid === route ? ownCode : callerCode(route, route);
   for (;;) {
     const found = findRemote(view, pid);
     if (found >= 0) return MAX_TOKENS + found;
@@ -130,7 +135,7 @@ export function callerCode(pid: number, route: number): number {
     }
     view[at] = Math.floor(pid / 2 ** 32) | 0;
     view[at + 1] = pid | 0;
-    view[at + 2] = pid === route ? ownCode : callerCode(route, route);
+    view[at + 2] = parent;
     Atomics.store(view, at + 3, 1);
     return MAX_TOKENS + slot;
   }
@@ -212,8 +217,36 @@ export function markExited(pid: number): void {
     if (found < 0) return; // It never called: it holds nothing.
     code = MAX_TOKENS + found;
   }
+  markDead(view, code);
+}
+
+function markDead(view: Int32Array, code: number): void {
   Atomics.store(view, deadWord(code), DEAD);
   Atomics.add(view, EPOCH, 1);
   Atomics.notify(view, EPOCH);
   runListeners();
+}
+
+/**
+ * Records that `pid`, a process of another OS process that calls this one
+ * through the direct child `route`, has exited, as a process on that route
+ * (its parent) reports: this isolate would never see that death itself.
+ * Only a caller registered behind `route` is marked.
+ *
+ * @returns Whether `pid` was such a caller, now marked dead.
+ */
+export function markExitedBehind(pid: number, route: number): boolean {
+  if (pid === route || tokenOfPid(pid) !== null) return false;
+  const view = words();
+  const found = findRemote(view, pid);
+  if (found < 0) return false; // It never called: it holds nothing.
+  const code = MAX_TOKENS + found;
+  const via = callerCode(route, route);
+  let ancestor = parentOf(view, code);
+  for (let depth = 0; ancestor !== via; depth++) {
+    if (ancestor <= 0 || depth >= 64) return false;
+    ancestor = parentOf(view, ancestor);
+  }
+  markDead(view, code);
+  return true;
 }

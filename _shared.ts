@@ -11,11 +11,11 @@
 // an isolate that maps the object's memory (the owner and every worker of
 // its OS process it was passed to) runs each operation itself; any other
 // process sends it to the owner, which runs the same code on the caller's
-// behalf. Which path a process takes is decided here, in `#local`.
+// behalf. Which path a process takes is decided here, in `run`.
 import {
   callerCode,
   isDead,
-  markExited,
+  markExitedBehind,
   onDeath,
   selfCode,
 } from "./_isolates.ts";
@@ -132,13 +132,36 @@ function reportExit(pid: number): void {
 }
 
 onChildExit(reportExit);
-serveFixed(EXITS, (_op, [pid]) => {
-  markExited(pid as number);
+serveFixed(EXITS, (_op, [pid], { route }) => {
+  // Only a party behind the reporting child can be marked: a worker of this
+  // OS process was marked by its own parent, in the table they share.
+  markExitedBehind(pid as number, route);
   reportExit(pid as number);
 });
 
+/** The op `name` of `kind`, checked. */
+function opOf<S>(
+  kind: Kind<S, unknown, Record<string, AnyOp<S>>>,
+  name: string,
+): AnyOp<S> {
+  const op = Object.hasOwn(kind.ops, name) ? kind.ops[name] : undefined;
+  if (op === undefined) {
+    throw new TypeError(
+      `Cannot apply operation "${name}" as a ${kind.name} has no such operation`,
+    );
+  }
+  return op;
+}
+
 /** The objects rebuilt in this isolate, so one passed twice is one object. */
 const rebuilt = new Map<string, WeakRef<object>>();
+
+/**
+ * The objects this isolate owns and exposes, by id (the exposed handler
+ * keeps them anyway), so one that comes back after its public instance was
+ * collected is rebuilt on its own state, not as a call to this isolate.
+ */
+const owned = new Map<number, AnyShared>();
 
 /** One object of a kind, as this isolate reaches it. */
 export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
@@ -191,13 +214,21 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     args: ArgsOf<O[N]>,
     signal?: AbortSignal,
   ): ResultOf<O[N]> {
-    const op = this.kind.ops[name] as AnyOp<S>;
+    const op = opOf(this.kind, name);
     if (this.state !== null) {
-      return op.run(
-        this.state,
-        { caller: selfCode(), signal },
-        ...args,
-      ) as ResultOf<O[N]>;
+      const context = { caller: selfCode(), signal };
+      if (op.mode !== "async") {
+        return op.run(this.state, context, ...args) as ResultOf<O[N]>;
+      }
+      // An async op answers a promise even when it completes at once, and
+      // rejects rather than throws, as it does for a remote caller.
+      try {
+        return Promise.resolve(
+          op.run(this.state, context, ...args),
+        ) as ResultOf<O[N]>;
+      } catch (error) {
+        return Promise.reject(error) as ResultOf<O[N]>;
+      }
     }
     const message = [current.pid, ...args];
     const id = this.#id;
@@ -223,12 +254,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
 
   /** Serves an operation a process without the memory sent to the owner. */
   #serve(name: string, message: unknown[], context: CallContext): unknown {
-    const op = this.kind.ops[name];
-    if (op === undefined || !Object.hasOwn(this.kind.ops, name)) {
-      throw new TypeError(
-        `Cannot apply operation "${name}" as a ${this.kind.name} has no such operation`,
-      );
-    }
+    const op = opOf(this.kind, name);
     const [pid, ...args] = message;
     const caller = callerCode(pid as number, context.route);
     const result = op.run(
@@ -251,6 +277,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         this,
         (name, args, context) => this.#serve(name, args, context),
       );
+      owned.set(this.#id, this);
     }
     // A config may hold other primitives (a condition's lock): they cross
     // as primitives do anywhere.
@@ -291,7 +318,10 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const config = descriptor.nested
           ? rebuildSync(descriptor.config)
           : descriptor.config;
-        const shared = new Shared(
+        const own = descriptor.owner === current.pid
+          ? owned.get(descriptor.id) as Shared<S, C, O> | undefined
+          : undefined;
+        const shared = own ?? new Shared(
           kind,
           config as C,
           descriptor.memory,
