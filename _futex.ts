@@ -15,11 +15,13 @@ let keepAlive: ReturnType<typeof setInterval> | undefined;
 // A pending `Atomics.waitAsync` does not keep the event loop alive, so a
 // program whose only work is waiting would exit: a timer holds it while
 // anything waits.
-function hold(): void {
+/** Keeps the event loop alive until the matching {@linkcode unhold}. */
+export function hold(): void {
   if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
 }
 
-function unhold(): void {
+/** Ends one {@linkcode hold}. */
+export function unhold(): void {
   if (--holds === 0) {
     clearInterval(keepAlive);
     keepAlive = undefined;

@@ -14,24 +14,9 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, waitWhile } from "./_futex.ts";
+import { deadlineOf, hold, unhold, waitWhile } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
 import { setLongTimeout } from "./_util.ts";
-
-let holds = 0;
-let keepAlive: ReturnType<typeof setInterval> | undefined;
-
-// A parked waiter with no timeout has no timer to keep the event loop alive.
-function hold(): void {
-  if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
-}
-
-function unhold(): void {
-  if (--holds === 0) {
-    clearInterval(keepAlive);
-    keepAlive = undefined;
-  }
-}
 
 /**
  * Loads of the state word before sleeping, when the holder runs on another
