@@ -59,6 +59,8 @@ export async function waitWhile(
   signal?: AbortSignal,
 ): Promise<boolean> {
   if (Atomics.load(view, index) !== value) return true;
+  signal?.throwIfAborted();
+  if (deadline <= performance.now()) return false;
   hold();
   try {
     while (Atomics.load(view, index) === value) {

@@ -278,8 +278,6 @@ const LOCK = {
     release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
     /** A release the caller knows is valid: nothing to answer. */
     releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
-    /** Answers once every operation the caller sent before is applied. */
-    probe: asyncOp(() => undefined),
     state: blockingOp((core: LockCore): [boolean, boolean] => [
       core.locked(),
       core.recovered(),
@@ -651,8 +649,6 @@ export abstract class BaseLock {
    */
   #remoteHolds = 0;
   #remoteRecovered = false;
-  /** A release went out unanswered: until the owner answers, `locked()` is false. */
-  #releasing: Promise<unknown> | null = null;
   #holdable: Holdable = {
     acquireNow: () => this.#shared.state?.acquireOwn(),
     acquireFor: (timeout, signal) => this.#acquire(timeout, signal),
@@ -734,17 +730,13 @@ export abstract class BaseLock {
     if (this.#remoteHolds === 0) return shared.run("release", []);
     if (--this.#remoteHolds === 0) this.#remoteRecovered = false;
     shared.run("releaseHeld", []);
-    const releasing: Promise<unknown> = shared.run("probe", []).finally(() => {
-      if (this.#releasing === releasing) this.#releasing = null;
-    });
-    this.#releasing = releasing;
   }
 
   /**
    * Tells whether some process holds the lock.
    *
-   * @returns `true` while held. Right after this process released it, in
-   * a subprocess child: `false` until the owner next answers it.
+   * @returns `true` while held; it sees this process's own release at once,
+   * in any process.
    *
    * @example Usage
    * ```ts
@@ -757,8 +749,6 @@ export abstract class BaseLock {
     const core = this.#shared.state;
     if (core !== null) return core.locked();
     if (this.#remoteHolds > 0) return true;
-    // A blocking call could overtake the release still on its way.
-    if (this.#releasing !== null) return false;
     return this.#shared.run("state", [])[0];
   }
 
