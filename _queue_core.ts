@@ -8,7 +8,8 @@
 //
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
-import { Ring, RingWriter, SHUT_DOWN } from "./_ring.ts";
+import { RingWriter } from "./_feeder.ts";
+import { Ring, waitWhileEqual, wake } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -27,8 +28,143 @@ import {
   TimeoutError,
 } from "./errors.ts";
 
+/** Flag: `shutdown()` was called. */
+const SHUT_DOWN = 1;
 /** Flag: `shutdown({ immediate: true })` was called. */
-export const IMMEDIATE = 2;
+const IMMEDIATE = 2;
+
+// The queue's counters, in the words its ring keeps for its user.
+/** Items reserved by writers and not yet taken (the queue's size). */
+const SIZE = 0;
+/** Bumped whenever `SIZE` drops or a flag is set. */
+const SIZE_SEQ = 1;
+const FLAGS = 2;
+const MAXSIZE = 3;
+const UNFINISHED = 4;
+const TASK_SEQ = 5;
+const SIZE_WAITERS = 6;
+const TASK_WAITERS = 7;
+
+/** Why a reservation did not happen. */
+type ReserveResult = "ok" | "full" | "shut down";
+
+/** A queue's size, limit, unfinished tasks and flags, in shared memory. */
+class Counters {
+  #words: Int32Array;
+
+  constructor(words: Int32Array) {
+    this.#words = words;
+  }
+
+  get maxsize(): number {
+    return Atomics.load(this.#words, MAXSIZE);
+  }
+
+  set maxsize(maxsize: number) {
+    Atomics.store(this.#words, MAXSIZE, Math.max(0, maxsize));
+  }
+
+  /** Items put and not yet taken, including those still being written. */
+  get size(): number {
+    return Atomics.load(this.#words, SIZE);
+  }
+
+  get flags(): number {
+    return Atomics.load(this.#words, FLAGS);
+  }
+
+  setFlag(flag: number): void {
+    Atomics.or(this.#words, FLAGS, flag);
+    Atomics.add(this.#words, SIZE_SEQ, 1);
+    Atomics.notify(this.#words, SIZE_SEQ);
+  }
+
+  /** Takes a slot for one item without waiting. */
+  tryReserve(): ReserveResult {
+    const words = this.#words;
+    while (true) {
+      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+      const size = Atomics.load(words, SIZE);
+      const maxsize = Atomics.load(words, MAXSIZE);
+      if (maxsize > 0 && size >= maxsize) return "full";
+      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+        Atomics.add(words, UNFINISHED, 1);
+        return "ok";
+      }
+    }
+  }
+
+  /** Takes a slot for one item, waiting while the queue holds `maxsize`. */
+  async reserve(
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ReserveResult> {
+    while (true) {
+      const seq = Atomics.load(this.#words, SIZE_SEQ);
+      const result = this.tryReserve();
+      if (result !== "full") return result;
+      const changed = await waitWhileEqual(
+        this.#words,
+        SIZE_SEQ,
+        seq,
+        SIZE_WAITERS,
+        deadline,
+        signal,
+      );
+      if (!changed) return this.tryReserve();
+    }
+  }
+
+  /** Puts back a slot for an item that was taken but never delivered. */
+  forceReserve(): void {
+    Atomics.add(this.#words, SIZE, 1);
+  }
+
+  /** Marks one taken item gone from the queue's size. */
+  taken(): void {
+    Atomics.sub(this.#words, SIZE, 1);
+    wake(this.#words, SIZE_SEQ, SIZE_WAITERS);
+  }
+
+  get unfinished(): number {
+    return Atomics.load(this.#words, UNFINISHED);
+  }
+
+  /** Counts one task done; `false` when none was unfinished. */
+  taskDone(): boolean {
+    while (true) {
+      const count = Atomics.load(this.#words, UNFINISHED);
+      if (count <= 0) return false;
+      if (
+        Atomics.compareExchange(this.#words, UNFINISHED, count, count - 1) ===
+          count
+      ) {
+        if (count === 1) wake(this.#words, TASK_SEQ, TASK_WAITERS);
+        return true;
+      }
+    }
+  }
+
+  /** Waits until every item put has been marked done. */
+  async joinTasks(
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    while (true) {
+      const seq = Atomics.load(this.#words, TASK_SEQ);
+      if (Atomics.load(this.#words, UNFINISHED) <= 0) return true;
+      const changed = await waitWhileEqual(
+        this.#words,
+        TASK_SEQ,
+        seq,
+        TASK_WAITERS,
+        deadline,
+        signal,
+      );
+      if (!changed) return Atomics.load(this.#words, UNFINISHED) <= 0;
+    }
+  }
+}
 
 /** An item read in place: its value, and whether primitives need rebuilding. */
 export type TakenItem = DecodedFrame;
@@ -100,7 +236,8 @@ onChildExit((pid) => forEachLiveCore((core) => core.requeueFor(pid)));
 
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore implements QueueCore {
-  readonly ring: Ring;
+  #ring: Ring;
+  #counts: Counters;
   #owner: number;
   #id: number | null;
   /** Writes items reserved but not yet in the ring, in put order. */
@@ -110,10 +247,11 @@ export class LocalCore implements QueueCore {
   #nextKey = 1;
 
   constructor(ring: Ring, owner = current.pid, id: number | null = null) {
-    this.ring = ring;
+    this.#ring = ring;
+    this.#counts = new Counters(ring.state);
     this.#writer = new RingWriter(
       ring,
-      () => (ring.flags & IMMEDIATE) !== 0,
+      () => (this.#counts.flags & IMMEDIATE) !== 0,
       (count) => this.#discard(count),
     );
     this.#owner = owner;
@@ -122,26 +260,33 @@ export class LocalCore implements QueueCore {
     if (owner !== current.pid) addFlusher(() => this.#handOff());
   }
 
+  /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
+  static create(maxsize: number): LocalCore {
+    const ring = Ring.create();
+    new Counters(ring.state).maxsize = maxsize;
+    return new LocalCore(ring);
+  }
+
   get maxsize(): number {
-    return this.ring.maxsize;
+    return this.#counts.maxsize;
   }
 
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
-    if (frame === null || this.ring.tryReserve() !== "ok") return null;
+    if (frame === null || this.#counts.tryReserve() !== "ok") return null;
     if (
-      this.#writer.idle && this.ring.tryWriteWith(frame.maxBytes, frame.fill)
+      this.#writer.idle && this.#ring.tryWriteWith(frame.maxBytes, frame.fill)
     ) {
       return RESOLVED;
     }
     this.#writer.keepWith(frame.maxBytes, frame.fill);
-    return this.#writer.backPressure(() => this.#handOff());
+    return this.#writer.backPressure();
   }
 
   tryGetFast(): TakenItem | undefined {
     if (!this.#readable()) return undefined;
-    const item = this.ring.tryReadWith(decodeFrame);
-    if (item !== undefined) this.ring.taken();
+    const item = this.#ring.tryReadWith(decodeFrame);
+    if (item !== undefined) this.#counts.taken();
     return item;
   }
 
@@ -150,16 +295,16 @@ export class LocalCore implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    let result = this.ring.tryReserve();
+    let result = this.#counts.tryReserve();
     if (result === "full") {
-      result = await this.ring.reserve(deadlineOf(timeout), signal);
+      result = await this.#counts.reserve(deadlineOf(timeout), signal);
     }
     this.#afterReserve(result, bytes);
-    await this.#writer.backPressure(() => this.#handOff());
+    await this.#writer.backPressure();
   }
 
   putNowait(bytes: Uint8Array): void {
-    this.#afterReserve(this.ring.tryReserve(), bytes);
+    this.#afterReserve(this.#counts.tryReserve(), bytes);
   }
 
   #afterReserve(result: string, bytes: Uint8Array): void {
@@ -175,8 +320,8 @@ export class LocalCore implements QueueCore {
 
   #discard(count: number): void {
     for (let i = 0; i < count; i++) {
-      this.ring.taken();
-      this.ring.taskDone();
+      this.#counts.taken();
+      this.#counts.taskDone();
     }
   }
 
@@ -186,57 +331,57 @@ export class LocalCore implements QueueCore {
    * child can exit and `join()` never waits on unread data.
    */
   async #handOff(): Promise<void> {
-    if (this.#owner === current.pid) return;
     const items = await this.#writer.takeUnwritten();
     if (items.length > 0) notifyOwner(this.#owner, this.#id!, "handOff", items);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const fast = this.#readable() ? this.ring.tryRead() : null;
+    const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
-      await this.ring.read(deadlineOf(timeout), signal, () => this.#drained());
+      await this.#ring.read(deadlineOf(timeout), signal, () => this.#drained());
     return this.#taken(bytes);
   }
 
   getNowait(): Uint8Array {
-    return this.#taken(this.#readable() ? this.ring.tryRead() : null);
+    return this.#taken(this.#readable() ? this.#ring.tryRead() : null);
   }
 
   #readable(): boolean {
-    return (this.ring.flags & IMMEDIATE) === 0;
+    return (this.#counts.flags & IMMEDIATE) === 0;
   }
 
   /** Whether a reader should stop waiting: shut down and nothing left. */
   #drained(): boolean {
-    const flags = this.ring.flags;
+    const flags = this.#counts.flags;
     return (flags & SHUT_DOWN) !== 0 &&
-      ((flags & IMMEDIATE) !== 0 || this.ring.size <= 0);
+      ((flags & IMMEDIATE) !== 0 || this.#counts.size <= 0);
   }
 
   #taken(bytes: Uint8Array | null): Uint8Array {
     if (bytes === null) {
-      throw this.ring.flags & SHUT_DOWN && this.#drained()
+      throw this.#counts.flags & SHUT_DOWN && this.#drained()
         ? shutDownError("get from")
         : emptyError();
     }
-    this.ring.taken();
+    this.#counts.taken();
     return bytes;
   }
 
   qsize(): number {
-    return Math.max(0, this.ring.size);
+    return Math.max(0, this.#counts.size);
   }
 
   shutdown(immediate: boolean): void {
-    this.ring.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    this.#counts.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    this.#ring.wakeReaders();
     if (!immediate) return;
     let dropped = this.#writer.discard();
-    while (this.ring.tryRead() !== null) dropped++;
+    while (this.#ring.tryRead() !== null) dropped++;
     this.#discard(dropped);
   }
 
   taskDone(): void {
-    if (!this.ring.taskDone()) {
+    if (!this.#counts.taskDone()) {
       throw new RangeError(
         "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
       );
@@ -244,9 +389,9 @@ export class LocalCore implements QueueCore {
   }
 
   async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    if (!await this.ring.joinTasks(deadlineOf(timeout), signal)) {
+    if (!await this.#counts.joinTasks(deadlineOf(timeout), signal)) {
       throw new TimeoutError(
-        `Cannot join the queue as ${this.ring.unfinished} tasks are still unfinished after ${timeout} ms`,
+        `Cannot join the queue as ${this.#counts.unfinished} tasks are still unfinished after ${timeout} ms`,
       );
     }
   }
@@ -261,7 +406,7 @@ export class LocalCore implements QueueCore {
       id: this.#id,
       maxsize: this.maxsize,
     };
-    if (target === "worker") descriptor.sab = this.ring.buffer;
+    if (target === "worker") descriptor.sab = this.#ring.buffer;
     return descriptor;
   }
 
@@ -305,7 +450,7 @@ export class LocalCore implements QueueCore {
   #putQuietly(bytes: Uint8Array): void {
     // The child does not wait for an answer, so an item put after shutdown
     // has nobody to tell: it is dropped, as the shutdown intended.
-    if (this.ring.tryReserve() === "ok") this.enqueue(bytes);
+    if (this.#counts.tryReserve() === "ok") this.enqueue(bytes);
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
@@ -320,7 +465,7 @@ export class LocalCore implements QueueCore {
     for (const [key, { route, bytes }] of this.#unacked) {
       if (route !== pid) continue;
       this.#unacked.delete(key);
-      this.ring.forceReserve();
+      this.#counts.forceReserve();
       this.enqueue(bytes);
     }
   }

@@ -1,5 +1,6 @@
 // Targets run by children in the pipe tests.
 import type { Connection } from "../../pipe.ts";
+import { patterned } from "./queue_targets.ts";
 
 export function sendsAndCloses(conn: Connection<string>) {
   conn.send("send data");
@@ -43,4 +44,20 @@ export async function receivesOne(conn: Connection<number>) {
 export async function putsIntoReceivedQueue(conn: Connection<unknown>) {
   const q = await conn.recv() as { put(item: string): Promise<void> };
   await q.put("via a pipe");
+}
+
+/** Sends two messages larger than the ring while nobody reads, then dies. */
+export async function sendsHugeThenDies(
+  conn: Connection<unknown>,
+  started: { put(item: string): Promise<void> },
+  size: number,
+  how: "wait" | "exit",
+) {
+  await started.put("sending");
+  conn.send(patterned(size, 1));
+  conn.send(patterned(size, 2));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (how === "exit") Deno.exit(3);
+  // Never returns: it waits to be stopped from outside.
+  await new Promise(() => setInterval(() => {}, 1000));
 }
