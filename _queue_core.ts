@@ -9,7 +9,7 @@
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, waitWhileEqual, wake } from "./_ring.ts";
+import { Ring, waitFor, wake } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -36,135 +36,13 @@ const IMMEDIATE = 2;
 // The queue's counters, in the words its ring keeps for its user.
 /** Items reserved by writers and not yet taken (the queue's size). */
 const SIZE = 0;
-/** Bumped whenever `SIZE` drops or a flag is set. */
+/** Bumped whenever `SIZE` drops or a flag is set (its waiters follow). */
 const SIZE_SEQ = 1;
-const FLAGS = 2;
-const MAXSIZE = 3;
-const UNFINISHED = 4;
-const TASK_SEQ = 5;
-const SIZE_WAITERS = 6;
-const TASK_WAITERS = 7;
-
-/** Why a reservation did not happen. */
-type ReserveResult = "ok" | "full" | "shut down";
-
-/** A queue's size, limit, unfinished tasks and flags, in shared memory. */
-class Counters {
-  #words: Int32Array;
-
-  constructor(words: Int32Array) {
-    this.#words = words;
-  }
-
-  get maxsize(): number {
-    return Atomics.load(this.#words, MAXSIZE);
-  }
-
-  set maxsize(maxsize: number) {
-    Atomics.store(this.#words, MAXSIZE, Math.max(0, maxsize));
-  }
-
-  /** Items put and not yet taken, including those still being written. */
-  get size(): number {
-    return Atomics.load(this.#words, SIZE);
-  }
-
-  get flags(): number {
-    return Atomics.load(this.#words, FLAGS);
-  }
-
-  setFlag(flag: number): void {
-    Atomics.or(this.#words, FLAGS, flag);
-    Atomics.add(this.#words, SIZE_SEQ, 1);
-    Atomics.notify(this.#words, SIZE_SEQ);
-  }
-
-  /** Takes a slot for one item without waiting. */
-  tryReserve(): ReserveResult {
-    const words = this.#words;
-    while (true) {
-      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
-      const size = Atomics.load(words, SIZE);
-      const maxsize = Atomics.load(words, MAXSIZE);
-      if (maxsize > 0 && size >= maxsize) return "full";
-      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
-        Atomics.add(words, UNFINISHED, 1);
-        return "ok";
-      }
-    }
-  }
-
-  /** Takes a slot for one item, waiting while the queue holds `maxsize`. */
-  async reserve(
-    deadline: number,
-    signal: AbortSignal | undefined,
-  ): Promise<ReserveResult> {
-    while (true) {
-      const seq = Atomics.load(this.#words, SIZE_SEQ);
-      const result = this.tryReserve();
-      if (result !== "full") return result;
-      const changed = await waitWhileEqual(
-        this.#words,
-        SIZE_SEQ,
-        seq,
-        SIZE_WAITERS,
-        deadline,
-        signal,
-      );
-      if (!changed) return this.tryReserve();
-    }
-  }
-
-  /** Puts back a slot for an item that was taken but never delivered. */
-  forceReserve(): void {
-    Atomics.add(this.#words, SIZE, 1);
-  }
-
-  /** Marks one taken item gone from the queue's size. */
-  taken(): void {
-    Atomics.sub(this.#words, SIZE, 1);
-    wake(this.#words, SIZE_SEQ, SIZE_WAITERS);
-  }
-
-  get unfinished(): number {
-    return Atomics.load(this.#words, UNFINISHED);
-  }
-
-  /** Counts one task done; `false` when none was unfinished. */
-  taskDone(): boolean {
-    while (true) {
-      const count = Atomics.load(this.#words, UNFINISHED);
-      if (count <= 0) return false;
-      if (
-        Atomics.compareExchange(this.#words, UNFINISHED, count, count - 1) ===
-          count
-      ) {
-        if (count === 1) wake(this.#words, TASK_SEQ, TASK_WAITERS);
-        return true;
-      }
-    }
-  }
-
-  /** Waits until every item put has been marked done. */
-  async joinTasks(
-    deadline: number,
-    signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    while (true) {
-      const seq = Atomics.load(this.#words, TASK_SEQ);
-      if (Atomics.load(this.#words, UNFINISHED) <= 0) return true;
-      const changed = await waitWhileEqual(
-        this.#words,
-        TASK_SEQ,
-        seq,
-        TASK_WAITERS,
-        deadline,
-        signal,
-      );
-      if (!changed) return Atomics.load(this.#words, UNFINISHED) <= 0;
-    }
-  }
-}
+const FLAGS = 3;
+const MAXSIZE = 4;
+const UNFINISHED = 5;
+/** Bumped when the last unfinished task is done (its waiters follow). */
+const TASK_SEQ = 6;
 
 /** An item read in place: its value, and whether primitives need rebuilding. */
 export type TakenItem = DecodedFrame;
@@ -237,7 +115,8 @@ onChildExit((pid) => forEachLiveCore((core) => core.requeueFor(pid)));
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore implements QueueCore {
   #ring: Ring;
-  #counts: Counters;
+  /** The queue's counters, in the words its ring keeps for its user. */
+  #words: Int32Array;
   #owner: number;
   #id: number | null;
   /** Writes items reserved but not yet in the ring, in put order. */
@@ -248,10 +127,10 @@ export class LocalCore implements QueueCore {
 
   constructor(ring: Ring, owner = current.pid, id: number | null = null) {
     this.#ring = ring;
-    this.#counts = new Counters(ring.state);
+    this.#words = ring.state;
     this.#writer = new RingWriter(
       ring,
-      () => (this.#counts.flags & IMMEDIATE) !== 0,
+      () => !this.#readable(),
       (count) => this.#discard(count),
     );
     this.#owner = owner;
@@ -263,17 +142,42 @@ export class LocalCore implements QueueCore {
   /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
   static create(maxsize: number): LocalCore {
     const ring = Ring.create();
-    new Counters(ring.state).maxsize = maxsize;
+    Atomics.store(ring.state, MAXSIZE, Math.max(0, maxsize));
     return new LocalCore(ring);
   }
 
   get maxsize(): number {
-    return this.#counts.maxsize;
+    return Atomics.load(this.#words, MAXSIZE);
+  }
+
+  #flags(): number {
+    return Atomics.load(this.#words, FLAGS);
+  }
+
+  /** Takes a slot for one item without waiting. */
+  #tryReserve(): "ok" | "full" | "shut down" {
+    const words = this.#words;
+    while (true) {
+      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+      const size = Atomics.load(words, SIZE);
+      const maxsize = Atomics.load(words, MAXSIZE);
+      if (maxsize > 0 && size >= maxsize) return "full";
+      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+        Atomics.add(words, UNFINISHED, 1);
+        return "ok";
+      }
+    }
+  }
+
+  /** Marks one taken item gone from the queue's size. */
+  #takenOne(): void {
+    Atomics.sub(this.#words, SIZE, 1);
+    wake(this.#words, SIZE_SEQ);
   }
 
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
-    if (frame === null || this.#counts.tryReserve() !== "ok") return null;
+    if (frame === null || this.#tryReserve() !== "ok") return null;
     if (
       this.#writer.idle && this.#ring.tryWriteWith(frame.maxBytes, frame.fill)
     ) {
@@ -286,7 +190,7 @@ export class LocalCore implements QueueCore {
   tryGetFast(): TakenItem | undefined {
     if (!this.#readable()) return undefined;
     const item = this.#ring.tryReadWith(decodeFrame);
-    if (item !== undefined) this.#counts.taken();
+    if (item !== undefined) this.#takenOne();
     return item;
   }
 
@@ -295,16 +199,20 @@ export class LocalCore implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    let result = this.#counts.tryReserve();
-    if (result === "full") {
-      result = await this.#counts.reserve(deadlineOf(timeout), signal);
-    }
+    const reserved = () => {
+      const result = this.#tryReserve();
+      return result === "full" ? undefined : result;
+    };
+    const deadline = deadlineOf(timeout);
+    const result = reserved() ??
+      await waitFor(this.#words, SIZE_SEQ, deadline, signal, reserved) ??
+      "full";
     this.#afterReserve(result, bytes);
     await this.#writer.backPressure();
   }
 
   putNowait(bytes: Uint8Array): void {
-    this.#afterReserve(this.#counts.tryReserve(), bytes);
+    this.#afterReserve(this.#tryReserve(), bytes);
   }
 
   #afterReserve(result: string, bytes: Uint8Array): void {
@@ -320,8 +228,8 @@ export class LocalCore implements QueueCore {
 
   #discard(count: number): void {
     for (let i = 0; i < count; i++) {
-      this.#counts.taken();
-      this.#counts.taskDone();
+      this.#takenOne();
+      this.taskDone();
     }
   }
 
@@ -347,32 +255,33 @@ export class LocalCore implements QueueCore {
   }
 
   #readable(): boolean {
-    return (this.#counts.flags & IMMEDIATE) === 0;
+    return (this.#flags() & IMMEDIATE) === 0;
   }
 
   /** Whether a reader should stop waiting: shut down and nothing left. */
   #drained(): boolean {
-    const flags = this.#counts.flags;
+    const flags = this.#flags();
     return (flags & SHUT_DOWN) !== 0 &&
-      ((flags & IMMEDIATE) !== 0 || this.#counts.size <= 0);
+      ((flags & IMMEDIATE) !== 0 || Atomics.load(this.#words, SIZE) <= 0);
   }
 
   #taken(bytes: Uint8Array | null): Uint8Array {
     if (bytes === null) {
-      throw this.#counts.flags & SHUT_DOWN && this.#drained()
+      throw this.#flags() & SHUT_DOWN && this.#drained()
         ? shutDownError("get from")
         : emptyError();
     }
-    this.#counts.taken();
+    this.#takenOne();
     return bytes;
   }
 
   qsize(): number {
-    return Math.max(0, this.#counts.size);
+    return Math.max(0, Atomics.load(this.#words, SIZE));
   }
 
   shutdown(immediate: boolean): void {
-    this.#counts.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    Atomics.or(this.#words, FLAGS, SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    wake(this.#words, SIZE_SEQ);
     this.#ring.wakeReaders();
     if (!immediate) return;
     let dropped = this.#writer.discard();
@@ -381,17 +290,30 @@ export class LocalCore implements QueueCore {
   }
 
   taskDone(): void {
-    if (!this.#counts.taskDone()) {
-      throw new RangeError(
-        "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
-      );
+    const words = this.#words;
+    while (true) {
+      const count = Atomics.load(words, UNFINISHED);
+      if (count <= 0) {
+        throw new RangeError(
+          "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
+        );
+      }
+      if (
+        Atomics.compareExchange(words, UNFINISHED, count, count - 1) === count
+      ) {
+        if (count === 1) wake(words, TASK_SEQ);
+        return;
+      }
     }
   }
 
   async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    if (!await this.#counts.joinTasks(deadlineOf(timeout), signal)) {
+    const unfinished = () => Atomics.load(this.#words, UNFINISHED);
+    const done = () => unfinished() <= 0 || undefined;
+    const deadline = deadlineOf(timeout);
+    if (!await waitFor(this.#words, TASK_SEQ, deadline, signal, done)) {
       throw new TimeoutError(
-        `Cannot join the queue as ${this.#counts.unfinished} tasks are still unfinished after ${timeout} ms`,
+        `Cannot join the queue as ${unfinished()} tasks are still unfinished after ${timeout} ms`,
       );
     }
   }
@@ -450,7 +372,7 @@ export class LocalCore implements QueueCore {
   #putQuietly(bytes: Uint8Array): void {
     // The child does not wait for an answer, so an item put after shutdown
     // has nobody to tell: it is dropped, as the shutdown intended.
-    if (this.#counts.tryReserve() === "ok") this.enqueue(bytes);
+    if (this.#tryReserve() === "ok") this.enqueue(bytes);
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
@@ -465,7 +387,7 @@ export class LocalCore implements QueueCore {
     for (const [key, { route, bytes }] of this.#unacked) {
       if (route !== pid) continue;
       this.#unacked.delete(key);
-      this.#counts.forceReserve();
+      Atomics.add(this.#words, SIZE, 1);
       this.enqueue(bytes);
     }
   }

@@ -26,23 +26,22 @@
 // worker that died holding one can free it.
 import { isolateToken, onChildExit, tokenOfPid } from "./_runtime.ts";
 
+// Each word waited on is followed by the count of its waiters (see
+// `waitFor`), so that wakers skip the notify when nobody sleeps.
 const WRITE_LOCK = 0;
-const READ_LOCK = 1;
-const HEAD = 2;
-const TAIL = 3;
-const USED = 4;
-/** Bumped on every commit of written bytes. */
-const PUT_SEQ = 5;
-/** Bumped on every commit of read bytes. */
-const GET_SEQ = 6;
-const READERS_WAITING = 7;
-const WRITERS_WAITING = 8;
-const LOCK_WAITERS = 9;
+const READ_LOCK = 2;
 /** The large-frame area's generation and holder; see the module comment. */
-const AREA = 10;
-const AREA_LENGTH = 11;
+const AREA = 4;
+/** Bumped on every commit of written bytes. */
+const PUT_SEQ = 6;
+/** Bumped on every commit of read bytes. */
+const GET_SEQ = 8;
+const HEAD = 10;
+const TAIL = 11;
+const USED = 12;
+const AREA_LENGTH = 13;
 /** The ring's capacity in bytes: the buffer's length changes as it grows. */
-const CAPACITY_WORD = 12;
+const CAPACITY_WORD = 14;
 const RING_WORDS = 16;
 /** Words the ring's user (a queue or a pipe) keeps its own state in. */
 const STATE_WORDS = 16;
@@ -85,11 +84,10 @@ const MAX_SLEEP_MS = 10;
  * @returns `false` when the deadline passed first.
  * @throws The signal's reason when it aborts.
  */
-export async function waitWhileEqual(
+async function waitWhileEqual(
   array: Int32Array,
   index: number,
   value: number,
-  waiters: number,
   deadline: number,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
@@ -109,7 +107,7 @@ export async function waitWhileEqual(
   signal?.throwIfAborted();
   const remaining = deadline - performance.now();
   if (remaining <= 0) return false;
-  Atomics.add(array, waiters, 1);
+  Atomics.add(array, index + 1, 1);
   holdEventLoop();
   try {
     // Sleep in slices, re-checking between them: should a wake-up ever be
@@ -124,8 +122,32 @@ export async function waitWhileEqual(
     return Atomics.load(array, index) !== value ||
       performance.now() < deadline;
   } finally {
-    Atomics.sub(array, waiters, 1);
+    Atomics.sub(array, index + 1, 1);
     releaseEventLoop();
+  }
+}
+
+/**
+ * Waits until `ready()` gives something other than `undefined`, asking again
+ * each time `array[seq]` changes; `array[seq + 1]` counts the waiters.
+ *
+ * @returns What `ready()` gave, or at the deadline what it gives then.
+ * @throws The signal's reason when it aborts.
+ */
+export async function waitFor<T>(
+  array: Int32Array,
+  seq: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  ready: () => T | undefined,
+): Promise<T | undefined> {
+  while (true) {
+    const seen = Atomics.load(array, seq);
+    const result = ready();
+    if (result !== undefined) return result;
+    if (!await waitWhileEqual(array, seq, seen, deadline, signal)) {
+      return ready();
+    }
   }
 }
 
@@ -156,9 +178,9 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** Bumps `array[seq]` and wakes whoever waits on it. */
-export function wake(array: Int32Array, seq: number, waiters: number): void {
+export function wake(array: Int32Array, seq: number): void {
   Atomics.add(array, seq, 1);
-  if (Atomics.load(array, waiters) > 0) Atomics.notify(array, seq);
+  if (Atomics.load(array, seq + 1) > 0) Atomics.notify(array, seq);
 }
 
 /**
@@ -238,6 +260,15 @@ export class Ring {
     Atomics.notify(this.#words, PUT_SEQ);
   }
 
+  #wait<T>(
+    seq: number,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    ready: () => T | undefined,
+  ): Promise<T | undefined> {
+    return waitFor(this.#words, seq, deadline, signal, ready);
+  }
+
   // -- Locks -----------------------------------------------------------------
 
   #tryLock(index: number): boolean {
@@ -250,25 +281,15 @@ export class Ring {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    while (!this.#tryLock(index)) {
-      const holder = Atomics.load(this.#words, index);
-      if (holder === 0) continue;
-      const changed = await waitWhileEqual(
-        this.#words,
-        index,
-        holder,
-        LOCK_WAITERS,
-        deadline,
-        signal,
-      );
-      if (!changed) return this.#tryLock(index);
-    }
-    return true;
+    const locked = () => this.#tryLock(index) || undefined;
+    return this.#tryLock(index) ||
+      (await this.#wait(index, deadline, signal, locked) ??
+        false);
   }
 
   #unlock(index: number): void {
     Atomics.store(this.#words, index, 0);
-    if (Atomics.load(this.#words, LOCK_WAITERS) > 0) {
+    if (Atomics.load(this.#words, index + 1) > 0) {
       Atomics.notify(this.#words, index);
     }
   }
@@ -310,19 +331,11 @@ export class Ring {
   }
 
   async #takeArea(signal: AbortSignal | undefined): Promise<number> {
-    while (true) {
-      const area = Atomics.load(this.#words, AREA);
+    const taken = () => {
       const generation = this.#tryTakeArea();
-      if (generation >= 0) return generation;
-      await waitWhileEqual(
-        this.#words,
-        AREA,
-        area,
-        LOCK_WAITERS,
-        Infinity,
-        signal,
-      );
-    }
+      return generation < 0 ? undefined : generation;
+    };
+    return (await this.#wait(AREA, Infinity, signal, taken))!;
   }
 
   #fillArea(payload: Uint8Array): void {
@@ -336,9 +349,7 @@ export class Ring {
   /** Commits the marker of the area's frame; the area passes to the ring. */
   #commitMarker(generation: number): void {
     const tail = Atomics.load(this.#words, TAIL);
-    this.#writeLength(tail, (MARKER | generation) >>> 0);
-    Atomics.store(this.#words, TAIL, (tail + HEADER) % this.#capacity);
-    this.#commitWrite(HEADER);
+    this.#commitFrame(tail, 0, (MARKER | generation) >>> 0);
     const token = isolateToken();
     this.#setArea(areaWord(generation, token), generation, IN_RING);
   }
@@ -364,22 +375,7 @@ export class Ring {
 
   /** Writes a frame now if nobody else is writing and it fits; else `false`. */
   tryWrite(payload: Uint8Array): boolean {
-    const room = this.#isLarge(payload) ? HEADER : HEADER + payload.length;
-    if (room > this.#free() || !this.#tryLock(WRITE_LOCK)) return false;
-    try {
-      if (room > this.#free()) return false;
-      if (!this.#isLarge(payload)) {
-        this.#copyFrame(payload);
-        return true;
-      }
-      const generation = this.#tryTakeArea();
-      if (generation < 0) return false;
-      this.#fillArea(payload);
-      this.#commitMarker(generation);
-      return true;
-    } finally {
-      this.#unlock(WRITE_LOCK);
-    }
+    return this.tryWriteWith(payload.length, copier(payload));
   }
 
   /**
@@ -396,17 +392,7 @@ export class Ring {
     if (!this.#tryLock(WRITE_LOCK)) return false;
     try {
       if (HEADER + maxBytes > this.#free()) return false;
-      const tail = Atomics.load(this.#words, TAIL);
-      const start = tail + HEADER;
-      let length: number;
-      if (start + maxBytes <= this.#capacity) {
-        length = fill(this.#data, start);
-      } else {
-        const scratch = scratchOf(maxBytes);
-        length = fill(scratch, 0);
-        this.#copyAt(scratch.subarray(0, length), start % this.#capacity);
-      }
-      this.#commitFrame(tail, length);
+      this.#writeWith(maxBytes, fill);
       return true;
     } finally {
       this.#unlock(WRITE_LOCK);
@@ -419,12 +405,10 @@ export class Ring {
    */
   async write(payload: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (!this.#isLarge(payload)) {
-      await this.#underWriteLock(
-        HEADER + payload.length,
-        signal,
-        () => this.#copyFrame(payload),
-      );
-      return;
+      const fill = copier(payload);
+      const room = HEADER + payload.length;
+      const write = () => this.#writeWith(payload.length, fill);
+      return await this.#underWriteLock(room, signal, write);
     }
     const generation = await this.#takeArea(signal);
     const token = isolateToken();
@@ -448,18 +432,9 @@ export class Ring {
   ): Promise<void> {
     await this.#lock(WRITE_LOCK, Infinity, signal);
     try {
-      while (true) {
-        const seq = Atomics.load(this.#words, GET_SEQ);
-        if (this.#free() >= room) return commit();
-        await waitWhileEqual(
-          this.#words,
-          GET_SEQ,
-          seq,
-          WRITERS_WAITING,
-          Infinity,
-          signal,
-        );
-      }
+      const fits = () => this.#free() >= room || undefined;
+      await this.#wait(GET_SEQ, Infinity, signal, fits);
+      commit();
     } finally {
       this.#unlock(WRITE_LOCK);
     }
@@ -480,22 +455,33 @@ export class Ring {
     data[(at + 3) % capacity] = length >>> 24;
   }
 
-  #copyFrame(payload: Uint8Array): void {
+  #writeWith(
+    maxBytes: number,
+    fill: (dest: Uint8Array, offset: number) => number,
+  ): void {
     const tail = Atomics.load(this.#words, TAIL);
-    this.#copyAt(payload, (tail + HEADER) % this.#capacity);
-    this.#commitFrame(tail, payload.length);
+    const start = tail + HEADER;
+    let length: number;
+    if (start + maxBytes <= this.#capacity) {
+      length = fill(this.#data, start);
+    } else {
+      const scratch = scratchOf(maxBytes);
+      length = fill(scratch, 0);
+      this.#copyAt(scratch.subarray(0, length), start % this.#capacity);
+    }
+    this.#commitFrame(tail, length);
   }
 
   /** Commits the frame whose payload is written after `tail`. */
-  #commitFrame(tail: number, length: number): void {
-    this.#writeLength(tail, length);
+  #commitFrame(tail: number, length: number, word = length): void {
+    this.#writeLength(tail, word);
     Atomics.store(this.#words, TAIL, (tail + HEADER + length) % this.#capacity);
     this.#commitWrite(HEADER + length);
   }
 
   #commitWrite(bytes: number): void {
     Atomics.add(this.#words, USED, bytes);
-    wake(this.#words, PUT_SEQ, READERS_WAITING);
+    wake(this.#words, PUT_SEQ);
   }
 
   // -- Reading ---------------------------------------------------------------
@@ -572,19 +558,8 @@ export class Ring {
     signal: AbortSignal | undefined,
     stop: () => boolean,
   ): Promise<boolean> {
-    while (true) {
-      const seq = Atomics.load(this.#words, PUT_SEQ);
-      if (this.hasFrame() || stop()) return true;
-      const changed = await waitWhileEqual(
-        this.#words,
-        PUT_SEQ,
-        seq,
-        READERS_WAITING,
-        deadline,
-        signal,
-      );
-      if (!changed) return this.hasFrame() || stop();
-    }
+    const ready = () => this.hasFrame() || stop() || undefined;
+    return await this.#wait(PUT_SEQ, deadline, signal, ready) ?? false;
   }
 
   /** Reads the frame at the head, the reader lock held; skips lost markers. */
@@ -663,9 +638,15 @@ export class Ring {
     const head = Atomics.load(this.#words, HEAD);
     Atomics.store(this.#words, HEAD, (head + bytes) % this.#capacity);
     Atomics.sub(this.#words, USED, bytes);
-    wake(this.#words, GET_SEQ, WRITERS_WAITING);
+    wake(this.#words, GET_SEQ);
   }
 }
+
+/** A `fill` for `tryWriteWith` that copies `payload`. */
+const copier = (payload: Uint8Array) => (dest: Uint8Array, offset: number) => {
+  dest.set(payload, offset);
+  return payload.length;
+};
 
 function checkLength(length: number, maxLength: number): void {
   if (length > maxLength) {
