@@ -33,20 +33,12 @@ export class RingWriter {
   #stalledAt = NaN;
 
   /**
-   * @param discardAll Asked before each write: `true` drops everything kept
-   * (a queue shut down with `immediate`); `onDiscard` is told how many.
+   * @param discardAll Asked before each write: `true` means it dropped
+   * everything kept (a queue shut down with `immediate`).
    */
-  constructor(
-    ring: Ring,
-    discardAll: () => boolean = () => false,
-    onDiscard: (count: number) => void = () => {},
-  ) {
+  constructor(ring: Ring, discardAll: () => boolean = () => false) {
     this.#ring = ring;
-    this.#discardAll = () => {
-      if (!discardAll()) return false;
-      onDiscard(this.discard());
-      return true;
-    };
+    this.#discardAll = discardAll;
   }
 
   /** Whether no frame is kept: a new one may be written directly. */

@@ -128,11 +128,11 @@ export class LocalCore implements QueueCore {
   constructor(ring: Ring, owner = current.pid, id: number | null = null) {
     this.#ring = ring;
     this.#words = ring.state;
-    this.#writer = new RingWriter(
-      ring,
-      () => !this.#readable(),
-      (count) => this.#discard(count),
-    );
+    this.#writer = new RingWriter(ring, () => {
+      if (this.#readable()) return false;
+      this.#discard(this.#writer.discard());
+      return true;
+    });
     this.#owner = owner;
     this.#id = id;
     liveCores.add(new WeakRef(this));
