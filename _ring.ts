@@ -18,12 +18,13 @@
 // writer's isolate token while it copies, `IN_RING` once the marker is
 // committed, the reader's token while it copies out. A marker names its
 // generation, so one whose writer died after committing it, and whose area
-// was freed and taken again, is recognised and skipped.
+// was freed and taken again, is recognised and skipped. The area keeps the
+// size of the largest frame it held: a growable buffer cannot shrink.
 //
 // Waiting spins briefly, then sleeps with `Atomics.waitAsync`, so that no
 // thread ever blocks and the main thread's event loop keeps running. Lock
-// words hold the isolate token of their holder, so that the parent of a
-// worker that died holding one can free it.
+// words (and the area's) hold the isolate token of their holder, so that the
+// parent of a worker that died holding one can free it.
 import { isolateToken, onChildExit, tokenOfPid } from "./_runtime.ts";
 
 // Each word waited on is followed by the count of its waiters (see
@@ -375,7 +376,10 @@ export class Ring {
 
   /** Writes a frame now if nobody else is writing and it fits; else `false`. */
   tryWrite(payload: Uint8Array): boolean {
-    return this.tryWriteWith(payload.length, copier(payload));
+    return this.#tryWriteNow(
+      HEADER + payload.length,
+      () => this.#copyFrame(payload),
+    );
   }
 
   /**
@@ -388,11 +392,17 @@ export class Ring {
     maxBytes: number,
     fill: (dest: Uint8Array, offset: number) => number,
   ): boolean {
-    if (HEADER + maxBytes > this.#free()) return false;
-    if (!this.#tryLock(WRITE_LOCK)) return false;
+    return this.#tryWriteNow(
+      HEADER + maxBytes,
+      () => this.#writeWith(maxBytes, fill),
+    );
+  }
+
+  #tryWriteNow(room: number, write: () => void): boolean {
+    if (room > this.#free() || !this.#tryLock(WRITE_LOCK)) return false;
     try {
-      if (HEADER + maxBytes > this.#free()) return false;
-      this.#writeWith(maxBytes, fill);
+      if (room > this.#free()) return false;
+      write();
       return true;
     } finally {
       this.#unlock(WRITE_LOCK);
@@ -405,9 +415,8 @@ export class Ring {
    */
   async write(payload: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (!this.#isLarge(payload)) {
-      const fill = copier(payload);
       const room = HEADER + payload.length;
-      const write = () => this.#writeWith(payload.length, fill);
+      const write = () => this.#copyFrame(payload);
       return await this.#underWriteLock(room, signal, write);
     }
     const generation = await this.#takeArea(signal);
@@ -470,6 +479,12 @@ export class Ring {
       this.#copyAt(scratch.subarray(0, length), start % this.#capacity);
     }
     this.#commitFrame(tail, length);
+  }
+
+  #copyFrame(payload: Uint8Array): void {
+    const tail = Atomics.load(this.#words, TAIL);
+    this.#copyAt(payload, (tail + HEADER) % this.#capacity);
+    this.#commitFrame(tail, payload.length);
   }
 
   /** Commits the frame whose payload is written after `tail`. */
@@ -591,10 +606,14 @@ export class Ring {
     if (start + length <= this.#capacity) {
       view = this.#data.subarray(start, start + length);
     } else {
-      view = scratchOf(length).subarray(0, length);
+      // Join the two parts; into a new array when a copy is what is asked.
+      view = read === copyOf
+        ? new Uint8Array(length)
+        : scratchOf(length).subarray(0, length);
       const first = this.#capacity - start;
       view.set(this.#data.subarray(start));
       view.set(this.#data.subarray(0, length - first), first);
+      if (read === copyOf) read = (joined) => joined as T;
     }
     try {
       return read(view);
@@ -641,12 +660,6 @@ export class Ring {
     wake(this.#words, GET_SEQ);
   }
 }
-
-/** A `fill` for `tryWriteWith` that copies `payload`. */
-const copier = (payload: Uint8Array) => (dest: Uint8Array, offset: number) => {
-  dest.set(payload, offset);
-  return payload.length;
-};
 
 function checkLength(length: number, maxLength: number): void {
   if (length > maxLength) {
