@@ -12,7 +12,7 @@
 // it or exits, so a child that dies never leaves its peer waiting.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring } from "./_ring.ts";
+import { Ring, type RingBuffers } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -38,8 +38,8 @@ export interface EndDescriptor {
   readable: boolean;
   writable: boolean;
   /** The rings (receive, send), for a worker child of a process that has them. */
-  recv?: SharedArrayBuffer;
-  send?: SharedArrayBuffer;
+  recv?: RingBuffers;
+  send?: RingBuffers;
 }
 
 /** What a Connection is, whichever process it is used from. */
@@ -229,8 +229,8 @@ export class LocalEnd implements EndCore {
       writable: this.writable,
     };
     if (target === "worker") {
-      if (this.#recv !== null) descriptor.recv = this.#recv.buffer;
-      if (this.#send !== null) descriptor.send = this.#send.buffer;
+      if (this.#recv !== null) descriptor.recv = this.#recv.buffers;
+      if (this.#send !== null) descriptor.send = this.#send.buffers;
     }
     return descriptor;
   }

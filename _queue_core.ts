@@ -9,7 +9,7 @@
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, waitFor, wake } from "./_ring.ts";
+import { Ring, type RingBuffers, waitFor, wake } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -78,7 +78,7 @@ export interface QueueDescriptor {
   id: number;
   maxsize: number;
   /** The ring, for a worker child of a process that has it. */
-  sab?: SharedArrayBuffer;
+  sab?: RingBuffers;
 }
 
 const deadlineOf = (timeout: number) => performance.now() + timeout;
@@ -328,7 +328,7 @@ export class LocalCore implements QueueCore {
       id: this.#id,
       maxsize: this.maxsize,
     };
-    if (target === "worker") descriptor.sab = this.#ring.buffer;
+    if (target === "worker") descriptor.sab = this.#ring.buffers;
     return descriptor;
   }
 

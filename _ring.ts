@@ -11,9 +11,10 @@
 //
 // A frame too large for the ring never streams through it in pieces (a
 // writer dying mid-stream would leave its reader waiting forever). It is
-// copied whole into the large-frame area, the growable tail of the same
-// buffer, and only then is a marker committed to the ring, in the frame's
-// place in the order. The area holds one frame at a time; its word packs a
+// copied whole into the large-frame area, a second, growable buffer (the
+// ring's own stays fixed: views of a growable one copy slower), and only
+// then is a marker committed to the ring, in the frame's place in the
+// order. The area holds one frame at a time; its word packs a
 // generation, bumped by each writer that takes it, with its holder: the
 // writer's isolate token while it copies, `IN_RING` once the marker is
 // committed, the reader's token while it copies out. A marker names its
@@ -41,8 +42,6 @@ const HEAD = 10;
 const TAIL = 11;
 const USED = 12;
 const AREA_LENGTH = 13;
-/** The ring's capacity in bytes: the buffer's length changes as it grows. */
-const CAPACITY_WORD = 14;
 const RING_WORDS = 16;
 /** Words the ring's user (a queue or a pipe) keeps its own state in. */
 const STATE_WORDS = 16;
@@ -65,6 +64,12 @@ const areaWord = (generation: number, holder: number) =>
 
 /** Default ring capacity in bytes: room for many small items or a 1 MiB one. */
 export const DEFAULT_CAPACITY = 4 * 1024 * 1024;
+
+/** What a ring is made of: its own buffer, and the large-frame area. */
+export type RingBuffers = readonly [
+  ring: SharedArrayBuffer,
+  area: SharedArrayBuffer,
+];
 
 /**
  * How long a waiter spins before it sleeps. A wake-up through
@@ -222,8 +227,8 @@ onChildExit((pid) => {
 
 /** A frame ring in shared memory; see the module comment. */
 export class Ring {
-  readonly buffer: SharedArrayBuffer;
-  /** Words for the user's own counters, in the same buffer. */
+  readonly buffers: RingBuffers;
+  /** Words for the user's own counters, in the ring's buffer. */
   readonly state: Int32Array;
   #words: Int32Array;
   #data: Uint8Array;
@@ -231,23 +236,22 @@ export class Ring {
   #area: Uint8Array;
   #capacity: number;
 
-  constructor(buffer: SharedArrayBuffer) {
-    this.buffer = buffer;
+  constructor(buffers: RingBuffers) {
+    const [buffer, area] = this.buffers = buffers;
     this.#words = new Int32Array(buffer, 0, RING_WORDS);
     this.state = new Int32Array(buffer, RING_WORDS * 4, STATE_WORDS);
-    this.#capacity = Atomics.load(this.#words, CAPACITY_WORD);
-    this.#data = new Uint8Array(buffer, DATA_START, this.#capacity);
-    this.#area = new Uint8Array(buffer, DATA_START + this.#capacity);
+    this.#data = new Uint8Array(buffer, DATA_START);
+    this.#capacity = this.#data.length;
+    this.#area = new Uint8Array(area);
     liveRings.add(new WeakRef(this));
   }
 
   /** Allocates a ring whose area may grow to any frame's size. */
   static create(capacity = DEFAULT_CAPACITY): Ring {
-    const buffer = new SharedArrayBuffer(DATA_START + capacity, {
-      maxByteLength: DATA_START + capacity + MAX_FRAME,
-    });
-    Atomics.store(new Int32Array(buffer), CAPACITY_WORD, capacity);
-    return new Ring(buffer);
+    return new Ring([
+      new SharedArrayBuffer(DATA_START + capacity),
+      new SharedArrayBuffer(0, { maxByteLength: MAX_FRAME }),
+    ]);
   }
 
   /** Bumped by every read: whether readers are making progress. */
@@ -341,7 +345,7 @@ export class Ring {
 
   #fillArea(payload: Uint8Array): void {
     if (this.#area.length < payload.length) {
-      this.buffer.grow(DATA_START + this.#capacity + payload.length);
+      this.buffers[1].grow(payload.length);
     }
     this.#area.set(payload);
     Atomics.store(this.#words, AREA_LENGTH, payload.length | 0);
