@@ -11,7 +11,8 @@
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
-import { Ring, RingWriter, TooLongError } from "./_ring.ts";
+import { RingWriter } from "./_feeder.ts";
+import { Ring, type RingBuffers, TooLongError } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -37,8 +38,8 @@ export interface EndDescriptor {
   readable: boolean;
   writable: boolean;
   /** The rings (receive, send), for a worker child of a process that has them. */
-  recv?: SharedArrayBuffer;
-  send?: SharedArrayBuffer;
+  recv?: RingBuffers;
+  send?: RingBuffers;
 }
 
 /** What a Connection is, whichever process it is used from. */
@@ -74,6 +75,17 @@ function timeoutError(timeout: number): TimeoutError {
   return new TimeoutError(
     `Cannot receive as nothing arrived within ${timeout} ms`,
   );
+}
+
+// Each direction's count of open handles that may still write, in the word
+// its ring keeps for its user: EOF once it drops to 0.
+const writeHandles = (ring: Ring) => Atomics.load(ring.state, 0);
+const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
+
+/** Drops a write handle; readers wake to notice end of stream. */
+function dropWriteHandle(ring: Ring): void {
+  Atomics.sub(ring.state, 0, 1);
+  ring.wakeReaders();
 }
 
 /** The rings in shared memory. */
@@ -157,11 +169,11 @@ export class LocalEnd implements EndCore {
       await ring.read(
         deadline,
         signal,
-        () => ring.writeHandles <= 0,
+        () => writeHandles(ring) <= 0,
         maxLength,
       );
     if (frame !== null) return frame;
-    throw ring.writeHandles <= 0 ? eofError() : timeoutError(timeout);
+    throw writeHandles(ring) <= 0 ? eofError() : timeoutError(timeout);
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
@@ -170,7 +182,7 @@ export class LocalEnd implements EndCore {
     return ring.waitReadable(
       performance.now() + timeout,
       signal,
-      () => ring.writeHandles <= 0,
+      () => writeHandles(ring) <= 0,
     );
   }
 
@@ -182,7 +194,7 @@ export class LocalEnd implements EndCore {
   }
 
   #releaseOwn(): void {
-    if (this.#owner === current.pid) this.#send!.dropWriteHandle();
+    if (this.#owner === current.pid) dropWriteHandle(this.#send!);
     else notifyOwner(this.#owner, this.#id!, "release", [this.#lease]);
   }
 
@@ -215,8 +227,8 @@ export class LocalEnd implements EndCore {
       writable: this.writable,
     };
     if (target === "worker") {
-      if (this.#recv !== null) descriptor.recv = this.#recv.buffer;
-      if (this.#send !== null) descriptor.send = this.#send.buffer;
+      if (this.#recv !== null) descriptor.recv = this.#recv.buffers;
+      if (this.#send !== null) descriptor.send = this.#send.buffers;
     }
     return descriptor;
   }
@@ -226,7 +238,7 @@ export class LocalEnd implements EndCore {
     if (this.#owner !== current.pid) {
       return callOwnerSync(this.#owner, this.#id!, "lease", []) as number;
     }
-    this.#send.addWriteHandle();
+    addWriteHandle(this.#send);
     const lease = this.#nextLease++;
     this.#leases.set(lease, false);
     return lease;
@@ -239,7 +251,7 @@ export class LocalEnd implements EndCore {
     }
     if (this.#leases.get(lease) !== false) return;
     this.#leases.set(lease, true);
-    this.#send!.dropWriteHandle();
+    dropWriteHandle(this.#send!);
   }
 
   /** Applies an operation from a child (the owner's side). */
@@ -417,10 +429,10 @@ export function endFrom(descriptor: EndDescriptor): EndCore {
 
 /** Makes the two ends of a new pipe. */
 export function newPipe(duplex: boolean): [EndCore, EndCore] {
-  const one = Ring.create(0);
-  one.addWriteHandle();
+  const one = Ring.create();
+  addWriteHandle(one);
   if (!duplex) return [new LocalEnd(one, null), new LocalEnd(null, one)];
-  const two = Ring.create(0);
-  two.addWriteHandle();
+  const two = Ring.create();
+  addWriteHandle(two);
   return [new LocalEnd(one, two), new LocalEnd(two, one)];
 }

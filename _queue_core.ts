@@ -8,7 +8,8 @@
 //
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
-import { Ring, RingWriter, SHUT_DOWN } from "./_ring.ts";
+import { RingWriter } from "./_feeder.ts";
+import { Ring, type RingBuffers, waitFor, wake } from "./_ring.ts";
 import {
   addFlusher,
   type CallContext,
@@ -28,8 +29,21 @@ import {
   TimeoutError,
 } from "./errors.ts";
 
+/** Flag: `shutdown()` was called. */
+const SHUT_DOWN = 1;
 /** Flag: `shutdown({ immediate: true })` was called. */
-export const IMMEDIATE = 2;
+const IMMEDIATE = 2;
+
+// The queue's counters, in the words its ring keeps for its user.
+/** Items reserved by writers and not yet taken (the queue's size). */
+const SIZE = 0;
+/** Bumped whenever `SIZE` drops or a flag is set (its waiters follow). */
+const SIZE_SEQ = 1;
+const FLAGS = 3;
+const MAXSIZE = 4;
+const UNFINISHED = 5;
+/** Bumped when the last unfinished task is done (its waiters follow). */
+const TASK_SEQ = 6;
 
 /** An item read in place: its value, and whether primitives need rebuilding. */
 export type TakenItem = DecodedFrame;
@@ -65,7 +79,7 @@ export interface QueueDescriptor {
   id: number;
   maxsize: number;
   /** The ring, for a worker child of a process that has it. */
-  sab?: SharedArrayBuffer;
+  sab?: RingBuffers;
 }
 
 const deadlineOf = (timeout: number) => performance.now() + timeout;
@@ -101,7 +115,9 @@ onChildExit((pid) => forEachLiveCore((core) => core.requeueFor(pid)));
 
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore implements QueueCore {
-  readonly ring: Ring;
+  #ring: Ring;
+  /** The queue's counters, in the words its ring keeps for its user. */
+  #words: Int32Array;
   #owner: number;
   #id: number | null;
   /** Writes items reserved but not yet in the ring, in put order. */
@@ -111,38 +127,71 @@ export class LocalCore implements QueueCore {
   #nextKey = 1;
 
   constructor(ring: Ring, owner = current.pid, id: number | null = null) {
-    this.ring = ring;
-    this.#writer = new RingWriter(
-      ring,
-      () => (ring.flags & IMMEDIATE) !== 0,
-      (count) => this.#discard(count),
-    );
+    this.#ring = ring;
+    this.#words = ring.state;
+    this.#writer = new RingWriter(ring, () => {
+      if (this.#readable()) return false;
+      this.#discard(this.#writer.discard());
+      return true;
+    });
     this.#owner = owner;
     this.#id = id;
     liveCores.add(new WeakRef(this));
     if (owner !== current.pid) addFlusher(() => this.#handOff());
   }
 
+  /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
+  static create(maxsize: number): LocalCore {
+    const ring = Ring.create();
+    Atomics.store(ring.state, MAXSIZE, Math.max(0, maxsize));
+    return new LocalCore(ring);
+  }
+
   get maxsize(): number {
-    return this.ring.maxsize;
+    return Atomics.load(this.#words, MAXSIZE);
+  }
+
+  #flags(): number {
+    return Atomics.load(this.#words, FLAGS);
+  }
+
+  /** Takes a slot for one item without waiting. */
+  #tryReserve(): "ok" | "full" | "shut down" {
+    const words = this.#words;
+    while (true) {
+      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+      const size = Atomics.load(words, SIZE);
+      const maxsize = Atomics.load(words, MAXSIZE);
+      if (maxsize > 0 && size >= maxsize) return "full";
+      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+        Atomics.add(words, UNFINISHED, 1);
+        return "ok";
+      }
+    }
+  }
+
+  /** Marks one taken item gone from the queue's size. */
+  #takenOne(): void {
+    Atomics.sub(this.#words, SIZE, 1);
+    wake(this.#words, SIZE_SEQ);
   }
 
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
-    if (frame === null || this.ring.tryReserve() !== "ok") return null;
+    if (frame === null || this.#tryReserve() !== "ok") return null;
     if (
-      this.#writer.idle && this.ring.tryWriteWith(frame.maxBytes, frame.fill)
+      this.#writer.idle && this.#ring.tryWriteWith(frame.maxBytes, frame.fill)
     ) {
       return RESOLVED;
     }
     this.#writer.keepWith(frame.maxBytes, frame.fill);
-    return this.#writer.backPressure(() => this.#handOff());
+    return this.#writer.backPressure();
   }
 
   tryGetFast(): TakenItem | undefined {
     if (!this.#readable()) return undefined;
-    const item = this.ring.tryReadWith(decodeFrame);
-    if (item !== undefined) this.ring.taken();
+    const item = this.#ring.tryReadWith(decodeFrame);
+    if (item !== undefined) this.#takenOne();
     return item;
   }
 
@@ -151,16 +200,20 @@ export class LocalCore implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    let result = this.ring.tryReserve();
-    if (result === "full") {
-      result = await this.ring.reserve(deadlineOf(timeout), signal);
-    }
+    const reserved = () => {
+      const result = this.#tryReserve();
+      return result === "full" ? undefined : result;
+    };
+    const deadline = deadlineOf(timeout);
+    const result = reserved() ??
+      await waitFor(this.#words, SIZE_SEQ, deadline, signal, reserved) ??
+      "full";
     this.#afterReserve(result, bytes);
-    await this.#writer.backPressure(() => this.#handOff());
+    await this.#writer.backPressure();
   }
 
   putNowait(bytes: Uint8Array): void {
-    this.#afterReserve(this.ring.tryReserve(), bytes);
+    this.#afterReserve(this.#tryReserve(), bytes);
   }
 
   #afterReserve(result: string, bytes: Uint8Array): void {
@@ -176,8 +229,8 @@ export class LocalCore implements QueueCore {
 
   #discard(count: number): void {
     for (let i = 0; i < count; i++) {
-      this.ring.taken();
-      this.ring.taskDone();
+      this.#takenOne();
+      this.taskDone();
     }
   }
 
@@ -187,67 +240,81 @@ export class LocalCore implements QueueCore {
    * child can exit and `join()` never waits on unread data.
    */
   async #handOff(): Promise<void> {
-    if (this.#owner === current.pid) return;
     const items = await this.#writer.takeUnwritten();
     if (items.length > 0) notifyOwner(this.#owner, this.#id!, "handOff", items);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const fast = this.#readable() ? this.ring.tryRead() : null;
+    const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
-      await this.ring.read(deadlineOf(timeout), signal, () => this.#drained());
+      await this.#ring.read(deadlineOf(timeout), signal, () => this.#drained());
     return this.#taken(bytes);
   }
 
   getNowait(): Uint8Array {
-    return this.#taken(this.#readable() ? this.ring.tryRead() : null);
+    return this.#taken(this.#readable() ? this.#ring.tryRead() : null);
   }
 
   #readable(): boolean {
-    return (this.ring.flags & IMMEDIATE) === 0;
+    return (this.#flags() & IMMEDIATE) === 0;
   }
 
   /** Whether a reader should stop waiting: shut down and nothing left. */
   #drained(): boolean {
-    const flags = this.ring.flags;
+    const flags = this.#flags();
     return (flags & SHUT_DOWN) !== 0 &&
-      ((flags & IMMEDIATE) !== 0 || this.ring.size <= 0);
+      ((flags & IMMEDIATE) !== 0 || Atomics.load(this.#words, SIZE) <= 0);
   }
 
   #taken(bytes: Uint8Array | null): Uint8Array {
     if (bytes === null) {
-      throw this.ring.flags & SHUT_DOWN && this.#drained()
+      throw this.#flags() & SHUT_DOWN && this.#drained()
         ? shutDownError("get from")
         : emptyError();
     }
-    this.ring.taken();
+    this.#takenOne();
     return bytes;
   }
 
   qsize(): number {
-    return Math.max(0, this.ring.size);
+    return Math.max(0, Atomics.load(this.#words, SIZE));
   }
 
   shutdown(immediate: boolean): void {
-    this.ring.setFlag(SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    Atomics.or(this.#words, FLAGS, SHUT_DOWN | (immediate ? IMMEDIATE : 0));
+    wake(this.#words, SIZE_SEQ);
+    this.#ring.wakeReaders();
     if (!immediate) return;
     let dropped = this.#writer.discard();
-    while (this.ring.tryRead() !== null) dropped++;
+    while (this.#ring.tryRead() !== null) dropped++;
     this.#discard(dropped);
   }
 
   taskDone(): void {
-    if (!this.ring.taskDone()) {
-      throw new RangeError(
-        "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
-      );
+    const words = this.#words;
+    while (true) {
+      const count = Atomics.load(words, UNFINISHED);
+      if (count <= 0) {
+        throw new RangeError(
+          "Cannot mark a task done as none is unfinished: taskDone() was called more times than items were put",
+        );
+      }
+      if (
+        Atomics.compareExchange(words, UNFINISHED, count, count - 1) === count
+      ) {
+        if (count === 1) wake(words, TASK_SEQ);
+        return;
+      }
     }
   }
 
   async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    if (!await this.ring.joinTasks(deadlineOf(timeout), signal)) {
+    const unfinished = () => Atomics.load(this.#words, UNFINISHED);
+    const done = () => unfinished() <= 0 || undefined;
+    const deadline = deadlineOf(timeout);
+    if (!await waitFor(this.#words, TASK_SEQ, deadline, signal, done)) {
       throw new TimeoutError(
-        `Cannot join the queue as ${this.ring.unfinished} tasks are still unfinished after ${timeout} ms`,
+        `Cannot join the queue as ${unfinished()} tasks are still unfinished after ${timeout} ms`,
       );
     }
   }
@@ -262,7 +329,7 @@ export class LocalCore implements QueueCore {
       id: this.#id,
       maxsize: this.maxsize,
     };
-    if (target === "worker") descriptor.sab = this.ring.buffer;
+    if (target === "worker") descriptor.sab = this.#ring.buffers;
     return descriptor;
   }
 
@@ -306,7 +373,7 @@ export class LocalCore implements QueueCore {
   #putQuietly(bytes: Uint8Array): void {
     // The child does not wait for an answer, so an item put after shutdown
     // has nobody to tell: it is dropped, as the shutdown intended.
-    if (this.ring.tryReserve() === "ok") this.enqueue(bytes);
+    if (this.#tryReserve() === "ok") this.enqueue(bytes);
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
@@ -321,7 +388,7 @@ export class LocalCore implements QueueCore {
     for (const [key, { route, bytes }] of this.#unacked) {
       if (route !== pid) continue;
       this.#unacked.delete(key);
-      this.ring.forceReserve();
+      Atomics.add(this.#words, SIZE, 1);
       this.enqueue(bytes);
     }
   }

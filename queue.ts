@@ -38,7 +38,6 @@ import {
   type TakenItem,
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync, registerReducible } from "./_reduce.ts";
-import { Ring } from "./_ring.ts";
 import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
 import type { StartMethod } from "./_runtime.ts";
 import { validateTimeout } from "./_util.ts";
@@ -142,7 +141,7 @@ export class Queue<T> implements AsyncIterable<T> {
       return;
     }
     const { maxsize = 0 } = options;
-    this.#core = new LocalCore(Ring.create(validateMaxsize(maxsize)));
+    this.#core = LocalCore.create(validateMaxsize(maxsize));
   }
 
   /** The most items the queue holds; 0 for no limit. */

@@ -48,3 +48,20 @@ export function childStarter(module: URL) {
     return child;
   };
 }
+
+/** The exit code of a child stopped each way the tests stop children. */
+export const EXIT_CODES = { kill: -9, terminate: -15, exit: 3 } as const;
+
+/** Which item of `patterned` the bytes are, checking each marked byte. */
+export function seedOf(bytes: unknown, size: number): number {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== size) {
+    throw new Error(`got ${bytes}, not ${size} bytes`);
+  }
+  const seed = bytes[0]!;
+  for (let i = 0; i < size; i += 4096) {
+    if (bytes[i] !== (i / 4096 + seed) % 251) {
+      throw new Error(`byte ${i} differs`);
+    }
+  }
+  return seed;
+}

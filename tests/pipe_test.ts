@@ -3,12 +3,23 @@ import { Pipe } from "../pipe.ts";
 import { Queue } from "../queue.ts";
 import { EOFError, TimeoutError } from "../errors.ts";
 import * as targets from "./testdata/pipe_targets.ts";
-import { childStarter, START_METHODS, TIMEOUT } from "./_helpers.ts";
+import {
+  childStarter,
+  EXIT_CODES,
+  seedOf,
+  START_METHODS,
+  TIMEOUT,
+} from "./_helpers.ts";
+import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
 
 const module = new URL("./testdata/pipe_targets.ts", import.meta.url);
 const wait = { timeout: TIMEOUT };
 
 const start = childStarter(module);
+
+/** Bounds a wait that once ignored its own timeout. */
+const bounded = <T>(promise: Promise<T>) => deadline(promise, TIMEOUT);
 
 Deno.test("Pipe() ends send and receive both ways, in order", async () => {
   const [a, b] = Pipe<unknown>();
@@ -174,6 +185,42 @@ for (const startMethod of START_METHODS) {
     assertEquals(await parentEnd.recv(wait), 2);
     await assertRejects(() => parentEnd.recv(wait), EOFError);
   });
+
+  for (const how of ["kill", "terminate", "exit"] as const) {
+    Deno.test(`Connection keeps working after a child sending messages larger than the ring dies (${how}, ${startMethod})`, async () => {
+      const size = 100 * 1024 * 1024;
+      const [parentEnd, childEnd] = Pipe<unknown>();
+      const started = new Queue<string>();
+      const child = start(
+        startMethod,
+        targets.sendsHugeThenDies,
+        childEnd,
+        started,
+        size,
+        how === "exit" ? "exit" : "wait",
+      );
+      assertEquals(await started.get(wait), "sending");
+      await delay(100);
+      if (how === "kill") child.kill();
+      if (how === "terminate") child.terminate();
+      assertEquals(await child.join(wait), EXIT_CODES[how]);
+      childEnd.send("after");
+      const seeds = [];
+      for (
+        let message = await bounded(parentEnd.recv(wait));
+        message !== "after";
+      ) {
+        seeds.push(seedOf(message, size));
+        message = await bounded(parentEnd.recv(wait));
+      }
+      // Whole or not at all, and in the order sent.
+      assertEquals(seeds, [1, 2].slice(0, seeds.length));
+      await assertRejects(
+        () => bounded(parentEnd.recv({ timeout: 50 })),
+        TimeoutError,
+      );
+    });
+  }
 
   Deno.test(`Connection: values echo through a child in order (${startMethod})`, async () => {
     const [parentEnd, childEnd] = Pipe<unknown>();

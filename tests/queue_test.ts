@@ -8,12 +8,23 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import * as targets from "./testdata/queue_targets.ts";
-import { childStarter, START_METHODS, TIMEOUT } from "./_helpers.ts";
+import {
+  childStarter,
+  EXIT_CODES,
+  seedOf,
+  START_METHODS,
+  TIMEOUT,
+} from "./_helpers.ts";
+import { deadline } from "@std/async/deadline";
+import { delay } from "@std/async/delay";
 
 const module = new URL("./testdata/queue_targets.ts", import.meta.url);
 const wait = { timeout: TIMEOUT };
 
 const start = childStarter(module);
+
+/** Bounds a wait that once ignored its own timeout. */
+const bounded = <T>(promise: Promise<T>) => deadline(promise, TIMEOUT);
 
 function nested(depth: number, breadth: number): unknown {
   let value: unknown = { leaf: "x".repeat(10) };
@@ -160,6 +171,46 @@ for (const startMethod of START_METHODS) {
     assertEquals(await child.join(wait), 0);
   });
 
+  for (const how of ["kill", "terminate", "exit"] as const) {
+    Deno.test(`Queue keeps working after a child putting items larger than the ring dies (${how}, ${startMethod})`, async () => {
+      const size = 20_000_000;
+      const q = new Queue<unknown>();
+      const started = new Queue<string>();
+      await q.put("before");
+      const child = start(
+        startMethod,
+        targets.putsHugeThenDies,
+        q,
+        started,
+        size,
+        how === "exit" ? "exit" : "wait",
+      );
+      assertEquals(await started.get(wait), "putting");
+      await delay(100);
+      if (how === "kill") child.kill();
+      if (how === "terminate") child.terminate();
+      assertEquals(await child.join(wait), EXIT_CODES[how]);
+      await q.put("after", wait);
+      assertEquals(await bounded(q.get(wait)), "before");
+      const seeds = [];
+      for (let item = await bounded(q.get(wait)); item !== "after";) {
+        seeds.push(seedOf(item, size));
+        item = await bounded(q.get(wait));
+      }
+      // Whole or not at all, and in the order put.
+      assertEquals(seeds, [1, 2].slice(0, seeds.length));
+      await assertRejects(() => bounded(q.get({ timeout: 50 })), EmptyError);
+    });
+  }
+
+  Deno.test(`Process.join() does not wait for a child's unread item of the ring's size (${startMethod})`, async () => {
+    const size = 4 << 20;
+    const q = new Queue<Uint8Array>();
+    const child = start(startMethod, targets.putsOneAndReturns, q, size);
+    assertEquals(await child.join(wait), 0);
+    assertEquals(seedOf(await q.get(wait), size), 7);
+  });
+
   Deno.test(`Queue answers synchronous calls in a child (${startMethod})`, async () => {
     const q = new Queue<number>();
     const results = new Queue<unknown>();
@@ -303,3 +354,30 @@ for (
     }
   });
 }
+
+Deno.test("Queue keeps each producer's order: 8 producers × 100,000 items of both start methods, consumers of both", async () => {
+  const count = 100_000;
+  const q = new Queue<[number, number] | null>();
+  const results = new Queue<[number, string[]]>();
+  const consumers = START_METHODS.map((m) =>
+    start(m, targets.checksOrder, q, results, 25_000)
+  );
+  const producers = Array.from(
+    { length: 8 },
+    (_, i) => start(START_METHODS[i % 2]!, targets.producesTagged, q, i, count),
+  );
+  for (const producer of producers) {
+    assertEquals(await producer.join({ timeout: 4 * TIMEOUT }), 0);
+  }
+  for (const _ of consumers) await q.put(null, wait);
+  let total = 0;
+  for (const _ of consumers) {
+    const [taken, wrong] = await results.get(wait);
+    assertEquals(wrong, []);
+    total += taken;
+  }
+  assertEquals(total, 8 * count);
+  for (const consumer of consumers) {
+    assertEquals(await consumer.join(wait), 0);
+  }
+});

@@ -1,5 +1,6 @@
 // Targets run by children in the pipe tests.
 import type { Connection } from "../../pipe.ts";
+import { patterned } from "./queue_targets.ts";
 
 export function sendsAndCloses(conn: Connection<string>) {
   conn.send("send data");
@@ -59,4 +60,20 @@ export async function checksBytes(conn: Connection<unknown>) {
     conn.send([(error as Error).name, (error as Error).message]);
   }
   conn.sendBytes(new Uint8Array([7]));
+}
+
+/** Sends two messages larger than the ring while nobody reads, then dies. */
+export async function sendsHugeThenDies(
+  conn: Connection<unknown>,
+  started: { put(item: string): Promise<void> },
+  size: number,
+  how: "wait" | "exit",
+) {
+  await started.put("sending");
+  conn.send(patterned(size, 1));
+  conn.send(patterned(size, 2));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (how === "exit") Deno.exit(3);
+  // Never returns: it waits to be stopped from outside.
+  await new Promise(() => setInterval(() => {}, 1000));
 }

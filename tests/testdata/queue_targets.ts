@@ -115,3 +115,72 @@ export async function echoesNested(
   const value = await inbox.get();
   await outbox.put(value);
 }
+
+/** Bytes whose every 4,096th byte says which item and where. */
+export function patterned(size: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 4096) bytes[i] = (i / 4096 + seed) % 251;
+  return bytes;
+}
+
+/**
+ * Puts two items larger than the ring while nobody reads, then dies as told:
+ * killed from outside ("wait"), or by `Deno.exit(3)`.
+ */
+export async function putsHugeThenDies(
+  q: Queue<unknown>,
+  started: Queue<string>,
+  size: number,
+  how: "wait" | "exit",
+) {
+  await started.put("putting");
+  q.put(patterned(size, 1));
+  q.put(patterned(size, 2));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (how === "exit") Deno.exit(3);
+  // Never returns: it waits to be stopped from outside.
+  await new Promise(() => setInterval(() => {}, 1000));
+}
+
+export async function putsOneAndReturns(q: Queue<Uint8Array>, size: number) {
+  await q.put(patterned(size, 7));
+}
+
+/** Puts `[producer, i]` for i in 0..count, awaiting each put. */
+export async function producesTagged(
+  q: Queue<[number, number] | null>,
+  producer: number,
+  count: number,
+) {
+  for (let i = 0; i < count; i++) await q.put([producer, i]);
+}
+
+/**
+ * Takes items until `null`, checking per producer that numbers strictly
+ * increase; reports how many it took and the first few that did not. It
+ * pauses every `pauseEvery` items, so that producers get ahead and the ring
+ * fills.
+ */
+export async function checksOrder(
+  q: Queue<[number, number] | null>,
+  results: Queue<[number, string[]]>,
+  pauseEvery: number,
+) {
+  const last = new Map<number, number>();
+  const wrong: string[] = [];
+  let count = 0;
+  while (true) {
+    const item = await q.get();
+    if (item === null) break;
+    const [producer, n] = item;
+    const before = last.get(producer) ?? -1;
+    if (n <= before && wrong.length < 5) {
+      wrong.push(`producer ${producer}: ${n} after ${before}`);
+    }
+    last.set(producer, n);
+    if (++count % pauseEvery === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  await results.put([count, wrong]);
+}
