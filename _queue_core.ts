@@ -1,27 +1,16 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// The two ways a Queue reaches its items, behind one interface:
-//
-// - LocalCore: the ring in shared memory, used by the process that created
-//   the queue and by its worker children (and theirs).
-// - RemoteCore: a subprocess child's proxy; each operation travels to the
-//   queue's owner, which applies it to its LocalCore.
+// A Queue as a kind of the shared-object layer: the ring and the queue's
+// counters in shared memory, used directly by the owner and its workers
+// (LocalCore), and the operations every other holder sends the owner, which
+// runs them on its LocalCore and keeps a ledger of items handed out until
+// the taker acknowledges them, so an item a dead taker never got goes back.
 //
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
 import { Ring, type RingBuffers, waitFor, wake } from "./_ring.ts";
-import {
-  addFlusher,
-  type CallContext,
-  callOwner,
-  callOwnerSync,
-  current,
-  expose,
-  holdBatch,
-  notifyOwner,
-  onChildExit,
-  type StartMethod,
-} from "./_runtime.ts";
+import { addFlusher, holdBatch } from "./_runtime.ts";
+import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
   EmptyError,
   FullError,
@@ -67,19 +56,6 @@ export interface QueueCore {
   shutdown(immediate: boolean): void;
   taskDone(): void;
   join(timeout: number, signal?: AbortSignal): Promise<void>;
-  /** Data from which a child rebuilds this queue. */
-  describe(target: StartMethod, owner: object): QueueDescriptor;
-}
-
-/** How a queue crosses into a child. */
-export interface QueueDescriptor {
-  /** The pid of the process that owns the queue. */
-  o: number;
-  /** The queue's id among the owner's exposed objects. */
-  id: number;
-  maxsize: number;
-  /** The ring, for a worker child of a process that has it. */
-  sab?: RingBuffers;
 }
 
 const deadlineOf = (timeout: number) => performance.now() + timeout;
@@ -101,32 +77,25 @@ function shutDownError(action: "put to" | "get from"): ShutDownError {
   );
 }
 
-const liveCores = new Set<WeakRef<LocalCore>>();
-
-function forEachLiveCore(fn: (core: LocalCore) => void): void {
-  for (const ref of liveCores) {
-    const core = ref.deref();
-    if (core === undefined) liveCores.delete(ref);
-    else fn(core);
-  }
-}
-
-onChildExit((pid) => forEachLiveCore((core) => core.requeueFor(pid)));
-
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore implements QueueCore {
   #ring: Ring;
   /** The queue's counters, in the words its ring keeps for its user. */
   #words: Int32Array;
-  #owner: number;
-  #id: number | null;
   /** Writes items reserved but not yet in the ring, in put order. */
   #writer: RingWriter;
-  /** Items handed to a subprocess child and not yet acknowledged, by key. */
-  #unacked = new Map<number, { route: number; bytes: Uint8Array }>();
+  /**
+   * The owner's ledger: items handed to a caller without the memory and
+   * not yet acknowledged, by key, with the caller's code.
+   */
+  #unacked = new Map<number, { caller: number; bytes: Uint8Array }>();
   #nextKey = 1;
 
-  constructor(ring: Ring, owner = current.pid, id: number | null = null) {
+  /**
+   * @param handOff Takes over the writes this isolate could not make before
+   * it exits; `null` in the owner, which has nobody to hand them to.
+   */
+  constructor(ring: Ring, handOff: ((frames: Uint8Array[]) => void) | null) {
     this.#ring = ring;
     this.#words = ring.state;
     this.#writer = new RingWriter(ring, () => {
@@ -134,17 +103,20 @@ export class LocalCore implements QueueCore {
       this.#discard(this.#writer.discard());
       return true;
     });
-    this.#owner = owner;
-    this.#id = id;
-    liveCores.add(new WeakRef(this));
-    if (owner !== current.pid) addFlusher(() => this.#handOff());
+    if (handOff !== null) {
+      addFlusher(async () => {
+        const frames = await this.#writer.takeUnwritten();
+        if (frames.length > 0) handOff(frames);
+      });
+    }
   }
 
   /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
-  static create(maxsize: number): LocalCore {
+  /** A new queue's memory; `maxsize` ≤ 0 means unbounded. */
+  static memory(maxsize: number): RingBuffers {
     const ring = Ring.create();
     Atomics.store(ring.state, MAXSIZE, Math.max(0, maxsize));
-    return new LocalCore(ring);
+    return ring.buffers;
   }
 
   get maxsize(): number {
@@ -239,11 +211,6 @@ export class LocalCore implements QueueCore {
    * and nobody reads) go to the owner, which writes them later, so the
    * child can exit and `join()` never waits on unread data.
    */
-  async #handOff(): Promise<void> {
-    const items = await this.#writer.takeUnwritten();
-    if (items.length > 0) notifyOwner(this.#owner, this.#id!, "handOff", items);
-  }
-
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
     const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
@@ -319,74 +286,28 @@ export class LocalCore implements QueueCore {
     }
   }
 
-  describe(target: StartMethod, owner: object): QueueDescriptor {
-    this.#id ??= expose(
-      owner,
-      (op, args, context) => this.#answer(op, args, context),
-    );
-    const descriptor: QueueDescriptor = {
-      o: this.#owner,
-      id: this.#id,
-      maxsize: this.maxsize,
-    };
-    if (target === "worker") descriptor.sab = this.#ring.buffers;
-    return descriptor;
-  }
-
-  /** Applies an operation from a subprocess child (the owner's side). */
-  #answer(op: string, args: unknown[], context: CallContext): unknown {
-    const [first] = args;
-    switch (op) {
-      case "put":
-        return this.put(first as Uint8Array, args[1] as number, context.signal);
-      case "putQuietly":
-        for (const frame of unpackFrames(first as Uint8Array)) {
-          this.#putQuietly(frame);
-        }
-        return;
-      case "putNowait":
-        return this.putNowait(first as Uint8Array);
-      case "handOff":
-        for (const bytes of args as Uint8Array[]) this.enqueue(bytes);
-        return;
-      case "get":
-        return this.get(first as number, context.signal).then((bytes) =>
-          this.#deliver(bytes, context.route)
-        );
-      case "getNowait":
-        return this.#deliver(this.getNowait(), context.route);
-      case "ack":
-        this.#unacked.delete(first as number);
-        return;
-      case "qsize":
-        return this.qsize();
-      case "shutdown":
-        return this.shutdown(first as boolean);
-      case "taskDone":
-        return this.taskDone();
-      case "join":
-        return this.join(first as number, context.signal);
-    }
-    throw new TypeError(`Cannot apply unknown queue operation "${op}"`);
-  }
-
-  #putQuietly(bytes: Uint8Array): void {
+  putQuietly(bytes: Uint8Array): void {
     // The child does not wait for an answer, so an item put after shutdown
     // has nobody to tell: it is dropped, as the shutdown intended.
     if (this.#tryReserve() === "ok") this.enqueue(bytes);
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
-  #deliver(bytes: Uint8Array, route: number): [number, Uint8Array] {
+  deliver(caller: number, bytes: Uint8Array): [number, Uint8Array] {
     const key = this.#nextKey++;
-    this.#unacked.set(key, { route, bytes });
+    this.#unacked.set(key, { caller, bytes });
     return [key, bytes];
   }
 
-  /** A direct child exited: requeue the items it never acknowledged. */
-  requeueFor(pid: number): void {
-    for (const [key, { route, bytes }] of this.#unacked) {
-      if (route !== pid) continue;
+  /** The taker got the item of `key`. */
+  ack(key: number): void {
+    this.#unacked.delete(key);
+  }
+
+  /** Requeues the items dead takers never acknowledged. */
+  requeueDead(dead: (code: number) => boolean): void {
+    for (const [key, { caller, bytes }] of this.#unacked) {
+      if (!dead(caller)) continue;
       this.#unacked.delete(key);
       Atomics.add(this.#words, SIZE, 1);
       this.enqueue(bytes);
@@ -444,22 +365,81 @@ function* unpackFrames(packed: Uint8Array): Generator<Uint8Array> {
   }
 }
 
-/** A subprocess child's view of a queue owned by an ancestor. */
-export class RemoteCore implements QueueCore {
-  readonly maxsize: number;
-  #owner: number;
-  #id: number;
+/** The queue kind: its state, and what a holder without the memory sends. */
+export const QUEUE = {
+  name: "queue",
+  module: new URL("./queue.ts", import.meta.url).href,
+  open: (
+    memory: RingBuffers,
+    _config: { maxsize: number },
+    shared: QueueShared,
+  ): LocalCore =>
+    new LocalCore(
+      new Ring(memory),
+      shared.owned ? null : (frames) => shared.tell("handOff", [frames]),
+    ),
+  ops: {
+    put: asyncOp((
+      core: LocalCore,
+      { signal },
+      bytes: Uint8Array,
+      timeout: number,
+    ) => core.put(bytes, timeout, signal)),
+    /** Puts to an unbounded queue, batched: unanswered, applied in order. */
+    putBatch: notifyOp((core: LocalCore, _, packed: Uint8Array) => {
+      for (const frame of unpackFrames(packed)) core.putQuietly(frame);
+    }),
+    putNowait: blockingOp((core: LocalCore, _, bytes: Uint8Array) =>
+      core.putNowait(bytes)
+    ),
+    handOff: notifyOp((core: LocalCore, _, frames: Uint8Array[]) => {
+      for (const frame of frames) core.enqueue(frame);
+    }),
+    get: asyncOp(async (core: LocalCore, { caller, signal }, timeout: number) =>
+      core.deliver(caller, await core.get(timeout, signal))
+    ),
+    getNowait: blockingOp((core: LocalCore, { caller }) =>
+      core.deliver(caller, core.getNowait())
+    ),
+    ack: notifyOp((core: LocalCore, _, key: number) => core.ack(key)),
+    qsize: blockingOp((core: LocalCore) => core.qsize()),
+    shutdown: blockingOp((core: LocalCore, _, immediate: boolean) =>
+      core.shutdown(immediate)
+    ),
+    taskDone: blockingOp((core: LocalCore) => core.taskDone()),
+    join: asyncOp((core: LocalCore, { signal }, timeout: number) =>
+      core.join(timeout, signal)
+    ),
+  },
+  reap: (core: LocalCore, dead: (code: number) => boolean) =>
+    core.requeueDead(dead),
+};
+
+/** A queue as this isolate reaches it. */
+export type QueueShared = Shared<
+  LocalCore,
+  { maxsize: number },
+  typeof QUEUE.ops
+>;
+
+/**
+ * A queue reached through calls to its owner: an unbounded put goes out
+ * batched and unanswered (like Python's feeder), and an item taken is
+ * acknowledged, so the owner can put back one a dead taker never got.
+ */
+class ViaOwner implements QueueCore {
+  #shared: QueueShared;
   #batch: FrameBatch;
 
-  constructor(descriptor: QueueDescriptor) {
-    this.#owner = descriptor.o;
-    this.#id = descriptor.id;
-    this.maxsize = descriptor.maxsize;
-    this.#batch = new FrameBatch((packed) =>
-      notifyOwner(this.#owner, this.#id, "putQuietly", [packed])
-    );
+  constructor(shared: QueueShared) {
+    this.#shared = shared;
+    this.#batch = new FrameBatch((packed) => shared.run("putBatch", [packed]));
     // Items put in the child's last tick go out before it exits.
     addFlusher(() => Promise.resolve(this.#batch.flush()));
+  }
+
+  get maxsize(): number {
+    return this.#shared.config.maxsize;
   }
 
   tryPutFast(): null {
@@ -476,67 +456,48 @@ export class RemoteCore implements QueueCore {
     signal?: AbortSignal,
   ): Promise<void> {
     signal?.throwIfAborted();
-    if (this.maxsize === 0) {
-      // Unbounded: nothing to wait for, so no round trip (Python's feeder).
-      this.#batch.add(bytes);
-      return;
-    }
-    await callOwner(this.#owner, this.#id, "put", [bytes, timeout], signal);
+    if (this.maxsize === 0) this.#batch.add(bytes);
+    else await this.#shared.run("put", [bytes, timeout], signal);
   }
 
   putNowait(bytes: Uint8Array): void {
-    // Unbounded, it cannot be full: batched like put, and so kept in order.
     if (this.maxsize === 0) this.#batch.add(bytes);
-    else callOwnerSync(this.#owner, this.#id, "putNowait", [bytes]);
+    else this.#shared.run("putNowait", [bytes]);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const answer = await callOwner(
-      this.#owner,
-      this.#id,
-      "get",
-      [timeout],
-      signal,
+    return this.#acknowledge(
+      await this.#shared.run("get", [timeout], signal),
     );
-    return this.#acknowledge(answer);
   }
 
   getNowait(): Uint8Array {
-    return this.#acknowledge(
-      callOwnerSync(this.#owner, this.#id, "getNowait", []),
-    );
+    return this.#acknowledge(this.#shared.run("getNowait", []));
   }
 
-  #acknowledge(answer: unknown): Uint8Array {
-    const [key, bytes] = answer as [number, Uint8Array];
-    notifyOwner(this.#owner, this.#id, "ack", [key]);
+  #acknowledge([key, bytes]: [number, Uint8Array]): Uint8Array {
+    this.#shared.run("ack", [key]);
     return bytes;
   }
 
   qsize(): number {
-    return callOwnerSync(this.#owner, this.#id, "qsize", []) as number;
+    return this.#shared.run("qsize", []);
   }
 
   shutdown(immediate: boolean): void {
-    callOwnerSync(this.#owner, this.#id, "shutdown", [immediate]);
+    this.#shared.run("shutdown", [immediate]);
   }
 
   taskDone(): void {
-    callOwnerSync(this.#owner, this.#id, "taskDone", []);
+    this.#shared.run("taskDone", []);
   }
 
   async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    await callOwner(this.#owner, this.#id, "join", [timeout], signal);
-  }
-
-  describe(): QueueDescriptor {
-    return { o: this.#owner, id: this.#id, maxsize: this.maxsize };
+    await this.#shared.run("join", [timeout], signal);
   }
 }
 
-/** Rebuilds the core a child uses from a descriptor. */
-export function coreFrom(descriptor: QueueDescriptor): QueueCore {
-  return descriptor.sab === undefined
-    ? new RemoteCore(descriptor)
-    : new LocalCore(new Ring(descriptor.sab), descriptor.o, descriptor.id);
+/** The core a queue's methods use: its memory where mapped, else calls. */
+export function queueCore(shared: QueueShared): QueueCore {
+  return shared.state ?? new ViaOwner(shared);
 }

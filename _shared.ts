@@ -81,10 +81,16 @@ export type Memory = SharedArrayBuffer | readonly SharedArrayBuffer[];
 export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
   /** A name unique across the package. */
   readonly name: string;
-  /** The URL of the module that declares it (`import.meta.url`). */
+  /**
+   * The URL of the module that registers its public classes, which a child
+   * imports to rebuild one.
+   */
   readonly module: string;
-  /** Opens the state over its memory, in any isolate that maps it. */
-  open(memory: Memory, config: C): S;
+  /**
+   * Opens the state over its memory, in any isolate that maps it; `shared`
+   * lets the state reach the owner itself (see {@linkcode Shared.tell}).
+   */
+  open(memory: Memory, config: C, shared: Shared<S, C, O>): S;
   readonly ops: O;
   /** Frees what dead parties held; may run in any isolate that maps the memory. */
   reap?(state: S, dead: (code: number) => boolean): void;
@@ -188,7 +194,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     this.#memory = memory;
     this.#owner = descriptor?.owner ?? current.pid;
     this.#id = descriptor?.id ?? 0;
-    this.state = memory === undefined ? null : kind.open(memory, config);
+    this.state = memory === undefined ? null : kind.open(memory, config, this);
     if (memory !== undefined && kind.reap !== undefined) {
       reapable.add(new WeakRef(this));
       if (!reaping) {
@@ -196,6 +202,11 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         onDeath(reapAll);
       }
     }
+  }
+
+  /** Whether this isolate owns the object. */
+  get owned(): boolean {
+    return this.#owner === current.pid;
   }
 
   /** Whether this isolate runs operations itself (it maps the memory). */
@@ -244,6 +255,22 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
       default:
         notifyOwner(this.#owner, id, name, message);
         return undefined as ResultOf<O[N]>;
+    }
+  }
+
+  /**
+   * Sends fire-and-forget operation `name` to the owner even from an
+   * isolate that maps the memory: for what only the owner can take over,
+   * such as the writes a child could not make before it exits.
+   */
+  tell<N extends keyof O & string>(name: N, args: ArgsOf<O[N]>): void {
+    if (this.#owner === current.pid) {
+      opOf(this.kind, name).run(this.state!, {
+        caller: selfCode(),
+        signal: undefined,
+      }, ...args);
+    } else {
+      notifyOwner(this.#owner, this.#id, name, [current.pid, ...args]);
     }
   }
 

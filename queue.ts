@@ -31,15 +31,16 @@
  * @module
  */
 import {
-  coreFrom,
   LocalCore,
+  QUEUE,
   type QueueCore,
-  type QueueDescriptor,
+  queueCore,
+  type QueueShared,
   type TakenItem,
 } from "./_queue_core.ts";
-import { rebuild, rebuildSync, registerReducible } from "./_reduce.ts";
+import { rebuild, rebuildSync } from "./_reduce.ts";
 import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
-import type { StartMethod } from "./_runtime.ts";
+import { Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
 
@@ -77,15 +78,17 @@ export interface ShutdownOptions {
   immediate?: boolean;
 }
 
-// Reads a queue's core from outside the class, for subclasses and reduction.
+// Read a queue's core and shared object from outside the class, for
+// subclasses and reduction.
 let coreOf: (queue: Queue<unknown>) => QueueCore;
+let sharedOf: (queue: Queue<unknown>) => QueueShared;
 
 function settle(taken: TakenItem): Promise<unknown> {
   return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
 }
 
-// Set while a child rebuilds a queue, so the constructor adopts its core.
-let adopting: QueueCore | null = null;
+// Set while a child rebuilds a queue, so the constructor adopts it.
+let adopting: QueueShared | null = null;
 
 // The queue keeps `maxsize` in a 32-bit word of shared memory.
 const MAX_MAXSIZE = 2 ** 31 - 1;
@@ -124,6 +127,7 @@ function validateMaxsize(maxsize: unknown): number {
  * ```
  */
 export class Queue<T> implements AsyncIterable<T> {
+  #shared: QueueShared;
   #core: QueueCore;
   #closed = false;
 
@@ -134,14 +138,15 @@ export class Queue<T> implements AsyncIterable<T> {
    * @throws {RangeError} When `maxsize` is not an integer up to 2³¹ − 1.
    */
   constructor(options: QueueOptions = {}) {
-    const core = adopting;
+    let shared = adopting;
     adopting = null;
-    if (core !== null) {
-      this.#core = core;
-      return;
+    if (shared === null) {
+      const { maxsize = 0 } = options;
+      const bound = Math.max(0, validateMaxsize(maxsize));
+      shared = new Shared(QUEUE, { maxsize: bound }, LocalCore.memory(bound));
     }
-    const { maxsize = 0 } = options;
-    this.#core = LocalCore.create(validateMaxsize(maxsize));
+    this.#shared = shared;
+    this.#core = queueCore(shared);
   }
 
   /** The most items the queue holds; 0 for no limit. */
@@ -400,6 +405,7 @@ export class Queue<T> implements AsyncIterable<T> {
 
   static {
     coreOf = (queue) => queue.#core;
+    sharedOf = (queue) => queue.#shared;
   }
 }
 
@@ -554,42 +560,29 @@ export class SimpleQueue<T> {
   }
 
   static {
-    registerReducible(
-      "simple-queue",
-      import.meta.url,
+    Shared.register(
+      QUEUE,
       SimpleQueue,
-      (data) => {
-        const queue = new SimpleQueue();
-        queue.#queue = rebuildQueue(Queue, data);
-        return queue;
-      },
-      (queue, target) => coreOf(queue.#queue).describe(target, queue.#queue),
+      (queue) => sharedOf(queue.#queue),
+      adopt(() => new SimpleQueue()),
+      "simple-queue",
     );
   }
 }
 
-function rebuildQueue<Q extends Queue<unknown>>(
-  QueueClass: new () => Q,
-  data: unknown,
-): Q {
-  adopting = coreFrom(data as QueueDescriptor);
-  return new QueueClass();
+/** A rebuild's constructor call adopts `shared` instead of a new queue. */
+function adopt<Q>(make: () => Q) {
+  return (shared: QueueShared): Q => {
+    adopting = shared;
+    return make();
+  };
 }
 
-const describeQueue = (queue: Queue<unknown>, target: StartMethod) =>
-  coreOf(queue).describe(target, queue);
-
-registerReducible(
-  "queue",
-  import.meta.url,
-  Queue,
-  (data) => rebuildQueue(Queue, data),
-  describeQueue,
-);
-registerReducible(
-  "joinable-queue",
-  import.meta.url,
+Shared.register(QUEUE, Queue, sharedOf, adopt(() => new Queue()));
+Shared.register(
+  QUEUE,
   JoinableQueue,
-  (data) => rebuildQueue(JoinableQueue, data),
-  describeQueue,
+  sharedOf,
+  adopt(() => new JoinableQueue()),
+  "joinable-queue",
 );
