@@ -1,10 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// The two ways a Connection reaches its pipe, behind one interface:
-//
-// - LocalEnd: the rings in shared memory, used by the process that made the
-//   pipe and by its worker children (and theirs).
-// - RemoteEnd: a subprocess child's proxy; each operation travels to the
-//   pipe's owner, which applies it to its LocalEnd.
+// A pipe end as a kind of the shared-object layer: the rings in shared
+// memory, used directly by the owner and its workers (LocalEnd), and the
+// operations every other holder sends the owner.
 //
 // End of file follows Python: a reader sees EOF once the ring is empty and
 // every handle that could write to it is closed. Each copy of a sending end
@@ -12,35 +9,11 @@
 // it or exits, so a child that dies never leaves its peer waiting.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, type RingBuffers, TooLongError } from "./_ring.ts";
-import {
-  addFlusher,
-  type CallContext,
-  callOwner,
-  callOwnerSync,
-  current,
-  expose,
-  notifyOwner,
-  type StartMethod,
-} from "./_runtime.ts";
-import type { ReduceContext } from "./_reduce.ts";
+import { Ring, TooLongError } from "./_ring.ts";
+import { addFlusher } from "./_runtime.ts";
+import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import { settleWithin } from "./_util.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
-
-/** How a Connection crosses into a child. */
-export interface EndDescriptor {
-  /** The pid of the process that owns the pipe. */
-  o: number;
-  /** The end's id among the owner's exposed objects. */
-  id: number;
-  /** The child's handle on the sending side, or 0 when it cannot send. */
-  lease: number;
-  readable: boolean;
-  writable: boolean;
-  /** The rings (receive, send), for a worker child of a process that has them. */
-  recv?: RingBuffers;
-  send?: RingBuffers;
-}
 
 /** What a Connection is, whichever process it is used from. */
 export interface EndCore {
@@ -57,12 +30,8 @@ export interface EndCore {
     signal?: AbortSignal,
   ): Promise<Uint8Array>;
   poll(timeout: number, signal?: AbortSignal): Promise<boolean>;
-  close(): void;
-  describe(
-    target: StartMethod,
-    owner: object,
-    context?: ReduceContext,
-  ): EndDescriptor;
+  /** This copy will send no more: its handle (`lease`, or the owner's own) is released. */
+  close(lease: number): void;
 }
 
 function eofError(): EOFError {
@@ -88,36 +57,35 @@ function dropWriteHandle(ring: Ring): void {
   ring.wakeReaders();
 }
 
-/** The rings in shared memory. */
+/** What a non-owning isolate asks of the owner for its copy of an end. */
+interface OwnerSide {
+  handOff(frames: Uint8Array[]): void;
+  release(lease: number): void;
+}
+
+/** An end over its rings in shared memory, with this process's pending writes. */
 export class LocalEnd implements EndCore {
   #recv: Ring | null;
   #send: Ring | null;
   #writer: RingWriter | null;
-  #owner: number;
-  #id: number | null;
-  /** This process's handle on the sending ring, given by the owner. */
-  #lease: number;
-  /** Messages a child fetched but never took, served before the ring. */
+  /** `null` in the owner. */
+  #owner: OwnerSide | null;
+  /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
-  /** Handles given to children, and whether each is released (owner only). */
+  /** The owner's ledger of handles given out with copies: released yet? */
   #leases = new Map<number, boolean>();
   #nextLease = 1;
 
-  constructor(
-    recv: Ring | null,
-    send: Ring | null,
-    owner = current.pid,
-    id: number | null = null,
-    lease = 0,
-  ) {
+  constructor(recv: Ring | null, send: Ring | null, owner: OwnerSide | null) {
     this.#recv = recv;
     this.#send = send;
     this.#writer = send === null ? null : new RingWriter(send);
     this.#owner = owner;
-    this.#id = id;
-    this.#lease = lease;
-    if (owner !== current.pid && send !== null) {
-      addFlusher(() => this.#handOff());
+    if (owner !== null && send !== null) {
+      addFlusher(async () => {
+        const frames = await this.#writer!.takeUnwritten();
+        if (frames.length > 0) owner.handOff(frames);
+      });
     }
   }
 
@@ -187,123 +155,64 @@ export class LocalEnd implements EndCore {
   }
 
   /** Releases this process's handle once what it sent is written. */
-  close(): void {
+  close(lease: number): void {
     if (this.#writer === null) return;
-    const release = () => this.#releaseOwn();
+    const release = () =>
+      this.#owner === null
+        ? this.releaseLease(lease)
+        : this.#owner.release(lease);
     this.#writer.flushed().then(release, release);
   }
 
-  #releaseOwn(): void {
-    if (this.#owner === current.pid) dropWriteHandle(this.#send!);
-    else notifyOwner(this.#owner, this.#id!, "release", [this.#lease]);
-  }
-
-  /** Before a child exits, unwritten frames go to the owner, in order. */
-  async #handOff(): Promise<void> {
-    const frames = await this.#writer!.takeUnwritten();
-    if (frames.length > 0) {
-      notifyOwner(this.#owner, this.#id!, "handOff", frames);
-    }
-  }
-
-  describe(
-    target: StartMethod,
-    owner: object,
-    context?: ReduceContext,
-  ): EndDescriptor {
-    this.#id ??= expose(
-      owner,
-      (op, args, callContext) => this.#answer(op, args, callContext),
-    );
-    const lease = this.#newLease();
-    if (lease !== 0) {
-      context?.onChildExit(() => this.#release(lease));
-    }
-    const descriptor: EndDescriptor = {
-      o: this.#owner,
-      id: this.#id,
-      lease,
-      readable: this.readable,
-      writable: this.writable,
-    };
-    if (target === "worker") {
-      if (this.#recv !== null) descriptor.recv = this.#recv.buffers;
-      if (this.#send !== null) descriptor.send = this.#send.buffers;
-    }
-    return descriptor;
-  }
-
-  #newLease(): number {
+  /** The owner's: a handle for a copy of this end sent to another process. */
+  newLease(): number {
     if (this.#send === null) return 0;
-    if (this.#owner !== current.pid) {
-      return callOwnerSync(this.#owner, this.#id!, "lease", []) as number;
-    }
     addWriteHandle(this.#send);
     const lease = this.#nextLease++;
     this.#leases.set(lease, false);
     return lease;
   }
 
-  #release(lease: number): void {
-    if (this.#owner !== current.pid) {
-      notifyOwner(this.#owner, this.#id!, "release", [lease]);
-      return;
+  /** The owner's: releases a copy's handle once (`0`: its own). */
+  releaseLease(lease: number): void {
+    if (lease !== 0) {
+      if (this.#leases.get(lease) !== false) return;
+      this.#leases.set(lease, true);
     }
-    if (this.#leases.get(lease) !== false) return;
-    this.#leases.set(lease, true);
     dropWriteHandle(this.#send!);
   }
 
-  /** Applies an operation from a child (the owner's side). */
-  #answer(op: string, args: unknown[], context: CallContext): unknown {
-    switch (op) {
-      case "send":
-        return this.send(args[0] as Uint8Array);
-      case "handOff":
-        for (const frame of args as Uint8Array[]) this.send(frame);
-        return;
-      case "recv":
-        return this.recv(
-          args[0] as number,
-          args[1] as number,
-          context.signal,
-        );
-      case "poll":
-        return this.poll(args[0] as number, context.signal);
-      case "unread":
-        this.#unread.push(args[0] as Uint8Array);
-        return;
-      case "lease":
-        return this.#newLease();
-      case "release":
-        return this.#release(args[0] as number);
-    }
-    throw new TypeError(`Cannot apply unknown connection operation "${op}"`);
+  /** The owner's: a message a caller fetched but never took, served first. */
+  giveBack(frame: Uint8Array): void {
+    this.#unread.push(frame);
   }
 }
 
-/** A receive call sent ahead of need. */
 interface Ahead {
   frame: Promise<Uint8Array>;
   controller: AbortController;
 }
 
-/** A subprocess child's view of a Connection owned by an ancestor. */
-export class RemoteEnd implements EndCore {
-  readonly readable: boolean;
-  readonly writable: boolean;
-  #owner: number;
-  #id: number;
-  #lease: number;
+/**
+ * An end reached through calls to its owner. A reader keeps one message
+ * on its way, so a `recv()` in a loop costs no round trip of its own; what
+ * it fetched but never took goes back to the owner at close or exit.
+ */
+class ViaOwner implements EndCore {
+  #shared: EndShared;
   #ahead: Ahead | null = null;
 
-  constructor(descriptor: EndDescriptor) {
-    this.readable = descriptor.readable;
-    this.writable = descriptor.writable;
-    this.#owner = descriptor.o;
-    this.#id = descriptor.id;
-    this.#lease = descriptor.lease;
+  constructor(shared: EndShared) {
+    this.#shared = shared;
     if (this.readable) addFlusher(() => this.#giveBack());
+  }
+
+  get readable(): boolean {
+    return this.#shared.config.readable;
+  }
+
+  get writable(): boolean {
+    return this.#shared.config.writable;
   }
 
   trySendFast(): boolean {
@@ -315,15 +224,9 @@ export class RemoteEnd implements EndCore {
   }
 
   send(frame: Uint8Array): void {
-    notifyOwner(this.#owner, this.#id, "send", [frame]);
+    this.#shared.run("send", [frame]);
   }
 
-  /**
-   * Receives with one call always ahead: the next message is on its way
-   * while this one is handled, so a ping-pong costs one trip each way rather
-   * than a call and its answer on top. A message fetched but not taken when
-   * the end closes goes back to the owner (see `#giveBack`).
-   */
   async recv(
     maxLength: number,
     timeout: number,
@@ -342,16 +245,13 @@ export class RemoteEnd implements EndCore {
 
   #fetch(): Ahead {
     const controller = new AbortController();
-    const frame = callOwner(
-      this.#owner,
-      this.#id,
+    const frame = this.#shared.run(
       "recv",
       [Infinity, Infinity],
       controller.signal,
-    ) as Promise<Uint8Array>;
-    const ahead = { frame, controller };
+    );
     frame.catch(() => {});
-    return ahead;
+    return { frame, controller };
   }
 
   async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
@@ -369,70 +269,94 @@ export class RemoteEnd implements EndCore {
     }
   }
 
-  /** Stops fetching; a message already fetched goes back to the owner. */
   async #giveBack(): Promise<void> {
     const ahead = this.#ahead;
     if (ahead === null) return;
     this.#ahead = null;
     ahead.controller.abort();
     try {
-      const frame = await ahead.frame;
-      notifyOwner(this.#owner, this.#id, "unread", [frame]);
+      this.#shared.run("giveBack", [await ahead.frame]);
     } catch {
       // Cancelled before a message was taken, or end of file: nothing to give.
     }
   }
 
-  close(): void {
+  close(lease: number): void {
     this.#giveBack();
-    if (this.#lease !== 0) {
-      notifyOwner(this.#owner, this.#id, "release", [this.#lease]);
-    }
-  }
-
-  describe(
-    _target: StartMethod,
-    _owner: object,
-    context?: ReduceContext,
-  ): EndDescriptor {
-    const lease = this.writable
-      ? callOwnerSync(this.#owner, this.#id, "lease", []) as number
-      : 0;
-    if (lease !== 0) {
-      context?.onChildExit(() =>
-        notifyOwner(this.#owner, this.#id, "release", [lease])
-      );
-    }
-    return {
-      o: this.#owner,
-      id: this.#id,
-      lease,
-      readable: this.readable,
-      writable: this.writable,
-    };
+    if (lease !== 0) this.#shared.run("release", [lease]);
   }
 }
 
-/** Rebuilds the end a child uses from a descriptor. */
-export function endFrom(descriptor: EndDescriptor): EndCore {
-  if (descriptor.recv === undefined && descriptor.send === undefined) {
-    return new RemoteEnd(descriptor);
-  }
-  return new LocalEnd(
-    descriptor.recv === undefined ? null : new Ring(descriptor.recv),
-    descriptor.send === undefined ? null : new Ring(descriptor.send),
-    descriptor.o,
-    descriptor.id,
-    descriptor.lease,
-  );
+interface EndConfig {
+  readable: boolean;
+  writable: boolean;
 }
 
-/** Makes the two ends of a new pipe. */
-export function newPipe(duplex: boolean): [EndCore, EndCore] {
+/** The pipe-end kind: its state, and what a holder without the memory sends. */
+export const PIPE_END = {
+  name: "connection",
+  module: new URL("./pipe.ts", import.meta.url).href,
+  open: (
+    memory: readonly SharedArrayBuffer[],
+    { readable, writable }: EndConfig,
+    shared: EndShared,
+  ): LocalEnd => {
+    const ring = (i: number) => new Ring([memory[2 * i]!, memory[2 * i + 1]!]);
+    return new LocalEnd(
+      readable ? ring(0) : null,
+      writable ? ring(readable ? 1 : 0) : null,
+      shared.owned ? null : {
+        handOff: (frames) => shared.atOwner("handOff", [frames]),
+        release: (lease) => shared.atOwner("release", [lease]),
+      },
+    );
+  },
+  ops: {
+    send: notifyOp((end: LocalEnd, _, frame: Uint8Array) => end.send(frame)),
+    handOff: notifyOp((end: LocalEnd, _, frames: Uint8Array[]) => {
+      for (const frame of frames) end.send(frame);
+    }),
+    recv: asyncOp((
+      end: LocalEnd,
+      { signal },
+      maxLength: number,
+      timeout: number,
+    ) => end.recv(maxLength, timeout, signal)),
+    giveBack: notifyOp((end: LocalEnd, _, frame: Uint8Array) =>
+      end.giveBack(frame)
+    ),
+    lease: blockingOp((end: LocalEnd) => end.newLease()),
+    release: notifyOp((end: LocalEnd, _, lease: number) =>
+      end.releaseLease(lease)
+    ),
+  },
+};
+
+/** A pipe end as this isolate reaches it. */
+export type EndShared = Shared<LocalEnd, EndConfig, typeof PIPE_END.ops>;
+
+/** The core an end's methods use: its memory where mapped, else calls. */
+export function endCore(shared: EndShared): EndCore {
+  return shared.state ?? new ViaOwner(shared);
+}
+
+/** The memory and config of a new pipe's two ends. */
+export function newPipe(
+  duplex: boolean,
+): [SharedArrayBuffer[], EndConfig][] {
   const one = Ring.create();
   addWriteHandle(one);
-  if (!duplex) return [new LocalEnd(one, null), new LocalEnd(null, one)];
+  if (!duplex) {
+    return [
+      [[...one.buffers], { readable: true, writable: false }],
+      [[...one.buffers], { readable: false, writable: true }],
+    ];
+  }
   const two = Ring.create();
   addWriteHandle(two);
-  return [new LocalEnd(one, two), new LocalEnd(two, one)];
+  const both = { readable: true, writable: true };
+  return [
+    [[...one.buffers, ...two.buffers], both],
+    [[...two.buffers, ...one.buffers], both],
+  ];
 }

@@ -376,7 +376,7 @@ export const QUEUE = {
   ): LocalCore =>
     new LocalCore(
       new Ring(memory),
-      shared.owned ? null : (frames) => shared.tell("handOff", [frames]),
+      shared.owned ? null : (frames) => shared.atOwner("handOff", [frames]),
     ),
   ops: {
     put: asyncOp((

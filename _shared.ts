@@ -19,7 +19,12 @@ import {
   onDeath,
   selfCode,
 } from "./_isolates.ts";
-import { rebuildSync, reduce, registerReducible } from "./_reduce.ts";
+import {
+  rebuildSync,
+  reduce,
+  type ReduceContext,
+  registerReducible,
+} from "./_reduce.ts";
 import {
   type CallContext,
   callOwner,
@@ -108,6 +113,8 @@ export interface Descriptor<C> {
   /** The object's number among those its owner exposes. */
   id: number;
   config: C;
+  /** What the public class adds for this one copy (a pipe end's lease). */
+  extra?: unknown;
   /** Whether `config` holds primitives of this package to rebuild. */
   nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
@@ -241,6 +248,15 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         return Promise.reject(error) as ResultOf<O[N]>;
       }
     }
+    return this.#send(op, name, args, signal);
+  }
+
+  #send<N extends keyof O & string>(
+    op: AnyOp<S>,
+    name: N,
+    args: ArgsOf<O[N]>,
+    signal: AbortSignal | undefined,
+  ): ResultOf<O[N]> {
     const message = [current.pid, ...args];
     const id = this.#id;
     switch (op.mode) {
@@ -259,19 +275,17 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   }
 
   /**
-   * Sends fire-and-forget operation `name` to the owner even from an
-   * isolate that maps the memory: for what only the owner can take over,
-   * such as the writes a child could not make before it exits.
+   * Runs operation `name` in the owner, even from an isolate that maps the
+   * memory: for what only the owner keeps (a ledger, handles it gave out)
+   * or takes over (the writes a child could not make before it exits).
    */
-  tell<N extends keyof O & string>(name: N, args: ArgsOf<O[N]>): void {
-    if (this.#owner === current.pid) {
-      opOf(this.kind, name).run(this.state!, {
-        caller: selfCode(),
-        signal: undefined,
-      }, ...args);
-    } else {
-      notifyOwner(this.#owner, this.#id, name, [current.pid, ...args]);
-    }
+  atOwner<N extends keyof O & string>(
+    name: N,
+    args: ArgsOf<O[N]>,
+    signal?: AbortSignal,
+  ): ResultOf<O[N]> {
+    if (this.owned) return this.run(name, args, signal);
+    return this.#send(opOf(this.kind, name), name, args, signal);
   }
 
   /** Frees what dead parties held. */
@@ -330,8 +344,9 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     kind: Kind<S, C, O>,
     Class: abstract new (...args: never[]) => P,
     sharedOf: (instance: P, target: StartMethod) => Shared<S, C, O>,
-    wrap: (shared: Shared<S, C, O>) => P,
+    wrap: (shared: Shared<S, C, O>, extra: unknown) => P,
     name = kind.name,
+    extra?: (instance: P, context: ReduceContext | undefined) => unknown,
   ): void {
     registerReducible(
       name,
@@ -354,13 +369,14 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
           descriptor.memory,
           descriptor,
         );
-        const instance = wrap(shared);
+        const instance = wrap(shared, descriptor.extra);
         rebuilt.set(key, new WeakRef(instance));
         return instance;
       },
-      (instance, target) => {
+      (instance, target, context) => {
         const shared = sharedOf(instance, target);
         const descriptor = shared.describe(target);
+        if (extra !== undefined) descriptor.extra = extra(instance, context);
         rebuilt.set(
           `${name}:${descriptor.owner}:${descriptor.id}`,
           new WeakRef(instance),

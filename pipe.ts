@@ -34,12 +34,13 @@
 import { BYTES, decodeFrameFully, encodeFrame } from "./_frame.ts";
 import {
   type EndCore,
-  type EndDescriptor,
-  endFrom,
+  endCore,
+  type EndShared,
   newPipe,
+  PIPE_END,
 } from "./_pipe_core.ts";
-import { rebuild, type ReduceContext, registerReducible } from "./_reduce.ts";
-import type { StartMethod } from "./_runtime.ts";
+import { rebuild } from "./_reduce.ts";
+import { Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
 import { TooLongError } from "./_ring.ts";
 import { EOFError } from "./errors.ts";
@@ -62,15 +63,12 @@ export interface PollOptions {
   signal?: AbortSignal;
 }
 
-// Describes a connection for a child, from outside the class.
-let describeEnd: (
-  connection: Connection<unknown>,
-  target: StartMethod,
-  context?: ReduceContext,
-) => EndDescriptor;
+// Reads a connection's shared end from outside the class.
+let sharedOf: (connection: Connection<unknown>) => EndShared;
 
-// Set while a child rebuilds a connection, so the constructor adopts its end.
-let adopting: EndCore | null = null;
+// Set while Pipe() or a child's rebuild makes a connection, so the
+// constructor adopts its end and the handle its copy holds.
+let adopting: { shared: EndShared; lease: number } | null = null;
 
 /**
  * One end of a {@linkcode Pipe} (Python's
@@ -90,7 +88,10 @@ let adopting: EndCore | null = null;
  * ```
  */
 export class Connection<T> implements AsyncIterable<T> {
+  #shared: EndShared;
   #end: EndCore;
+  /** The handle this copy holds on the sending side (0: the owner's own). */
+  #lease: number;
   #closed = false;
 
   /**
@@ -99,14 +100,16 @@ export class Connection<T> implements AsyncIterable<T> {
    * @throws {TypeError} Always, outside of `Pipe()`.
    */
   constructor() {
-    const end = adopting;
+    const adopted = adopting;
     adopting = null;
-    if (end === null) {
+    if (adopted === null) {
       throw new TypeError(
         "Cannot create a Connection directly: call Pipe() for a pair",
       );
     }
-    this.#end = end;
+    this.#shared = adopted.shared;
+    this.#end = endCore(adopted.shared);
+    this.#lease = adopted.lease;
   }
 
   /** Whether {@linkcode Connection.prototype.close} was called here. */
@@ -356,7 +359,7 @@ export class Connection<T> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#end.close();
+    this.#end.close(this.#lease);
   }
 
   /**
@@ -386,8 +389,7 @@ export class Connection<T> implements AsyncIterable<T> {
   }
 
   static {
-    describeEnd = (connection, target, context) =>
-      connection.#end.describe(target, connection, context);
+    sharedOf = (connection) => connection.#shared;
   }
 }
 
@@ -399,8 +401,8 @@ function isBytes(value: unknown): boolean {
       value instanceof SharedArrayBuffer);
 }
 
-function connectionOf<T>(end: EndCore): Connection<T> {
-  adopting = end;
+function connectionOf<T>(shared: EndShared, lease: number): Connection<T> {
+  adopting = { shared, lease };
   return new Connection<T>();
 }
 
@@ -425,14 +427,26 @@ function connectionOf<T>(end: EndCore): Connection<T> {
 export function Pipe<T = unknown>(
   duplex = true,
 ): [Connection<T>, Connection<T>] {
-  const [first, second] = newPipe(duplex);
-  return [connectionOf<T>(first), connectionOf<T>(second)];
+  const [first, second] = newPipe(duplex).map(([memory, config]) =>
+    connectionOf<T>(new Shared(PIPE_END, config, memory), 0)
+  );
+  return [first!, second!];
 }
 
-registerReducible(
-  "connection",
-  import.meta.url,
+Shared.register(
+  PIPE_END,
   Connection,
-  (data) => connectionOf(endFrom(data as EndDescriptor)),
-  (connection, target, context) => describeEnd(connection, target, context),
+  sharedOf,
+  (shared, lease) => connectionOf(shared, lease as number),
+  "connection",
+  // Each copy sent to a child holds a handle on the sending side, given up
+  // when the child closes it or exits, so a dead child never leaves its
+  // peer waiting for end of file.
+  (connection, context) => {
+    const shared = sharedOf(connection);
+    if (!shared.config.writable) return 0;
+    const lease = shared.atOwner("lease", []);
+    context?.onChildExit(() => shared.atOwner("release", [lease]));
+    return lease;
+  },
 );
