@@ -8,7 +8,8 @@
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, type RingBuffers, waitFor, wake } from "./_ring.ts";
+import { waitFor, wake } from "./_futex.ts";
+import { Ring, type RingBuffers } from "./_ring.ts";
 import { addFlusher, holdBatch } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {

@@ -26,7 +26,8 @@
 // thread ever blocks and the main thread's event loop keeps running. Lock
 // words (and the area's) hold the isolate token of their holder, so that the
 // parent of a worker that died holding one can free it.
-import { isolateToken, onChildExit, tokenOfPid } from "./_runtime.ts";
+import { waitFor, wake } from "./_futex.ts";
+import { isDead, onDeath, selfCode } from "./_isolates.ts";
 
 // Each word waited on is followed by the count of its waiters (see
 // `waitFor`), so that wakers skip the notify when nobody sleeps.
@@ -72,124 +73,6 @@ export type RingBuffers = readonly [
 ];
 
 /**
- * How long a waiter spins before it sleeps. A wake-up through
- * `Atomics.waitAsync` costs 30–70 µs here (more when it crosses cores), while
- * the other side of a ping-pong answers in a few: spinning that long keeps
- * round trips short, and is cheap next to the sleep it avoids.
- */
-const SPIN_MS = 0.05;
-const MIN_SPIN_MS = 0.002;
-let spinMs = SPIN_MS;
-/** The longest single sleep; see `waitWhileEqual`. */
-const MAX_SLEEP_MS = 10;
-
-/**
- * Waits while `array[index] === value`: spins a little, then sleeps. It may
- * return early (callers re-check in a loop).
- *
- * @returns `false` when the deadline passed first.
- * @throws The signal's reason when it aborts.
- */
-async function waitWhileEqual(
-  array: Int32Array,
-  index: number,
-  value: number,
-  deadline: number,
-  signal: AbortSignal | undefined,
-): Promise<boolean> {
-  const spinUntil = performance.now() + spinMs;
-  do {
-    for (let i = 0; i < 64; i++) {
-      if (Atomics.load(array, index) !== value) {
-        spinMs = Math.min(SPIN_MS, spinMs * 2 + 0.001);
-        return true;
-      }
-    }
-  } while (performance.now() < spinUntil);
-  // Spinning failed: spin less next time. When the answer must come through
-  // this thread's own event loop (a subprocess child's call), spinning only
-  // delays it.
-  spinMs = Math.max(MIN_SPIN_MS, spinMs / 2);
-  signal?.throwIfAborted();
-  const remaining = deadline - performance.now();
-  if (remaining <= 0) return false;
-  Atomics.add(array, index + 1, 1);
-  holdEventLoop();
-  try {
-    // Sleep in slices, re-checking between them: should a wake-up ever be
-    // missed, it costs a slice, not the program.
-    const slice = Math.min(remaining, MAX_SLEEP_MS);
-    const result = Atomics.waitAsync(array, index, value, slice);
-    if (!result.async) return true;
-    const outcome = signal === undefined
-      ? await result.value
-      : await raceAbort(result.value, signal);
-    if (outcome === "ok") return true;
-    return Atomics.load(array, index) !== value ||
-      performance.now() < deadline;
-  } finally {
-    Atomics.sub(array, index + 1, 1);
-    releaseEventLoop();
-  }
-}
-
-/**
- * Waits until `ready()` gives something other than `undefined`, asking again
- * each time `array[seq]` changes; `array[seq + 1]` counts the waiters.
- *
- * @returns What `ready()` gave, or at the deadline what it gives then.
- * @throws The signal's reason when it aborts.
- */
-export async function waitFor<T>(
-  array: Int32Array,
-  seq: number,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  ready: () => T | undefined,
-): Promise<T | undefined> {
-  while (true) {
-    const seen = Atomics.load(array, seq);
-    const result = ready();
-    if (result !== undefined) return result;
-    if (!await waitWhileEqual(array, seq, seen, deadline, signal)) {
-      return ready();
-    }
-  }
-}
-
-// A pending `Atomics.waitAsync` does not keep Deno's event loop alive: with
-// nothing else pending, the program would end mid-wait. A long timer, held
-// only while some wait is pending, keeps it running.
-let sleepers = 0;
-let keepAlive: ReturnType<typeof setInterval> | undefined;
-
-function holdEventLoop(): void {
-  if (sleepers++ === 0) keepAlive = setInterval(() => {}, 2 ** 30);
-}
-
-function releaseEventLoop(): void {
-  if (--sleepers === 0) clearInterval(keepAlive);
-}
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(value);
-    });
-  });
-}
-
-/** Bumps `array[seq]` and wakes whoever waits on it. */
-export function wake(array: Int32Array, seq: number): void {
-  Atomics.add(array, seq, 1);
-  if (Atomics.load(array, seq + 1) > 0) Atomics.notify(array, seq);
-}
-
-/**
  * A frame longer than the reader accepts; it stays unread. The lengths are
  * of whole frames, so a reader that adds a header can report its own.
  */
@@ -224,17 +107,16 @@ function scratchOf(bytes: number): Uint8Array {
   return scratch;
 }
 
-// Every ring this isolate uses, so that the locks of a worker child that died
-// holding them are freed, whichever queue or pipe the ring belongs to.
+// Every ring this isolate uses, so that the locks of an isolate that died
+// holding them are freed, at any depth, whichever queue or pipe the ring
+// belongs to.
 const liveRings = new Set<WeakRef<Ring>>();
 
-onChildExit((pid) => {
-  const token = tokenOfPid(pid);
-  if (token === null) return;
+onDeath(() => {
   for (const ref of liveRings) {
     const ring = ref.deref();
     if (ring === undefined) liveRings.delete(ref);
-    else ring.releaseHeldBy(token);
+    else ring.releaseDead(isDead);
   }
 });
 
@@ -290,7 +172,7 @@ export class Ring {
   // -- Locks -----------------------------------------------------------------
 
   #tryLock(index: number): boolean {
-    return Atomics.compareExchange(this.#words, index, 0, isolateToken()) ===
+    return Atomics.compareExchange(this.#words, index, 0, selfCode()) ===
       0;
   }
 
@@ -316,14 +198,22 @@ export class Ring {
    * Frees the locks and the area held by an isolate that is gone, so the
    * others do not wait forever. Its half-written frame was never committed.
    */
-  releaseHeldBy(token: number): void {
+  releaseDead(dead: (code: number) => boolean): void {
     for (const index of [WRITE_LOCK, READ_LOCK]) {
-      if (Atomics.compareExchange(this.#words, index, token, 0) === token) {
+      const holder = Atomics.load(this.#words, index);
+      if (
+        holder !== 0 && dead(holder) &&
+        Atomics.compareExchange(this.#words, index, holder, 0) === holder
+      ) {
         Atomics.notify(this.#words, index);
       }
     }
     const area = Atomics.load(this.#words, AREA);
-    if (holderOf(area) === token) this.#setArea(area, generationOf(area), 0);
+    const holder = holderOf(area);
+    // Holders below IN_RING are isolate tokens; IN_RING and above are not.
+    if (holder !== 0 && holder < IN_RING && dead(holder)) {
+      this.#setArea(area, generationOf(area), 0);
+    }
   }
 
   // -- The large-frame area --------------------------------------------------
@@ -345,7 +235,7 @@ export class Ring {
     const area = Atomics.load(this.#words, AREA);
     if (holderOf(area) !== 0) return -1;
     const generation = (generationOf(area) + 1) % GENERATIONS;
-    return this.#setArea(area, generation, isolateToken()) ? generation : -1;
+    return this.#setArea(area, generation, selfCode()) ? generation : -1;
   }
 
   async #takeArea(signal: AbortSignal | undefined): Promise<number> {
@@ -368,7 +258,7 @@ export class Ring {
   #commitMarker(generation: number): void {
     const tail = Atomics.load(this.#words, TAIL);
     this.#commitFrame(tail, 0, (MARKER | generation) >>> 0);
-    const token = isolateToken();
+    const token = selfCode();
     this.#setArea(areaWord(generation, token), generation, IN_RING);
   }
 
@@ -377,7 +267,7 @@ export class Ring {
     while (true) {
       const area = Atomics.load(this.#words, AREA);
       if (generationOf(area) !== generation) return false;
-      if (this.#setArea(area, generation, isolateToken())) return true;
+      if (this.#setArea(area, generation, selfCode())) return true;
     }
   }
 
@@ -437,7 +327,7 @@ export class Ring {
       return await this.#underWriteLock(room, signal, write);
     }
     const generation = await this.#takeArea(signal);
-    const token = isolateToken();
+    const token = selfCode();
     try {
       this.#fillArea(payload);
       await this.#underWriteLock(
@@ -644,7 +534,7 @@ export class Ring {
     read: (view: Uint8Array) => T,
     maxLength: number,
   ): T {
-    const held = areaWord(generation, isolateToken());
+    const held = areaWord(generation, selfCode());
     const length = Atomics.load(this.#words, AREA_LENGTH) >>> 0;
     try {
       checkLength(length, maxLength);
