@@ -14,8 +14,11 @@ export interface InitMessage {
   /** Whether `args` hold primitives to rebuild. */
   reduced: boolean;
   info: ProcessInfo;
-  /** Shared counter that hands out unique pids; worker children only. */
-  pidCounter?: SharedArrayBuffer;
+  /**
+   * The isolate table of this OS process (`_isolates.ts`), which a worker
+   * child shares.
+   */
+  isolates?: SharedArrayBuffer;
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;

@@ -261,8 +261,7 @@ async function sendInit(
   stdin: WritableStreamDefaultWriter<Uint8Array>,
   init: InitMessage,
 ): Promise<void> {
-  const { pidCounter: _, ...portable } = init;
-  const payload = encode(portable);
+  const payload = encode(init);
   const frame = new Uint8Array(4 + payload.length);
   new DataView(frame.buffer).setUint32(0, payload.length, true);
   frame.set(payload, 4);

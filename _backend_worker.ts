@@ -1,6 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
 import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
+import { isolateTable, nextWorkerPid } from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
@@ -15,7 +16,15 @@ const TERMINATE_GRACE_MS = 20;
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
 
-function spawn(init: InitMessage): ChildHandle {
+function spawn(child: InitMessage): ChildHandle {
+  // A worker shares this OS process: its pid and code come from the
+  // process's isolate table, which it shares.
+  const pid = nextWorkerPid();
+  const init = {
+    ...child,
+    info: { ...child.info, pid },
+    isolates: isolateTable(),
+  };
   const worker = new Worker(CHILD_URL, {
     type: "module",
     name: init.info.name,

@@ -151,8 +151,8 @@ async function runTarget(init: InitMessage): Promise<number> {
 const init = await receiveInit();
 Object.assign(current, init.info);
 if (workerScope === null) current.pid = Deno.pid;
-if (init.pidCounter !== undefined) {
-  adoptIsolateTable(init.pidCounter, init.info.pid);
+if (init.isolates !== undefined) {
+  adoptIsolateTable(init.isolates, init.info.pid);
 }
 setDefaultModule(init.module);
 linkToParent(init);

@@ -571,13 +571,6 @@ export function notifyChildExit(pid: number): void {
 let childCount = 0;
 let defaultModule = Deno.mainModule;
 
-export {
-  isolateTable,
-  nextWorkerPid,
-  selfCode as isolateToken,
-  tokenOfPid,
-} from "./_isolates.ts";
-
 /** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
 export function nextChildName(): string {
   childCount++;

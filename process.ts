@@ -38,9 +38,7 @@ import { reduce } from "./_reduce.ts";
 import {
   current,
   getDefaultModule,
-  isolateTable,
   nextChildName,
-  nextWorkerPid,
   notifyChildExit,
   type StartMethod,
 } from "./_runtime.ts";
@@ -374,7 +372,6 @@ export class Process<A extends unknown[] = unknown[]> {
     const { value, reduced } = reduce(this.#args, backend.method, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
-    const pid = backend.method === "worker" ? nextWorkerPid() : 0;
     const handle = backend.spawn({
       t: "init",
       module: this.#module,
@@ -383,12 +380,11 @@ export class Process<A extends unknown[] = unknown[]> {
       reduced,
       info: {
         name: this.#name,
-        pid,
+        pid: 0,
         parentPid: current.pid,
         isMain: false,
         startMethod: backend.method,
       },
-      pidCounter: isolateTable(),
     }, { denoFlags: this.#denoFlags });
     this.#handle = handle;
     active.add(this as unknown as Process);
