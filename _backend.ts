@@ -1,7 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The one interface every start method implements (CPython's `popen_*`).
 // Everything above it (Process, and later Pool and Manager) is written once.
-import type { ProcessInfo, StartMethod } from "./_runtime.ts";
+import type { ParentLink, ProcessInfo, StartMethod } from "./_runtime.ts";
 
 /** What a child needs to run its target: sent once, at start. */
 export interface InitMessage {
@@ -22,6 +22,23 @@ export interface InitMessage {
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;
+}
+
+/**
+ * A start method's half inside the child: how the child gets its init
+ * message, reaches its parent and reports its exit.
+ */
+export interface ChildSide {
+  /**
+   * Resolves with the init message; from then on the child ends when its
+   * parent does.
+   */
+  receiveInit(): Promise<InitMessage>;
+  /** This process's pid, from its init message. */
+  pidOf(init: InitMessage): number;
+  link(init: InitMessage): ParentLink;
+  /** Tells the parent the exit code, just before the child ends. */
+  reportExit(code: number): void;
 }
 
 /** A child once started. */

@@ -19,6 +19,7 @@
 import {
   type Backend,
   type ChildHandle,
+  type ChildSide,
   type InitMessage,
   SIGNAL_NUMBERS,
   type SpawnOptions,
@@ -381,3 +382,43 @@ export function subprocessParentLink(
     },
   };
 }
+
+// Captured before the child entry wraps `Deno.exit`.
+const realExit = Deno.exit;
+
+/**
+ * The parent died (perhaps SIGKILLed, unable to clean up): its socket file
+ * would stay in the temporary directory, so its children remove it.
+ */
+function removeSocket(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Another child was first, or the parent had removed it.
+  }
+}
+
+/** The subprocess start method's half inside the child. */
+export const subprocessChild: ChildSide = {
+  receiveInit() {
+    const { promise, resolve } = Promise.withResolvers<InitMessage>();
+    // After the init frame, stdin stays open until the parent dies.
+    let socket: string | undefined;
+    readFrames(Deno.stdin, (payload) => {
+      const init = decode(payload) as InitMessage;
+      socket = init.socket;
+      resolve(init);
+    })
+      .catch(() => {})
+      .finally(() => {
+        removeSocket(socket);
+        realExit(1);
+      });
+    return promise;
+  },
+  pidOf: () => Deno.pid,
+  link: (init) => subprocessParentLink(init.socket!, init.token!),
+  // The OS reports its exit code.
+  reportExit() {},
+};

@@ -1,11 +1,18 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
-import type { Backend, ChildHandle, InitMessage } from "./_backend.ts";
+import type {
+  Backend,
+  ChildHandle,
+  ChildSide,
+  InitMessage,
+} from "./_backend.ts";
 import { isolateTable, nextWorkerPid } from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
   type ParentLink,
+  receiveReturn,
+  type ReturnMessage,
   type UpMessage,
   waitAnswer,
 } from "./_runtime.ts";
@@ -89,3 +96,31 @@ export function workerParentLink(post: (message: unknown) => void): ParentLink {
     },
   };
 }
+
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+let reported = false;
+
+/** The worker start method's half inside the child. */
+export const workerChild: ChildSide = {
+  receiveInit() {
+    const { promise, resolve } = Promise.withResolvers<InitMessage>();
+    scope.onmessage = (event) => {
+      scope.onmessage = (event: MessageEvent<ReturnMessage>) =>
+        receiveReturn(event.data);
+      resolve(event.data as InitMessage);
+    };
+    return promise;
+  },
+  pidOf: (init) => init.info.pid,
+  link: () => workerParentLink((message) => scope.postMessage(message)),
+  reportExit(code) {
+    if (reported) return;
+    reported = true;
+    scope.postMessage({ t: "exit", code });
+  },
+};

@@ -166,6 +166,29 @@ function opOf<S>(
   return op;
 }
 
+let handedOver: unknown = null;
+
+/**
+ * Calls `make`, whose constructor takes `what` with {@linkcode adopted}
+ * instead of making a new object: how a rebuild (or a factory such as
+ * `Pipe()`) reaches a public class without a constructor parameter.
+ */
+export function handOver<P>(what: unknown, make: () => P): P {
+  handedOver = what;
+  try {
+    return make();
+  } finally {
+    handedOver = null;
+  }
+}
+
+/** What {@linkcode handOver} gave the constructor now running; else `null`. */
+export function adopted<T>(): T | null {
+  const what = handedOver as T | null;
+  handedOver = null;
+  return what;
+}
+
 /** The objects rebuilt in this isolate, so one passed twice is one object. */
 const rebuilt = new Map<string, WeakRef<object>>();
 

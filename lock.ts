@@ -93,7 +93,14 @@ import {
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
-import { asyncOp, blockingOp, notifyOp, Shared } from "./_shared.ts";
+import {
+  adopted,
+  asyncOp,
+  blockingOp,
+  handOver,
+  notifyOp,
+  Shared,
+} from "./_shared.ts";
 import { getDefaultModule } from "./_runtime.ts";
 import {
   certainlyNotExported,
@@ -160,15 +167,6 @@ export interface BarrierOptions {
 const TRUE = Promise.resolve(true);
 /** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
-
-/** A `Shared` handed to a constructor by a rebuild, instead of a new object. */
-let adopting: unknown = null;
-
-function adopted<T>(): T | null {
-  const shared = adopting as T | null;
-  adopting = null;
-  return shared;
-}
 
 function memory(words: number): SharedArrayBuffer {
   return sharedWords(words).buffer as SharedArrayBuffer;
@@ -1677,10 +1675,7 @@ export class Barrier {
 // Passing them to children
 
 function adopt<P>(make: () => P) {
-  return (shared: unknown): P => {
-    adopting = shared;
-    return make();
-  };
+  return (shared: unknown): P => handOver(shared, make);
 }
 
 Shared.register(LOCK, Lock, lockOf, adopt(() => new Lock()), "lock.Lock");

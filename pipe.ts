@@ -40,7 +40,7 @@ import {
   PIPE_END,
 } from "./_pipe_core.ts";
 import { rebuild } from "./_reduce.ts";
-import { Shared } from "./_shared.ts";
+import { adopted, handOver, Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
 import { TooLongError } from "./_ring.ts";
 import { EOFError } from "./errors.ts";
@@ -65,10 +65,6 @@ export interface PollOptions {
 
 // Reads a connection's shared end from outside the class.
 let sharedOf: (connection: Connection<unknown>) => EndShared;
-
-// Set while Pipe() or a child's rebuild makes a connection, so the
-// constructor adopts its end and the handle its copy holds.
-let adopting: { shared: EndShared; lease: number } | null = null;
 
 /**
  * One end of a {@linkcode Pipe} (Python's
@@ -100,16 +96,16 @@ export class Connection<T> implements AsyncIterable<T> {
    * @throws {TypeError} Always, outside of `Pipe()`.
    */
   constructor() {
-    const adopted = adopting;
-    adopting = null;
-    if (adopted === null) {
+    // Pipe() or a child's rebuild hands over the end and its copy's handle.
+    const end = adopted<{ shared: EndShared; lease: number }>();
+    if (end === null) {
       throw new TypeError(
         "Cannot create a Connection directly: call Pipe() for a pair",
       );
     }
-    this.#shared = adopted.shared;
-    this.#end = endCore(adopted.shared);
-    this.#lease = adopted.lease;
+    this.#shared = end.shared;
+    this.#end = endCore(end.shared);
+    this.#lease = end.lease;
   }
 
   /** Whether {@linkcode Connection.prototype.close} was called here. */
@@ -402,8 +398,7 @@ function isBytes(value: unknown): boolean {
 }
 
 function connectionOf<T>(shared: EndShared, lease: number): Connection<T> {
-  adopting = { shared, lease };
-  return new Connection<T>();
+  return handOver({ shared, lease }, () => new Connection<T>());
 }
 
 /**

@@ -40,7 +40,7 @@ import {
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync } from "./_reduce.ts";
 import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
-import { Shared } from "./_shared.ts";
+import { adopted, handOver, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
 
@@ -86,9 +86,6 @@ let sharedOf: (queue: Queue<unknown>) => QueueShared;
 function settle(taken: TakenItem): Promise<unknown> {
   return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
 }
-
-// Set while a child rebuilds a queue, so the constructor adopts it.
-let adopting: QueueShared | null = null;
 
 // The queue keeps `maxsize` in a 32-bit word of shared memory.
 const MAX_MAXSIZE = 2 ** 31 - 1;
@@ -138,8 +135,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * @throws {RangeError} When `maxsize` is not an integer up to 2³¹ − 1.
    */
   constructor(options: QueueOptions = {}) {
-    let shared = adopting;
-    adopting = null;
+    let shared = adopted<QueueShared>();
     if (shared === null) {
       const { maxsize = 0 } = options;
       const bound = Math.max(0, validateMaxsize(maxsize));
@@ -572,10 +568,7 @@ export class SimpleQueue<T> {
 
 /** A rebuild's constructor call adopts `shared` instead of a new queue. */
 function adopt<Q>(make: () => Q) {
-  return (shared: QueueShared): Q => {
-    adopting = shared;
-    return make();
-  };
+  return (shared: QueueShared): Q => handOver(shared, make);
 }
 
 Shared.register(QUEUE, Queue, sharedOf, adopt(() => new Queue()));
