@@ -182,6 +182,11 @@ export function handOver<P>(what: unknown, make: () => P): P {
   }
 }
 
+/** A rebuild that hands its object over to `make()`'s constructor. */
+export function adopter<P>(make: () => P): (what: unknown) => P {
+  return (what) => handOver(what, make);
+}
+
 /** What {@linkcode handOver} gave the constructor now running; else `null`. */
 export function adopted<T>(): T | null {
   const what = handedOver as T | null;

@@ -95,9 +95,9 @@ import {
 import { selfCode } from "./_isolates.ts";
 import {
   adopted,
+  adopter,
   asyncOp,
   blockingOp,
-  handOver,
   notifyOp,
   Shared,
 } from "./_shared.ts";
@@ -1674,36 +1674,32 @@ export class Barrier {
 // ---------------------------------------------------------------------------
 // Passing them to children
 
-function adopt<P>(make: () => P) {
-  return (shared: unknown): P => handOver(shared, make);
-}
-
-Shared.register(LOCK, Lock, lockOf, adopt(() => new Lock()), "lock.Lock");
-Shared.register(LOCK, RLock, lockOf, adopt(() => new RLock()), "lock.RLock");
+Shared.register(LOCK, Lock, lockOf, adopter(() => new Lock()), "lock.Lock");
+Shared.register(LOCK, RLock, lockOf, adopter(() => new RLock()), "lock.RLock");
 Shared.register(
   SEMAPHORE,
   Semaphore,
   semaphoreOf,
-  adopt(() => new Semaphore()),
+  adopter(() => new Semaphore()),
   "lock.Semaphore",
 );
 Shared.register(
   SEMAPHORE,
   BoundedSemaphore,
   semaphoreOf,
-  adopt(() => new BoundedSemaphore()),
+  adopter(() => new BoundedSemaphore()),
   "lock.BoundedSemaphore",
 );
-Shared.register(EVENT, Event, eventOf, adopt(() => new Event()));
+Shared.register(EVENT, Event, eventOf, adopter(() => new Event()));
 Shared.register(
   CONDITION,
   Condition,
   conditionOf,
-  adopt(() => new Condition()),
+  adopter(() => new Condition()),
 );
 Shared.register(BARRIER, Barrier, (barrier, target) => {
   const shared = barrierOf(barrier);
   const { action } = shared.config;
   if (target === "worker" && action !== null) checkAction(action);
   return shared;
-}, adopt(() => new Barrier(1)));
+}, adopter(() => new Barrier(1)));

@@ -40,7 +40,7 @@ import {
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync } from "./_reduce.ts";
 import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
-import { adopted, handOver, Shared } from "./_shared.ts";
+import { adopted, adopter, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
 
@@ -560,22 +560,17 @@ export class SimpleQueue<T> {
       QUEUE,
       SimpleQueue,
       (queue) => sharedOf(queue.#queue),
-      adopt(() => new SimpleQueue()),
+      adopter(() => new SimpleQueue()),
       "simple-queue",
     );
   }
 }
 
-/** A rebuild's constructor call adopts `shared` instead of a new queue. */
-function adopt<Q>(make: () => Q) {
-  return (shared: QueueShared): Q => handOver(shared, make);
-}
-
-Shared.register(QUEUE, Queue, sharedOf, adopt(() => new Queue()));
+Shared.register(QUEUE, Queue, sharedOf, adopter(() => new Queue()));
 Shared.register(
   QUEUE,
   JoinableQueue,
   sharedOf,
-  adopt(() => new JoinableQueue()),
+  adopter(() => new JoinableQueue()),
   "joinable-queue",
 );
