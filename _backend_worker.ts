@@ -6,7 +6,7 @@ import type {
   ChildSide,
   InitMessage,
 } from "./_backend.ts";
-import { isolateTable, nextWorkerPid } from "./_isolates.ts";
+import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
@@ -18,7 +18,6 @@ import {
 } from "./_runtime.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
-const TERMINATE_GRACE_MS = 20;
 
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
@@ -42,16 +41,15 @@ function spawn(child: InitMessage): ChildHandle {
     (answer) => worker.postMessage(answer),
   );
   let done = false;
-  const finish = (code: number, stopped = true) => {
+  const finish = (code: number) => {
     if (done) return;
     done = true;
     router.close();
     worker.terminate();
     // `terminate()` stops the thread asynchronously: a worker stopped from
     // outside may run on briefly, so its exit (which frees what it held) is
-    // reported only after a grace period.
-    if (stopped) resolve(code);
-    else setTimeout(() => resolve(code), TERMINATE_GRACE_MS);
+    // reported once it can change shared memory no more.
+    fenceWorker(init.info.pid).then(() => resolve(code));
   };
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const message = event.data;
@@ -70,8 +68,8 @@ function spawn(child: InitMessage): ChildHandle {
   return {
     pid: init.info.pid,
     exited,
-    terminate: () => finish(-15, false),
-    kill: () => finish(-9, false),
+    terminate: () => finish(-15),
+    kill: () => finish(-9),
   };
 }
 

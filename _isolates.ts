@@ -34,6 +34,9 @@ const WORKER_PID_STRIDE = 0x10000;
 
 let table: Int32Array | null = null;
 let ownCode = MAIN_TOKEN;
+/** A worker's own state word (see `beginEffect`); -1 in a main isolate. */
+let ownWord = -1;
+let effectDepth = 0;
 
 function words(): Int32Array {
   if (table === null) {
@@ -52,6 +55,7 @@ export function isolateTable(): SharedArrayBuffer {
 export function adoptIsolateTable(buffer: SharedArrayBuffer, pid: number) {
   table = new Int32Array(buffer);
   ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
+  ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
 }
 
 /** This isolate's code. */
@@ -151,7 +155,69 @@ function parentOf(view: Int32Array, code: number): number {
   return view[deadWord(code) - 1]!;
 }
 
+// An isolate token's state word: alive, in an effect, or dead.
+const ALIVE = 0;
+const IN_EFFECT = 1;
 const DEAD = 2;
+/** How long a stopped worker may stay inside an effect before it counts as gone. */
+const EFFECT_GRACE_MS = 250;
+
+/**
+ * Starts an effect on shared memory that must not happen once this worker
+ * has been reported dead: `Worker.terminate()` stops a thread
+ * asynchronously, so a worker stopped from outside may run on briefly, and
+ * a frame it committed then would arrive after its parent saw it exit, or
+ * corrupt a ring whose lock was freed for it. Pair with `endEffect`.
+ *
+ * @throws {Error} When this worker has been reported dead: it is being
+ * stopped, and must change nothing.
+ */
+export function beginEffect(): void {
+  if (ownWord < 0 || effectDepth++ > 0) return;
+  if (Atomics.compareExchange(table!, ownWord, ALIVE, IN_EFFECT) !== ALIVE) {
+    effectDepth = 0;
+    throw new Error("Cannot change shared state as this worker was stopped");
+  }
+}
+
+/** Ends the effect `beginEffect` started. */
+export function endEffect(): void {
+  if (ownWord < 0 || --effectDepth > 0) return;
+  Atomics.store(table!, ownWord, ALIVE);
+}
+
+/**
+ * Waits until the worker child `pid`, stopped or exited, and every worker
+ * behind it, can change shared memory no more: each is marked dead once it
+ * is outside any effect (or after a grace period, for one stopped inside).
+ */
+export async function fenceWorker(pid: number): Promise<void> {
+  const token = tokenOfPid(pid);
+  if (token === null) return;
+  const view = words();
+  const end = Math.min(Atomics.load(view, NEXT_TOKEN), MAX_TOKENS);
+  const giveUp = performance.now() + EFFECT_GRACE_MS;
+  // A worker's descendants have later tokens than it has.
+  for (let code = token; code < end; code++) {
+    if (code !== token && !descendsFrom(view, code, token)) continue;
+    const word = deadWord(code);
+    while (Atomics.compareExchange(view, word, ALIVE, DEAD) === IN_EFFECT) {
+      if (performance.now() > giveUp) {
+        Atomics.store(view, word, DEAD);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+}
+
+function descendsFrom(view: Int32Array, code: number, ancestor: number) {
+  for (let depth = 0; code > MAIN_TOKEN && depth < 64; depth++) {
+    code = parentOf(view, code);
+    if (code === ancestor) return true;
+  }
+  return false;
+}
 
 /** Whether the party `code`, or one of its ancestors, has exited. */
 export function isDead(code: number): boolean {

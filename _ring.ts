@@ -27,7 +27,13 @@
 // words (and the area's) hold the isolate token of their holder, so that the
 // parent of a worker that died holding one can free it.
 import { waitFor, wake } from "./_futex.ts";
-import { isDead, onDeath, selfCode } from "./_isolates.ts";
+import {
+  beginEffect,
+  endEffect,
+  isDead,
+  onDeath,
+  selfCode,
+} from "./_isolates.ts";
 
 // Each word waited on is followed by the count of its waiters (see
 // `waitFor`), so that wakers skip the notify when nobody sleeps.
@@ -172,8 +178,12 @@ export class Ring {
   // -- Locks -----------------------------------------------------------------
 
   #tryLock(index: number): boolean {
-    return Atomics.compareExchange(this.#words, index, 0, selfCode()) ===
-      0;
+    beginEffect();
+    try {
+      return Atomics.compareExchange(this.#words, index, 0, selfCode()) === 0;
+    } finally {
+      endEffect();
+    }
   }
 
   async #lock(
@@ -235,7 +245,12 @@ export class Ring {
     const area = Atomics.load(this.#words, AREA);
     if (holderOf(area) !== 0) return -1;
     const generation = (generationOf(area) + 1) % GENERATIONS;
-    return this.#setArea(area, generation, selfCode()) ? generation : -1;
+    beginEffect();
+    try {
+      return this.#setArea(area, generation, selfCode()) ? generation : -1;
+    } finally {
+      endEffect();
+    }
   }
 
   async #takeArea(signal: AbortSignal | undefined): Promise<number> {
@@ -396,9 +411,15 @@ export class Ring {
 
   /** Commits the frame whose payload is written after `tail`. */
   #commitFrame(tail: number, length: number, word = length): void {
-    this.#writeLength(tail, word);
-    Atomics.store(this.#words, TAIL, (tail + HEADER + length) % this.#capacity);
-    this.#commitWrite(HEADER + length);
+    beginEffect();
+    try {
+      this.#writeLength(tail, word);
+      const next = (tail + HEADER + length) % this.#capacity;
+      Atomics.store(this.#words, TAIL, next);
+      this.#commitWrite(HEADER + length);
+    } finally {
+      endEffect();
+    }
   }
 
   #commitWrite(bytes: number): void {
@@ -561,10 +582,15 @@ export class Ring {
   }
 
   #commitRead(bytes: number): void {
-    const head = Atomics.load(this.#words, HEAD);
-    Atomics.store(this.#words, HEAD, (head + bytes) % this.#capacity);
-    Atomics.sub(this.#words, USED, bytes);
-    wake(this.#words, GET_SEQ);
+    beginEffect();
+    try {
+      const head = Atomics.load(this.#words, HEAD);
+      Atomics.store(this.#words, HEAD, (head + bytes) % this.#capacity);
+      Atomics.sub(this.#words, USED, bytes);
+      wake(this.#words, GET_SEQ);
+    } finally {
+      endEffect();
+    }
   }
 }
 
