@@ -105,9 +105,11 @@ function viewConstructor(name: string): ViewConstructor {
   return constructor as ViewConstructor;
 }
 
-// The error classes structured clone keeps; any other error becomes an
-// Error (AggregateError too, and without its `errors`).
-const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+/**
+ * The error classes structured clone keeps; any other error becomes an
+ * Error (AggregateError too, and without its `errors`).
+ */
+export const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   Error,
   EvalError,
   RangeError,
