@@ -127,6 +127,16 @@ function isError(value: object): value is Error {
   return errorCheck === undefined ? value instanceof Error : errorCheck(value);
 }
 
+/** Gives `error` a `cause` as its constructor would have. */
+export function setCause(error: Error, cause: unknown): void {
+  Object.defineProperty(error, "cause", {
+    value: cause,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
 /** A buffer a decoded view shares with the message, not yet copied out. */
 class Span {
   constructor(readonly offset: number, readonly length: number) {}
@@ -189,30 +199,22 @@ class TreeWriter {
         : (value as Uint8Array).length;
       return { $: "T", t: type, b, o: value.byteOffset, l };
     }
-    if (value instanceof ArrayBuffer) {
-      const bytes = new Uint8Array(value);
+    const shared = typeof SharedArrayBuffer !== "undefined" &&
+      value instanceof SharedArrayBuffer;
+    if (shared || value instanceof ArrayBuffer) {
+      const buffer = value as ArrayBuffer | SharedArrayBuffer;
+      const bytes = new Uint8Array(buffer);
       const node: Record<string, unknown> = {
         $: "B",
         o: this.#blob(bytes),
         n: bytes.length,
       };
-      if (value.resizable) node.x = value.maxByteLength;
-      return node;
-    }
-    if (
-      typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer
-    ) {
       // Memory cannot be shared with another process: the copy is a new
       // SharedArrayBuffer.
-      const bytes = new Uint8Array(value);
-      const node: Record<string, unknown> = {
-        $: "B",
-        o: this.#blob(bytes),
-        n: bytes.length,
-        s: 1,
-      };
-      if (value.growable) node.x = value.maxByteLength;
+      if (shared) node.s = 1;
+      if (shared ? value.growable : (value as ArrayBuffer).resizable) {
+        node.x = buffer.maxByteLength;
+      }
       return node;
     }
     if (value instanceof Map) {
@@ -400,14 +402,7 @@ class TreeReader {
         keep(error);
         // Not a stack of this process: the sender's, or none.
         error.stack = node.s as string;
-        if ("c" in node) {
-          Object.defineProperty(error, "cause", {
-            value: this.read(node.c),
-            writable: true,
-            enumerable: false,
-            configurable: true,
-          });
-        }
+        if ("c" in node) setCause(error, this.read(node.c));
         return error;
       }
       case "P":

@@ -2,7 +2,7 @@
 // Errors lose their class in structured clone (only built-in names survive),
 // so they travel as plain records and are rebuilt with the right class.
 import * as errors from "./errors.ts";
-import { ERROR_CLASSES } from "./_codec.ts";
+import { ERROR_CLASSES, setCause } from "./_codec.ts";
 
 /** An error as it crosses a process boundary. */
 export interface WireError {
@@ -83,13 +83,6 @@ export function fromWireError(wire: WireError): Error {
   if (error instanceof errors.ProcessError) {
     error.exitCode = wire.exitCode ?? null;
   }
-  if (wire.cause !== undefined) {
-    Object.defineProperty(error, "cause", {
-      value: fromWireValue(wire.cause),
-      writable: true,
-      enumerable: false,
-      configurable: true,
-    });
-  }
+  if (wire.cause !== undefined) setCause(error, fromWireValue(wire.cause));
   return error;
 }

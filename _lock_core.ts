@@ -260,8 +260,8 @@ export class LockCore {
 }
 
 /** A new, zeroed shared buffer of `words` 32-bit words. */
-export function sharedWords(words: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(words * 4));
+export function sharedMemory(words: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(words * 4);
 }
 
 // ---------------------------------------------------------------------------
@@ -271,7 +271,7 @@ const VALUE = 0;
 // Word 1 counts the sleepers, next to VALUE for `take`.
 const BOUND = 2;
 /** How many 32-bit words a semaphore takes. */
-export const SEMAPHORE_WORDS = 4;
+const SEMAPHORE_WORDS = 4;
 /** The largest value a semaphore can count to. */
 export const MAX_SEMAPHORE_VALUE = 0x7fffffff;
 
@@ -283,10 +283,13 @@ export class SemaphoreCore {
     this.view = view;
   }
 
-  /** Initializes a fresh buffer. */
-  static init(view: Int32Array, value: number, bound: number): void {
+  /** A fresh buffer for a semaphore. */
+  static newBuffer(value: number, bound: number): SharedArrayBuffer {
+    const buffer = sharedMemory(SEMAPHORE_WORDS);
+    const view = new Int32Array(buffer);
     view[VALUE] = value;
     view[BOUND] = bound;
+    return buffer;
   }
 
   tryAcquire(): boolean {

@@ -16,23 +16,7 @@ import { settleWithin } from "./_util.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
 /** What a Connection is, whichever process it is used from. */
-export interface EndCore {
-  readonly readable: boolean;
-  readonly writable: boolean;
-  /** Sends a value written in place, if possible now; else `false`. */
-  trySendFast(value: unknown): boolean;
-  /** Receives a frame decoded in place, if one is there now. */
-  tryRecvFast(): DecodedFrame | undefined;
-  send(frame: Uint8Array): void;
-  recv(
-    maxLength: number,
-    timeout: number,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array>;
-  poll(timeout: number, signal?: AbortSignal): Promise<boolean>;
-  /** This copy will send no more: its handle (`lease`, or the owner's own) is released. */
-  close(lease: number): void;
-}
+export type EndCore = LocalEnd | ViaOwner;
 
 function eofError(): EOFError {
   return new EOFError(
@@ -64,7 +48,7 @@ interface OwnerSide {
 }
 
 /** An end over its rings in shared memory, with this process's pending writes. */
-export class LocalEnd implements EndCore {
+export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
   #writer: RingWriter | null;
@@ -97,6 +81,7 @@ export class LocalEnd implements EndCore {
     return this.#send !== null;
   }
 
+  /** Sends a value written in place, if possible now; else `false`. */
   trySendFast(value: unknown): boolean {
     const frame = inPlaceFrame(value);
     if (frame === null) return false;
@@ -109,6 +94,7 @@ export class LocalEnd implements EndCore {
     return true;
   }
 
+  /** Receives a frame decoded in place, if one is there now. */
   tryRecvFast(): DecodedFrame | undefined {
     const unread = this.#unread.shift();
     if (unread !== undefined) return decodeFrame(unread);
@@ -154,7 +140,10 @@ export class LocalEnd implements EndCore {
     );
   }
 
-  /** Releases this process's handle once what it sent is written. */
+  /**
+   * This copy will send no more: its handle (`lease`, or the owner's own) is
+   * released once what it sent is written.
+   */
   close(lease: number): void {
     if (this.#writer === null) return;
     const release = () =>
@@ -198,7 +187,7 @@ interface Ahead {
  * on its way, so a `recv()` in a loop costs no round trip of its own; what
  * it fetched but never took goes back to the owner at close or exit.
  */
-class ViaOwner implements EndCore {
+class ViaOwner {
   #shared: EndShared;
   #ahead: Ahead | null = null;
 

@@ -87,9 +87,8 @@ import {
   MAX_CONDITION_WAITERS,
   MAX_SEMAPHORE_VALUE,
   NOT_ACQUIRED,
-  SEMAPHORE_WORDS,
   SemaphoreCore,
-  sharedWords,
+  sharedMemory,
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
@@ -168,10 +167,6 @@ const TRUE = Promise.resolve(true);
 /** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
 
-function memory(words: number): SharedArrayBuffer {
-  return sharedWords(words).buffer as SharedArrayBuffer;
-}
-
 /**
  * Reads `acquire()` options. A non-blocking acquire answers at once, so
  * its timeout is ignored, as Python's multiprocessing locks do.
@@ -181,11 +176,9 @@ function memory(words: number): SharedArrayBuffer {
 function acquireArguments(
   options: AcquireOptions | undefined,
 ): { timeout: number; signal: AbortSignal | undefined } {
-  const { blocking = true, timeout, signal } = options ?? {};
+  const { blocking = true, signal } = options ?? {};
   signal?.throwIfAborted();
-  if (!blocking) return { timeout: 0, signal };
-  validateTimeout(timeout);
-  return { timeout: timeout ?? Infinity, signal };
+  return blocking ? waitArguments(options) : { timeout: 0, signal };
 }
 
 /** Reads {@linkcode WaitOptions}. */
@@ -242,21 +235,16 @@ async function runHeld<T>(
   }
 }
 
-/** Acquires and returns what releases it at the end of a `using` block. */
+/** Acquires and returns what releases it (once) at the end of a `using` block. */
 async function holdFor(
   what: string,
   holdable: Holdable,
   options: WaitOptions | undefined,
 ): Promise<Disposable> {
   await acquireOrThrow(what, `hold the ${what}`, holdable, options);
-  let release: (() => void) | null = () => holdable.release();
-  return {
-    [Symbol.dispose]() {
-      const once = release;
-      release = null;
-      once?.();
-    },
-  };
+  const held = new DisposableStack();
+  held.defer(() => holdable.release());
+  return held;
 }
 
 // ---------------------------------------------------------------------------
@@ -660,7 +648,7 @@ export abstract class BaseLock {
    */
   protected constructor(reentrant: boolean) {
     this.#shared = adopted<LockShared>() ??
-      new Shared(LOCK, { reentrant }, memory(LOCK_WORDS));
+      new Shared(LOCK, { reentrant }, sharedMemory(LOCK_WORDS));
   }
 
   /**
@@ -952,12 +940,10 @@ export class Semaphore {
       return;
     }
     validateValue(value, bounded ? "bounded semaphore" : "semaphore");
-    const words = sharedWords(SEMAPHORE_WORDS);
-    SemaphoreCore.init(words, value, bounded ? value : -1);
     this.#shared = new Shared(
       SEMAPHORE,
       { bounded },
-      words.buffer as SharedArrayBuffer,
+      SemaphoreCore.newBuffer(value, bounded ? value : -1),
     );
   }
 
@@ -1123,7 +1109,7 @@ export class Event {
   /** Creates an event whose flag is not set. */
   constructor() {
     this.#shared = adopted<EventShared>() ??
-      new Shared(EVENT, null, memory(EVENT_WORDS));
+      new Shared(EVENT, null, sharedMemory(EVENT_WORDS));
   }
 
   /**
@@ -1558,7 +1544,7 @@ export class Barrier {
     this.#shared = new Shared(
       BARRIER,
       { parties, timeout, action: ref },
-      [memory(ENTRIES + parties), ConditionCore.newBuffer()],
+      [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
     );
   }
 
