@@ -369,27 +369,14 @@ export class EventCore {
 
   set(): void {
     const view = this.view;
-    for (;;) {
-      const value = Atomics.load(view, FLAG);
-      if ((value & 1) === 1) return;
-      if (
-        Atomics.compareExchange(view, FLAG, value, (value + 3) | 0) === value
-      ) {
-        Atomics.notify(view, FLAG, Infinity);
-        return;
-      }
+    if ((Atomics.or(view, FLAG, 1) & 1) === 0) {
+      Atomics.add(view, FLAG, 2);
+      Atomics.notify(view, FLAG, Infinity);
     }
   }
 
   clear(): void {
-    const view = this.view;
-    for (;;) {
-      const value = Atomics.load(view, FLAG);
-      if ((value & 1) === 0) return;
-      if (Atomics.compareExchange(view, FLAG, value, value & ~1) === value) {
-        return;
-      }
-    }
+    Atomics.and(this.view, FLAG, ~1);
   }
 
   /** Waits until the flag is set (or was set at some point meanwhile). */

@@ -264,10 +264,7 @@ const LOCK = {
     release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
     /** A release the caller knows is valid: nothing to answer. */
     releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
-    state: blockingOp((core: LockCore): [boolean, boolean] => [
-      core.locked(),
-      core.recovered(),
-    ]),
+    locked: blockingOp((core: LockCore) => core.locked()),
   },
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
@@ -735,7 +732,7 @@ export abstract class BaseLock {
     const core = this.#shared.state;
     if (core !== null) return core.locked();
     if (this.#remoteHolds > 0) return true;
-    return this.#shared.run("state", [])[0];
+    return this.#shared.run("locked", []);
   }
 
   /**
@@ -889,12 +886,17 @@ export class RLock extends BaseLock {
 /** Set while BoundedSemaphore's constructor runs Semaphore's. */
 let bounding = false;
 
-function validateValue(value: number, what: string): void {
+/** A new semaphore's object, its value checked. */
+function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
     throw new RangeError(
-      `Cannot create a ${what} with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
+      `Cannot create a ${
+        bounded ? "bounded semaphore" : "semaphore"
+      } with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
     );
   }
+  const buffer = SemaphoreCore.newBuffer(value, bounded ? value : -1);
+  return new Shared(SEMAPHORE, { bounded }, buffer);
 }
 
 let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
@@ -934,17 +936,7 @@ export class Semaphore {
   constructor(value = 1) {
     const bounded = bounding;
     bounding = false;
-    const shared = adopted<SemaphoreShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    validateValue(value, bounded ? "bounded semaphore" : "semaphore");
-    this.#shared = new Shared(
-      SEMAPHORE,
-      { bounded },
-      SemaphoreCore.newBuffer(value, bounded ? value : -1),
-    );
+    this.#shared = adopted<SemaphoreShared>() ?? newSemaphore(value, bounded);
   }
 
   /**
@@ -1191,6 +1183,16 @@ export class Event {
 
 let conditionOf: (condition: Condition) => ConditionShared;
 
+/** A new condition's object, its lock checked. */
+function newCondition(lock: Lock | RLock): ConditionShared {
+  if (!(lock instanceof BaseLock)) {
+    throw new TypeError(
+      "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
+    );
+  }
+  return new Shared(CONDITION, { lock }, ConditionCore.newBuffer());
+}
+
 /**
  * A condition variable shared by processes (Python's
  * `multiprocessing.Condition`): waiters release its lock, sleep until
@@ -1230,22 +1232,8 @@ export class Condition {
    * {@linkcode RLock}.
    */
   constructor(lock?: Lock | RLock) {
-    const shared = adopted<ConditionShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    const chosen = lock ?? new RLock();
-    if (!(chosen instanceof BaseLock)) {
-      throw new TypeError(
-        "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
-      );
-    }
-    this.#shared = new Shared(
-      CONDITION,
-      { lock: chosen },
-      ConditionCore.newBuffer(),
-    );
+    this.#shared = adopted<ConditionShared>() ??
+      newCondition(lock ?? new RLock());
   }
 
   get #lock(): Lock | RLock {
@@ -1454,12 +1442,24 @@ export class Condition {
 // ---------------------------------------------------------------------------
 // Barrier
 
-function validateParties(parties: number): void {
+/** A new barrier's object, its arguments checked. */
+function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
+  const {
+    action,
+    timeout = Infinity,
+    module = getDefaultModule(),
+  } = options ?? {};
   if (!Number.isInteger(parties) || parties < 1 || parties > MAX_PARTIES) {
     throw new RangeError(
       `Cannot create a barrier for ${parties} parties: pass an integer from 1 to ${MAX_PARTIES}`,
     );
   }
+  validateTimeout(timeout);
+  return new Shared(
+    BARRIER,
+    { parties, timeout, action: actionRef(action, module) },
+    [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
+  );
 }
 
 function actionRef(
@@ -1528,24 +1528,7 @@ export class Barrier {
    * @throws {TypeError} When `action` is not a function.
    */
   constructor(parties: number, options: BarrierOptions = {}) {
-    const shared = adopted<BarrierShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    const {
-      action,
-      timeout = Infinity,
-      module = getDefaultModule(),
-    } = options ?? {};
-    validateParties(parties);
-    validateTimeout(timeout);
-    const ref = actionRef(action, module);
-    this.#shared = new Shared(
-      BARRIER,
-      { parties, timeout, action: ref },
-      [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
-    );
+    this.#shared = adopted<BarrierShared>() ?? newBarrier(parties, options);
   }
 
   /**
