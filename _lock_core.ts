@@ -24,9 +24,10 @@ export const TAKEN_OVER = 2;
 
 /**
  * Tries `attempt` until it answers something truthy; after each failure,
- * sleeps while `view[index]` keeps a value `busy` says is not worth a try
- * (`view[index + 1]` counts the sleepers, for the releaser).
+ * `sleepOn` reads the word at `index`: the value to sleep while it holds,
+ * or `null` to try again at once.
  *
+ * @param waiters The word that counts sleepers for the waker, if any.
  * @returns What `attempt` answered last (falsy at the deadline).
  * @throws The signal's reason when it aborts.
  */
@@ -36,23 +37,17 @@ async function take<T>(
   deadline: number,
   signal: AbortSignal | undefined,
   attempt: () => T,
-  busy: (value: number) => boolean,
+  sleepOn: (value: number) => number | null,
+  waiters?: number,
 ): Promise<T> {
   for (;;) {
     const result = attempt();
     if (result) return result;
-    const value = Atomics.load(view, index);
-    if (!busy(value)) continue;
-    if (!await waitWhile(view, index, value, deadline, signal, index + 1)) {
+    const value = sleepOn(Atomics.load(view, index));
+    if (value === null) continue;
+    if (!await waitWhile(view, index, value, deadline, signal, waiters)) {
       return attempt();
     }
-  }
-}
-
-/** Wakes what {@linkcode take} put to sleep on `view[index]`. */
-function wakeTakers(view: Int32Array, index: number): void {
-  if (Atomics.load(view, index + 1) !== 0) {
-    Atomics.notify(view, index, Infinity);
   }
 }
 
@@ -61,17 +56,19 @@ function wakeTakers(view: Int32Array, index: number): void {
 
 /**
  * The words of a lock, from its base index. The state word is 0 when free,
- * DIED when free after its holder died, else the holder's code.
+ * DIED when free after its holder died, else the holder's code times two,
+ * plus one while some task sleeps waiting for it (so that a release learns
+ * from the word itself whether to wake anyone).
  */
 const STATE = 0;
-// Word 1 counts the tasks sleeping for the lock, next to STATE for `take`.
-const COUNT = 2;
-const RECOVERED = 3;
+const COUNT = 1;
+const RECOVERED = 2;
 /** How many 32-bit words a lock takes. */
-export const LOCK_WORDS = 4;
+export const LOCK_WORDS = 3;
 
 /** State word: free, and the previous holder died holding it. */
 export const DIED = 0x7ffffffe;
+const SLEEPERS = 1;
 
 function isFree(value: number): boolean {
   return value === 0 || value === DIED;
@@ -89,6 +86,9 @@ export class LockCore {
     this.reentrant = reentrant;
   }
 
+  /** This isolate's state word when it holds the lock, once known. */
+  #mine = 0;
+
   /**
    * The fast path of an acquire by this isolate: takes a free lock with one
    * compare-and-swap.
@@ -96,7 +96,8 @@ export class LockCore {
   acquireOwn(): boolean {
     const view = this.view;
     const base = this.base;
-    if (Atomics.compareExchange(view, base, 0, selfCode()) !== 0) return false;
+    const mine = this.#mine ||= selfCode() << 1;
+    if (Atomics.compareExchange(view, base, 0, mine) !== 0) return false;
     if (this.reentrant) view[base + COUNT] = 1;
     return true;
   }
@@ -105,20 +106,21 @@ export class LockCore {
   tryAcquire(code: number): number {
     const view = this.view;
     const base = this.base;
-    const seen = Atomics.compareExchange(view, base, 0, code);
+    const mine = code << 1;
+    const seen = Atomics.compareExchange(view, base, 0, mine);
     if (seen === 0) {
       if (this.reentrant) view[base + COUNT] = 1;
       return ACQUIRED;
     }
     if (seen === DIED) {
-      if (Atomics.compareExchange(view, base, DIED, code) !== DIED) {
+      if (Atomics.compareExchange(view, base, DIED, mine) !== DIED) {
         return NOT_ACQUIRED;
       }
       view[base + RECOVERED] = 1;
       if (this.reentrant) view[base + COUNT] = 1;
       return TAKEN_OVER;
     }
-    if (this.reentrant && seen === code) {
+    if (this.reentrant && seen >> 1 === code) {
       view[base + COUNT]!++;
       return ACQUIRED;
     }
@@ -138,17 +140,27 @@ export class LockCore {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const result = this.tryAcquire(code);
     if (result !== NOT_ACQUIRED || timeout <= 0) return Promise.resolve(result);
+    const view = this.view;
+    const base = this.base;
     return take(
-      this.view,
-      this.base + STATE,
+      view,
+      base + STATE,
       deadlineOf(timeout),
       signal,
       () => this.tryAcquire(code),
-      (holder) => {
-        if (isFree(holder)) return false;
+      (value) => {
         // A worker may run on briefly after its death was handled, and take
         // the lock again: whoever would wait for it frees it instead.
-        return !(isDead(holder) && this.forceRelease(holder));
+        if (
+          isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)
+        ) {
+          return null;
+        }
+        const marked = value | SLEEPERS;
+        return value === marked ||
+            Atomics.compareExchange(view, base, value, marked) === value
+          ? marked
+          : null;
       },
     );
   }
@@ -156,7 +168,7 @@ export class LockCore {
   /** The holder's code, or 0 when free. */
   holder(): number {
     const state = Atomics.load(this.view, this.base);
-    return isFree(state) ? 0 : state;
+    return isFree(state) ? 0 : state >> 1;
   }
 
   locked(): boolean {
@@ -201,10 +213,9 @@ export class LockCore {
   #free(): number {
     const view = this.view;
     const base = this.base;
-    view[base + COUNT] = 0;
     view[base + RECOVERED] = 0;
     const seen = Atomics.exchange(view, base, 0);
-    wakeTakers(view, base + STATE);
+    if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
     return seen;
   }
 
@@ -237,8 +248,10 @@ export class LockCore {
   forceRelease(holder: number): boolean {
     const view = this.view;
     const base = this.base;
-    if (Atomics.compareExchange(view, base, holder, DIED) !== holder) {
-      return false;
+    for (;;) {
+      const seen = Atomics.load(view, base);
+      if (isFree(seen) || seen >> 1 !== holder) return false;
+      if (Atomics.compareExchange(view, base, seen, DIED) === seen) break;
     }
     Atomics.notify(view, base, Infinity);
     return true;
@@ -268,7 +281,7 @@ export function sharedMemory(words: number): SharedArrayBuffer {
 // Semaphore
 
 const VALUE = 0;
-// Word 1 counts the sleepers, next to VALUE for `take`.
+const WAITERS = 1;
 const BOUND = 2;
 /** How many 32-bit words a semaphore takes. */
 const SEMAPHORE_WORDS = 4;
@@ -313,7 +326,8 @@ export class SemaphoreCore {
       deadlineOf(timeout),
       signal,
       () => this.tryAcquire(),
-      (value) => value <= 0,
+      (value) => value > 0 ? null : value,
+      WAITERS,
     );
   }
 
@@ -339,7 +353,9 @@ export class SemaphoreCore {
         break;
       }
     }
-    wakeTakers(view, VALUE);
+    if (Atomics.load(view, WAITERS) !== 0) {
+      Atomics.notify(view, VALUE, Infinity);
+    }
   }
 
   value(): number {

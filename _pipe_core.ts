@@ -56,8 +56,8 @@ export class LocalEnd {
   #owner: OwnerSide | null;
   /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
-  /** The owner's ledger of handles given out with copies: released yet? */
-  #leases = new Map<number, boolean>();
+  /** The owner's ledger of handles given out with copies, not yet released. */
+  #leases = new Set<number>();
   #nextLease = 1;
 
   constructor(recv: Ring | null, send: Ring | null, owner: OwnerSide | null) {
@@ -71,14 +71,6 @@ export class LocalEnd {
         if (frames.length > 0) owner.handOff(frames);
       });
     }
-  }
-
-  get readable(): boolean {
-    return this.#recv !== null;
-  }
-
-  get writable(): boolean {
-    return this.#send !== null;
   }
 
   /** Sends a value written in place, if possible now; else `false`. */
@@ -158,16 +150,13 @@ export class LocalEnd {
     if (this.#send === null) return 0;
     addWriteHandle(this.#send);
     const lease = this.#nextLease++;
-    this.#leases.set(lease, false);
+    this.#leases.add(lease);
     return lease;
   }
 
   /** The owner's: releases a copy's handle once (`0`: its own). */
   releaseLease(lease: number): void {
-    if (lease !== 0) {
-      if (this.#leases.get(lease) !== false) return;
-      this.#leases.set(lease, true);
-    }
+    if (lease !== 0 && !this.#leases.delete(lease)) return;
     dropWriteHandle(this.#send!);
   }
 
@@ -193,15 +182,7 @@ class ViaOwner {
 
   constructor(shared: EndShared) {
     this.#shared = shared;
-    if (this.readable) addFlusher(() => this.#giveBack());
-  }
-
-  get readable(): boolean {
-    return this.#shared.config.readable;
-  }
-
-  get writable(): boolean {
-    return this.#shared.config.writable;
+    if (shared.config.readable) addFlusher(() => this.#giveBack());
   }
 
   trySendFast(): boolean {

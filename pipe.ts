@@ -115,12 +115,12 @@ export class Connection<T> implements AsyncIterable<T> {
 
   /** Whether this end can receive. */
   get readable(): boolean {
-    return this.#end.readable;
+    return this.#shared.config.readable;
   }
 
   /** Whether this end can send. */
   get writable(): boolean {
-    return this.#end.writable;
+    return this.#shared.config.writable;
   }
 
   #check(action: "send" | "receive"): void {
@@ -195,8 +195,7 @@ export class Connection<T> implements AsyncIterable<T> {
   }
 
   async #recvSlowly(options: RecvOptions): Promise<T> {
-    const frame = await this.#receive(Infinity, options);
-    return await decodeFrameFully(frame) as T;
+    return await decodeFrameFully(await this.#receive(Infinity, options)) as T;
   }
 
   async #receive(
