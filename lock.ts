@@ -427,18 +427,6 @@ interface BarrierState extends ConditionState {
   action: ActionRef | null;
 }
 
-function brokenOnArrival(): BrokenBarrierError {
-  return new BrokenBarrierError(
-    "Cannot wait on the barrier as it is broken: reset() it first",
-  );
-}
-
-function brokenWhileWaiting(): BrokenBarrierError {
-  return new BrokenBarrierError(
-    "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
-  );
-}
-
 function setState(barrier: BarrierState, state: number): void {
   barrier.words[STATE] = state;
   barrier.waiters.notify(ALL);
@@ -448,12 +436,8 @@ function setState(barrier: BarrierState, state: number): void {
 function leave(barrier: BarrierState, code: number): void {
   const { words } = barrier;
   const count = words[COUNT]! - 1;
-  for (let i = count; i >= 0; i--) {
-    if (words[ENTRIES + i] === code) {
-      words[ENTRIES + i] = words[ENTRIES + count]!;
-      break;
-    }
-  }
+  const at = words.subarray(ENTRIES, ENTRIES + count + 1).lastIndexOf(code);
+  if (at !== -1) words[ENTRIES + at] = words[ENTRIES + count]!;
   words[COUNT] = count;
   const state = words[STATE];
   if (count === 0 && (state === DRAINING || state === RESETTING)) {
@@ -474,7 +458,11 @@ async function barrierWait(
     while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
       await conditionWait(barrier, caller, Infinity, signal);
     }
-    if (words[STATE] === BROKEN) throw brokenOnArrival();
+    if (words[STATE] === BROKEN) {
+      throw new BrokenBarrierError(
+        "Cannot wait on the barrier as it is broken: reset() it first",
+      );
+    }
     const index = words[COUNT]!;
     words[ENTRIES + index] = caller;
     words[COUNT] = index + 1;
@@ -520,7 +508,11 @@ async function waitForTrip(
       setState(barrier, BROKEN);
     }
   }
-  if (barrier.words[STATE]! < 0) throw brokenWhileWaiting();
+  if (barrier.words[STATE]! < 0) {
+    throw new BrokenBarrierError(
+      "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+    );
+  }
 }
 
 /** Runs a short section holding the barrier's lock, now if it is free. */
@@ -556,23 +548,14 @@ function reapBarrier(
   barrier.lock.reap(dead);
   barrier.waiters.reap(dead);
   const { words } = barrier;
-  const diedInside = () => {
-    for (let i = 0; i < words[COUNT]!; i++) {
-      if (dead(words[ENTRIES + i]!)) return true;
-    }
-    return false;
-  };
-  if (!diedInside()) return;
+  const inside = () => [...words.subarray(ENTRIES, ENTRIES + words[COUNT]!)];
+  if (!inside().some((code) => dead(code))) return;
   withBarrierLock(barrier, () => {
-    let died = false;
-    for (let i = words[COUNT]! - 1; i >= 0; i--) {
-      const code = words[ENTRIES + i]!;
-      if (dead(code)) {
-        leave(barrier, code);
-        died = true;
-      }
+    const died = inside().filter((code) => dead(code));
+    for (const code of died) leave(barrier, code);
+    if (died.length > 0 && words[STATE] === FILLING) {
+      setState(barrier, BROKEN);
     }
-    if (died && words[STATE] === FILLING) setState(barrier, BROKEN);
   });
 }
 

@@ -191,11 +191,9 @@ export class Connection<T> implements AsyncIterable<T> {
           : Promise.resolve(taken.value)) as Promise<T>;
       }
     }
-    return this.#recvSlowly(options);
-  }
-
-  async #recvSlowly(options: RecvOptions): Promise<T> {
-    return await decodeFrameFully(await this.#receive(Infinity, options)) as T;
+    return this.#receive(Infinity, options).then(decodeFrameFully) as Promise<
+      T
+    >;
   }
 
   async #receive(
