@@ -464,12 +464,9 @@ export function encode(
 ): Uint8Array {
   const writer = new TreeWriter();
   const text = JSON.stringify(exact ? value : writer.write(value));
-  const start = prefix + 5;
-  const bytes = new Uint8Array(start + text.length * 3 + writer.blobBytes);
-  bytes[prefix] = exact ? TAG_JSON : TAG_TREE;
-  const { written } = encoder.encodeInto(text, bytes.subarray(start));
-  new DataView(bytes.buffer).setUint32(prefix + 1, written, true);
-  let offset = start + written;
+  const bytes = new Uint8Array(prefix + maxJsonBytes(text) + writer.blobBytes);
+  const tag = exact ? TAG_JSON : TAG_TREE;
+  let offset = prefix + encodeJsonInto(text, bytes, prefix, tag);
   for (const blob of writer.blobs) {
     bytes.set(blob, offset);
     offset += blob.length;
@@ -489,14 +486,17 @@ export function maxJsonBytes(text: string): number {
  * `JSON.stringify` text, straight into `dest` at `offset` (which must have
  * {@linkcode maxJsonBytes} of room), saving an allocation per item.
  *
+ * @param tag What the text is: JSON (the default), or a tree whose raw bytes
+ * follow.
  * @returns The number of bytes written.
  */
 export function encodeJsonInto(
   text: string,
   dest: Uint8Array,
   offset: number,
+  tag: number = TAG_JSON,
 ): number {
-  dest[offset] = TAG_JSON;
+  dest[offset] = tag;
   const { written } = encoder.encodeInto(
     text,
     dest.subarray(offset + 5, offset + 5 + text.length * 3),

@@ -357,10 +357,6 @@ export class SemaphoreCore {
       Atomics.notify(view, VALUE, Infinity);
     }
   }
-
-  value(): number {
-    return Atomics.load(this.view, VALUE);
-  }
 }
 
 // ---------------------------------------------------------------------------
