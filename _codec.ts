@@ -105,9 +105,11 @@ function viewConstructor(name: string): ViewConstructor {
   return constructor as ViewConstructor;
 }
 
-// The error classes structured clone keeps; any other error becomes an
-// Error (AggregateError too, and without its `errors`).
-const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+/**
+ * The error classes structured clone keeps; any other error becomes an
+ * Error (AggregateError too, and without its `errors`).
+ */
+export const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   Error,
   EvalError,
   RangeError,
@@ -123,6 +125,16 @@ const errorCheck = (Error as { isError?: (value: unknown) => boolean })
 /** Whether structured clone sees an error (not just Error.prototype below). */
 function isError(value: object): value is Error {
   return errorCheck === undefined ? value instanceof Error : errorCheck(value);
+}
+
+/** Gives `error` a `cause` as its constructor would have. */
+export function setCause(error: Error, cause: unknown): void {
+  Object.defineProperty(error, "cause", {
+    value: cause,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
 }
 
 /** A buffer a decoded view shares with the message, not yet copied out. */
@@ -187,30 +199,22 @@ class TreeWriter {
         : (value as Uint8Array).length;
       return { $: "T", t: type, b, o: value.byteOffset, l };
     }
-    if (value instanceof ArrayBuffer) {
-      const bytes = new Uint8Array(value);
+    const shared = typeof SharedArrayBuffer !== "undefined" &&
+      value instanceof SharedArrayBuffer;
+    if (shared || value instanceof ArrayBuffer) {
+      const buffer = value as ArrayBuffer | SharedArrayBuffer;
+      const bytes = new Uint8Array(buffer);
       const node: Record<string, unknown> = {
         $: "B",
         o: this.#blob(bytes),
         n: bytes.length,
       };
-      if (value.resizable) node.x = value.maxByteLength;
-      return node;
-    }
-    if (
-      typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer
-    ) {
       // Memory cannot be shared with another process: the copy is a new
       // SharedArrayBuffer.
-      const bytes = new Uint8Array(value);
-      const node: Record<string, unknown> = {
-        $: "B",
-        o: this.#blob(bytes),
-        n: bytes.length,
-        s: 1,
-      };
-      if (value.growable) node.x = value.maxByteLength;
+      if (shared) node.s = 1;
+      if (shared ? value.growable : (value as ArrayBuffer).resizable) {
+        node.x = buffer.maxByteLength;
+      }
       return node;
     }
     if (value instanceof Map) {
@@ -398,14 +402,7 @@ class TreeReader {
         keep(error);
         // Not a stack of this process: the sender's, or none.
         error.stack = node.s as string;
-        if ("c" in node) {
-          Object.defineProperty(error, "cause", {
-            value: this.read(node.c),
-            writable: true,
-            enumerable: false,
-            configurable: true,
-          });
-        }
+        if ("c" in node) setCause(error, this.read(node.c));
         return error;
       }
       case "P":
@@ -467,12 +464,9 @@ export function encode(
 ): Uint8Array {
   const writer = new TreeWriter();
   const text = JSON.stringify(exact ? value : writer.write(value));
-  const start = prefix + 5;
-  const bytes = new Uint8Array(start + text.length * 3 + writer.blobBytes);
-  bytes[prefix] = exact ? TAG_JSON : TAG_TREE;
-  const { written } = encoder.encodeInto(text, bytes.subarray(start));
-  new DataView(bytes.buffer).setUint32(prefix + 1, written, true);
-  let offset = start + written;
+  const bytes = new Uint8Array(prefix + maxJsonBytes(text) + writer.blobBytes);
+  const tag = exact ? TAG_JSON : TAG_TREE;
+  let offset = prefix + encodeJsonInto(text, bytes, prefix, tag);
   for (const blob of writer.blobs) {
     bytes.set(blob, offset);
     offset += blob.length;
@@ -492,14 +486,17 @@ export function maxJsonBytes(text: string): number {
  * `JSON.stringify` text, straight into `dest` at `offset` (which must have
  * {@linkcode maxJsonBytes} of room), saving an allocation per item.
  *
+ * @param tag What the text is: JSON (the default), or a tree whose raw bytes
+ * follow.
  * @returns The number of bytes written.
  */
 export function encodeJsonInto(
   text: string,
   dest: Uint8Array,
   offset: number,
+  tag: number = TAG_JSON,
 ): number {
-  dest[offset] = TAG_JSON;
+  dest[offset] = tag;
   const { written } = encoder.encodeInto(
     text,
     dest.subarray(offset + 5, offset + 5 + text.length * 3),

@@ -1,16 +1,8 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Errors lose their class in structured clone (only built-in names survive),
 // so they travel as plain records and are rebuilt with the right class.
-import {
-  AuthenticationError,
-  BrokenBarrierError,
-  EmptyError,
-  EOFError,
-  FullError,
-  ProcessError,
-  ShutDownError,
-  TimeoutError,
-} from "./errors.ts";
+import * as errors from "./errors.ts";
+import { ERROR_CLASSES, setCause } from "./_codec.ts";
 
 /** An error as it crosses a process boundary. */
 export interface WireError {
@@ -29,23 +21,7 @@ export type WireValue = { e: WireError } | { v: unknown };
 
 type ErrorClass = new (message?: string) => Error;
 
-const classes: Record<string, ErrorClass> = {
-  AuthenticationError,
-  BrokenBarrierError,
-  EmptyError,
-  EOFError,
-  FullError,
-  ProcessError,
-  ShutDownError,
-  TimeoutError,
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
+const classes: Record<string, ErrorClass> = { ...errors, ...ERROR_CLASSES };
 
 // A cause or an inner error goes this deep at most (an error may hold itself).
 const MAX_DEPTH = 8;
@@ -77,7 +53,7 @@ function toWire(error: Error, depth: number): WireError {
     message: error.message,
     stack: error.stack,
   };
-  if (error instanceof ProcessError) wire.exitCode = error.exitCode;
+  if (error instanceof errors.ProcessError) wire.exitCode = error.exitCode;
   if (Object.hasOwn(error, "cause")) {
     wire.cause = toWireValue(error.cause, depth);
   }
@@ -104,14 +80,9 @@ export function fromWireError(wire: WireError): Error {
     : new (classes[wire.name] ?? Error)(wire.message);
   error.name = wire.name;
   if (wire.stack !== undefined) error.stack = wire.stack;
-  if (error instanceof ProcessError) error.exitCode = wire.exitCode ?? null;
-  if (wire.cause !== undefined) {
-    Object.defineProperty(error, "cause", {
-      value: fromWireValue(wire.cause),
-      writable: true,
-      enumerable: false,
-      configurable: true,
-    });
+  if (error instanceof errors.ProcessError) {
+    error.exitCode = wire.exitCode ?? null;
   }
+  if (wire.cause !== undefined) setCause(error, fromWireValue(wire.cause));
   return error;
 }

@@ -5,26 +5,16 @@
 // Atomics, futex-style. Subprocess children reach the same state through the
 // isolate that passed them the primitive, which runs these cores for them.
 //
-// Nothing here blocks a thread: waits are `Atomics.waitAsync`, after a brief
-// spin when the holder runs on another thread. Each isolate parks its waiters
-// for a lock or semaphore behind one `waitAsync` at a time, so a release
-// wakes one promise per isolate, not one per waiting task.
+// Nothing here blocks a thread: waits are `_futex.ts`'s `waitWhile` (a
+// brief spin, then `Atomics.waitAsync`), with a word counting the sleepers
+// so that a release notifies only when someone sleeps.
 //
 // Who holds a lock, waits on a condition or stands at a barrier is written
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, hold, unhold, waitWhile } from "./_futex.ts";
+import { deadlineOf, waitWhile } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
-import { setLongTimeout } from "./_util.ts";
-
-/**
- * Loads of the state word before sleeping, when the holder runs on another
- * thread: a wake-up after sleeping costs tens of microseconds here, a
- * thousand loads about ten.
- */
-const SPIN = 1_000;
-const CORES = navigator.hardwareConcurrency;
 
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
@@ -32,112 +22,31 @@ export const ACQUIRED = 1;
 /** Acquired, and the previous holder had died holding it. */
 export const TAKEN_OVER = 2;
 
-interface Parked {
-  code: number;
-  settle(result: number): void;
-}
-
 /**
- * The tasks of this isolate waiting to take a lock or a semaphore, in
- * arrival order, behind one `waitAsync` on the state word.
+ * Tries `attempt` until it answers something truthy; after each failure,
+ * `sleepOn` reads the word at `index`: the value to sleep while it holds,
+ * or `null` to try again at once.
+ *
+ * @param waiters The word that counts sleepers for the waker, if any.
+ * @returns What `attempt` answered last (falsy at the deadline).
+ * @throws The signal's reason when it aborts.
  */
-class ParkingLot {
-  #view: Int32Array;
-  #word: number;
-  #ready: (value: number) => boolean;
-  #attempt: (parked: Parked) => number;
-  #beforeSleep: (value: number) => number | null;
-  #afterSleep: () => void;
-  #queue: Parked[] = [];
-  #serving = false;
-
-  /**
-   * @param ready Whether the state word's value lets a waiter try.
-   * @param attempt Tries for the first waiter.
-   * @param beforeSleep Announces a sleeper (sets a bit, counts it), and
-   * returns the value to sleep on, or `null` when the word changed meanwhile.
-   * @param afterSleep Undoes what `beforeSleep` counted, once no waiter is left.
-   */
-  constructor(
-    view: Int32Array,
-    word: number,
-    ready: (value: number) => boolean,
-    attempt: (parked: Parked) => number,
-    beforeSleep: (value: number) => number | null,
-    afterSleep: () => void,
-  ) {
-    this.#view = view;
-    this.#word = word;
-    this.#ready = ready;
-    this.#attempt = attempt;
-    this.#beforeSleep = beforeSleep;
-    this.#afterSleep = afterSleep;
-  }
-
-  get empty(): boolean {
-    return this.#queue.length === 0;
-  }
-
-  park(
-    code: number,
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      let cancelTimer: (() => void) | undefined;
-      const done = () => {
-        const at = this.#queue.indexOf(parked);
-        if (at !== -1) this.#queue.splice(at, 1);
-        if (cancelTimer === undefined) unhold();
-        else cancelTimer();
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const parked: Parked = {
-        code,
-        settle: (result) => {
-          done();
-          resolve(result);
-        },
-      };
-      const onAbort = () => {
-        done();
-        reject(signal!.reason);
-      };
-      if (timeout === Infinity) hold();
-      else {
-        cancelTimer = setLongTimeout(
-          () => parked.settle(NOT_ACQUIRED),
-          timeout,
-        );
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#queue.push(parked);
-      if (!this.#serving) this.#serve();
-    });
-  }
-
-  async #serve(): Promise<void> {
-    this.#serving = true;
-    const view = this.#view;
-    try {
-      while (this.#queue.length > 0) {
-        const value = Atomics.load(view, this.#word);
-        if (this.#ready(value)) {
-          const first = this.#queue[0]!;
-          const result = this.#attempt(first);
-          if (result !== NOT_ACQUIRED) first.settle(result);
-          continue;
-        }
-        const expected = this.#beforeSleep(value);
-        if (expected === null) continue;
-        // Left pending if every waiter gives up meanwhile: the next change
-        // of the word still notifies, and ends it.
-        const wait = Atomics.waitAsync(view, this.#word, expected);
-        if (wait.async) await wait.value;
-      }
-    } finally {
-      this.#afterSleep();
-      this.#serving = false;
+async function take<T>(
+  view: Int32Array,
+  index: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  attempt: () => T,
+  sleepOn: (value: number) => number | null,
+  waiters?: number,
+): Promise<T> {
+  for (;;) {
+    const result = attempt();
+    if (result) return result;
+    const value = sleepOn(Atomics.load(view, index));
+    if (value === null) continue;
+    if (!await waitWhile(view, index, value, deadline, signal, waiters)) {
+      return attempt();
     }
   }
 }
@@ -148,15 +57,14 @@ class ParkingLot {
 /**
  * The words of a lock, from its base index. The state word is 0 when free,
  * DIED when free after its holder died, else the holder's code times two,
- * plus one while some isolate sleeps waiting for it.
+ * plus one while some task sleeps waiting for it (so that a release learns
+ * from the word itself whether to wake anyone).
  */
 const STATE = 0;
 const COUNT = 1;
 const RECOVERED = 2;
-/** How many isolates spin for this lock right now. */
-const SPINNING = 3;
 /** How many 32-bit words a lock takes. */
-export const LOCK_WORDS = 4;
+export const LOCK_WORDS = 3;
 
 /** State word: free, and the previous holder died holding it. */
 export const DIED = 0x7ffffffe;
@@ -171,32 +79,11 @@ export class LockCore {
   readonly view: Int32Array;
   readonly base: number;
   readonly reentrant: boolean;
-  #lot: ParkingLot;
 
   constructor(view: Int32Array, base: number, reentrant: boolean) {
     this.view = view;
     this.base = base;
     this.reentrant = reentrant;
-    this.#lot = new ParkingLot(
-      view,
-      base + STATE,
-      isFree,
-      (parked) => this.tryAcquire(parked.code),
-      (value) => {
-        // A worker may run on briefly after its death was handled, and take
-        // the lock again: whoever would wait for it frees it instead.
-        if (isDead(value >> 1)) {
-          this.forceRelease(value >> 1);
-          return null;
-        }
-        if ((value & SLEEPERS) !== 0) return value;
-        const marked = value | SLEEPERS;
-        return Atomics.compareExchange(view, base, value, marked) === value
-          ? marked
-          : null;
-      },
-      () => {},
-    );
   }
 
   /** This isolate's state word when it holds the lock, once known. */
@@ -207,10 +94,9 @@ export class LockCore {
    * compare-and-swap.
    */
   acquireOwn(): boolean {
-    let mine = this.#mine;
-    if (mine === 0) mine = this.#mine = selfCode() << 1;
     const view = this.view;
     const base = this.base;
+    const mine = this.#mine ||= selfCode() << 1;
     if (Atomics.compareExchange(view, base, 0, mine) !== 0) return false;
     if (this.reentrant) view[base + COUNT] = 1;
     return true;
@@ -252,33 +138,31 @@ export class LockCore {
     signal?: AbortSignal,
   ): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let result = this.tryAcquire(code);
+    const result = this.tryAcquire(code);
     if (result !== NOT_ACQUIRED || timeout <= 0) return Promise.resolve(result);
-    if (this.#lot.empty && this.#holderRunsElsewhere(code)) {
-      const view = this.view;
-      const base = this.base;
-      // Spinning pays only while the holder and every spinner have a core.
-      const spinners = Atomics.add(view, base + SPINNING, 1) + 1;
-      try {
-        if (spinners + 1 <= CORES) {
-          for (let i = 0; i < SPIN; i++) {
-            if (isFree(Atomics.load(view, base))) {
-              result = this.tryAcquire(code);
-              if (result !== NOT_ACQUIRED) return Promise.resolve(result);
-            }
-          }
+    const view = this.view;
+    const base = this.base;
+    return take(
+      view,
+      base + STATE,
+      deadlineOf(timeout),
+      signal,
+      () => this.tryAcquire(code),
+      (value) => {
+        // A worker may run on briefly after its death was handled, and take
+        // the lock again: whoever would wait for it frees it instead.
+        if (
+          isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)
+        ) {
+          return null;
         }
-      } finally {
-        Atomics.sub(view, base + SPINNING, 1);
-      }
-    }
-    return this.#lot.park(code, timeout, signal);
-  }
-
-  /** Whether the holder is another thread of this OS process, worth spinning for. */
-  #holderRunsElsewhere(code: number): boolean {
-    const holder = this.holder();
-    return holder > 0 && holder !== code && holder !== selfCode();
+        const marked = value | SLEEPERS;
+        return value === marked ||
+            Atomics.compareExchange(view, base, value, marked) === value
+          ? marked
+          : null;
+      },
+    );
   }
 
   /** The holder's code, or 0 when free. */
@@ -288,7 +172,7 @@ export class LockCore {
   }
 
   locked(): boolean {
-    return !isFree(Atomics.load(this.view, this.base));
+    return this.holder() !== 0;
   }
 
   /** Whether the current hold was taken over from a holder that died. */
@@ -297,67 +181,42 @@ export class LockCore {
   }
 
   /**
-   * Releases a Lock, whoever holds it (any process may release a Lock).
+   * Releases on behalf of `code`: any holder's hold of a Lock, only the
+   * holder's own of an RLock, once (freeing it at the last release).
    *
-   * @throws {RangeError} When it is not held.
+   * @throws {RangeError} When the lock is not held (by `code`, re-entrant).
    */
-  releaseAny(): void {
+  release(code: number): void {
     const view = this.view;
     const base = this.base;
-    view[base + RECOVERED] = 0;
-    const seen = Atomics.exchange(view, base, 0);
+    if (this.reentrant) {
+      const holder = this.holder();
+      if (holder !== code) {
+        throw new RangeError(
+          holder === 0
+            ? "Cannot release the re-entrant lock as it is not held: acquire it first"
+            : "Cannot release the re-entrant lock as another process holds it: only its owner may release it",
+        );
+      }
+      if (--view[base + COUNT]! > 0) return;
+    }
+    const seen = this.#free();
     if (isFree(seen)) {
       if (seen === DIED) Atomics.compareExchange(view, base, 0, DIED);
       throw new RangeError(
         "Cannot release the lock as it is not held: acquire it first",
       );
     }
-    if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
   }
 
-  /**
-   * Releases on behalf of `code`: any holder's hold of a Lock, only the
-   * holder's own of an RLock.
-   *
-   * @throws {RangeError} When the lock is not held (by `code`, re-entrant).
-   */
-  release(code: number): void {
-    if (this.reentrant) this.releaseOwned(code);
-    else this.releaseAny();
-  }
-
-  /**
-   * Releases an RLock held by `code` once; frees it at the last release.
-   *
-   * @throws {RangeError} When it is not held, or another process holds it.
-   */
-  releaseOwned(code: number): void {
+  /** Frees the lock, waking its waiters; returns the state it had. */
+  #free(): number {
     const view = this.view;
     const base = this.base;
-    const seen = Atomics.load(view, base);
-    if (isFree(seen) || seen >> 1 !== code) {
-      throw new RangeError(
-        isFree(seen)
-          ? "Cannot release the re-entrant lock as it is not held: acquire it first"
-          : "Cannot release the re-entrant lock as another process holds it: only its owner may release it",
-      );
-    }
-    const count = view[base + COUNT]! - 1;
-    if (count > 0) {
-      view[base + COUNT] = count;
-      return;
-    }
-    this.#free();
-  }
-
-  #free(): void {
-    const view = this.view;
-    const base = this.base;
-    view[base + COUNT] = 0;
     view[base + RECOVERED] = 0;
-    if ((Atomics.exchange(view, base, 0) & SLEEPERS) !== 0) {
-      Atomics.notify(view, base, Infinity);
-    }
+    const seen = Atomics.exchange(view, base, 0);
+    if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
+    return seen;
   }
 
   /**
@@ -414,53 +273,36 @@ export class LockCore {
 }
 
 /** A new, zeroed shared buffer of `words` 32-bit words. */
-export function sharedWords(words: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(words * 4));
+export function sharedMemory(words: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(words * 4);
 }
 
 // ---------------------------------------------------------------------------
 // Semaphore
 
 const VALUE = 0;
-const SEM_WAITERS = 1;
+const WAITERS = 1;
 const BOUND = 2;
 /** How many 32-bit words a semaphore takes. */
-export const SEMAPHORE_WORDS = 4;
+const SEMAPHORE_WORDS = 4;
 /** The largest value a semaphore can count to. */
 export const MAX_SEMAPHORE_VALUE = 0x7fffffff;
 
 /** A Semaphore (bounded, or not when `bound` is -1) in shared memory. */
 export class SemaphoreCore {
   readonly view: Int32Array;
-  #lot: ParkingLot;
 
   constructor(view: Int32Array) {
     this.view = view;
-    let counted = false;
-    this.#lot = new ParkingLot(
-      view,
-      VALUE,
-      (value) => value > 0,
-      () => this.tryAcquire() ? ACQUIRED : NOT_ACQUIRED,
-      (value) => {
-        if (!counted) {
-          counted = true;
-          Atomics.add(view, SEM_WAITERS, 1);
-          return null;
-        }
-        return value;
-      },
-      () => {
-        if (counted) Atomics.sub(view, SEM_WAITERS, 1);
-        counted = false;
-      },
-    );
   }
 
-  /** Initializes a fresh buffer. */
-  static init(view: Int32Array, value: number, bound: number): void {
+  /** A fresh buffer for a semaphore. */
+  static newBuffer(value: number, bound: number): SharedArrayBuffer {
+    const buffer = sharedMemory(SEMAPHORE_WORDS);
+    const view = new Int32Array(buffer);
     view[VALUE] = value;
     view[BOUND] = bound;
+    return buffer;
   }
 
   tryAcquire(): boolean {
@@ -478,16 +320,14 @@ export class SemaphoreCore {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.tryAcquire()) return Promise.resolve(true);
     if (timeout <= 0) return Promise.resolve(false);
-    // Whoever releases may run on another core (it cannot be known who).
-    if (this.#lot.empty && CORES > 1) {
-      for (let i = 0; i < SPIN; i++) {
-        if (Atomics.load(this.view, VALUE) > 0 && this.tryAcquire()) {
-          return Promise.resolve(true);
-        }
-      }
-    }
-    return this.#lot.park(0, timeout, signal).then((result) =>
-      result !== NOT_ACQUIRED
+    return take(
+      this.view,
+      VALUE,
+      deadlineOf(timeout),
+      signal,
+      () => this.tryAcquire(),
+      (value) => value > 0 ? null : value,
+      WAITERS,
     );
   }
 
@@ -513,13 +353,9 @@ export class SemaphoreCore {
         break;
       }
     }
-    if (Atomics.load(view, SEM_WAITERS) !== 0) {
+    if (Atomics.load(view, WAITERS) !== 0) {
       Atomics.notify(view, VALUE, Infinity);
     }
-  }
-
-  value(): number {
-    return Atomics.load(this.view, VALUE);
   }
 }
 
@@ -545,27 +381,14 @@ export class EventCore {
 
   set(): void {
     const view = this.view;
-    for (;;) {
-      const value = Atomics.load(view, FLAG);
-      if ((value & 1) === 1) return;
-      if (
-        Atomics.compareExchange(view, FLAG, value, (value + 3) | 0) === value
-      ) {
-        Atomics.notify(view, FLAG, Infinity);
-        return;
-      }
+    if ((Atomics.or(view, FLAG, 1) & 1) === 0) {
+      Atomics.add(view, FLAG, 2);
+      Atomics.notify(view, FLAG, Infinity);
     }
   }
 
   clear(): void {
-    const view = this.view;
-    for (;;) {
-      const value = Atomics.load(view, FLAG);
-      if ((value & 1) === 0) return;
-      if (Atomics.compareExchange(view, FLAG, value, value & ~1) === value) {
-        return;
-      }
-    }
+    Atomics.and(this.view, FLAG, ~1);
   }
 
   /** Waits until the flag is set (or was set at some point meanwhile). */
@@ -587,18 +410,14 @@ export class EventCore {
 // ---------------------------------------------------------------------------
 // Condition
 
-const HEAD = 0;
-const TAIL = 1;
-const FREE = 2;
-const CAPACITY = 3;
-const CONDITION_HEADER = 8;
-const SLOT_WORDS = 8;
-/** Slot words. */
-const SLOT_STATE = 0;
-const SLOT_NEXT = 1;
-const SLOT_PREV = 2;
-const SLOT_LINKED = 3;
-const SLOT_CODE = 4;
+/** Header words: the next waiter's ticket, and how many slots there are. */
+const NEXT_TICKET = 0;
+const CAPACITY = 1;
+const CONDITION_HEADER = 2;
+/** A slot's words: its state (the word its waiter sleeps on), code, ticket. */
+const SLOT_WORDS = 3;
+const SLOT_CODE = 1;
+const SLOT_TICKET = 2;
 /** Slot states. */
 const SLOT_FREE = 0;
 const WAITING = 1;
@@ -613,11 +432,20 @@ export const MAX_CONDITION_WAITERS = 1 << 14;
 /** How a condition wait ended. */
 export type WaitOutcome = "notified" | "timeout" | "aborted";
 
+function slotAt(slot: number): number {
+  return CONDITION_HEADER + slot * SLOT_WORDS;
+}
+
+function conditionBytes(slots: number): number {
+  return slotAt(slots) * 4;
+}
+
 /**
- * The waiters of a Condition, in shared memory: a FIFO list of slots, one
- * per waiting task, each with its own word to sleep on, so that `notify(n)`
- * wakes exactly n of them. The list is changed only by the holder of the
- * condition's lock; a waiter that gives up marks its slot with a CAS.
+ * The waiters of a Condition, in shared memory: a slot per waiting task,
+ * each with its own word to sleep on, so that `notify(n)` wakes exactly n
+ * of them, oldest (lowest ticket) first. Slots are taken and freed only by
+ * the holder of the condition's lock; a waiter that gives up marks its slot
+ * with a CAS, and `reap` marks a dead waiter's slot for reuse.
  */
 export class ConditionCore {
   #view: Int32Array;
@@ -628,101 +456,47 @@ export class ConditionCore {
 
   /** A fresh growable buffer for a condition. */
   static newBuffer(): SharedArrayBuffer {
-    const buffer = new SharedArrayBuffer(
-      (CONDITION_HEADER + INITIAL_SLOTS * SLOT_WORDS) * 4,
-      {
-        maxByteLength: (CONDITION_HEADER + MAX_CONDITION_WAITERS * SLOT_WORDS) *
-          4,
-      },
-    );
-    const view = new Int32Array(buffer);
-    view[HEAD] = -1;
-    view[TAIL] = -1;
-    view[FREE] = -1;
-    ConditionCore.#chainFree(view, 0, INITIAL_SLOTS);
-    view[CAPACITY] = INITIAL_SLOTS;
+    const buffer = new SharedArrayBuffer(conditionBytes(INITIAL_SLOTS), {
+      maxByteLength: conditionBytes(MAX_CONDITION_WAITERS),
+    });
+    new Int32Array(buffer)[CAPACITY] = INITIAL_SLOTS;
     return buffer;
   }
 
-  get buffer(): SharedArrayBuffer {
-    return this.#view.buffer as SharedArrayBuffer;
-  }
-
-  static #chainFree(view: Int32Array, from: number, to: number): void {
-    for (let i = to - 1; i >= from; i--) {
-      view[slotAt(i) + SLOT_NEXT] = view[FREE]!;
-      view[FREE] = i;
-    }
-  }
-
   /**
-   * Adds a waiter at the tail; the caller holds the condition's lock.
+   * Adds a waiter; the caller holds the condition's lock.
    *
    * @throws {RangeError} When too many tasks already wait.
    */
   enqueue(code: number): number {
     const view = this.#view;
-    if (view[FREE] === -1) this.#sweep();
-    if (view[FREE] === -1) this.#grow();
-    const slot = view[FREE]!;
-    const at = slotAt(slot);
-    view[FREE] = view[at + SLOT_NEXT]!;
-    view[at + SLOT_CODE] = code;
-    view[at + SLOT_NEXT] = -1;
-    view[at + SLOT_PREV] = view[TAIL]!;
-    view[at + SLOT_LINKED] = 1;
-    if (view[TAIL] === -1) view[HEAD] = slot;
-    else view[slotAt(view[TAIL]!) + SLOT_NEXT] = slot;
-    view[TAIL] = slot;
-    Atomics.store(view, at + SLOT_STATE, WAITING);
-    return slot;
-  }
-
-  #grow(): void {
-    const view = this.#view;
-    const capacity = view[CAPACITY]!;
-    if (capacity >= MAX_CONDITION_WAITERS) {
-      throw new RangeError(
-        `Cannot wait on the condition as ${MAX_CONDITION_WAITERS} tasks already wait on it`,
-      );
+    const ticket = view[NEXT_TICKET]!;
+    let capacity = view[CAPACITY]!;
+    // Slots are taken in ticket order, so the search starts where the
+    // oldest free one most likely is.
+    let slot = -1;
+    for (let i = 0; i < capacity && slot === -1; i++) {
+      const at = (ticket + i) % capacity;
+      const state = Atomics.load(view, slotAt(at));
+      if (state === SLOT_FREE || state === SLOT_DEAD) slot = at;
     }
-    const next = capacity * 2;
-    this.buffer.grow((CONDITION_HEADER + next * SLOT_WORDS) * 4);
-    ConditionCore.#chainFree(view, capacity, next);
-    view[CAPACITY] = next;
-  }
-
-  /** Frees the slots of waiters that died. */
-  #sweep(): void {
-    const view = this.#view;
-    const capacity = view[CAPACITY]!;
-    for (let slot = 0; slot < capacity; slot++) {
-      const at = slotAt(slot);
-      if (Atomics.load(view, at + SLOT_STATE) === SLOT_DEAD) {
-        if (view[at + SLOT_LINKED] === 1) this.#unlink(slot);
-        this.#free(slot);
+    if (slot === -1) {
+      if (capacity >= MAX_CONDITION_WAITERS) {
+        throw new RangeError(
+          `Cannot wait on the condition as ${MAX_CONDITION_WAITERS} tasks already wait on it`,
+        );
       }
+      slot = capacity;
+      capacity *= 2;
+      (view.buffer as SharedArrayBuffer).grow(conditionBytes(capacity));
+      view[CAPACITY] = capacity;
     }
-  }
-
-  #unlink(slot: number): void {
-    const view = this.#view;
     const at = slotAt(slot);
-    const prev = view[at + SLOT_PREV]!;
-    const next = view[at + SLOT_NEXT]!;
-    if (prev === -1) view[HEAD] = next;
-    else view[slotAt(prev) + SLOT_NEXT] = next;
-    if (next === -1) view[TAIL] = prev;
-    else view[slotAt(next) + SLOT_PREV] = prev;
-    view[at + SLOT_LINKED] = 0;
-  }
-
-  #free(slot: number): void {
-    const view = this.#view;
-    const at = slotAt(slot);
-    Atomics.store(view, at + SLOT_STATE, SLOT_FREE);
-    view[at + SLOT_NEXT] = view[FREE]!;
-    view[FREE] = slot;
+    view[at + SLOT_CODE] = code;
+    view[at + SLOT_TICKET] = ticket;
+    view[NEXT_TICKET] = (ticket + 1) | 0;
+    Atomics.store(view, at, WAITING);
+    return slot;
   }
 
   /**
@@ -735,11 +509,10 @@ export class ConditionCore {
     signal: AbortSignal | undefined,
   ): Promise<WaitOutcome> {
     const view = this.#view;
-    const word = slotAt(slot) + SLOT_STATE;
-    const deadline = deadlineOf(timeout);
+    const word = slotAt(slot);
     let aborted = false;
     try {
-      await waitWhile(view, word, WAITING, deadline, signal);
+      await waitWhile(view, word, WAITING, deadlineOf(timeout), signal);
     } catch {
       aborted = true;
     }
@@ -749,58 +522,30 @@ export class ConditionCore {
     return "notified";
   }
 
-  /** Removes a waiter after it took the lock back. */
+  /** Frees a waiter's slot after it took the lock back. */
   dequeue(slot: number): void {
-    if (this.#view[slotAt(slot) + SLOT_LINKED] === 1) this.#unlink(slot);
-    this.#free(slot);
+    Atomics.store(this.#view, slotAt(slot), SLOT_FREE);
   }
 
-  /**
-   * Wakes up to `n` waiters, oldest first; the caller holds the lock.
-   *
-   * @returns How many were woken.
-   */
-  notify(n: number): number {
+  /** Wakes up to `n` waiters, oldest first; the caller holds the lock. */
+  notify(n: number): void {
     const view = this.#view;
-    let slot = view[HEAD]!;
+    const waiting: number[] = [];
+    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
+      if (Atomics.load(view, slotAt(slot)) === WAITING) waiting.push(slot);
+    }
+    // How many tickets were handed out since the slot's, through wrapping.
+    const age = (slot: number) =>
+      (view[NEXT_TICKET]! - view[slotAt(slot) + SLOT_TICKET]!) | 0;
+    waiting.sort((a, b) => age(b) - age(a));
     let woken = 0;
-    let guard = view[CAPACITY]!;
-    while (slot !== -1 && woken < n && guard-- > 0) {
-      const at = slotAt(slot);
-      const next = view[at + SLOT_NEXT]!;
-      const was = Atomics.compareExchange(
-        view,
-        at + SLOT_STATE,
-        WAITING,
-        NOTIFIED,
-      );
-      if (was === WAITING) {
-        Atomics.notify(view, at + SLOT_STATE, Infinity);
+    for (let i = 0; i < waiting.length && woken < n; i++) {
+      const at = slotAt(waiting[i]!);
+      if (Atomics.compareExchange(view, at, WAITING, NOTIFIED) === WAITING) {
+        Atomics.notify(view, at, Infinity);
         woken++;
-        this.#unlink(slot);
-      } else if (was === SLOT_DEAD) {
-        this.#unlink(slot);
-        this.#free(slot);
-      } else {
-        this.#unlink(slot);
       }
-      slot = next;
     }
-    return woken;
-  }
-
-  /** How many tasks wait, counting none that gave up. */
-  waiting(): number {
-    const view = this.#view;
-    let count = 0;
-    for (
-      let slot = view[HEAD]!, guard = view[CAPACITY]!;
-      slot !== -1 && guard-- > 0;
-      slot = view[slotAt(slot) + SLOT_NEXT]!
-    ) {
-      if (Atomics.load(view, slotAt(slot) + SLOT_STATE) === WAITING) count++;
-    }
-    return count;
   }
 
   /** Marks the slots of dead waiters, so `notify()` does not count them. */
@@ -809,15 +554,11 @@ export class ConditionCore {
     const capacity = view[CAPACITY]!;
     for (let slot = 0; slot < capacity; slot++) {
       const at = slotAt(slot);
-      const state = Atomics.load(view, at + SLOT_STATE);
+      const state = Atomics.load(view, at);
       if (state === SLOT_FREE || state === SLOT_DEAD) continue;
       if (dead(view[at + SLOT_CODE]!)) {
-        Atomics.compareExchange(view, at + SLOT_STATE, state, SLOT_DEAD);
+        Atomics.compareExchange(view, at, state, SLOT_DEAD);
       }
     }
   }
-}
-
-function slotAt(slot: number): number {
-  return CONDITION_HEADER + slot * SLOT_WORDS;
 }

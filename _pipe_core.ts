@@ -16,23 +16,7 @@ import { settleWithin } from "./_util.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
 /** What a Connection is, whichever process it is used from. */
-export interface EndCore {
-  readonly readable: boolean;
-  readonly writable: boolean;
-  /** Sends a value written in place, if possible now; else `false`. */
-  trySendFast(value: unknown): boolean;
-  /** Receives a frame decoded in place, if one is there now. */
-  tryRecvFast(): DecodedFrame | undefined;
-  send(frame: Uint8Array): void;
-  recv(
-    maxLength: number,
-    timeout: number,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array>;
-  poll(timeout: number, signal?: AbortSignal): Promise<boolean>;
-  /** This copy will send no more: its handle (`lease`, or the owner's own) is released. */
-  close(lease: number): void;
-}
+export type EndCore = LocalEnd | ViaOwner;
 
 function eofError(): EOFError {
   return new EOFError(
@@ -64,7 +48,7 @@ interface OwnerSide {
 }
 
 /** An end over its rings in shared memory, with this process's pending writes. */
-export class LocalEnd implements EndCore {
+export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
   #writer: RingWriter | null;
@@ -72,8 +56,8 @@ export class LocalEnd implements EndCore {
   #owner: OwnerSide | null;
   /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
-  /** The owner's ledger of handles given out with copies: released yet? */
-  #leases = new Map<number, boolean>();
+  /** The owner's ledger of handles given out with copies, not yet released. */
+  #leases = new Set<number>();
   #nextLease = 1;
 
   constructor(recv: Ring | null, send: Ring | null, owner: OwnerSide | null) {
@@ -89,14 +73,7 @@ export class LocalEnd implements EndCore {
     }
   }
 
-  get readable(): boolean {
-    return this.#recv !== null;
-  }
-
-  get writable(): boolean {
-    return this.#send !== null;
-  }
-
+  /** Sends a value written in place, if possible now; else `false`. */
   trySendFast(value: unknown): boolean {
     const frame = inPlaceFrame(value);
     if (frame === null) return false;
@@ -109,6 +86,7 @@ export class LocalEnd implements EndCore {
     return true;
   }
 
+  /** Receives a frame decoded in place, if one is there now. */
   tryRecvFast(): DecodedFrame | undefined {
     const unread = this.#unread.shift();
     if (unread !== undefined) return decodeFrame(unread);
@@ -154,7 +132,10 @@ export class LocalEnd implements EndCore {
     );
   }
 
-  /** Releases this process's handle once what it sent is written. */
+  /**
+   * This copy will send no more: its handle (`lease`, or the owner's own) is
+   * released once what it sent is written.
+   */
   close(lease: number): void {
     if (this.#writer === null) return;
     const release = () =>
@@ -169,16 +150,13 @@ export class LocalEnd implements EndCore {
     if (this.#send === null) return 0;
     addWriteHandle(this.#send);
     const lease = this.#nextLease++;
-    this.#leases.set(lease, false);
+    this.#leases.add(lease);
     return lease;
   }
 
   /** The owner's: releases a copy's handle once (`0`: its own). */
   releaseLease(lease: number): void {
-    if (lease !== 0) {
-      if (this.#leases.get(lease) !== false) return;
-      this.#leases.set(lease, true);
-    }
+    if (lease !== 0 && !this.#leases.delete(lease)) return;
     dropWriteHandle(this.#send!);
   }
 
@@ -198,21 +176,13 @@ interface Ahead {
  * on its way, so a `recv()` in a loop costs no round trip of its own; what
  * it fetched but never took goes back to the owner at close or exit.
  */
-class ViaOwner implements EndCore {
+class ViaOwner {
   #shared: EndShared;
   #ahead: Ahead | null = null;
 
   constructor(shared: EndShared) {
     this.#shared = shared;
-    if (this.readable) addFlusher(() => this.#giveBack());
-  }
-
-  get readable(): boolean {
-    return this.#shared.config.readable;
-  }
-
-  get writable(): boolean {
-    return this.#shared.config.writable;
+    if (shared.config.readable) addFlusher(() => this.#giveBack());
   }
 
   trySendFast(): boolean {

@@ -30,16 +30,8 @@
  * ```
  */
 export class EmptyError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "EmptyError";
-  }
+  /** Always `"EmptyError"`, to tell the error apart by name. */
+  override name = "EmptyError";
 }
 
 /**
@@ -54,16 +46,8 @@ export class EmptyError extends Error {
  * ```
  */
 export class FullError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "FullError";
-  }
+  /** Always `"FullError"`, to tell the error apart by name. */
+  override name = "FullError";
 }
 
 /**
@@ -78,16 +62,8 @@ export class FullError extends Error {
  * ```
  */
 export class ShutDownError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ShutDownError";
-  }
+  /** Always `"ShutDownError"`, to tell the error apart by name. */
+  override name = "ShutDownError";
 }
 
 /**
@@ -102,16 +78,8 @@ export class ShutDownError extends Error {
  * ```
  */
 export class EOFError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "EOFError";
-  }
+  /** Always `"EOFError"`, to tell the error apart by name. */
+  override name = "EOFError";
 }
 
 /**
@@ -126,16 +94,8 @@ export class EOFError extends Error {
  * ```
  */
 export class TimeoutError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TimeoutError";
-  }
+  /** Always `"TimeoutError"`, to tell the error apart by name. */
+  override name = "TimeoutError";
 }
 
 /**
@@ -150,16 +110,8 @@ export class TimeoutError extends Error {
  * ```
  */
 export class BrokenBarrierError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BrokenBarrierError";
-  }
+  /** Always `"BrokenBarrierError"`, to tell the error apart by name. */
+  override name = "BrokenBarrierError";
 }
 
 /**
@@ -175,6 +127,8 @@ export class BrokenBarrierError extends Error {
  * ```
  */
 export class ProcessError extends Error {
+  /** Always `"ProcessError"`, to tell the error apart by name. */
+  override name = "ProcessError";
   /** The exit code of the child, or `null` when it never ran. */
   exitCode: number | null;
 
@@ -189,7 +143,6 @@ export class ProcessError extends Error {
     options?: ErrorOptions & { exitCode?: number | null },
   ) {
     super(message, options);
-    this.name = "ProcessError";
     this.exitCode = options?.exitCode ?? null;
   }
 }
@@ -206,14 +159,6 @@ export class ProcessError extends Error {
  * ```
  */
 export class AuthenticationError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "AuthenticationError";
-  }
+  /** Always `"AuthenticationError"`, to tell the error apart by name. */
+  override name = "AuthenticationError";
 }

@@ -87,9 +87,8 @@ import {
   MAX_CONDITION_WAITERS,
   MAX_SEMAPHORE_VALUE,
   NOT_ACQUIRED,
-  SEMAPHORE_WORDS,
   SemaphoreCore,
-  sharedWords,
+  sharedMemory,
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
@@ -168,10 +167,6 @@ const TRUE = Promise.resolve(true);
 /** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
 
-function memory(words: number): SharedArrayBuffer {
-  return sharedWords(words).buffer as SharedArrayBuffer;
-}
-
 /**
  * Reads `acquire()` options. A non-blocking acquire answers at once, so
  * its timeout is ignored, as Python's multiprocessing locks do.
@@ -181,11 +176,9 @@ function memory(words: number): SharedArrayBuffer {
 function acquireArguments(
   options: AcquireOptions | undefined,
 ): { timeout: number; signal: AbortSignal | undefined } {
-  const { blocking = true, timeout, signal } = options ?? {};
+  const { blocking = true, signal } = options ?? {};
   signal?.throwIfAborted();
-  if (!blocking) return { timeout: 0, signal };
-  validateTimeout(timeout);
-  return { timeout: timeout ?? Infinity, signal };
+  return blocking ? waitArguments(options) : { timeout: 0, signal };
 }
 
 /** Reads {@linkcode WaitOptions}. */
@@ -242,21 +235,16 @@ async function runHeld<T>(
   }
 }
 
-/** Acquires and returns what releases it at the end of a `using` block. */
+/** Acquires and returns what releases it (once) at the end of a `using` block. */
 async function holdFor(
   what: string,
   holdable: Holdable,
   options: WaitOptions | undefined,
 ): Promise<Disposable> {
   await acquireOrThrow(what, `hold the ${what}`, holdable, options);
-  let release: (() => void) | null = () => holdable.release();
-  return {
-    [Symbol.dispose]() {
-      const once = release;
-      release = null;
-      once?.();
-    },
-  };
+  const held = new DisposableStack();
+  held.defer(() => holdable.release());
+  return held;
 }
 
 // ---------------------------------------------------------------------------
@@ -276,10 +264,7 @@ const LOCK = {
     release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
     /** A release the caller knows is valid: nothing to answer. */
     releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
-    state: blockingOp((core: LockCore): [boolean, boolean] => [
-      core.locked(),
-      core.recovered(),
-    ]),
+    locked: blockingOp((core: LockCore) => core.locked()),
   },
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
@@ -442,18 +427,6 @@ interface BarrierState extends ConditionState {
   action: ActionRef | null;
 }
 
-function brokenOnArrival(): BrokenBarrierError {
-  return new BrokenBarrierError(
-    "Cannot wait on the barrier as it is broken: reset() it first",
-  );
-}
-
-function brokenWhileWaiting(): BrokenBarrierError {
-  return new BrokenBarrierError(
-    "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
-  );
-}
-
 function setState(barrier: BarrierState, state: number): void {
   barrier.words[STATE] = state;
   barrier.waiters.notify(ALL);
@@ -463,12 +436,8 @@ function setState(barrier: BarrierState, state: number): void {
 function leave(barrier: BarrierState, code: number): void {
   const { words } = barrier;
   const count = words[COUNT]! - 1;
-  for (let i = count; i >= 0; i--) {
-    if (words[ENTRIES + i] === code) {
-      words[ENTRIES + i] = words[ENTRIES + count]!;
-      break;
-    }
-  }
+  const at = words.subarray(ENTRIES, ENTRIES + count + 1).lastIndexOf(code);
+  if (at !== -1) words[ENTRIES + at] = words[ENTRIES + count]!;
   words[COUNT] = count;
   const state = words[STATE];
   if (count === 0 && (state === DRAINING || state === RESETTING)) {
@@ -489,7 +458,11 @@ async function barrierWait(
     while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
       await conditionWait(barrier, caller, Infinity, signal);
     }
-    if (words[STATE] === BROKEN) throw brokenOnArrival();
+    if (words[STATE] === BROKEN) {
+      throw new BrokenBarrierError(
+        "Cannot wait on the barrier as it is broken: reset() it first",
+      );
+    }
     const index = words[COUNT]!;
     words[ENTRIES + index] = caller;
     words[COUNT] = index + 1;
@@ -535,7 +508,11 @@ async function waitForTrip(
       setState(barrier, BROKEN);
     }
   }
-  if (barrier.words[STATE]! < 0) throw brokenWhileWaiting();
+  if (barrier.words[STATE]! < 0) {
+    throw new BrokenBarrierError(
+      "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+    );
+  }
 }
 
 /** Runs a short section holding the barrier's lock, now if it is free. */
@@ -571,23 +548,14 @@ function reapBarrier(
   barrier.lock.reap(dead);
   barrier.waiters.reap(dead);
   const { words } = barrier;
-  const diedInside = () => {
-    for (let i = 0; i < words[COUNT]!; i++) {
-      if (dead(words[ENTRIES + i]!)) return true;
-    }
-    return false;
-  };
-  if (!diedInside()) return;
+  const inside = () => [...words.subarray(ENTRIES, ENTRIES + words[COUNT]!)];
+  if (!inside().some((code) => dead(code))) return;
   withBarrierLock(barrier, () => {
-    let died = false;
-    for (let i = words[COUNT]! - 1; i >= 0; i--) {
-      const code = words[ENTRIES + i]!;
-      if (dead(code)) {
-        leave(barrier, code);
-        died = true;
-      }
+    const died = inside().filter((code) => dead(code));
+    for (const code of died) leave(barrier, code);
+    if (died.length > 0 && words[STATE] === FILLING) {
+      setState(barrier, BROKEN);
     }
-    if (died && words[STATE] === FILLING) setState(barrier, BROKEN);
   });
 }
 
@@ -660,7 +628,7 @@ export abstract class BaseLock {
    */
   protected constructor(reentrant: boolean) {
     this.#shared = adopted<LockShared>() ??
-      new Shared(LOCK, { reentrant }, memory(LOCK_WORDS));
+      new Shared(LOCK, { reentrant }, sharedMemory(LOCK_WORDS));
   }
 
   /**
@@ -747,7 +715,7 @@ export abstract class BaseLock {
     const core = this.#shared.state;
     if (core !== null) return core.locked();
     if (this.#remoteHolds > 0) return true;
-    return this.#shared.run("state", [])[0];
+    return this.#shared.run("locked", []);
   }
 
   /**
@@ -901,12 +869,17 @@ export class RLock extends BaseLock {
 /** Set while BoundedSemaphore's constructor runs Semaphore's. */
 let bounding = false;
 
-function validateValue(value: number, what: string): void {
+/** A new semaphore's object, its value checked. */
+function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
     throw new RangeError(
-      `Cannot create a ${what} with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
+      `Cannot create a ${
+        bounded ? "bounded semaphore" : "semaphore"
+      } with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
     );
   }
+  const buffer = SemaphoreCore.newBuffer(value, bounded ? value : -1);
+  return new Shared(SEMAPHORE, { bounded }, buffer);
 }
 
 let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
@@ -946,19 +919,7 @@ export class Semaphore {
   constructor(value = 1) {
     const bounded = bounding;
     bounding = false;
-    const shared = adopted<SemaphoreShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    validateValue(value, bounded ? "bounded semaphore" : "semaphore");
-    const words = sharedWords(SEMAPHORE_WORDS);
-    SemaphoreCore.init(words, value, bounded ? value : -1);
-    this.#shared = new Shared(
-      SEMAPHORE,
-      { bounded },
-      words.buffer as SharedArrayBuffer,
-    );
+    this.#shared = adopted<SemaphoreShared>() ?? newSemaphore(value, bounded);
   }
 
   /**
@@ -1123,7 +1084,7 @@ export class Event {
   /** Creates an event whose flag is not set. */
   constructor() {
     this.#shared = adopted<EventShared>() ??
-      new Shared(EVENT, null, memory(EVENT_WORDS));
+      new Shared(EVENT, null, sharedMemory(EVENT_WORDS));
   }
 
   /**
@@ -1205,6 +1166,16 @@ export class Event {
 
 let conditionOf: (condition: Condition) => ConditionShared;
 
+/** A new condition's object, its lock checked. */
+function newCondition(lock: Lock | RLock): ConditionShared {
+  if (!(lock instanceof BaseLock)) {
+    throw new TypeError(
+      "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
+    );
+  }
+  return new Shared(CONDITION, { lock }, ConditionCore.newBuffer());
+}
+
 /**
  * A condition variable shared by processes (Python's
  * `multiprocessing.Condition`): waiters release its lock, sleep until
@@ -1244,22 +1215,8 @@ export class Condition {
    * {@linkcode RLock}.
    */
   constructor(lock?: Lock | RLock) {
-    const shared = adopted<ConditionShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    const chosen = lock ?? new RLock();
-    if (!(chosen instanceof BaseLock)) {
-      throw new TypeError(
-        "Cannot create the condition as its lock is not a Lock or RLock: pass one, or nothing for a new RLock",
-      );
-    }
-    this.#shared = new Shared(
-      CONDITION,
-      { lock: chosen },
-      ConditionCore.newBuffer(),
-    );
+    this.#shared = adopted<ConditionShared>() ??
+      newCondition(lock ?? new RLock());
   }
 
   get #lock(): Lock | RLock {
@@ -1468,12 +1425,24 @@ export class Condition {
 // ---------------------------------------------------------------------------
 // Barrier
 
-function validateParties(parties: number): void {
+/** A new barrier's object, its arguments checked. */
+function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
+  const {
+    action,
+    timeout = Infinity,
+    module = getDefaultModule(),
+  } = options ?? {};
   if (!Number.isInteger(parties) || parties < 1 || parties > MAX_PARTIES) {
     throw new RangeError(
       `Cannot create a barrier for ${parties} parties: pass an integer from 1 to ${MAX_PARTIES}`,
     );
   }
+  validateTimeout(timeout);
+  return new Shared(
+    BARRIER,
+    { parties, timeout, action: actionRef(action, module) },
+    [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
+  );
 }
 
 function actionRef(
@@ -1542,24 +1511,7 @@ export class Barrier {
    * @throws {TypeError} When `action` is not a function.
    */
   constructor(parties: number, options: BarrierOptions = {}) {
-    const shared = adopted<BarrierShared>();
-    if (shared !== null) {
-      this.#shared = shared;
-      return;
-    }
-    const {
-      action,
-      timeout = Infinity,
-      module = getDefaultModule(),
-    } = options ?? {};
-    validateParties(parties);
-    validateTimeout(timeout);
-    const ref = actionRef(action, module);
-    this.#shared = new Shared(
-      BARRIER,
-      { parties, timeout, action: ref },
-      [memory(ENTRIES + parties), ConditionCore.newBuffer()],
-    );
+    this.#shared = adopted<BarrierShared>() ?? newBarrier(parties, options);
   }
 
   /**

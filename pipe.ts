@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { BYTES, decodeFrameFully, encodeFrame } from "./_frame.ts";
+import { BYTES, decodeFrameFully, encodeFrame, rawBytes } from "./_frame.ts";
 import {
   type EndCore,
   endCore,
@@ -115,12 +115,12 @@ export class Connection<T> implements AsyncIterable<T> {
 
   /** Whether this end can receive. */
   get readable(): boolean {
-    return this.#end.readable;
+    return this.#shared.config.readable;
   }
 
   /** Whether this end can send. */
   get writable(): boolean {
-    return this.#end.writable;
+    return this.#shared.config.writable;
   }
 
   #check(action: "send" | "receive"): void {
@@ -191,23 +191,23 @@ export class Connection<T> implements AsyncIterable<T> {
           : Promise.resolve(taken.value)) as Promise<T>;
       }
     }
-    return this.#recvSlowly(options);
-  }
-
-  async #recvSlowly(options: RecvOptions): Promise<T> {
-    const frame = await this.#receive(Infinity, options);
-    return await decodeFrameFully(frame) as T;
+    return this.#receive(Infinity, options).then(decodeFrameFully) as Promise<
+      T
+    >;
   }
 
   async #receive(
     maxLength: number,
-    options: RecvOptions,
+    { timeout = Infinity, signal }: RecvOptions,
   ): Promise<Uint8Array> {
-    const { timeout = Infinity, signal } = options;
+    this.#checkWait(timeout, signal);
+    return await this.#end.recv(maxLength, timeout, signal);
+  }
+
+  #checkWait(timeout: number, signal: AbortSignal | undefined): void {
     validateTimeout(timeout);
     this.#check("receive");
     signal?.throwIfAborted();
-    return await this.#end.recv(maxLength, timeout, signal);
   }
 
   /**
@@ -231,11 +231,8 @@ export class Connection<T> implements AsyncIterable<T> {
    * ```
    */
   async poll(timeout = 0, options: PollOptions = {}): Promise<boolean> {
-    const { signal } = options;
-    validateTimeout(timeout);
-    this.#check("receive");
-    signal?.throwIfAborted();
-    return await this.#end.poll(timeout, signal);
+    this.#checkWait(timeout, options.signal);
+    return await this.#end.poll(timeout, options.signal);
   }
 
   /**
@@ -271,9 +268,7 @@ export class Connection<T> implements AsyncIterable<T> {
         }: sendBytes() takes an ArrayBuffer or a view of one; encode a string with TextEncoder, or send any value with send()`,
       );
     }
-    const bytes = ArrayBuffer.isView(buffer)
-      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      : new Uint8Array(buffer);
+    const bytes = rawBytes(buffer);
     const length = size ?? bytes.length - offset;
     if (
       !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 ||

@@ -488,6 +488,50 @@ test("Condition.notify() does not count waiters that timed out", async () => {
   assertEquals(results, ["early false", "late true"]);
 });
 
+test("Condition.notify(1) wakes the oldest waiter, skipping one that timed out", async () => {
+  const condition = new Condition(new Lock());
+  const woken: number[] = [];
+  let waiting = 0;
+  const waiters = [TIMEOUT, 20, TIMEOUT, TIMEOUT].map((timeout, i) =>
+    condition.withLock(async () => {
+      waiting++;
+      if (await condition.wait({ timeout })) woken.push(i);
+    })
+  );
+  await until(() => waiting === 4);
+  await delay(60);
+  for (let n = 1; n <= 3; n++) {
+    await condition.withLock(() => condition.notify(1));
+    await until(() => woken.length === n);
+  }
+  await Promise.all(waiters);
+  assertEquals(woken, [0, 2, 3]);
+});
+
+test("Event.wait() is true for a set() that a clear() follows at once, and set() twice stays set", async () => {
+  const event = new Event();
+  const waiting = event.wait({ timeout: TIMEOUT });
+  event.set();
+  event.set();
+  assert(event.isSet());
+  event.clear();
+  event.clear();
+  assertFalse(event.isSet());
+  assert(await waiting);
+  event.set();
+  assert(await event.wait({ timeout: 0 }));
+});
+
+test("Lock.release() twice throws the second time and leaves the lock free", async () => {
+  const lock = new Lock();
+  await lock.acquire();
+  lock.release();
+  assertThrows(() => lock.release(), RangeError, "not held");
+  assertFalse(lock.locked());
+  assert(await lock.acquire({ blocking: false }));
+  lock.release();
+});
+
 test("Condition.wait() and notify() throw TypeError without the lock", async () => {
   const condition = new Condition();
   assertThrows(
