@@ -542,7 +542,7 @@ export class Pool {
       this.#init.initializer = [this.#module, this.#nameOf(initializer)];
       encodeFrame(initargs, "initargs");
     }
-    if (startMethod === "subprocess") checkRun();
+    checkPermissions(startMethod);
     for (let i = 0; i < this.#processes; i++) this.#spawn();
     this.#reading = this.#read();
   }
@@ -1602,15 +1602,32 @@ function notIterable(value: unknown): never {
   );
 }
 
-/** Fails early, naming the flag, when subprocess children cannot start. */
-function checkRun(): void {
+/**
+ * Fails early, naming the flag, when the children cannot start: else each
+ * would fail on its own, inside the child.
+ */
+function checkPermissions(startMethod: StartMethod): void {
+  if (startMethod === "subprocess") {
+    const status = Deno.permissions.querySync({
+      name: "run",
+      command: Deno.execPath(),
+    });
+    if (status.state !== "granted") {
+      throw new Deno.errors.NotCapable(
+        'Cannot start the pool\'s subprocess children as running deno is not allowed: run with --allow-run, or use startMethod "worker"',
+      );
+    }
+    return;
+  }
+  const url = new URL(WORKER_MODULE);
+  if (url.protocol !== "file:") return;
   const status = Deno.permissions.querySync({
-    name: "run",
-    command: Deno.execPath(),
+    name: "read",
+    path: decodeURIComponent(url.pathname),
   });
   if (status.state !== "granted") {
     throw new Deno.errors.NotCapable(
-      'Cannot start the pool\'s subprocess children as running deno is not allowed: run with --allow-run, or use startMethod "worker"',
+      "Cannot start the pool's worker children as reading their modules is not allowed: run with --allow-read (-R)",
     );
   }
 }
