@@ -476,6 +476,8 @@ export class Pool {
   #pending: Task[] = [];
   #pendingHead = 0;
   #queued = 0;
+  /** Running imap loops, which may submit more after close(). */
+  #iterating = 0;
   #sent = new Map<number, Task>();
   #nextId = 1;
   #closed = false;
@@ -1239,6 +1241,7 @@ export class Pool {
       }
       return chunk;
     };
+    this.#iterating++;
     try {
       for (;;) {
         let added = false;
@@ -1286,9 +1289,11 @@ export class Pool {
         await new Promise<void>((resolve) => wake = resolve);
       }
     } finally {
+      this.#iterating--;
       call.dispose();
       const reason = new Error("The iteration ended before the task ran");
       for (const task of [...call.tasks]) this.#cancel(task, reason, false);
+      this.#stopIdle();
       if (!inputDone) {
         if (sync !== null) sync.return?.();
         else await async?.return?.();
@@ -1333,7 +1338,9 @@ export class Pool {
   #window(): number {
     if (this.#averageRun < 0) return 2;
     const fit = Math.floor(WINDOW_MS / Math.max(this.#averageRun, 0.001));
-    return Math.max(1, Math.min(MAX_WINDOW, fit));
+    // At least one task waits behind the running one, so a child never
+    // idles while its next task crosses.
+    return Math.max(2, Math.min(MAX_WINDOW, fit));
   }
 
   /** Hands queued tasks to children with room, a batch per child. */
@@ -1342,7 +1349,7 @@ export class Pool {
     const window = this.#window();
     // A child is refilled once half its window is done, so short tasks go
     // out many per message.
-    const low = Math.max(0, Math.floor((window - 1) / 2));
+    const low = window <= 2 ? window - 1 : Math.floor(window / 2);
     const open: Slot[] = [];
     for (const slot of this.#slots) {
       if (
@@ -1436,7 +1443,8 @@ export class Pool {
   /** Tells idle children to exit once the pool is closed and drained. */
   #stopIdle(): void {
     for (const slot of this.#slots) {
-      const done = this.#closed && this.#queued === 0;
+      const done = this.#closed && this.#queued === 0 &&
+        this.#iterating === 0;
       if (slot.inflight.length > 0 || slot.killed) continue;
       if ((done || slot.sent >= this.#maxTasks) && !slot.told) {
         slot.stopping = true;
@@ -1517,7 +1525,8 @@ export class Pool {
         );
       }
     }
-    const needed = !this.#closed || this.#queued > 0;
+    const needed = !this.#closed || this.#queued > 0 ||
+      this.#iterating > 0;
     if (!this.#terminated && this.#broken === null && needed) this.#spawn();
     this.#dispatch();
     this.#stopIdle();

@@ -152,6 +152,18 @@ for (const startMethod of START_METHODS) {
       assertEquals(await pool.apply(add, [2, 2]), 4);
     }));
 
+  test("an imap begun before close() runs to its end", async () => {
+    const pool = new Pool({ processes: 2, module, startMethod });
+    const got: number[] = [];
+    const iterator = pool.imap(add100, countTo(100), { chunksize: 5 });
+    const first = await iterator.next();
+    got.push(first.value as number);
+    pool.close();
+    for await (const y of iterator) got.push(y);
+    assertEquals(got, Array.from({ length: 100 }, (_, i) => i + 100));
+    await deadline(pool.join(), TIMEOUT);
+  });
+
   test("an error in imap comes after the results before it", () =>
     withPool(startMethod, {}, async (pool) => {
       const got: number[] = [];
