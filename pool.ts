@@ -426,8 +426,17 @@ function isIterable<T>(value: unknown): value is Iterable<T> {
     typeof (value as Iterable<T>)[Symbol.iterator] === "function";
 }
 
-function fromFailure(failure: Failure): Error {
+function fromFailure(
+  failure: Failure,
+  exports: Record<string, unknown> | null,
+): Error {
   const error = fromWireError(failure.error);
+  // A class of the task's module, as Python unpickles one by its module.
+  const Class = exports?.[error.name];
+  if (
+    error.constructor === Error && typeof Class === "function" &&
+    Class.prototype instanceof Error
+  ) Object.setPrototypeOf(error, Class.prototype);
   if (failure.props !== undefined) Object.assign(error, failure.props);
   return error;
 }
@@ -490,6 +499,8 @@ export class Pool {
   #runTime = new Samples();
   #waitTime = new Samples();
   #stopReading = new AbortController();
+  /** The task module's exports, to give errors their own class back. */
+  #exports: Record<string, unknown> | null = null;
   #reading: Promise<void>;
 
   /**
@@ -545,6 +556,14 @@ export class Pool {
       encodeFrame(initargs, "initargs");
     }
     checkPermissions(startMethod);
+    // The main module cannot be imported while it runs (it may be awaiting
+    // this pool): its error classes arrive as Error with their name.
+    if (this.#module !== Deno.mainModule) {
+      import(this.#module).then(
+        (exports) => this.#exports = exports,
+        () => {},
+      );
+    }
     for (let i = 0; i < this.#processes; i++) this.#spawn();
     this.#reading = this.#read();
   }
@@ -1574,7 +1593,9 @@ export class Pool {
 
   #handle(message: ResultMessage): void {
     if (message[0] === "init") {
-      if (this.#broken === null) this.#break(fromFailure(message[2]));
+      if (this.#broken === null) {
+        this.#break(fromFailure(message[2], this.#exports));
+      }
       return;
     }
     const outcome = message as Outcome;
@@ -1600,7 +1621,11 @@ export class Pool {
       task.settle(null, outcome[2]);
     } else {
       this.#failed++;
-      task.settle(fromFailure(outcome[2]), undefined, outcome[5]);
+      task.settle(
+        fromFailure(outcome[2], this.#exports),
+        undefined,
+        outcome[5],
+      );
     }
   }
 }

@@ -17,11 +17,13 @@ import {
   add100,
   badInit,
   busyFor,
+  CustomError,
   exitWith,
   fail,
   failOn,
   forever,
   getGreeting,
+  hog,
   pid,
   putTo,
   setGreeting,
@@ -155,11 +157,17 @@ for (const startMethod of START_METHODS) {
   test("an imap begun before close() runs to its end", async () => {
     const pool = new Pool({ processes: 2, module, startMethod });
     const got: number[] = [];
-    const iterator = pool.imap(add100, countTo(100), { chunksize: 5 });
-    const first = await iterator.next();
-    got.push(first.value as number);
-    pool.close();
-    for await (const y of iterator) got.push(y);
+    await deadline(
+      (async () => {
+        const iterator = pool.imap(add100, countTo(100), { chunksize: 5 });
+        const first = await iterator.next();
+        got.push(first.value as number);
+        pool.close();
+        for await (const y of iterator) got.push(y);
+        await pool.join();
+      })(),
+      TIMEOUT,
+    ).finally(() => pool.terminate());
     assertEquals(got, Array.from({ length: 100 }, (_, i) => i + 100));
     await deadline(pool.join(), TIMEOUT);
   });
@@ -190,7 +198,10 @@ for (const startMethod of START_METHODS) {
         "out of range",
       );
       assertStringIncludes(range.stack ?? "", "pool_targets.ts");
-      const custom = await assertRejects(() => pool.apply(fail, ["custom"]));
+      const custom = await assertRejects(
+        () => pool.apply(fail, ["custom"]),
+        CustomError,
+      );
       assertEquals((custom as Error).name, "CustomError");
       assertEquals((custom as Error).message, "custom failure");
       assertEquals((custom as { code?: string }).code, "E_CUSTOM");
@@ -360,6 +371,25 @@ Deno.test("Pool (subprocess) a child killed with SIGKILL fails its task with exi
     Deno.kill(child, "SIGKILL");
     const error = await assertRejects(() => running, ProcessError, "-9");
     assertEquals((error as ProcessError).exitCode, -9);
+    assertEquals(await pool.apply(add, [1, 2]), 3);
+  }));
+
+Deno.test("Pool (subprocess) a child out of memory fails its task with ProcessError and is replaced", () =>
+  withPool("subprocess", {
+    processes: 1,
+    // A small heap, so the child runs out at once. The permissions are the
+    // ones a narrowed subprocess child needs to reach its parent.
+    denoFlags: [
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      "--allow-net",
+      "--v8-flags=--max-old-space-size=32",
+    ],
+  }, async (pool) => {
+    const error = await assertRejects(() => pool.apply(hog), ProcessError);
+    assert((error as ProcessError).exitCode !== 0);
     assertEquals(await pool.apply(add, [1, 2]), 3);
   }));
 

@@ -95,3 +95,9 @@ export function busyFor(ms: number): number {
   while (performance.now() < end) n++;
   return n;
 }
+
+/** Holds ever more memory, until the child runs out. */
+export function hog(): never {
+  const held: number[][] = [];
+  for (;;) held.push(new Array(1_000_000).fill(held.length));
+}
