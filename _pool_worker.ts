@@ -58,6 +58,8 @@ export type ResultMessage =
 /** How the parent sets up one child. */
 export interface WorkerInit {
   slot: number;
+  /** The tasks' module, loaded while the first task is on its way. */
+  module: string;
   initializer?: [module: string, name: string];
   initargs: unknown[];
 }
@@ -172,6 +174,10 @@ export async function poolWorker(
   results: Queue<ResultMessage>,
   init: WorkerInit,
 ): Promise<void> {
+  const loading = import(init.module);
+  // Handled here so a module that fails to load fails its tasks, not the child.
+  loading.catch(() => {});
+  namespaces.set(init.module, loading);
   if (init.initializer !== undefined) {
     try {
       const [module, name] = init.initializer;

@@ -550,7 +550,7 @@ export class Pool {
         `Cannot create the pool as initargs is ${typeof initargs}: pass an array`,
       );
     }
-    this.#init = { initargs };
+    this.#init = { initargs, module: this.#module };
     if (initializer !== undefined) {
       this.#init.initializer = [this.#module, this.#nameOf(initializer)];
       encodeFrame(initargs, "initargs");
