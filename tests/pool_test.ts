@@ -17,6 +17,7 @@ import {
   add100,
   badInit,
   busyFor,
+  byteLength,
   CustomError,
   exitWith,
   fail,
@@ -255,6 +256,47 @@ for (const startMethod of START_METHODS) {
       const stats = pool.stats();
       assertEquals(stats.workers, 1);
       assert(stats.failed >= 3);
+    }));
+
+  test("timeout and signal cancel a whole map; AsyncResult.get times out alone", () =>
+    withPool(startMethod, {}, async (pool) => {
+      await assertRejects(
+        () => pool.map(sleepy, [[0, 1]], { timeout: -1 }),
+        RangeError,
+      );
+      await assertRejects(
+        () => pool.starmap(sleepy, [[1, 1], [60_000, 2]], { timeout: 100 }),
+        TimeoutError,
+      );
+      const errors: Error[] = [];
+      const failing = pool.mapAsync(failOn, [1, 3], {
+        errorCallback: (e) => errors.push(e),
+      });
+      await failing.wait();
+      assertEquals(errors.length, 1);
+      assertInstanceOf(errors[0], TypeError);
+      const slow = pool.applyAsync(sleepy, [200, "late"]);
+      assertThrows(() => slow.successful(), Error, "not ready");
+      await assertRejects(() => slow.get({ timeout: 1 }), TimeoutError);
+      assertEquals(await slow.get(), "late");
+      assertEquals(pool.stats().workers, 2);
+    }));
+
+  test("imapUnordered reads an async iterable; transfer lists are accepted", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const got: number[] = [];
+      for await (const y of pool.imapUnordered(square, countTo(20))) {
+        got.push(y);
+      }
+      assertEquals(
+        got.toSorted((a, b) => a - b),
+        Array.from({ length: 20 }, (_, i) => i * i),
+      );
+      const bytes = new Uint8Array(1024);
+      assertEquals(
+        await pool.apply(byteLength, [bytes], { transfer: [bytes.buffer] }),
+        1024,
+      );
     }));
 
   test("terminate fails what is left; the pool disposes", async () => {

@@ -101,3 +101,7 @@ export function hog(): never {
   const held: number[][] = [];
   for (;;) held.push(new Array(1_000_000).fill(held.length));
 }
+
+export function byteLength(bytes: Uint8Array): number {
+  return bytes.length;
+}
