@@ -1164,15 +1164,17 @@ export class Pool {
     );
     this.#checkOpen();
     const call = this.#call(options);
-    const results = new Array<Awaited<R>>(items.length);
     if (items.length === 0) {
       call.dispose();
-      return results;
+      return [];
     }
     return await new Promise<Awaited<R>[]>((resolve, reject) => {
       let left = Math.ceil(items.length / chunksize);
       let failed = false;
+      // Each chunk's results as they came, joined once at the end.
+      const parts: Awaited<R>[][] = new Array(left);
       for (let start = 0; start < items.length; start += chunksize) {
+        const part = start / chunksize;
         const chunk = items.slice(start, start + chunksize);
         const task = this.#task(call, name, kind, chunk, (error, values) => {
           if (failed) return;
@@ -1186,11 +1188,10 @@ export class Pool {
             reject(error);
             return;
           }
-          const list = values as Awaited<R>[];
-          for (let i = 0; i < list.length; i++) results[start + i] = list[i]!;
+          parts[part] = values as Awaited<R>[];
           if (--left === 0) {
             call.dispose();
-            resolve(results);
+            resolve(parts.length === 1 ? parts[0]! : parts.flat());
           }
         });
         this.#enqueue(task);
