@@ -119,6 +119,35 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
+/**
+ * Runs a single task whose function is loaded without taking a turn: most
+ * tasks of a busy pool. `undefined` leaves it to {@linkcode runUnit}.
+ */
+function runAtOnce(unit: Unit): Outcome | Promise<Outcome> | undefined {
+  const [id, module, name, kind, payload] = unit;
+  if (kind !== APPLY) return undefined;
+  const fn = functions.get(`${module}#${name}`);
+  if (fn === undefined) return undefined;
+  const started = now();
+  const failed = (error: unknown): Outcome => [
+    id,
+    0,
+    toFailure(error),
+    started,
+    now() - started,
+  ];
+  try {
+    const value = fn(...payload);
+    if (!isThenable(value)) return [id, 1, value, started, now() - started];
+    return Promise.resolve(value).then(
+      (settled): Outcome => [id, 1, settled, started, now() - started],
+      failed,
+    );
+  } catch (error) {
+    return failed(error);
+  }
+}
+
 async function runUnit(unit: Unit): Promise<Outcome> {
   const [id, module, name, kind, payload] = unit;
   const started = now();
@@ -186,6 +215,9 @@ export async function poolWorker(
       if (isThenable(value)) await value;
     } catch (error) {
       results.putNowait(["init", init.slot, toFailure(error)]);
+      // Stays until stopped: an exit could reach the parent before the
+      // report, and fail the tasks sent here as a crash instead.
+      while (await tasks.get() !== null);
       return;
     }
   }
@@ -193,7 +225,9 @@ export async function poolWorker(
     const batch = await tasks.get();
     if (batch === null) return;
     for (const unit of batch) {
-      send(results, await runUnit(unit));
+      let outcome = runAtOnce(unit) ?? runUnit(unit);
+      if (outcome instanceof Promise) outcome = await outcome;
+      send(results, outcome);
       // One turn, so the answer leaves before the next task starts: a child
       // killed inside that task has answered for every one before it.
       await null;
