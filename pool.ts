@@ -501,6 +501,8 @@ export class Pool {
   #stopReading = new AbortController();
   /** The task module's exports, to give errors their own class back. */
   #exports: Record<string, unknown> | null = null;
+  /** Functions already checked, so a hot loop of `apply` reads no source. */
+  #names = new WeakMap<object, string>();
   #reading: Promise<void>;
 
   /**
@@ -1026,6 +1028,8 @@ export class Pool {
   }
 
   #nameOf(fn: unknown): string {
+    const known = typeof fn === "function" ? this.#names.get(fn) : undefined;
+    if (known !== undefined) return known;
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot submit ${typeof fn} to the pool: pass a function exported from ${this.#module}`,
@@ -1042,6 +1046,7 @@ export class Pool {
         `Cannot submit function ${name} to the pool as it is not exported from ${this.#module}: export it (\`export function ${name}\`), or pass the module that exports it as the pool's \`module\``,
       );
     }
+    this.#names.set(fn, name);
     return name;
   }
 
@@ -1581,7 +1586,8 @@ export class Pool {
   }
 
   #drain(): void {
-    for (;;) {
+    // Asked first: an EmptyError costs a stack trace each time.
+    while (this.#results.qsize() > 0) {
       let message: ResultMessage;
       try {
         message = this.#results.getNowait();
