@@ -32,5 +32,6 @@
 export * from "./errors.ts";
 export * from "./lock.ts";
 export * from "./pipe.ts";
+export * from "./pool.ts";
 export * from "./process.ts";
 export * from "./queue.ts";

@@ -1,5 +1,5 @@
-import { assertEquals } from "@std/assert";
-import { runDeno } from "./_helpers.ts";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { runDeno, TIMEOUT } from "./_helpers.ts";
 
 const example = (name: string) =>
   new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -33,4 +33,57 @@ Deno.test("examples/pipe.ts prints what a child sent", async () => {
   const { code, stdout } = await runDeno([example("pipe.ts")]);
   assertEquals(code, 0);
   assertEquals(stdout, "send data\n");
+});
+
+/** Runs an example with exactly the flags its first lines state. */
+async function runWith(flags: string[], name: string) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, example(name)],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(TIMEOUT),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
+}
+
+Deno.test("examples/pool.ts runs Foo serially, then five at a time with the callback, then a map, with -R only", async () => {
+  const { code, stdout } = await runWith(["-R"], "pool.ts");
+  assertEquals(code, 0);
+  const lines = stdout.trim().split("\n");
+  assertEquals(lines.slice(0, 5), [
+    "apply 100",
+    "apply 101",
+    "apply 102",
+    "apply 103",
+    "apply 104",
+  ]);
+  const callbacks = lines.filter((line) => line.startsWith("callback"));
+  assertEquals(
+    callbacks.toSorted(),
+    Array.from({ length: 10 }, (_, i) => `callback function ${100 + i}`),
+  );
+  assert(lines.includes("map [ 101, 102, 103 ]"));
+  assertEquals(lines.at(-1), "end");
+});
+
+Deno.test("examples/pool.ts without -R fails once, naming the flag", async () => {
+  const { code, stderr } = await runWith([], "pool.ts");
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "--allow-read");
+  assertEquals(stderr.match(/Cannot start the pool/g)?.length, 1);
+});
+
+Deno.test("examples/progress.ts counts primes through imapUnordered and reports progress on stderr", async () => {
+  const { code, stdout, stderr } = await runWith(["-R"], "progress.ts");
+  assertEquals(code, 0);
+  assertEquals(stdout, "1472 primes among 20000 numbers from 1000000\n");
+  const lines = stderr.trim().split("\n");
+  assertEquals(lines.length, 4);
+  assertStringIncludes(lines.at(-1)!, "100% 20000/20000");
+  assertStringIncludes(lines[0]!, "items/s ETA");
 });

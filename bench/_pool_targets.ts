@@ -1,0 +1,16 @@
+// Task functions of the pool benchmarks, the same work as pool_bench.py's.
+
+export function add100(x: number): number {
+  return x + 100;
+}
+
+export function add(a: number, b: number): number {
+  return a + b;
+}
+
+/** CPU work: `n` rounds of arithmetic. */
+export function spin(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x = (x + i * i) % 1_000_003;
+  return x;
+}

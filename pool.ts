@@ -1,0 +1,1674 @@
+// Copyright 2026 the @mp/multiprocessing authors. MIT license.
+/**
+ * {@linkcode Pool}: Python's `multiprocessing.Pool` — a set of child
+ * processes that run exported functions for you (`apply`, `map`, `imap`,
+ * `starmap` and their async forms) — that never hangs: a child that dies
+ * mid-task fails exactly the task it was running with a
+ * {@linkcode ProcessError} naming its exit code, is replaced, and the pool
+ * keeps serving.
+ *
+ * Functions travel by reference, as Python pickles them: each child imports
+ * the pool's `module` (by default the main module) and looks the function up
+ * among its exports, so task functions must be exported and the program's
+ * main code guarded by `import.meta.main`.
+ *
+ * Beyond Python: every submit call takes `signal` and `timeout` (a task
+ * still queued is dropped; a running one has its child terminated and
+ * replaced), arguments may hold queues, locks and other primitives of this
+ * package, iterables may be async and are read lazily, and
+ * {@linkcode Pool.prototype.stats} reports load and timings.
+ *
+ * @example Run tasks in five children
+ * ```ts ignore
+ * import { Pool } from "@mp/multiprocessing/pool";
+ *
+ * export function foo(i: number) {
+ *   return i + 100;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 5 });
+ *   for (let i = 0; i < 10; i++) {
+ *     pool.applyAsync(foo, [i], {
+ *       callback: (r) => console.log("callback function", r),
+ *     });
+ *   }
+ *   console.log(await pool.map(foo, [1, 2, 3])); // [ 101, 102, 103 ]
+ *   pool.close();
+ *   await pool.join();
+ * }
+ * ```
+ *
+ * @module
+ */
+import { fromWireError } from "./_errors_wire.ts";
+import { encodeFrame } from "./_frame.ts";
+import { type Percentiles, Samples } from "./_pool_stats.ts";
+import {
+  APPLY,
+  type Failure,
+  MAP,
+  type Outcome,
+  poolWorker,
+  type ResultMessage,
+  STARMAP,
+  type TaskMessage,
+  type Unit,
+  type WorkerInit,
+} from "./_pool_worker.ts";
+import { getDefaultModule } from "./_runtime.ts";
+import { certainlyNotExported } from "./_target.ts";
+import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
+import { ProcessError, TimeoutError } from "./errors.ts";
+import {
+  cpuCount,
+  getStartMethod,
+  Process,
+  type StartMethod,
+} from "./process.ts";
+import { Queue } from "./queue.ts";
+
+export type { Percentiles } from "./_pool_stats.ts";
+
+const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
+
+/** Options for {@linkcode Pool}. */
+export interface PoolOptions {
+  /**
+   * How many children run tasks at once.
+   *
+   * @default {cpuCount()}
+   */
+  processes?: number;
+  /**
+   * How the children are created.
+   *
+   * @default {getStartMethod()}
+   */
+  startMethod?: StartMethod;
+  /**
+   * The URL of the module that exports the task functions (and the
+   * initializer); pass `import.meta.url` when that is not the main module.
+   *
+   * @default {Deno.mainModule}
+   */
+  module?: string | URL;
+  /**
+   * An exported function each child calls once before its first task.
+   * When it throws, the pool is broken: its tasks fail with the error as
+   * `cause`.
+   *
+   * @default {undefined}
+   */
+  // deno-lint-ignore no-explicit-any
+  initializer?: (...args: any[]) => unknown;
+  /**
+   * The arguments for `initializer`.
+   *
+   * @default {[]}
+   */
+  initargs?: unknown[];
+  /**
+   * How many tasks (or chunks) a child runs before it is replaced by a
+   * fresh one; `undefined` keeps children for the pool's life.
+   *
+   * @default {undefined}
+   */
+  maxTasksPerChild?: number;
+  /**
+   * Deno flags for `"subprocess"` children, as for
+   * {@linkcode Process}.
+   *
+   * @default {undefined}
+   */
+  denoFlags?: readonly string[];
+}
+
+/** Options of every call that submits work. */
+export interface SubmitOptions {
+  /**
+   * Cancels the work: a task not yet running is dropped, a running one has
+   * its child terminated (and replaced); the call rejects with
+   * `signal.reason`.
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds from the call until the work is cancelled as by `signal`,
+   * rejecting with a {@linkcode TimeoutError}.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /**
+   * `ArrayBuffer`s to move rather than copy. Accepted for every start
+   * method; the tasks' bytes are copied through the pool's shared-memory
+   * channel either way, so the buffers stay usable in the caller.
+   *
+   * @default {[]}
+   */
+  transfer?: readonly ArrayBuffer[];
+}
+
+/** Options for {@linkcode Pool.prototype.applyAsync}. */
+export interface ApplyAsyncOptions<R> extends SubmitOptions {
+  /** Called in this process with the result, once the task succeeds. */
+  callback?: (result: R) => void;
+  /** Called in this process with the error, once the task fails. */
+  errorCallback?: (error: Error) => void;
+}
+
+/** Options for the map calls. */
+export interface MapOptions extends SubmitOptions {
+  /**
+   * How many items go to a child as one task. For `map` and `starmap`, by
+   * default the input is cut into about four chunks per child (Python's
+   * rule); for `imap` and `imapUnordered` the default is 1.
+   *
+   * @default {undefined}
+   */
+  chunksize?: number;
+}
+
+/** Options for {@linkcode Pool.prototype.mapAsync} and `starmapAsync`. */
+export interface MapAsyncOptions<R> extends MapOptions {
+  /** Called in this process with the results, once all succeed. */
+  callback?: (results: R[]) => void;
+  /** Called in this process with the error, once one fails. */
+  errorCallback?: (error: Error) => void;
+}
+
+/** Options for {@linkcode AsyncResult.prototype.get}. */
+export interface AsyncResultWaitOptions {
+  /**
+   * How long to wait, in milliseconds.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /** Stops waiting, rejecting with `signal.reason`; the task runs on. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode Pool.prototype.stats} reports. */
+export interface PoolStats {
+  /** Children alive now. */
+  readonly workers: number;
+  /** Children running work now. */
+  readonly busy: number;
+  /** Tasks (or chunks) waiting in this process for a child. */
+  readonly queued: number;
+  /** Tasks (or chunks) that succeeded. */
+  readonly completed: number;
+  /** Tasks (or chunks) that failed, were cancelled or lost their child. */
+  readonly failed: number;
+  /** How long tasks ran in their child, over the most recent ones. */
+  readonly runTime: Percentiles;
+  /** How long tasks waited from the call until they started. */
+  readonly waitTime: Percentiles;
+}
+
+/**
+ * The pending result of {@linkcode Pool.prototype.applyAsync},
+ * `mapAsync` or `starmapAsync` (Python's `AsyncResult`).
+ *
+ * @typeParam R The result's type.
+ *
+ * @example Wait for a result
+ * ```ts ignore
+ * import { Pool } from "@mp/multiprocessing/pool";
+ *
+ * export function square(x: number) {
+ *   return x * x;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 2 });
+ *   const result = pool.applyAsync(square, [7]);
+ *   console.log(await result.get({ timeout: 5_000 })); // 49
+ *   console.log(result.successful()); // true
+ * }
+ * ```
+ */
+export class AsyncResult<R> {
+  #promise: Promise<R>;
+  #state: "pending" | "fulfilled" | "rejected" = "pending";
+
+  /**
+   * Wraps the promise of a result; pools make these, users need not.
+   *
+   * @param promise Settles with the result.
+   */
+  constructor(promise: Promise<R>) {
+    this.#promise = promise;
+    promise.then(
+      () => this.#state = "fulfilled",
+      () => this.#state = "rejected",
+    );
+  }
+
+  /**
+   * Waits for the result.
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The result.
+   * @throws {TimeoutError} When the result is not ready at the timeout.
+   * @throws {Error} What the task threw, with the child's stack.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function one() {
+   *   return 1;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.applyAsync(one).get()); // 1
+   * }
+   * ```
+   */
+  get(options: AsyncResultWaitOptions = {}): Promise<R> {
+    const { timeout = Infinity, signal } = options;
+    try {
+      validateTimeout(timeout);
+      signal?.throwIfAborted();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return settleWithin(this.#promise, timeout, signal, () => {
+      throw new TimeoutError(
+        `Cannot get the result as it was not ready within ${timeout} ms`,
+      );
+    });
+  }
+
+  /**
+   * Waits until the result is ready, or the timeout passes.
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns Whether the result is ready.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function one() {
+   *   return 1;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.applyAsync(one).wait()); // true
+   * }
+   * ```
+   */
+  async wait(options: AsyncResultWaitOptions = {}): Promise<boolean> {
+    const { timeout = Infinity, signal } = options;
+    validateTimeout(timeout);
+    signal?.throwIfAborted();
+    const settled = this.#promise.then(() => true, () => true);
+    return await settleWithin(settled, timeout, signal, () => false);
+  }
+
+  /**
+   * Tells whether the result is ready.
+   *
+   * @returns `true` once the task has succeeded or failed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { AsyncResult } from "@mp/multiprocessing/pool";
+   *
+   * const result = new AsyncResult(new Promise(() => {}));
+   * console.log(result.ready()); // false
+   * ```
+   */
+  ready(): boolean {
+    return this.#state !== "pending";
+  }
+
+  /**
+   * Tells whether the task succeeded.
+   *
+   * @returns `true` when it succeeded, `false` when it failed.
+   * @throws {Error} When the result is not ready yet.
+   *
+   * @example Usage
+   * ```ts
+   * import { AsyncResult } from "@mp/multiprocessing/pool";
+   *
+   * const result = new AsyncResult(Promise.resolve(1));
+   * await result.wait();
+   * console.log(result.successful()); // true
+   * ```
+   */
+  successful(): boolean {
+    if (this.#state === "pending") {
+      throw new Error(
+        "Cannot tell whether the task succeeded as it is not ready: await wait() first",
+      );
+    }
+    return this.#state === "fulfilled";
+  }
+}
+
+// A task's states.
+const QUEUED = 0;
+const SENT = 1;
+const DONE = 2;
+
+/** One unit of work as the parent tracks it. */
+interface Task {
+  unit: Unit;
+  state: typeof QUEUED | typeof SENT | typeof DONE;
+  slot: Slot | null;
+  /** When it was submitted, ms since the epoch. */
+  submitted: number;
+  /** Receives the result: an error, or the value (and a chunk's partial values). */
+  settle: (error: Error | null, value: unknown, partial?: unknown[]) => void;
+}
+
+/** One child and what it holds. */
+interface Slot {
+  process: Process;
+  tasks: Queue<TaskMessage>;
+  /** Sent and not yet answered, in the order sent: the first is running. */
+  inflight: Task[];
+  /** Units sent over its life. */
+  sent: number;
+  answered: number;
+  /** No more work goes to it. */
+  stopping: boolean;
+  /** The pool terminated it to cancel its running task. */
+  killed: boolean;
+  /** It was told to exit. */
+  told: boolean;
+}
+
+/** The cancellation of one submit call: its tasks, its signal and timeout. */
+interface Call {
+  tasks: Set<Task>;
+  dispose: () => void;
+}
+
+// How much queued work each child holds, in milliseconds of its measured
+// run time: enough that a child never waits for the parent between short
+// tasks, little enough that long tasks spread over all children.
+const WINDOW_MS = 4;
+const MAX_WINDOW = 64;
+// A child that dies three times in a row before answering anything (its
+// initializer exits, its module throws on import) would be replaced
+// forever: the pool breaks instead.
+const MAX_STRIKES = 3;
+
+const now = () => performance.timeOrigin + performance.now();
+
+function validateCount(name: string, value: unknown, what: string): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value <= 0
+  ) {
+    throw new RangeError(
+      `Cannot ${what} as ${name} is ${value}: it must be an integer greater than 0`,
+    );
+  }
+  return value;
+}
+
+function isAsyncIterable<T>(value: unknown): value is AsyncIterable<T> {
+  return value !== null && typeof value === "object" &&
+    typeof (value as AsyncIterable<T>)[Symbol.asyncIterator] === "function";
+}
+
+function isIterable<T>(value: unknown): value is Iterable<T> {
+  return value !== null && (typeof value === "object" ||
+    typeof value === "string") &&
+    typeof (value as Iterable<T>)[Symbol.iterator] === "function";
+}
+
+function fromFailure(
+  failure: Failure,
+  exports: Record<string, unknown> | null,
+): Error {
+  const error = fromWireError(failure.error);
+  // A class of the task's module, as Python unpickles one by its module.
+  const Class = exports?.[error.name];
+  if (
+    error.constructor === Error && typeof Class === "function" &&
+    Class.prototype instanceof Error
+  ) Object.setPrototypeOf(error, Class.prototype);
+  if (failure.props !== undefined) Object.assign(error, failure.props);
+  return error;
+}
+
+let poolWorkers = 0;
+
+/**
+ * A pool of child processes that run tasks (Python's
+ * `multiprocessing.Pool`).
+ *
+ * Each child holds a few tasks at a time and runs them in order; the pool
+ * keeps the rest and hands them out as children answer, several per
+ * message when tasks are short. A child that dies (`Deno.exit`, an uncaught
+ * error outside a task, out of memory, killed) fails the task it was
+ * running with a {@linkcode ProcessError} naming the exit code, its other
+ * tasks go to other children, and a new child takes its place: every task
+ * settles exactly once.
+ *
+ * Close the pool and join it, or terminate it (`await using` does so), or
+ * the program keeps running.
+ *
+ * @example Map over a list in two children
+ * ```ts ignore
+ * import { Pool } from "@mp/multiprocessing/pool";
+ *
+ * export function double(x: number) {
+ *   return x * 2;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 2 });
+ *   console.log(await pool.map(double, [1, 2, 3])); // [ 2, 4, 6 ]
+ * }
+ * ```
+ */
+export class Pool {
+  #processes: number;
+  #startMethod: StartMethod;
+  #module: string;
+  #init: Omit<WorkerInit, "slot">;
+  #maxTasks: number;
+  #denoFlags: readonly string[] | undefined;
+  #results = new Queue<ResultMessage>();
+  #slots = new Set<Slot>();
+  #exits = new Set<Promise<void>>();
+  #pending: Task[] = [];
+  #pendingHead = 0;
+  #queued = 0;
+  /** Running imap loops, which may submit more after close(). */
+  #iterating = 0;
+  #sent = new Map<number, Task>();
+  #nextId = 1;
+  #closed = false;
+  #terminated = false;
+  #broken: Error | null = null;
+  #strikes = 0;
+  #averageRun = -1;
+  #completed = 0;
+  #failed = 0;
+  #runTime = new Samples();
+  #waitTime = new Samples();
+  #stopReading = new AbortController();
+  /** The task module's exports, to give errors their own class back. */
+  #exports: Record<string, unknown> | null = null;
+  /** Functions already checked, so a hot loop of `apply` reads no source. */
+  #names = new WeakMap<object, string>();
+  #reading: Promise<void>;
+
+  /**
+   * Starts the children.
+   *
+   * @param options How many children, how to start them, and where the
+   * task functions live.
+   * @throws {RangeError} When `processes` or `maxTasksPerChild` is not an
+   * integer greater than 0.
+   * @throws {TypeError} When `initializer` is not an exported function, or
+   * `initargs` cannot be cloned.
+   * @throws {Deno.errors.NotCapable} When the `"subprocess"` start method
+   * lacks `--allow-run`.
+   */
+  constructor(options: PoolOptions = {}) {
+    const {
+      processes = cpuCount(),
+      startMethod = getStartMethod(),
+      module = getDefaultModule(),
+      initializer,
+      initargs = [],
+      maxTasksPerChild,
+      denoFlags,
+    } = options;
+    this.#processes = validateCount(
+      "processes",
+      processes,
+      "create the pool",
+    );
+    this.#maxTasks = maxTasksPerChild === undefined ? Infinity : validateCount(
+      "maxTasksPerChild",
+      maxTasksPerChild,
+      "create the pool",
+    );
+    if (startMethod !== "worker" && startMethod !== "subprocess") {
+      throw new TypeError(
+        `Cannot create the pool with start method ${
+          JSON.stringify(startMethod) ?? String(startMethod)
+        }: use "worker" or "subprocess"`,
+      );
+    }
+    this.#startMethod = startMethod;
+    this.#module = new URL(module).href;
+    this.#denoFlags = denoFlags;
+    if (!Array.isArray(initargs)) {
+      throw new TypeError(
+        `Cannot create the pool as initargs is ${typeof initargs}: pass an array`,
+      );
+    }
+    this.#init = { initargs, module: this.#module };
+    if (initializer !== undefined) {
+      this.#init.initializer = [this.#module, this.#nameOf(initializer)];
+      encodeFrame(initargs, "initargs");
+    }
+    checkPermissions(startMethod);
+    // The main module cannot be imported while it runs (it may be awaiting
+    // this pool): its error classes arrive as Error with their name.
+    if (this.#module !== Deno.mainModule) {
+      import(this.#module).then(
+        (exports) => this.#exports = exports,
+        () => {},
+      );
+    }
+    for (let i = 0; i < this.#processes; i++) this.#spawn();
+    this.#reading = this.#read();
+  }
+
+  /**
+   * Runs `fn(...args)` in a child and waits for its result (Python's
+   * `apply`).
+   *
+   * @typeParam A The function's parameter types.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param args Its arguments, sent by structured clone; primitives of this
+   * package may appear anywhere inside.
+   * @param options `signal` and `timeout` to cancel the task.
+   * @returns The result.
+   * @throws {TypeError} When `fn` is not exported or `args` cannot be cloned.
+   * @throws {Error} When the pool is closed, or what the task threw.
+   * @throws {ProcessError} When the child died while running the task.
+   * @throws {TimeoutError} When `timeout` passed first.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function add(a: number, b: number) {
+   *   return a + b;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.apply(add, [1, 2])); // 3
+   * }
+   * ```
+   */
+  apply<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    args?: A,
+    options: SubmitOptions = {},
+  ): Promise<Awaited<R>> {
+    try {
+      return this.#submitOne<R>(fn, args ?? [], options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Runs `fn(...args)` in a child without waiting (Python's `apply_async`).
+   *
+   * @typeParam A The function's parameter types.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param args Its arguments, sent by structured clone.
+   * @param options `callback` and `errorCallback`, `signal` and `timeout`.
+   * @returns The pending result.
+   * @throws {TypeError} When `fn` is not exported or `args` cannot be cloned
+   * (nothing is submitted; the pool stays usable).
+   * @throws {Error} When the pool is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function add(a: number, b: number) {
+   *   return a + b;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   const result = pool.applyAsync(add, [1, 2], {
+   *     callback: (sum) => console.log("sum", sum), // sum 3
+   *   });
+   *   await result.wait();
+   * }
+   * ```
+   */
+  applyAsync<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    args?: A,
+    options: ApplyAsyncOptions<Awaited<R>> = {},
+  ): AsyncResult<Awaited<R>> {
+    const promise = this.#submitOne<R>(fn, args ?? [], options);
+    return this.#withCallbacks(promise, options);
+  }
+
+  /**
+   * Runs `fn(item)` for every item in the children and waits for all the
+   * results, in input order (Python's `map`). An input without a known
+   * length is read whole first, as in Python; use `imap` to stream.
+   *
+   * @typeParam T The items' type.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The items; sync or async.
+   * @param options `chunksize`, `signal` and `timeout`.
+   * @returns The results.
+   * @throws {RangeError} When `chunksize` is not an integer greater than 0.
+   * @throws {Error} The first error a task threw; the rest is cancelled.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function square(x: number) {
+   *   return x * x;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
+   * }
+   * ```
+   */
+  map<T, R>(
+    fn: (item: T) => R | Promise<R>,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    options: MapOptions = {},
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAll(fn, iterable, MAP, options);
+  }
+
+  /**
+   * Like {@linkcode Pool.prototype.map}, without waiting (Python's
+   * `map_async`).
+   *
+   * @typeParam T The items' type.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The items; sync or async.
+   * @param options `chunksize`, `callback`, `errorCallback`, `signal` and
+   * `timeout`.
+   * @returns The pending results.
+   * @throws {TypeError} When `fn` is not exported.
+   * @throws {Error} When the pool is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function square(x: number) {
+   *   return x * x;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(await pool.mapAsync(square, [1, 2]).get()); // [ 1, 4 ]
+   * }
+   * ```
+   */
+  mapAsync<T, R>(
+    fn: (item: T) => R | Promise<R>,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    options: MapAsyncOptions<Awaited<R>> = {},
+  ): AsyncResult<Awaited<R>[]> {
+    this.#checkOpen();
+    this.#nameOf(fn);
+    return this.#withCallbacks(
+      this.#mapAll(fn, iterable, MAP, options),
+      options,
+    );
+  }
+
+  /**
+   * Runs `fn(...args)` for every argument list and waits for the results,
+   * in input order (Python's `starmap`).
+   *
+   * @typeParam A The function's parameter types.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The argument lists; sync or async.
+   * @param options `chunksize`, `signal` and `timeout`.
+   * @returns The results.
+   * @throws {RangeError} When `chunksize` is not an integer greater than 0.
+   * @throws {Error} The first error a task threw.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function add(a: number, b: number) {
+   *   return a + b;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [ 3, 7 ]
+   * }
+   * ```
+   */
+  starmap<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    iterable: Iterable<A> | AsyncIterable<A>,
+    options: MapOptions = {},
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAll(fn, iterable, STARMAP, options);
+  }
+
+  /**
+   * Like {@linkcode Pool.prototype.starmap}, without waiting (Python's
+   * `starmap_async`).
+   *
+   * @typeParam A The function's parameter types.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The argument lists; sync or async.
+   * @param options `chunksize`, `callback`, `errorCallback`, `signal` and
+   * `timeout`.
+   * @returns The pending results.
+   * @throws {TypeError} When `fn` is not exported.
+   * @throws {Error} When the pool is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function add(a: number, b: number) {
+   *   return a + b;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(await pool.starmapAsync(add, [[1, 2]]).get()); // [ 3 ]
+   * }
+   * ```
+   */
+  starmapAsync<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    iterable: Iterable<A> | AsyncIterable<A>,
+    options: MapAsyncOptions<Awaited<R>> = {},
+  ): AsyncResult<Awaited<R>[]> {
+    this.#checkOpen();
+    this.#nameOf(fn);
+    return this.#withCallbacks(
+      this.#mapAll(fn, iterable, STARMAP, options),
+      options,
+    );
+  }
+
+  /**
+   * Runs `fn(item)` for every item and yields the results in input order
+   * as they come (Python's `imap`). The input is read lazily, a bounded
+   * number of chunks ahead; leaving the loop early stops reading it and
+   * drops the tasks not yet running.
+   *
+   * @typeParam T The items' type.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The items; sync or async, of any length.
+   * @param options `chunksize` (default 1), `signal` and `timeout`.
+   * @returns The results, in order.
+   * @throws {TypeError} When `fn` is not exported.
+   * @throws {RangeError} When `chunksize` is not an integer greater than 0.
+   * @throws {Error} When the pool is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function square(x: number) {
+   *   return x * x;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   for await (const y of pool.imap(square, [1, 2, 3])) console.log(y);
+   * }
+   * ```
+   */
+  imap<T, R>(
+    fn: (item: T) => R | Promise<R>,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    options: MapOptions = {},
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#iterate(fn, iterable, MAP, true, options);
+  }
+
+  /**
+   * Like {@linkcode Pool.prototype.imap}, yielding each result as soon as
+   * it is ready, in any order (Python's `imap_unordered`).
+   *
+   * @typeParam T The items' type.
+   * @typeParam R The function's result type.
+   * @param fn A function exported from the pool's `module`.
+   * @param iterable The items; sync or async, of any length.
+   * @param options `chunksize` (default 1), `signal` and `timeout`.
+   * @returns The results, in the order they finish.
+   * @throws {TypeError} When `fn` is not exported.
+   * @throws {RangeError} When `chunksize` is not an integer greater than 0.
+   * @throws {Error} When the pool is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function square(x: number) {
+   *   return x * x;
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   for await (const y of pool.imapUnordered(square, [1, 2, 3])) {
+   *     console.log(y);
+   *   }
+   * }
+   * ```
+   */
+  imapUnordered<T, R>(
+    fn: (item: T) => R | Promise<R>,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    options: MapOptions = {},
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#iterate(fn, iterable, MAP, false, options);
+  }
+
+  /**
+   * Accepts no more work; the children exit once every submitted task is
+   * done (Python's `close`).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * export function one() {
+   *   return 1;
+   * }
+   *
+   * if (import.meta.main) {
+   *   const pool = new Pool({ processes: 1 });
+   *   pool.applyAsync(one);
+   *   pool.close();
+   *   await pool.join();
+   * }
+   * ```
+   */
+  close(): void {
+    this.#closed = true;
+    this.#stopIdle();
+  }
+
+  /**
+   * Stops every child at once (Python's `terminate`); work not yet done
+   * fails with an error saying the pool was terminated.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * if (import.meta.main) {
+   *   const pool = new Pool({ processes: 1 });
+   *   pool.terminate();
+   *   await pool.join();
+   * }
+   * ```
+   */
+  terminate(): void {
+    if (this.#terminated) return;
+    this.#closed = true;
+    this.#terminated = true;
+    const error = new Error(
+      "Cannot finish the task as the pool was terminated",
+    );
+    this.#failAll(error);
+    for (const slot of this.#slots) {
+      slot.stopping = true;
+      slot.process.terminate();
+    }
+  }
+
+  /**
+   * Waits for every child to exit, after {@linkcode Pool.prototype.close}
+   * or {@linkcode Pool.prototype.terminate} (Python's `join`).
+   *
+   * @throws {Error} When the pool is neither closed nor terminated.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * if (import.meta.main) {
+   *   const pool = new Pool({ processes: 1 });
+   *   pool.close();
+   *   await pool.join();
+   * }
+   * ```
+   */
+  async join(): Promise<void> {
+    if (!this.#closed) {
+      throw new Error(
+        "Cannot join the pool as it is still running: call close() or terminate() first",
+      );
+    }
+    // Children that die while the pool drains are replaced: wait for those too.
+    while (this.#exits.size > 0) await Promise.all(this.#exits);
+    this.#stopReading.abort();
+    await this.#reading;
+  }
+
+  /**
+   * Reports the pool's load and timings.
+   *
+   * @returns Children alive and busy, tasks queued, completed and failed,
+   * and run-time and wait-time percentiles in milliseconds.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(pool.stats().workers); // 2
+   * }
+   * ```
+   */
+  stats(): PoolStats {
+    let busy = 0;
+    for (const slot of this.#slots) if (slot.inflight.length > 0) busy++;
+    return {
+      workers: this.#slots.size,
+      busy,
+      queued: this.#queued,
+      completed: this.#completed,
+      failed: this.#failed,
+      runTime: this.#runTime.percentiles(),
+      waitTime: this.#waitTime.percentiles(),
+    };
+  }
+
+  /**
+   * Terminates the pool and waits for its children, so `await using`
+   * leaves nothing behind (Python's `with Pool() as pool`).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { Pool } from "@mp/multiprocessing/pool";
+   *
+   * if (import.meta.main) {
+   *   await using pool = new Pool({ processes: 1 });
+   * }
+   * ```
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.terminate();
+    await this.join();
+  }
+
+  // --- submitting -------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#broken !== null) throw this.#brokenError();
+    if (this.#closed) {
+      throw new Error("Cannot submit to the pool as it is closed");
+    }
+  }
+
+  #brokenError(): Error {
+    return new Error(
+      "Cannot run the task as the pool is broken: its children fail before running any task",
+      { cause: this.#broken },
+    );
+  }
+
+  #nameOf(fn: unknown): string {
+    const known = typeof fn === "function" ? this.#names.get(fn) : undefined;
+    if (known !== undefined) return known;
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot submit ${typeof fn} to the pool: pass a function exported from ${this.#module}`,
+      );
+    }
+    const name = fn.name;
+    if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
+      throw new TypeError(
+        `Cannot submit an anonymous or bound function to the pool: declare it as \`export function name() {}\` in ${this.#module}`,
+      );
+    }
+    if (certainlyNotExported(name, this.#module)) {
+      throw new TypeError(
+        `Cannot submit function ${name} to the pool as it is not exported from ${this.#module}: export it (\`export function ${name}\`), or pass the module that exports it as the pool's \`module\``,
+      );
+    }
+    this.#names.set(fn, name);
+    return name;
+  }
+
+  /** Starts watching a call's signal and timeout; the caller adds tasks. */
+  #call(options: SubmitOptions): Call {
+    const { signal, timeout = Infinity } = options;
+    validateTimeout(timeout);
+    signal?.throwIfAborted();
+    const call: Call = { tasks: new Set(), dispose: () => {} };
+    if (signal === undefined && timeout === Infinity) return call;
+    const abort = (reason: unknown) => {
+      call.dispose();
+      for (const task of [...call.tasks]) this.#cancel(task, reason, true);
+    };
+    const onAbort = () => abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const cancelTimer = setLongTimeout(
+      () =>
+        abort(
+          new TimeoutError(
+            `Cannot finish the task as it did not finish within ${timeout} ms`,
+          ),
+        ),
+      timeout,
+    );
+    call.dispose = () => {
+      cancelTimer();
+      signal?.removeEventListener("abort", onAbort);
+    };
+    return call;
+  }
+
+  #submitOne<R>(
+    fn: (...args: never[]) => unknown,
+    args: unknown[],
+    options: SubmitOptions,
+  ): Promise<Awaited<R>> {
+    this.#checkOpen();
+    const name = this.#nameOf(fn);
+    if (!Array.isArray(args)) {
+      throw new TypeError(
+        `Cannot submit to the pool as args is ${typeof args}: pass an array`,
+      );
+    }
+    // Checked here, so the caller hears of it and nothing is submitted.
+    encodeFrame(args, "args");
+    const call = this.#call(options);
+    return new Promise<Awaited<R>>((resolve, reject) => {
+      const task = this.#task(call, name, APPLY, args, (error, value) => {
+        call.dispose();
+        if (error === null) resolve(value as Awaited<R>);
+        else reject(error);
+      });
+      this.#enqueue(task);
+      this.#dispatch();
+    });
+  }
+
+  #withCallbacks<R>(
+    promise: Promise<R>,
+    options: {
+      callback?: (result: R) => void;
+      errorCallback?: (error: Error) => void;
+    },
+  ): AsyncResult<R> {
+    const { callback, errorCallback } = options;
+    promise.then(
+      (value) => callback?.(value),
+      (error) => errorCallback?.(error),
+    );
+    return new AsyncResult(promise);
+  }
+
+  #task(
+    call: Call,
+    name: string,
+    kind: Unit[3],
+    payload: unknown[],
+    settle: Task["settle"],
+  ): Task {
+    const task: Task = {
+      unit: [this.#nextId++, this.#module, name, kind, payload],
+      state: QUEUED,
+      slot: null,
+      submitted: now(),
+      settle: (error, value, partial) => {
+        call.tasks.delete(task);
+        settle(error, value, partial);
+      },
+    };
+    call.tasks.add(task);
+    return task;
+  }
+
+  #chunksizeOf(options: MapOptions, fallback: () => number): number {
+    const { chunksize } = options;
+    if (chunksize === undefined) return fallback();
+    return validateCount("chunksize", chunksize, "map over the items");
+  }
+
+  async #mapAll<R>(
+    fn: (...args: never[]) => unknown,
+    iterable: Iterable<unknown> | AsyncIterable<unknown>,
+    kind: typeof MAP | typeof STARMAP,
+    options: MapOptions,
+  ): Promise<Awaited<R>[]> {
+    this.#checkOpen();
+    const name = this.#nameOf(fn);
+    const items = Array.isArray(iterable)
+      ? iterable
+      : isAsyncIterable(iterable)
+      ? await Array.fromAsync(iterable)
+      : isIterable(iterable)
+      ? Array.from(iterable)
+      : notIterable(iterable);
+    // Python's rule: about four chunks per child.
+    const chunksize = this.#chunksizeOf(
+      options,
+      () => Math.max(1, Math.ceil(items.length / (this.#processes * 4))),
+    );
+    this.#checkOpen();
+    const call = this.#call(options);
+    if (items.length === 0) {
+      call.dispose();
+      return [];
+    }
+    return await new Promise<Awaited<R>[]>((resolve, reject) => {
+      let left = Math.ceil(items.length / chunksize);
+      let failed = false;
+      // Each chunk's results as they came, joined once at the end.
+      const parts: Awaited<R>[][] = new Array(left);
+      for (let start = 0; start < items.length; start += chunksize) {
+        const part = start / chunksize;
+        const chunk = items.slice(start, start + chunksize);
+        const task = this.#task(call, name, kind, chunk, (error, values) => {
+          if (failed) return;
+          if (error !== null) {
+            failed = true;
+            call.dispose();
+            // The first error settles the map; the rest is not wanted.
+            for (const other of [...call.tasks]) {
+              this.#cancel(other, error, false);
+            }
+            reject(error);
+            return;
+          }
+          parts[part] = values as Awaited<R>[];
+          if (--left === 0) {
+            call.dispose();
+            resolve(parts.length === 1 ? parts[0]! : parts.flat());
+          }
+        });
+        this.#enqueue(task);
+      }
+      this.#dispatch();
+    });
+  }
+
+  #iterate<R>(
+    fn: (...args: never[]) => unknown,
+    iterable: Iterable<unknown> | AsyncIterable<unknown>,
+    kind: typeof MAP | typeof STARMAP,
+    ordered: boolean,
+    options: MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    this.#checkOpen();
+    const name = this.#nameOf(fn);
+    const chunksize = this.#chunksizeOf(options, () => 1);
+    const call = this.#call(options);
+    let sync: Iterator<unknown> | null = null;
+    let async: AsyncIterator<unknown> | null = null;
+    if (isAsyncIterable(iterable)) {
+      async = iterable[Symbol.asyncIterator]();
+    } else if (isIterable(iterable)) sync = iterable[Symbol.iterator]();
+    else {
+      call.dispose();
+      notIterable(iterable);
+    }
+    return this.#results_(
+      name,
+      kind,
+      ordered,
+      chunksize,
+      call,
+      sync,
+      async,
+    ) as AsyncIterableIterator<Awaited<R>>;
+  }
+
+  async *#results_(
+    name: string,
+    kind: typeof MAP | typeof STARMAP,
+    ordered: boolean,
+    chunksize: number,
+    call: Call,
+    sync: Iterator<unknown> | null,
+    async: AsyncIterator<unknown> | null,
+  ): AsyncGenerator<unknown> {
+    // Bounded read-ahead: enough chunks to keep every child's window full.
+    const limit = Math.max(4, this.#processes * 16);
+    type Done = { error: Error | null; values: unknown[] };
+    const done = new Map<number, Done>();
+    const arrivals: Done[] = [];
+    let submitted = 0;
+    let yielded = 0;
+    let inputDone = false;
+    let wake: (() => void) | null = null;
+    const pull = async (): Promise<unknown[]> => {
+      const chunk: unknown[] = [];
+      while (chunk.length < chunksize) {
+        const next = sync !== null ? sync.next() : await async!.next();
+        if (next.done) {
+          inputDone = true;
+          break;
+        }
+        chunk.push(next.value);
+      }
+      return chunk;
+    };
+    this.#iterating++;
+    try {
+      for (;;) {
+        let added = false;
+        while (!inputDone && submitted - yielded < limit) {
+          const chunk = await pull();
+          if (chunk.length === 0) break;
+          if (this.#broken !== null) throw this.#brokenError();
+          if (this.#terminated) {
+            throw new Error(
+              "Cannot finish the task as the pool was terminated",
+            );
+          }
+          const seq = submitted++;
+          const task = this.#task(
+            call,
+            name,
+            kind,
+            chunk,
+            (error, values, partial) => {
+              const result: Done = {
+                error,
+                values: (error === null ? values : partial) as unknown[] ??
+                  [],
+              };
+              if (ordered) done.set(seq, result);
+              else arrivals.push(result);
+              const resume = wake;
+              wake = null;
+              resume?.();
+            },
+          );
+          this.#enqueue(task);
+          added = true;
+        }
+        if (added) this.#dispatch();
+        const next = ordered ? done.get(yielded) : arrivals.shift();
+        if (next !== undefined) {
+          if (ordered) done.delete(yielded);
+          yielded++;
+          yield* next.values;
+          if (next.error !== null) throw next.error;
+          continue;
+        }
+        if (inputDone && submitted === yielded) return;
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    } finally {
+      this.#iterating--;
+      call.dispose();
+      const reason = new Error("The iteration ended before the task ran");
+      for (const task of [...call.tasks]) this.#cancel(task, reason, false);
+      this.#stopIdle();
+      if (!inputDone) {
+        if (sync !== null) sync.return?.();
+        else await async?.return?.();
+      }
+    }
+  }
+
+  // --- scheduling -------------------------------------------------------
+
+  #enqueue(task: Task): void {
+    this.#pending.push(task);
+    this.#queued++;
+  }
+
+  /** Puts tasks a dead child held back at the front, in their order. */
+  #requeue(tasks: Task[]): void {
+    if (tasks.length === 0) return;
+    const rest = this.#pending.slice(this.#pendingHead);
+    this.#pending = [...tasks, ...rest];
+    this.#pendingHead = 0;
+    for (const task of tasks) {
+      task.state = QUEUED;
+      task.slot = null;
+    }
+    this.#queued += tasks.length;
+  }
+
+  #nextPending(): Task | undefined {
+    while (this.#pendingHead < this.#pending.length) {
+      const task = this.#pending[this.#pendingHead++]!;
+      if (
+        this.#pendingHead > 1024 && this.#pendingHead * 2 > this.#pending.length
+      ) {
+        this.#pending = this.#pending.slice(this.#pendingHead);
+        this.#pendingHead = 0;
+      }
+      if (task.state === QUEUED) return task;
+    }
+    return undefined;
+  }
+
+  #window(): number {
+    if (this.#averageRun < 0) return 2;
+    const fit = Math.floor(WINDOW_MS / Math.max(this.#averageRun, 0.001));
+    // At least one task waits behind the running one, so a child never
+    // idles while its next task crosses.
+    return Math.max(2, Math.min(MAX_WINDOW, fit));
+  }
+
+  /** Hands queued tasks to children with room, a batch per child. */
+  #dispatch(): void {
+    if (this.#queued === 0) return;
+    const window = this.#window();
+    // A child is refilled once half its window is done, so short tasks go
+    // out many per message.
+    const low = window <= 2 ? window - 1 : Math.floor(window / 2);
+    const open: Slot[] = [];
+    for (const slot of this.#slots) {
+      if (
+        !slot.stopping && slot.inflight.length <= low &&
+        slot.sent < this.#maxTasks
+      ) open.push(slot);
+    }
+    if (open.length === 0) return;
+    open.sort((a, b) => a.inflight.length - b.inflight.length);
+    const batches = open.map(() => [] as Task[]);
+    // Round robin, so a few long tasks spread over all children.
+    let placed = true;
+    while (placed && this.#queued > 0) {
+      placed = false;
+      for (let i = 0; i < open.length && this.#queued > 0; i++) {
+        const slot = open[i]!;
+        const batch = batches[i]!;
+        if (
+          slot.inflight.length + batch.length >= window ||
+          slot.sent + batch.length >= this.#maxTasks
+        ) continue;
+        const task = this.#nextPending();
+        if (task === undefined) break;
+        this.#queued--;
+        batch.push(task);
+        placed = true;
+      }
+    }
+    for (let i = 0; i < open.length; i++) {
+      const batch = batches[i]!;
+      if (batch.length > 0) this.#send(open[i]!, batch);
+    }
+  }
+
+  #send(slot: Slot, batch: Task[]): void {
+    try {
+      slot.tasks.putNowait(batch.map((task) => task.unit));
+      for (const task of batch) this.#sentTo(slot, task);
+    } catch {
+      // One of them cannot be cloned: send the rest one by one, failing
+      // only that one.
+      for (const task of batch) {
+        try {
+          slot.tasks.putNowait([task.unit]);
+          this.#sentTo(slot, task);
+        } catch (error) {
+          this.#failed++;
+          task.state = DONE;
+          task.settle(error as Error, undefined);
+        }
+      }
+    }
+    if (slot.sent >= this.#maxTasks) slot.stopping = true;
+    this.#stopIdle();
+  }
+
+  #sentTo(slot: Slot, task: Task): void {
+    task.state = SENT;
+    task.slot = slot;
+    slot.inflight.push(task);
+    slot.sent++;
+    this.#sent.set(task.unit[0], task);
+  }
+
+  /** Cancels a task; a running one has its child terminated when `kill`. */
+  #cancel(task: Task, reason: unknown, kill: boolean): void {
+    if (task.state === DONE) return;
+    if (task.state === QUEUED) this.#queued--;
+    const slot = task.slot;
+    task.state = DONE;
+    this.#failed++;
+    task.settle(reason as Error, undefined);
+    if (kill && slot !== null && slot.inflight[0] === task && !slot.killed) {
+      slot.killed = true;
+      slot.stopping = true;
+      slot.process.terminate();
+    }
+  }
+
+  #failAll(error: Error): void {
+    for (const task of this.#pending.slice(this.#pendingHead)) {
+      this.#cancel(task, error, false);
+    }
+    this.#pending = [];
+    this.#pendingHead = 0;
+    for (const slot of this.#slots) {
+      for (const task of slot.inflight) this.#cancel(task, error, false);
+    }
+  }
+
+  /** Tells idle children to exit once the pool is closed and drained. */
+  #stopIdle(): void {
+    for (const slot of this.#slots) {
+      const done = this.#closed && this.#queued === 0 &&
+        this.#iterating === 0;
+      if (slot.inflight.length > 0 || slot.killed) continue;
+      if ((done || slot.sent >= this.#maxTasks) && !slot.told) {
+        slot.stopping = true;
+        slot.told = true;
+        slot.tasks.putNowait(null);
+      }
+    }
+  }
+
+  // --- children ---------------------------------------------------------
+
+  #spawn(): void {
+    const tasks = new Queue<TaskMessage>();
+    const init: WorkerInit = { ...this.#init, slot: ++poolWorkers };
+    const process = new Process({
+      target: poolWorker,
+      args: [tasks, this.#results, init],
+      module: WORKER_MODULE,
+      startMethod: this.#startMethod,
+      name: `PoolWorker-${init.slot}`,
+      ...(this.#denoFlags === undefined ? {} : { denoFlags: this.#denoFlags }),
+    });
+    const slot: Slot = {
+      process: process as unknown as Process,
+      tasks,
+      inflight: [],
+      sent: 0,
+      answered: 0,
+      stopping: false,
+      killed: false,
+      told: false,
+    };
+    process.start();
+    this.#slots.add(slot);
+    const exit: Promise<void> = process.join().then((code) =>
+      this.#onExit(slot, code ?? -1)
+    ).finally(() => this.#exits.delete(exit));
+    this.#exits.add(exit);
+  }
+
+  async #onExit(slot: Slot, code: number): Promise<void> {
+    // Whatever it answered before it died is read first; one turn lets a
+    // result the reader had already taken be handled too.
+    this.#drain();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#drain();
+    this.#slots.delete(slot);
+    const held = slot.inflight;
+    slot.inflight = [];
+    for (const task of held) this.#sent.delete(task.unit[0]);
+    const running = held[0];
+    const rest: Task[] = [];
+    for (const task of held) {
+      if (task.state === DONE) continue;
+      if (task === running && !slot.killed) {
+        task.state = DONE;
+        this.#failed++;
+        task.settle(
+          new ProcessError(
+            `Cannot finish the task as pool worker ${slot.process.name} died with exit code ${code}`,
+            { exitCode: code },
+          ),
+          undefined,
+        );
+      } else rest.push(task);
+    }
+    this.#requeue(rest);
+    if (
+      slot.answered === 0 && held.length === 0 && !slot.told &&
+      !slot.killed && !this.#terminated
+    ) {
+      if (++this.#strikes >= MAX_STRIKES && this.#broken === null) {
+        this.#break(
+          new ProcessError(
+            `Pool worker ${slot.process.name} exited with code ${code} before running any task`,
+            { exitCode: code },
+          ),
+        );
+      }
+    }
+    const needed = !this.#closed || this.#queued > 0 ||
+      this.#iterating > 0;
+    if (!this.#terminated && this.#broken === null && needed) this.#spawn();
+    this.#dispatch();
+    this.#stopIdle();
+  }
+
+  #break(error: Error): void {
+    this.#broken = error;
+    this.#closed = true;
+    this.#failAll(this.#brokenError());
+    for (const slot of this.#slots) {
+      slot.stopping = true;
+      slot.process.terminate();
+    }
+  }
+
+  // --- results ----------------------------------------------------------
+
+  async #read(): Promise<void> {
+    const signal = this.#stopReading.signal;
+    for (;;) {
+      let message: ResultMessage;
+      try {
+        message = await this.#results.get({ signal });
+      } catch {
+        return;
+      }
+      this.#handle(message);
+      this.#drain();
+      this.#dispatch();
+      this.#stopIdle();
+    }
+  }
+
+  #drain(): void {
+    // Asked first: an EmptyError costs a stack trace each time.
+    while (this.#results.qsize() > 0) {
+      let message: ResultMessage;
+      try {
+        message = this.#results.getNowait();
+      } catch {
+        return;
+      }
+      this.#handle(message);
+    }
+  }
+
+  #handle(message: ResultMessage): void {
+    if (message[0] === "init") {
+      if (this.#broken === null) {
+        this.#break(fromFailure(message[2], this.#exports));
+      }
+      return;
+    }
+    const outcome = message as Outcome;
+    const id = outcome[0];
+    const task = this.#sent.get(id);
+    if (task === undefined) return;
+    this.#sent.delete(id);
+    const slot = task.slot!;
+    const at = slot.inflight[0] === task ? 0 : slot.inflight.indexOf(task);
+    if (at >= 0) slot.inflight.splice(at, 1);
+    slot.answered++;
+    this.#strikes = 0;
+    const ran = outcome[4];
+    this.#runTime.add(ran);
+    this.#waitTime.add(Math.max(0, outcome[3] - task.submitted));
+    this.#averageRun = this.#averageRun < 0
+      ? ran
+      : this.#averageRun * 0.8 + ran * 0.2;
+    if (task.state === DONE) return;
+    task.state = DONE;
+    if (outcome[1] === 1) {
+      this.#completed++;
+      task.settle(null, outcome[2]);
+    } else {
+      this.#failed++;
+      task.settle(
+        fromFailure(outcome[2], this.#exports),
+        undefined,
+        outcome[5],
+      );
+    }
+  }
+}
+
+function notIterable(value: unknown): never {
+  throw new TypeError(
+    `Cannot map over ${typeof value} as it is not iterable: pass an array, an iterable or an async iterable`,
+  );
+}
+
+/**
+ * Fails early, naming the flag, when the children cannot start: else each
+ * would fail on its own, inside the child.
+ */
+function checkPermissions(startMethod: StartMethod): void {
+  if (startMethod === "subprocess") {
+    const status = Deno.permissions.querySync({
+      name: "run",
+      command: Deno.execPath(),
+    });
+    if (status.state !== "granted") {
+      throw new Deno.errors.NotCapable(
+        'Cannot start the pool\'s subprocess children as running deno is not allowed: run with --allow-run, or use startMethod "worker"',
+      );
+    }
+    return;
+  }
+  const url = new URL(WORKER_MODULE);
+  if (url.protocol !== "file:") return;
+  const status = Deno.permissions.querySync({
+    name: "read",
+    path: decodeURIComponent(url.pathname),
+  });
+  if (status.state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      "Cannot start the pool's worker children as reading their modules is not allowed: run with --allow-read (-R)",
+    );
+  }
+}
