@@ -261,7 +261,7 @@ for (const startMethod of START_METHODS) {
   test("timeout and signal cancel a whole map; AsyncResult.get times out alone", () =>
     withPool(startMethod, {}, async (pool) => {
       await assertRejects(
-        () => pool.map(sleepy, [[0, 1]], { timeout: -1 }),
+        () => pool.starmap(sleepy, [[0, 1]], { timeout: -1 }),
         RangeError,
       );
       await assertRejects(
