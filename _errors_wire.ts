@@ -7,9 +7,12 @@ import {
   EmptyError,
   EOFError,
   FullError,
+  IndexError,
+  KeyError,
   ProcessError,
   ShutDownError,
   TimeoutError,
+  ValueError,
 } from "./errors.ts";
 
 /** An error as it crosses a process boundary. */
@@ -35,9 +38,12 @@ const classes: Record<string, ErrorClass> = {
   EmptyError,
   EOFError,
   FullError,
+  IndexError,
+  KeyError,
   ProcessError,
   ShutDownError,
   TimeoutError,
+  ValueError,
   Error,
   TypeError,
   RangeError,
