@@ -18,7 +18,7 @@
 // refused at the sender and, should one come anyway, end the connection.
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
-import { markExited } from "./_isolates.ts";
+import { DIRECT_ROUTE, markExited } from "./_isolates.ts";
 import {
   current,
   failInflight,
@@ -315,13 +315,12 @@ export class DirectServer {
       } catch {
         return; // The listener was closed.
       }
-      this.#greet(conn).catch((error) => {
+      this.#greet(conn).catch(() => {
         try {
           conn.close();
         } catch {
           // Closed by the peer.
         }
-        if (error instanceof AuthenticationError) console.error(error.message);
       });
     }
   }
@@ -351,7 +350,7 @@ export class DirectServer {
     }
     let peer = this.#peers.get(hello.token);
     if (peer === undefined) {
-      const fresh = new ChildLink(hello.pid, this.address.limit);
+      const fresh = new ChildLink(DIRECT_ROUTE, this.address.limit);
       peer = fresh;
       this.#peers.set(hello.token, fresh);
       peer.onConnect(hello.role, conn);
@@ -359,7 +358,8 @@ export class DirectServer {
       // does): from then on it is dead here, and what it held is freed.
       fresh.closed().then(() => {
         this.#peers.delete(hello.token);
-        markExited(hello.pid);
+        // Connections this server dropped say nothing of the peer's life.
+        if (!this.#closed) markExited(hello.pid);
       });
       return;
     }

@@ -1782,13 +1782,14 @@ export class Manager implements AsyncDisposable {
     }
     this.#state = "shut";
     const address = this.#address!;
-    if (!this.#connected) {
-      try {
-        this.#control!.run("shutdown", []);
-        await directLink(address).flushed();
-      } catch {
-        // The server is gone already.
-      }
+    // A client leaves the server and its proxies as they are: another
+    // manager of this process may use the same link.
+    if (this.#connected) return;
+    try {
+      this.#control!.run("shutdown", []);
+      await directLink(address).flushed();
+    } catch {
+      // The server is gone already.
     }
     closeDirectLink(
       address,
