@@ -415,12 +415,29 @@ export const customOps = {
 export interface ControlState {
   create(typeid: string, args: unknown[]): unknown;
   stop(): void;
+  /** Objects published by name, reduced, for clients that have only the address. */
+  published: Map<string, unknown>;
 }
 
 export const controlOps = {
   create: blockingOp((s: ControlState, _, typeid: string, args: unknown[]) =>
     s.create(typeid, args)
   ),
+  publish: asyncOp((s: ControlState, _, name: string, value: unknown) => {
+    s.published.set(name, value);
+  }),
+  lookup: asyncOp((s: ControlState, _, name: string) => {
+    if (!s.published.has(name)) {
+      throw new KeyError(
+        `Cannot look up ${
+          show(name)
+        } as the manager has published nothing under that name: it has ${
+          [...s.published.keys()].map(show).join(", ") || "none"
+        }`,
+      );
+    }
+    return s.published.get(name);
+  }),
   shutdown: notifyOp((s: ControlState) => s.stop()),
 };
 

@@ -151,6 +151,7 @@ export async function serveManager(
   const control = new Shared(controlKind, null, []);
   const state = control.state as ControlState;
   state.stop = stop;
+  state.published = new Map();
   state.create = (typeid, args) => {
     const factory = factories.get(typeid);
     if (factory === undefined) {

@@ -1303,7 +1303,9 @@ export class Manager implements AsyncDisposable {
   /**
    * Connects to a network manager's server (Python's
    * `BaseManager(address, authkey).connect()`). Objects it creates live on
-   * that server; {@linkcode Manager.prototype.shutdown} only disconnects.
+   * that server; {@linkcode Manager.prototype.lookup} finds those the
+   * server published, and {@linkcode Manager.prototype.shutdown} leaves the
+   * server running.
    *
    * @param options Where the server is, and its key.
    * @returns The connected manager.
@@ -1502,14 +1504,7 @@ export class Manager implements AsyncDisposable {
   }
 
   #create<T>(typeid: string, args: unknown[]): T {
-    const control = this.#control;
-    if (control === null || this.#state !== "running") {
-      throw new Error(
-        `Cannot create a ${typeid} as the manager is ${
-          this.#state === "shut" ? "shut down" : "not started"
-        }: call start() first`,
-      );
-    }
+    const control = this.#running();
     const packed = pack(args, `the arguments of ${typeid}()`) as unknown[];
     return rebuildSync(control.run("create", [typeid, packed])) as T;
   }
@@ -1763,10 +1758,61 @@ export class Manager implements AsyncDisposable {
   }
 
   /**
-   * Stops the server (for a connected manager: disconnects) and resolves
-   * once it is gone. Every proxy of it in this process rejects at once from
-   * now on; in other processes, with an error saying the server is gone.
-   * Calling it again does nothing.
+   * Publishes `value` (a proxy, a managed lock or queue, or plain data)
+   * under `name` on the server, for clients that have only its address
+   * (Python's `BaseManager.register(typeid, callable=lambda: obj)`).
+   *
+   * @param name The name clients look it up by.
+   * @param value What to publish; proxies stay live proxies.
+   * @returns Once published.
+   * @throws {TypeError} When `value` cannot be cloned.
+   *
+   * @example Usage
+   * ```ts ignore
+   * await manager.publish("counters", manager.dict());
+   * ```
+   */
+  publish(name: string, value: unknown): Promise<void> {
+    return this.#running().run("publish", [
+      checkName(name),
+      pack(value, `the value published as ${show(name)}`),
+    ]) as Promise<void>;
+  }
+
+  /**
+   * What was published under `name` on the server, with proxies rebuilt.
+   *
+   * @typeParam T What was published.
+   * @param name The name it was published under.
+   * @returns The value.
+   * @throws {KeyError} When nothing was published under `name`.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const counters = await client.lookup<DictProxy<string, number>>("counters");
+   * ```
+   */
+  lookup<T = unknown>(name: string): Promise<T> {
+    return unpack(this.#running().run("lookup", [checkName(name)]));
+  }
+
+  #running(): Shared<ControlState, null, typeof controlKind.ops> {
+    if (this.#control === null || this.#state !== "running") {
+      throw new Error(
+        `Cannot use the manager as it is ${
+          this.#state === "shut" ? "shut down" : "not started"
+        }: call start() first`,
+      );
+    }
+    return this.#control;
+  }
+
+  /**
+   * Stops the server and resolves once it is gone. Every proxy of it in
+   * this process rejects at once from now on; in other processes, with an
+   * error saying the server is gone. A manager made by
+   * {@linkcode Manager.connect} only stops creating objects: the server,
+   * and the proxies it gave, go on. Calling it again does nothing.
    *
    * @returns Once the server has exited.
    *

@@ -444,3 +444,14 @@ Deno.test("Manager.register refuses a class that is not exported", async () => {
     Manager.register("Local", Counter, { module: TARGETS });
   }
 });
+
+Deno.test("published objects are found by name, as live proxies", async () => {
+  await using manager = await Manager.start();
+  const d = manager.dict<string, number>({ a: 1 });
+  await manager.publish("d", { d, note: "plain data too" });
+  const found = await manager.lookup<{ d: DictProxy<string, number> }>("d");
+  assertEquals(found.d, d);
+  await found.d.set("b", 2);
+  assertEquals(await d.toObject(), { a: 1, b: 2 });
+  await assertRejects(() => manager.lookup("nope"), KeyError, '"nope"');
+});
