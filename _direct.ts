@@ -20,6 +20,7 @@ import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited } from "./_isolates.ts";
 import {
+  addFlusher,
   current,
   failInflight,
   newSlot,
@@ -440,6 +441,9 @@ export class DirectLink implements ParentLink {
     this.#writer = new FrameWriter(async (bytes) => {
       await writeAll(await this.#connect(), bytes);
     });
+    // A child's last operations, unawaited, still reach the server before
+    // it exits (the feeder-thread rule of queues).
+    addFlusher(() => this.#writer.flushed().catch(() => {}));
   }
 
   #connect(): Promise<Deno.Conn> {

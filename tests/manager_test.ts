@@ -26,6 +26,7 @@ import {
   sendProxies,
   setAndAppend,
   setThenSignal,
+  setUnawaited,
   syncObjects,
   takeProxies,
   viaGrandchild,
@@ -258,6 +259,14 @@ for (const server of START_METHODS) {
       assertEquals(await joined(taker), 0);
       assertEquals(await d.toMap(), new Map([[42, 42], [5, 5]]));
       assertEquals((await l.toArray()).sort(), [42, 5].sort());
+    });
+
+    Deno.test(`${server} server: a ${method} child's last unawaited write arrives`, async () => {
+      await using manager = await Manager.start({ startMethod: server });
+      const d = manager.dict<string, number>();
+      const child = start(method, setUnawaited, d);
+      assertEquals(await joined(child), 0);
+      assertEquals(await d.get("last"), 1);
     });
 
     Deno.test(`${server} server: a dict stored in a list is a live proxy in a ${method} child`, async () => {

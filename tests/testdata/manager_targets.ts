@@ -151,3 +151,8 @@ export async function mapSet(d: DictProxy<string, number>, n: number) {
 export async function listAppend(l: ListProxy<number>, n: number) {
   for (let i = 0; i < n; i++) await l.append(i);
 }
+
+/** Its last write is not awaited: it must arrive all the same. */
+export function setUnawaited(d: DictProxy<string, number>) {
+  d.set("last", 1);
+}
