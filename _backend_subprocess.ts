@@ -81,7 +81,7 @@ export function inheritedFlags(): string[] {
  * connection in order, and each blocking call once everything the child sent
  * before it is applied (see the module comment).
  */
-class ChildLink {
+export class ChildLink {
   #router: CallRouter;
   #main = Promise.withResolvers<Deno.Conn>();
   #mainConnected = false;
@@ -92,8 +92,15 @@ class ChildLink {
   #applied = 0;
   #blocked: [BlockingFrame, Reply][] = [];
   #serving: Promise<void>[] = [];
+  #limit: number;
+  #conns = new Set<Deno.Conn>();
 
-  constructor(pid: number) {
+  /**
+   * @param pid The pid of the child served.
+   * @param limit The largest frame accepted from it.
+   */
+  constructor(pid: number, limit = Infinity) {
+    this.#limit = limit;
     this.#answers = new FrameWriter(async (bytes) =>
       writeAll(await this.#main.promise, bytes)
     );
@@ -104,6 +111,7 @@ class ChildLink {
   }
 
   onConnect(role: string, conn: Deno.Conn): void {
+    this.#conns.add(conn);
     if (role === MAIN && !this.#mainConnected) {
       this.#mainConnected = true;
       this.#main.resolve(conn);
@@ -114,7 +122,8 @@ class ChildLink {
       this.#serving.push(
         this.#serve(conn, (payload) => this.#onBlocking(payload, reply))
           .then(() => writer.flushed())
-          .finally(() => conn.close()),
+          .catch(() => {})
+          .finally(() => closeQuietly(conn)),
       );
     } else {
       conn.close();
@@ -130,9 +139,14 @@ class ChildLink {
     }
     this.#router.close();
     if (this.#mainConnected) {
-      await this.#answers.flushed();
-      (await this.#main.promise).close();
+      await this.#answers.flushed().catch(() => {});
+      closeQuietly(await this.#main.promise);
     }
+  }
+
+  /** Drops the child's connections at once (its server is going away). */
+  abort(): void {
+    for (const conn of this.#conns) closeQuietly(conn);
   }
 
   async #serve(
@@ -140,9 +154,12 @@ class ChildLink {
     onFrame: (payload: Uint8Array) => void,
   ): Promise<void> {
     try {
-      await readFrames(conn, onFrame);
-    } catch {
-      // The child died mid-frame; its exit is reported through its status.
+      await readFrames(conn, onFrame, this.#limit);
+    } catch (error) {
+      // A frame over the limit ends this peer's connection (nothing it sent
+      // after can be trusted to line up); the link closes it. A child that died mid-frame has its
+      // exit reported through its status.
+      if (error instanceof RangeError) console.error(error);
     }
   }
 
@@ -175,6 +192,14 @@ class ChildLink {
       });
       this.#router.receive(frame.m, reply);
     }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }
 

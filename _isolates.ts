@@ -115,10 +115,14 @@ function findRemote(view: Int32Array, pid: number): number {
   );
 }
 
+/** The route of a peer that connected to this process's address. */
+export const DIRECT_ROUTE = 0;
+
 /**
  * The code of a process that reaches this one through calls: `pid` is the
  * caller's, `route` the direct child its calls came through (the same pid
- * for a direct subprocess child). The first call registers it.
+ * for a direct subprocess child; {@linkcode DIRECT_ROUTE} for a peer that
+ * connected at this process's address). The first call registers it.
  */
 export function callerCode(pid: number, route: number): number {
   const token = tokenOfPid(pid);
@@ -127,8 +131,14 @@ export function callerCode(pid: number, route: number): number {
   const found = findRemote(view, pid);
   if (found >= 0) return MAX_TOKENS + found;
   // The parent is found (or registered) before a slot is claimed: a probe
-  // for it that met our own claimed slot would wait for it forever.
-  const parent = pid === route ? ownCode : callerCode(route, route);
+  // for it that met our own claimed slot would wait for it forever. A peer
+  // that reached this process at its address (route 0) descends from
+  // nobody here: it dies only when its own connections end.
+  const parent = route === DIRECT_ROUTE
+    ? 0
+    : pid === route
+    ? ownCode
+    : callerCode(route, route);
   for (;;) {
     const found = findRemote(view, pid);
     if (found >= 0) return MAX_TOKENS + found;

@@ -111,7 +111,11 @@ let parentLink: ParentLink | null = null;
 let nextCallId = 1;
 const inflight = new Map<
   number,
-  { resolve(value: unknown): void; reject(error: Error): void }
+  {
+    link: ParentLink;
+    resolve(value: unknown): void;
+    reject(error: Error): void;
+  }
 >();
 const flushers = new Set<() => Promise<void>>();
 /** The object whose messages are being held back to go as one. */
@@ -145,8 +149,8 @@ export function callOwner(
   op: string,
   args: unknown[],
   signal?: AbortSignal,
+  link: ParentLink | null = parentLink,
 ): Promise<unknown> {
-  const link = parentLink;
   if (link === null) return Promise.reject(unreachable(owner));
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (heldBatch !== null) releaseBatch();
@@ -155,6 +159,7 @@ export function callOwner(
   const onAbort = () => link.send({ t: "cancel", c });
   signal?.addEventListener("abort", onAbort, { once: true });
   inflight.set(c, {
+    link,
     resolve(value) {
       signal?.removeEventListener("abort", onAbort);
       resolve(value);
@@ -192,8 +197,8 @@ export function callOwnerSync(
   id: number,
   op: string,
   args: unknown[],
+  link: ParentLink | null = parentLink,
 ): unknown {
-  const link = parentLink;
   if (link === null) throw unreachable(owner);
   if (heldBatch !== null) releaseBatch();
   const answer = link.callSync({
@@ -217,8 +222,8 @@ export function notifyOwner(
   id: number,
   op: string,
   args: unknown[],
+  link: ParentLink | null = parentLink,
 ): void {
-  const link = parentLink;
   if (link === null) throw unreachable(owner);
   if (heldBatch !== null) releaseBatch();
   link.send({ t: "call", c: 0, o: owner, id, op, a: args });
@@ -275,9 +280,21 @@ export function receiveReturn(message: ReturnMessage): void {
   else entry.reject(fromWireError(message.v as WireError));
 }
 
-/** Fails every call still waiting for an answer, as the parent is gone. */
-export function failInflight(error: Error): void {
-  for (const c of [...inflight.keys()]) settle(c)?.reject(error);
+/**
+ * Fails every call still waiting for an answer through `link` (by default
+ * every call), as the process at its other end is gone.
+ */
+export function failInflight(error: Error, link?: ParentLink): void {
+  for (const [c, entry] of [...inflight]) {
+    if (link === undefined || entry.link === link) settle(c)?.reject(error);
+  }
+}
+
+/** How many calls still wait for an answer through `link`. */
+export function inflightThrough(link: ParentLink): number {
+  let count = 0;
+  for (const entry of inflight.values()) if (entry.link === link) count++;
+  return count;
 }
 
 /** Registers work that must finish before this child exits (Python's feeder-thread rule). */

@@ -12,6 +12,12 @@
 // its OS process it was passed to) runs each operation itself; any other
 // process sends it to the owner, which runs the same code on the caller's
 // behalf. Which path a process takes is decided here, in `run`.
+//
+// An owner that serves at an address (`_direct.ts`, a manager's server)
+// puts it in every descriptor it makes: whoever holds such an object, and
+// however it got it, sends its operations straight there rather than up the
+// tree, which could not reach an owner that is not an ancestor.
+import { type DirectAddress, directLink, servedAddress } from "./_direct.ts";
 import {
   callerCode,
   isDead,
@@ -97,6 +103,11 @@ export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
    */
   open(memory: Memory, config: C, shared: Shared<S, C, O>): S;
   readonly ops: O;
+  /**
+   * Whether the state is the owner's alone (plain JS data, not shared
+   * memory): never handed to a worker child, always reached through calls.
+   */
+  readonly ownerOnly?: true;
   /** Frees what dead parties held; may run in any isolate that maps the memory. */
   reap?(state: S, dead: (code: number) => boolean): void;
 }
@@ -119,6 +130,8 @@ export interface Descriptor<C> {
   nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
   memory?: Memory;
+  /** Where the owner serves its objects to any process, if it does. */
+  address?: DirectAddress;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -213,6 +226,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   #memory: Memory | undefined;
   #owner: number;
   #id: number;
+  #address: DirectAddress | undefined;
 
   /**
    * Creates a new object owned by this isolate, or opens one from its
@@ -229,6 +243,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     this.#memory = memory;
     this.#owner = descriptor?.owner ?? current.pid;
     this.#id = descriptor?.id ?? 0;
+    this.#address = descriptor?.address;
     this.state = memory === undefined ? null : kind.open(memory, config, this);
     if (memory !== undefined && kind.reap !== undefined) {
       reapable.add(new WeakRef(this));
@@ -287,17 +302,21 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   ): ResultOf<O[N]> {
     const message = [current.pid, ...args];
     const id = this.#id;
+    const owner = this.#owner;
+    const link = this.#address === undefined
+      ? undefined
+      : directLink(this.#address);
     switch (op.mode) {
       case "async":
-        return callOwner(this.#owner, id, name, message, signal) as ResultOf<
+        return callOwner(owner, id, name, message, signal, link) as ResultOf<
           O[N]
         >;
       case "blocking":
-        return callOwnerSync(this.#owner, id, name, message) as ResultOf<
+        return callOwnerSync(owner, id, name, message, link) as ResultOf<
           O[N]
         >;
       default:
-        notifyOwner(this.#owner, id, name, message);
+        notifyOwner(owner, id, name, message, link);
         return undefined as ResultOf<O[N]>;
     }
   }
@@ -357,9 +376,15 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
       config,
     };
     if (reduced) descriptor.nested = true;
-    if (target === "worker" && this.#memory !== undefined) {
+    if (
+      target === "worker" && this.#memory !== undefined &&
+      !this.kind.ownerOnly && this.#address === undefined
+    ) {
       descriptor.memory = this.#memory;
     }
+    const address = this.#address ??
+      (this.owned ? servedAddress() ?? undefined : undefined);
+    if (address !== undefined) descriptor.address = address;
     return descriptor;
   }
 

@@ -5,6 +5,7 @@
 // brings copies of the frames the main thread may not have written yet,
 // which the parent applies before the call (see `_backend_subprocess.ts`).
 import { decode, encode } from "./_codec.ts";
+import { describeAddress, type DirectAddress, openDirect } from "./_direct.ts";
 import { toWireError } from "./_errors_wire.ts";
 import { ProcessError } from "./errors.ts";
 import {
@@ -24,7 +25,10 @@ import {
 
 interface InitMessage {
   t: "init";
-  socket: string;
+  /** The parent's socket, for a subprocess child's calls to its parent. */
+  socket?: string;
+  /** The owner's address, for calls to an owner reached directly. */
+  direct?: DirectAddress;
   token: string;
 }
 
@@ -43,10 +47,27 @@ const slots = new Map<number, SharedArrayBuffer>();
 const kept = new KeptAnswers();
 let connection: Promise<Deno.Conn> | null = null;
 let parentGone = false;
+let goneMessage = "The parent process is gone";
 
-async function connect(socket: string, token: string): Promise<Deno.Conn> {
-  const conn = await Deno.connect({ transport: "unix", path: socket });
-  await writeAll(conn, handshake(token, BLOCKING));
+async function connect(init: InitMessage): Promise<Deno.Conn> {
+  let conn: Deno.Conn;
+  if (init.direct !== undefined) {
+    goneMessage = `The server at ${
+      describeAddress(init.direct)
+    } is gone: it has shut down or died`;
+    try {
+      conn = await openDirect(init.direct, BLOCKING, init.token);
+    } catch (error) {
+      goneMessage = (error as Error).message;
+      throw error;
+    }
+  } else {
+    conn = await Deno.connect({ transport: "unix", path: init.socket! });
+    await writeAll(conn, handshake(init.token, BLOCKING));
+  }
+  // A direct link's caller sleeps while a call is out, and its program
+  // must be able to end while this worker idles.
+  if (init.direct !== undefined) conn.unref();
   readFrames(conn, (payload) => {
     const { c } = decode(payload) as ReturnMessage;
     const slot = slots.get(c);
@@ -63,7 +84,7 @@ async function connect(socket: string, token: string): Promise<Deno.Conn> {
 function fail(c: number): void {
   const slot = slots.get(c);
   slots.delete(c);
-  const error = new ProcessError("The parent process is gone");
+  const error = new ProcessError(goneMessage);
   const answer: ReturnMessage = {
     t: "ret",
     c,
@@ -79,7 +100,11 @@ const writer = new FrameWriter(async (bytes) => {
 
 scope.onmessage = ({ data: message }) => {
   if (message.t === "init") {
-    connection = connect(message.socket, message.token);
+    connection = connect(message);
+    connection.catch(() => {
+      parentGone = true;
+      for (const c of [...slots.keys()]) fail(c);
+    });
   } else if (message.t === "fetch") {
     kept.deliver(message.k, message.s);
   } else {

@@ -163,14 +163,31 @@ export async function writeAll(
 /** Frames at least this long are read into a buffer of their own. */
 const LARGE = 64 * 1024;
 
+/** A frame longer than the reader accepts: the stream cannot go on. */
+export class FrameTooLargeError extends RangeError {
+  /**
+   * @param size The length the frame announced.
+   * @param limit The most the reader accepts.
+   */
+  constructor(size: number, limit: number) {
+    super(
+      `Cannot read a frame of ${size} bytes as the limit is ${limit} bytes`,
+    );
+    this.name = "RangeError";
+  }
+}
+
 /**
  * Reads frames from `reader` until end of stream, calling `onFrame` for each
  * with a payload it may keep (never reused). Resolves at a clean end;
- * rejects if the stream ends inside a frame.
+ * rejects if the stream ends inside a frame, or a frame announces more than
+ * `limit` bytes (a peer that is not trusted must not make this process
+ * allocate without bound).
  */
 export async function readFrames(
   reader: { read(p: Uint8Array): Promise<number | null> },
   onFrame: (payload: Uint8Array) => void,
+  limit = Infinity,
 ): Promise<void> {
   const buffer = new Uint8Array(LARGE * 2);
   let start = 0;
@@ -178,6 +195,7 @@ export async function readFrames(
   while (true) {
     while (end - start >= HEADER) {
       const size = new DataView(buffer.buffer, start).getUint32(0, true);
+      if (size > limit) throw new FrameTooLargeError(size, limit);
       if (size >= LARGE) {
         // Read a large payload straight into its own buffer: one copy less.
         const payload = new Uint8Array(size);

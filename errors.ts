@@ -162,3 +162,75 @@ export class AuthenticationError extends Error {
   /** Always `"AuthenticationError"`, to tell the error apart by name. */
   override name = "AuthenticationError";
 }
+
+/**
+ * Thrown when an index is out of range, as for a managed list (Python's
+ * `IndexError`). A `RangeError`, so code that catches those catches it too.
+ *
+ * @example Usage
+ * ```ts
+ * import { IndexError } from "@mp/multiprocessing/errors";
+ *
+ * throw new IndexError("Cannot get index 99 of the list as it has 5 items");
+ * ```
+ */
+export class IndexError extends RangeError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "IndexError";
+  }
+}
+
+/**
+ * Thrown when a key is missing, as for a managed dict (Python's
+ * `KeyError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { KeyError } from "@mp/multiprocessing/errors";
+ *
+ * throw new KeyError('Cannot delete key "a" from the dict as it is not there');
+ * ```
+ */
+export class KeyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KeyError";
+  }
+}
+
+/**
+ * Thrown when a value is not what an operation needs, as `list.remove(x)`
+ * of a value that is not in a managed list (Python's `ValueError`).
+ *
+ * @example Usage
+ * ```ts
+ * import { ValueError } from "@mp/multiprocessing/errors";
+ *
+ * throw new ValueError("Cannot remove 7 from the list as it is not there");
+ * ```
+ */
+export class ValueError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and why.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ValueError";
+  }
+}

@@ -31,6 +31,7 @@
  */
 export * from "./errors.ts";
 export * from "./lock.ts";
+export * from "./manager.ts";
 export * from "./pipe.ts";
 export * from "./pool.ts";
 export * from "./process.ts";
