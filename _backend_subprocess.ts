@@ -16,6 +16,7 @@
 // subprocess children; a child connects only when it first needs its parent.
 // The parent removes the socket file once its last subprocess child is gone;
 // if the parent is killed first, its children remove it as they exit.
+import { socketPath } from "./_util.ts";
 import {
   type Backend,
   type ChildHandle,
@@ -74,6 +75,36 @@ export function inheritedFlags(): string[] {
     }
   }
   return flags;
+}
+
+const SHORT_FLAGS: Record<string, string> = {
+  read: "-R",
+  write: "-W",
+  net: "-N",
+};
+
+/**
+ * `flags` with access added for `paths` (the socket a child calls back on)
+ * where they do not grant it already: a scoped grant is extended rather than overridden, since the last
+ * `--allow-read=…` given is the one Deno keeps.
+ */
+export function withAccess(
+  flags: readonly string[],
+  paths: Record<"read" | "write" | "net", string[]>,
+): string[] {
+  const result = [...flags];
+  if (result.includes("-A") || result.includes("--allow-all")) return result;
+  for (const [name, extra] of Object.entries(paths)) {
+    const long = `--allow-${name}`;
+    const short = SHORT_FLAGS[name]!;
+    if (result.includes(long) || result.includes(short)) continue;
+    const scoped = result.findLastIndex((flag) =>
+      flag.startsWith(`${long}=`) || flag.startsWith(`${short}=`)
+    );
+    if (scoped < 0) result.push(`${long}=${extra.join(",")}`);
+    else result[scoped] = `${result[scoped]},${extra.join(",")}`;
+  }
+  return result;
 }
 
 /**
@@ -210,7 +241,7 @@ class CallServer {
   #children = new Map<string, ChildLink>();
 
   constructor() {
-    this.path = socketPath();
+    this.path = socketPath("mp");
     this.#listener = Deno.listen({ transport: "unix", path: this.path });
     this.#acceptLoop();
   }
@@ -272,17 +303,6 @@ class CallServer {
   }
 }
 
-function socketPath(): string {
-  let dir = "/tmp";
-  try {
-    dir = Deno.env.get("TMPDIR") ?? dir;
-  } catch {
-    // No env permission: the default will do.
-  }
-  const random = crypto.randomUUID().slice(0, 8);
-  return `${dir}/mp-${Deno.pid}-${random}.sock`;
-}
-
 async function sendInit(
   stdin: WritableStreamDefaultWriter<Uint8Array>,
   init: InitMessage,
@@ -305,15 +325,16 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
   server ??= new CallServer();
   const calls = server;
   const token = crypto.randomUUID();
-  const flags = options.denoFlags ?? inheritedFlags();
-  const socketFlags = flags.includes("--allow-read") &&
-      flags.includes("--allow-write")
-    ? []
-    : [`--allow-read=${calls.path}`, `--allow-write=${calls.path}`];
+  // What the child's link to this process needs, whatever else it may do.
+  const flags = withAccess(options.denoFlags ?? inheritedFlags(), {
+    read: [calls.path],
+    write: [calls.path],
+    net: [`unix:${calls.path}`],
+  });
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, ...socketFlags, CHILD_URL],
+      args: ["run", ...flags, CHILD_URL],
       stdin: "piped",
       stdout: "inherit",
       stderr: "inherit",

@@ -16,6 +16,7 @@
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
 // refused at the sender and, should one come anyway, end the connection.
+import { socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited } from "./_isolates.ts";
@@ -285,7 +286,7 @@ export class DirectServer {
       );
     }
     if (options.transport === "unix") {
-      const path = socketPath();
+      const path = socketPath("mp-srv");
       this.#listener = Deno.listen({ transport: "unix", path });
       // Only this user's processes may connect to a local server.
       Deno.chmodSync(path, 0o600);
@@ -382,17 +383,6 @@ export class DirectServer {
     }
     ownAddress = null;
   }
-}
-
-function socketPath(): string {
-  let dir = "/tmp";
-  try {
-    dir = Deno.env.get("TMPDIR") ?? dir;
-  } catch {
-    // No env permission: the default will do.
-  }
-  const random = crypto.randomUUID().slice(0, 8);
-  return `${dir}/mp-srv-${Deno.pid}-${random}.sock`;
 }
 
 const links = new Map<string, DirectLink>();

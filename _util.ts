@@ -104,3 +104,18 @@ export function describeValue(value: unknown): string {
       return `a ${typeof value}`;
   }
 }
+
+/**
+ * A fresh path for a unix socket of this process, in the temporary
+ * directory (`TMPDIR`, else `/tmp`), named `<prefix>-<pid>-<random>.sock`.
+ */
+export function socketPath(prefix: string): string {
+  let dir = "/tmp";
+  try {
+    dir = Deno.env.get("TMPDIR") ?? dir;
+  } catch {
+    // No env permission: the default will do.
+  }
+  const random = crypto.randomUUID().slice(0, 8);
+  return `${dir}/${prefix}-${Deno.pid}-${random}.sock`;
+}

@@ -70,9 +70,15 @@ export class FrameWriter {
     return this.#head === this.#frames.length;
   }
 
-  /** Resolves once every frame queued so far has been written. */
+  /**
+   * Resolves once every frame queued so far has been written.
+   *
+   * @throws The error that stopped the writes, so that a frame lost with
+   * them is never taken for delivered.
+   */
   async flushed(): Promise<void> {
     while (this.#writing !== null) await this.#writing;
+    if (this.#error !== null) throw this.#error;
   }
 
   async #drain(): Promise<void> {

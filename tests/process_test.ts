@@ -401,3 +401,46 @@ for (const startMethod of START_METHODS) {
     await Deno.remove(tmpdir, { recursive: true });
   });
 }
+
+Deno.test("A subprocess child reaches its parent with whatever denoFlags narrow its permissions to", async (t) => {
+  const { Queue } = await import("../queue.ts");
+  const { putsPair } = await import("./testdata/queue_targets.ts");
+  for (
+    const denoFlags of [
+      ["--allow-read"],
+      ["-R"],
+      ["-A"],
+      ["--allow-read", "--allow-net=127.0.0.1", "--allow-write=/nowhere"],
+    ]
+  ) {
+    await t.step(denoFlags.join(" "), async () => {
+      const q = new Queue<[string, number]>();
+      const child = new Process({
+        target: putsPair,
+        args: [q],
+        module: new URL("./testdata/queue_targets.ts", import.meta.url).href,
+        startMethod: "subprocess",
+        denoFlags,
+      });
+      child.start();
+      assertEquals(await q.get({ timeout: TIMEOUT }), ["xiaoming", 12]);
+      assertEquals(await child.join({ timeout: TIMEOUT }), 0);
+    });
+  }
+});
+
+Deno.test("withAccess() adds the socket's access to flags, extending a scoped grant and keeping a full one", async () => {
+  const { withAccess } = await import("../_backend_subprocess.ts");
+  const paths = { read: ["/s"], write: ["/s"], net: ["unix:/s"] };
+  assertEquals(withAccess(["-A"], paths), ["-A"]);
+  assertEquals(withAccess(["--allow-read", "-N"], paths), [
+    "--allow-read",
+    "-N",
+    "--allow-write=/s",
+  ]);
+  assertEquals(withAccess(["--allow-read=/data", "--allow-net=x.org"], paths), [
+    "--allow-read=/data,/s",
+    "--allow-net=x.org,unix:/s",
+    "--allow-write=/s",
+  ]);
+});
