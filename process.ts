@@ -35,6 +35,9 @@ import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
 import { reduce } from "./_reduce.ts";
+// Every process that starts children relays their exits up the tree (the
+// layer's exit reports), whether or not it uses a shared object itself.
+import "./_shared.ts";
 import {
   current,
   getDefaultModule,

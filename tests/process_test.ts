@@ -444,3 +444,15 @@ Deno.test("withAccess() adds the socket's access to flags, extending a scoped gr
     "--allow-write=/s",
   ]);
 });
+
+for (const startMethod of START_METHODS) {
+  Deno.test(`A grandchild's exit relayed up prints nothing at a parent that uses no shared object (${startMethod})`, async () => {
+    const program = new URL(
+      "./testdata/quiet_relay_program.ts",
+      import.meta.url,
+    ).pathname;
+    const { stdout, stderr } = await runDeno([program, startMethod]);
+    assertEquals(stderr, "");
+    assertEquals(stdout, "exit 0\n");
+  });
+}
