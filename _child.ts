@@ -4,7 +4,7 @@
 // target, deliver pending writes, then exit with Python's exit codes. What
 // differs between start methods is the backend's child side, chosen once.
 import type { ChildSide, InitMessage } from "./_backend.ts";
-import { adoptIsolateTable } from "./_isolates.ts";
+import { adoptIsolateTable, wasStopped } from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
 import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
@@ -51,6 +51,9 @@ function exit(code: number): never {
 }
 
 function report(error: unknown): void {
+  // A worker stopped from outside runs on briefly, and what it still tries
+  // fails on purpose (see `beginEffect`): its parent has already moved on.
+  if (wasStopped()) return;
   console.error(`Process ${current.name}:`);
   console.error(error);
 }

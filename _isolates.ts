@@ -190,6 +190,11 @@ export function beginEffect(): void {
   }
 }
 
+/** Whether this worker has been reported dead: it is being stopped. */
+export function wasStopped(): boolean {
+  return ownWord >= 0 && Atomics.load(table!, ownWord) === DEAD;
+}
+
 /** Ends the effect `beginEffect` started. */
 export function endEffect(): void {
   if (ownWord < 0 || --effectDepth > 0) return;

@@ -456,3 +456,11 @@ for (const startMethod of START_METHODS) {
     assertEquals(stdout, "exit 0\n");
   });
 }
+
+Deno.test("A worker stopped while it waits on shared memory prints nothing as it runs on", async () => {
+  const program = new URL("./testdata/quiet_stop_program.ts", import.meta.url)
+    .pathname;
+  const { stdout, stderr } = await runDeno([program]);
+  assertEquals(stderr, "");
+  assertEquals(stdout, "100\n101\n102\n103\n104\n");
+});
