@@ -432,7 +432,11 @@ export class CallRouter {
           message.a,
           controller.signal,
         );
-      answer = { t: "ret", c: message.c, ok: true, v: value };
+      // An answer without a value goes without its `v` (read back as
+      // undefined): exact JSON, so it takes the codec's fast path.
+      answer = value === undefined
+        ? { t: "ret", c: message.c, ok: true } as ReturnMessage
+        : { t: "ret", c: message.c, ok: true, v: value };
     } catch (error) {
       answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
     } finally {

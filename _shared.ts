@@ -17,7 +17,12 @@
 // puts it in every descriptor it makes: whoever holds such an object, and
 // however it got it, sends its operations straight there rather than up the
 // tree, which could not reach an owner that is not an ancestor.
-import { type DirectAddress, directLink, servedAddress } from "./_direct.ts";
+import {
+  type DirectAddress,
+  type DirectLink,
+  directLink,
+  servedAddress,
+} from "./_direct.ts";
 import {
   callerCode,
   isDead,
@@ -227,6 +232,8 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
   #owner: number;
   #id: number;
   #address: DirectAddress | undefined;
+  /** The link to `#address`, looked up at first use. */
+  #link: DirectLink | undefined;
 
   /**
    * Creates a new object owned by this isolate, or opens one from its
@@ -305,7 +312,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     const owner = this.#owner;
     const link = this.#address === undefined
       ? undefined
-      : directLink(this.#address);
+      : (this.#link ??= directLink(this.#address));
     switch (op.mode) {
       case "async":
         return callOwner(owner, id, name, message, signal, link) as ResultOf<
