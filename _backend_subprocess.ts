@@ -38,6 +38,7 @@ import {
   waitAnswer,
 } from "./_runtime.ts";
 import {
+  acceptEach,
   BLOCKING,
   type BlockingFrame,
   FrameWriter,
@@ -269,16 +270,8 @@ class CallServer {
     }
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // The listener was closed.
-      }
-      this.#handshake(conn);
-    }
+  #acceptLoop(): void {
+    acceptEach(this.#listener, (conn) => this.#handshake(conn));
   }
 
   async #handshake(conn: Deno.Conn): Promise<void> {

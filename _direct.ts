@@ -31,7 +31,13 @@ import {
   type UpMessage,
   waitAnswer,
 } from "./_runtime.ts";
-import { FrameWriter, MAIN, readFrames, writeAll } from "./_wire.ts";
+import {
+  acceptEach,
+  FrameWriter,
+  MAIN,
+  readFrames,
+  writeAll,
+} from "./_wire.ts";
 import { AuthenticationError, ProcessError } from "./errors.ts";
 
 /** Where an owner listens, as its objects' descriptors carry it. */
@@ -309,14 +315,8 @@ export class DirectServer {
     this.#accept();
   }
 
-  async #accept(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // The listener was closed.
-      }
+  #accept(): void {
+    acceptEach(this.#listener, (conn) => {
       this.#greet(conn).catch(() => {
         try {
           conn.close();
@@ -324,7 +324,7 @@ export class DirectServer {
           // Closed by the peer.
         }
       });
-    }
+    });
   }
 
   async #greet(conn: Deno.Conn): Promise<void> {

@@ -235,3 +235,19 @@ export async function readFrames(
     end += n;
   }
 }
+
+/** Hands each connection `listener` accepts to `serve`, until it is closed. */
+export async function acceptEach(
+  listener: Deno.Listener,
+  serve: (conn: Deno.Conn) => void,
+): Promise<void> {
+  while (true) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch {
+      return; // The listener was closed.
+    }
+    serve(conn);
+  }
+}
