@@ -8,6 +8,7 @@
 // Python's semantics live here: negative indexes, slices, `==` for
 // `remove`/`index`/`count`, and the default order of `sort`.
 import {
+  type AnyOp,
   asyncOp,
   blockingOp,
   handOver,
@@ -441,36 +442,38 @@ export const controlOps = {
   shutdown: notifyOp((s: ControlState) => s.stop()),
 };
 
-function boxKind<S, O extends Record<string, unknown>>(
+/** A kind whose state is the server's own JS data, created empty. */
+function serverKind<S, C, O extends Record<string, AnyOp<S>>>(
   name: string,
   ops: O,
-): Kind<S, null, never> {
-  return {
-    name,
-    module: MANAGER_MODULE,
-    ownerOnly: true,
-    // The server fills the box as it creates the object.
-    open: () => ({ v: undefined }) as S,
-    ops: ops as never,
-  };
+  open: () => S,
+): Kind<S, C, O> {
+  return { name, module: MANAGER_MODULE, ownerOnly: true, open, ops };
 }
 
-export const dictKind = boxKind<DictState, typeof dictOps>(
+// The server fills the box as it creates the object.
+const emptyBox = <S>() => ({ v: undefined }) as S;
+
+export const dictKind = serverKind<DictState, null, typeof dictOps>(
   "manager.dict",
   dictOps,
-) as unknown as Kind<DictState, null, typeof dictOps>;
-export const listKind = boxKind<ListState, typeof listOps>(
+  emptyBox,
+);
+export const listKind = serverKind<ListState, null, typeof listOps>(
   "manager.list",
   listOps,
-) as unknown as Kind<ListState, null, typeof listOps>;
-export const namespaceKind = boxKind<NamespaceState, typeof namespaceOps>(
-  "manager.namespace",
-  namespaceOps,
-) as unknown as Kind<NamespaceState, null, typeof namespaceOps>;
-export const valueKind = boxKind<Box<unknown>, typeof valueOps>(
+  emptyBox,
+);
+export const namespaceKind = serverKind<
+  NamespaceState,
+  null,
+  typeof namespaceOps
+>("manager.namespace", namespaceOps, emptyBox);
+export const valueKind = serverKind<Box<unknown>, null, typeof valueOps>(
   "manager.value",
   valueOps,
-) as unknown as Kind<Box<unknown>, null, typeof valueOps>;
+  emptyBox,
+);
 
 /** What every holder of a custom object knows: its type and methods. */
 export interface CustomConfig {
@@ -478,21 +481,17 @@ export interface CustomConfig {
   methods: string[];
 }
 
-export const customKind: Kind<CustomState, CustomConfig, typeof customOps> = {
-  name: "manager.custom",
-  module: MANAGER_MODULE,
-  ownerOnly: true,
-  open: () => ({}) as CustomState,
-  ops: customOps,
-};
+export const customKind = serverKind<
+  CustomState,
+  CustomConfig,
+  typeof customOps
+>("manager.custom", customOps, () => ({}) as CustomState);
 
-export const controlKind: Kind<ControlState, null, typeof controlOps> = {
-  name: "manager.control",
-  module: MANAGER_MODULE,
-  ownerOnly: true,
-  open: () => ({}) as ControlState,
-  ops: controlOps,
-};
+export const controlKind = serverKind<ControlState, null, typeof controlOps>(
+  "manager.control",
+  controlOps,
+  () => ({}) as ControlState,
+);
 
 /** The public methods of a class: what its proxy offers. */
 export function publicMethods(

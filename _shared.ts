@@ -67,7 +67,7 @@ export interface Op<S, A extends unknown[], R, M extends OpMode> {
 }
 
 // deno-lint-ignore no-explicit-any
-type AnyOp<S> = Op<S, any[], unknown, OpMode>;
+export type AnyOp<S> = Op<S, any[], unknown, OpMode>;
 
 /** Declares an operation that callers await. */
 export function asyncOp<S, A extends unknown[], R>(

@@ -720,12 +720,7 @@ export class Pool {
     iterable: Iterable<T> | AsyncIterable<T>,
     options: MapAsyncOptions<Awaited<R>> = {},
   ): AsyncResult<Awaited<R>[]> {
-    this.#checkOpen();
-    this.#nameOf(fn);
-    return this.#withCallbacks(
-      this.#mapAll(fn, iterable, MAP, options),
-      options,
-    );
+    return this.#mapAsync<R>(fn, iterable, MAP, options);
   }
 
   /**
@@ -796,12 +791,7 @@ export class Pool {
     iterable: Iterable<A> | AsyncIterable<A>,
     options: MapAsyncOptions<Awaited<R>> = {},
   ): AsyncResult<Awaited<R>[]> {
-    this.#checkOpen();
-    this.#nameOf(fn);
-    return this.#withCallbacks(
-      this.#mapAll(fn, iterable, STARMAP, options),
-      options,
-    );
+    return this.#mapAsync<R>(fn, iterable, STARMAP, options);
   }
 
   /**
@@ -1103,6 +1093,20 @@ export class Pool {
       this.#enqueue(task);
       this.#dispatch();
     });
+  }
+
+  #mapAsync<R>(
+    fn: (...args: never[]) => unknown,
+    iterable: Iterable<unknown> | AsyncIterable<unknown>,
+    kind: typeof MAP | typeof STARMAP,
+    options: MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    this.#checkOpen();
+    this.#nameOf(fn);
+    return this.#withCallbacks(
+      this.#mapAll<R>(fn, iterable, kind, options),
+      options,
+    );
   }
 
   #withCallbacks<R>(

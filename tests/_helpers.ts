@@ -8,12 +8,13 @@ export const TIMEOUT = 30_000;
 
 export const TARGETS = new URL("./testdata/targets.ts", import.meta.url);
 
-/** Runs a Deno program to the end, bounded by `TIMEOUT`. */
+/** Runs a Deno program to the end with `flags`, bounded by `TIMEOUT`. */
 export async function runDeno(
   args: string[],
+  flags: string[] = ["-A"],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
+    args: ["run", ...flags, ...args],
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(TIMEOUT),

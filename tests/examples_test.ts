@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { runDeno, TIMEOUT } from "./_helpers.ts";
+import { runDeno } from "./_helpers.ts";
 
 const example = (name: string) =>
   new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -36,19 +36,8 @@ Deno.test("examples/pipe.ts prints what a child sent", async () => {
 });
 
 /** Runs an example with exactly the flags its first lines state. */
-async function runWith(flags: string[], name: string) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, example(name)],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(TIMEOUT),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: decoder.decode(stdout),
-    stderr: decoder.decode(stderr),
-  };
+function runWith(flags: string[], name: string) {
+  return runDeno([example(name)], flags);
 }
 
 Deno.test("examples/pool.ts runs Foo serially, then five at a time with the callback, then a map, with -R only", async () => {
