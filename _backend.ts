@@ -1,6 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The one interface every start method implements (CPython's `popen_*`).
 // Everything above it (Process, and later Pool and Manager) is written once.
+import type { BufferRef } from "./_shm.ts";
 import type { ParentLink, ProcessInfo, StartMethod } from "./_runtime.ts";
 
 /** What a child needs to run its target: sent once, at start. */
@@ -19,6 +20,13 @@ export interface InitMessage {
    * child shares.
    */
   isolates?: SharedArrayBuffer;
+  /** The name of the table's process tree (see `_isolates.ts`). */
+  tree?: string | null;
+  /**
+   * For a subprocess child: the tree's isolate table to map and the code
+   * it was registered under, when memory is shared across OS processes.
+   */
+  identity?: { table: BufferRef; code: number };
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;

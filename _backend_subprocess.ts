@@ -48,6 +48,7 @@ import {
   writeAll,
 } from "./_wire.ts";
 import { ProcessError } from "./errors.ts";
+import { shareWithChild } from "./_isolates.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
 /** A child opens its connection with its token, `crypto.randomUUID()` long. */
@@ -341,7 +342,10 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
   }
   const attached = calls.attach(token, child.pid);
   const stdin = child.stdin.getWriter();
-  sendInit(stdin, { ...init, socket: calls.path, token }).catch(() => {
+  const identity = shareWithChild(child.pid);
+  const message = { ...init, socket: calls.path, token };
+  if (identity !== null) message.identity = identity;
+  sendInit(stdin, message).catch(() => {
     // The child died before reading: its status says how.
   });
   const exited = child.status.then(async (status) => {

@@ -6,7 +6,12 @@ import type {
   ChildSide,
   InitMessage,
 } from "./_backend.ts";
-import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
+import {
+  fenceWorker,
+  isolateTable,
+  nextWorkerPid,
+  treeName,
+} from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
@@ -30,6 +35,7 @@ function spawn(child: InitMessage): ChildHandle {
     ...child,
     info: { ...child.info, pid },
     isolates: isolateTable(),
+    tree: treeName(),
   };
   const worker = new Worker(CHILD_URL, {
     type: "module",

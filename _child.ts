@@ -4,7 +4,12 @@
 // target, deliver pending writes, then exit with Python's exit codes. What
 // differs between start methods is the backend's child side, chosen once.
 import type { ChildSide, InitMessage } from "./_backend.ts";
-import { adoptIsolateTable, wasStopped } from "./_isolates.ts";
+import {
+  adoptIsolateTable,
+  adoptSharedTable,
+  setTree,
+  wasStopped,
+} from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
 import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
@@ -96,6 +101,11 @@ const init = await side.receiveInit();
 Object.assign(current, init.info, { pid: side.pidOf(init) });
 if (init.isolates !== undefined) {
   adoptIsolateTable(init.isolates, init.info.pid);
+}
+if (init.identity !== undefined) {
+  adoptSharedTable(init.identity.table, init.identity.code);
+} else if (init.tree !== undefined) {
+  setTree(init.tree);
 }
 setDefaultModule(init.module);
 setParentLink(side.link(init));

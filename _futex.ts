@@ -2,6 +2,14 @@
 // The one way this package waits on a word of shared memory: a brief spin,
 // then `Atomics.waitAsync` in slices, with a deadline and a signal, never
 // blocking a thread (the main thread's event loop keeps running).
+//
+// `Atomics.notify` wakes only threads of its own OS process. Once a
+// subprocess child maps memory of this tree (`_shm.ts`), a wait on such
+// memory sleeps in the kernel futex instead (an FFI call that returns a
+// promise), and every wake (`notify`) wakes both kinds; a tree-wide count
+// of kernel sleepers keeps the syscall off the path while nobody sleeps.
+import { crossProcessWords, KERNEL_SLEEPERS } from "./_isolates.ts";
+import { addressOf, futexWait, futexWake } from "./_shm.ts";
 
 /**
  * How long a waiter spins before it sleeps. A wake-up through
@@ -99,6 +107,12 @@ export async function waitWhile(
       const left = deadline - performance.now();
       if (left <= 0) return false;
       const slice = Math.min(left, MAX_SLICE_MS);
+      const tree = crossProcessWords();
+      const address = tree === null ? null : addressOf(view, index);
+      if (address !== null) {
+        await sleepInKernel(tree!, address, value, slice, signal);
+        continue;
+      }
       const wait = Atomics.waitAsync(view, index, value, slice);
       if (!wait.async) continue;
       if (signal === undefined) await wait.value;
@@ -108,6 +122,43 @@ export async function waitWhile(
   } finally {
     if (waiters !== undefined) Atomics.sub(view, waiters, 1);
     unhold();
+  }
+}
+
+async function sleepInKernel(
+  tree: Int32Array,
+  address: number,
+  value: number,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  Atomics.add(tree, KERNEL_SLEEPERS, 1);
+  const sleep = futexWait(address, value, ms);
+  try {
+    if (signal === undefined) return await sleep;
+    await untilAborted(sleep, signal);
+  } catch (error) {
+    // The thread asleep in the kernel is woken (with whoever else sleeps
+    // there: they look again), so no call is left pending.
+    futexWake(address);
+    await sleep;
+    throw error;
+  } finally {
+    Atomics.sub(tree, KERNEL_SLEEPERS, 1);
+  }
+}
+
+/**
+ * Wakes up to `count` waiters on `view[index]`, of this OS process and,
+ * when memory is shared across processes, of any other.
+ */
+export function notify(view: Int32Array, index: number, count = Infinity) {
+  Atomics.notify(view, index, count);
+  const tree = crossProcessWords();
+  if (tree === null || Atomics.load(tree, KERNEL_SLEEPERS) === 0) return;
+  const address = addressOf(view, index);
+  if (address !== null) {
+    futexWake(address, count === Infinity ? 0x7fffffff : count);
   }
 }
 
@@ -138,5 +189,5 @@ export async function waitFor<T>(
 /** Bumps `view[seq]` and wakes whoever waits on it in {@linkcode waitFor}. */
 export function wake(view: Int32Array, seq: number): void {
   Atomics.add(view, seq, 1);
-  if (Atomics.load(view, seq + 1) > 0) Atomics.notify(view, seq);
+  if (Atomics.load(view, seq + 1) > 0) notify(view, seq);
 }

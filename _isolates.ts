@@ -11,6 +11,12 @@
 // any of its ancestors in the table has exited, so recovery works at any
 // depth: a grandchild's hold is freed when its parent dies, whichever
 // isolate of this OS process learns of the death.
+//
+// With shared memory across OS processes (`_shm.ts`) the table is one for
+// the whole process tree: a subprocess child maps its parent's, and takes
+// the code its parent registered it under when it spawned it, so that it
+// can run operations itself with the same code its owner would give it.
+import { type BufferRef, bufferRef, mapBuffer, sharedBuffer } from "./_shm.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
 const MAX_TOKENS = 1 << 16;
@@ -18,6 +24,10 @@ const REMOTE_SLOTS = 1 << 16;
 
 const NEXT_TOKEN = 0;
 const EPOCH = 1;
+/** How many waiters of the whole tree sleep in the kernel (see `_futex.ts`). */
+export const KERNEL_SLEEPERS = 2;
+/** Set once a subprocess child maps the table: waits must cross processes. */
+const CROSS = 3;
 const HEADER = 4;
 /** Per isolate token: parent code, dead flag. */
 const TOKEN_WORDS = 2;
@@ -40,7 +50,7 @@ let effectDepth = 0;
 
 function words(): Int32Array {
   if (table === null) {
-    table = new Int32Array(new SharedArrayBuffer(TABLE_WORDS * 4));
+    table = new Int32Array(sharedBuffer(TABLE_WORDS * 4));
     table[NEXT_TOKEN] = MAIN_TOKEN + 1;
   }
   return table;
@@ -56,6 +66,66 @@ export function adoptIsolateTable(buffer: SharedArrayBuffer, pid: number) {
   table = new Int32Array(buffer);
   ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
   ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
+}
+
+/**
+ * Registers the subprocess child `pid` this isolate just spawned, and says
+ * how it shares the table: `null` when the table is not shareable.
+ */
+export function shareWithChild(
+  pid: number,
+): { table: BufferRef; code: number } | null {
+  const code = callerCode(pid, pid);
+  const ref = bufferRef(words().buffer as SharedArrayBuffer);
+  if (ref === null) return null;
+  Atomics.store(words(), CROSS, 1);
+  return { table: ref, code };
+}
+
+/**
+ * In a subprocess child: maps the tree's table and takes `code`.
+ *
+ * @returns Whether it could; if not, this process reaches every object
+ * through calls.
+ */
+export function adoptSharedTable(ref: BufferRef, code: number): boolean {
+  const buffer = mapBuffer(ref);
+  if (buffer === null) return false;
+  table = new Int32Array(buffer);
+  ownCode = code;
+  ownWord = -1;
+  tree = ref.name;
+  return true;
+}
+
+/**
+ * The name of the shared table this isolate uses (its memfd's), which names
+ * its process tree: `undefined` until known, `null` when the table is not
+ * shared across OS processes.
+ */
+let tree: string | null | undefined;
+
+/** In a worker child: the tree its parent's table names. */
+export function setTree(name: string | null): void {
+  tree = name;
+}
+
+/**
+ * The name of this isolate's process tree, or `null` when its table is not
+ * shared across OS processes: an object of another OS process may be mapped
+ * only within one tree, where codes mean the same.
+ */
+export function treeName(): string | null {
+  tree ??= bufferRef(words().buffer as SharedArrayBuffer)?.name ?? null;
+  return tree;
+}
+
+/**
+ * The table's words when waits may cross OS processes (a subprocess child
+ * maps the table), else `null`.
+ */
+export function crossProcessWords(): Int32Array | null {
+  return table !== null && Atomics.load(table, CROSS) !== 0 ? table : null;
 }
 
 /** This isolate's code. */

@@ -13,8 +13,9 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, waitWhile } from "./_futex.ts";
+import { deadlineOf, notify, waitWhile } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
+import { grownTo, sharedBuffer } from "./_shm.ts";
 
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
@@ -215,7 +216,7 @@ export class LockCore {
     const base = this.base;
     view[base + RECOVERED] = 0;
     const seen = Atomics.exchange(view, base, 0);
-    if ((seen & SLEEPERS) !== 0) Atomics.notify(view, base, Infinity);
+    if ((seen & SLEEPERS) !== 0) notify(view, base, Infinity);
     return seen;
   }
 
@@ -253,7 +254,7 @@ export class LockCore {
       if (isFree(seen) || seen >> 1 !== holder) return false;
       if (Atomics.compareExchange(view, base, seen, DIED) === seen) break;
     }
-    Atomics.notify(view, base, Infinity);
+    notify(view, base, Infinity);
     return true;
   }
 
@@ -274,7 +275,7 @@ export class LockCore {
 
 /** A new, zeroed shared buffer of `words` 32-bit words. */
 export function sharedMemory(words: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(words * 4);
+  return sharedBuffer(words * 4);
 }
 
 // ---------------------------------------------------------------------------
@@ -354,7 +355,7 @@ export class SemaphoreCore {
       }
     }
     if (Atomics.load(view, WAITERS) !== 0) {
-      Atomics.notify(view, VALUE, Infinity);
+      notify(view, VALUE, Infinity);
     }
   }
 }
@@ -383,7 +384,7 @@ export class EventCore {
     const view = this.view;
     if ((Atomics.or(view, FLAG, 1) & 1) === 0) {
       Atomics.add(view, FLAG, 2);
-      Atomics.notify(view, FLAG, Infinity);
+      notify(view, FLAG, Infinity);
     }
   }
 
@@ -456,11 +457,22 @@ export class ConditionCore {
 
   /** A fresh growable buffer for a condition. */
   static newBuffer(): SharedArrayBuffer {
-    const buffer = new SharedArrayBuffer(conditionBytes(INITIAL_SLOTS), {
-      maxByteLength: conditionBytes(MAX_CONDITION_WAITERS),
-    });
+    const buffer = sharedBuffer(
+      conditionBytes(INITIAL_SLOTS),
+      conditionBytes(MAX_CONDITION_WAITERS),
+    );
     new Int32Array(buffer)[CAPACITY] = INITIAL_SLOTS;
     return buffer;
+  }
+
+  /**
+   * The words, with this process's buffer grown to every slot: another OS
+   * process may have added slots, and a buffer's length is each one's own.
+   */
+  #grown(): Int32Array {
+    const view = this.#view;
+    grownTo(view.buffer as SharedArrayBuffer, conditionBytes(view[CAPACITY]!));
+    return view;
   }
 
   /**
@@ -469,7 +481,7 @@ export class ConditionCore {
    * @throws {RangeError} When too many tasks already wait.
    */
   enqueue(code: number): number {
-    const view = this.#view;
+    const view = this.#grown();
     const ticket = view[NEXT_TICKET]!;
     let capacity = view[CAPACITY]!;
     // Slots are taken in ticket order, so the search starts where the
@@ -529,7 +541,7 @@ export class ConditionCore {
 
   /** Wakes up to `n` waiters, oldest first; the caller holds the lock. */
   notify(n: number): void {
-    const view = this.#view;
+    const view = this.#grown();
     const waiting: number[] = [];
     for (let slot = 0; slot < view[CAPACITY]!; slot++) {
       if (Atomics.load(view, slotAt(slot)) === WAITING) waiting.push(slot);
@@ -542,7 +554,7 @@ export class ConditionCore {
     for (let i = 0; i < waiting.length && woken < n; i++) {
       const at = slotAt(waiting[i]!);
       if (Atomics.compareExchange(view, at, WAITING, NOTIFIED) === WAITING) {
-        Atomics.notify(view, at, Infinity);
+        notify(view, at, Infinity);
         woken++;
       }
     }
@@ -550,7 +562,7 @@ export class ConditionCore {
 
   /** Marks the slots of dead waiters, so `notify()` does not count them. */
   reap(dead: (code: number) => boolean): void {
-    const view = this.#view;
+    const view = this.#grown();
     const capacity = view[CAPACITY]!;
     for (let slot = 0; slot < capacity; slot++) {
       const at = slotAt(slot);

@@ -16,7 +16,7 @@
 // then is a marker committed to the ring, in the frame's place in the
 // order. The area holds one frame at a time; its word packs a
 // generation, bumped by each writer that takes it, with its holder: the
-// writer's isolate token while it copies, `IN_RING` once the marker is
+// writer's party code while it copies, `IN_RING` once the marker is
 // committed, the reader's token while it copies out. A marker names its
 // generation, so one whose writer died after committing it, and whose area
 // was freed and taken again, is recognised and skipped. The area keeps the
@@ -26,7 +26,8 @@
 // thread ever blocks and the main thread's event loop keeps running. Lock
 // words (and the area's) hold the isolate token of their holder, so that the
 // parent of a worker that died holding one can free it.
-import { waitFor, wake } from "./_futex.ts";
+import { notify, waitFor, wake } from "./_futex.ts";
+import { grownTo, sharedBuffer } from "./_shm.ts";
 import {
   beginEffect,
   endEffect,
@@ -45,9 +46,13 @@ const AREA = 4;
 const PUT_SEQ = 6;
 /** Bumped on every commit of read bytes. */
 const GET_SEQ = 8;
+/**
+ * Where the reader and the writer are, in [0, 2 × capacity): each is moved
+ * by one store of its own side, so a commit is a single write that a
+ * process killed at any point has made whole or not at all.
+ */
 const HEAD = 10;
 const TAIL = 11;
-const USED = 12;
 const AREA_LENGTH = 13;
 const RING_WORDS = 16;
 /** Words the ring's user (a queue or a pipe) keeps its own state in. */
@@ -57,10 +62,10 @@ const DATA_START = (RING_WORDS + STATE_WORDS) * 4;
 const HEADER = 4;
 /** Set in a frame's length word: a marker of the frame in the area. */
 const MARKER = 0x80000000;
-const HOLDER_BITS = 0x20000;
-/** The area's holder once its marker is in the ring (tokens are < 0x10000). */
-const IN_RING = 0x10000;
-const GENERATIONS = 0x4000;
+const HOLDER_BITS = 0x40000;
+/** The area's holder once its marker is in the ring (codes are < 0x20000). */
+const IN_RING = 0x20000;
+const GENERATIONS = 0x2000;
 /** The largest frame: its length must fit the 32-bit length word. */
 export const MAX_FRAME = 2 ** 32 - 1;
 
@@ -141,7 +146,11 @@ export class Ring {
     const [buffer, area] = this.buffers = buffers;
     this.#words = new Int32Array(buffer, 0, RING_WORDS);
     this.state = new Int32Array(buffer, RING_WORDS * 4, STATE_WORDS);
-    this.#data = new Uint8Array(buffer, DATA_START);
+    this.#data = new Uint8Array(
+      buffer,
+      DATA_START,
+      buffer.byteLength - DATA_START,
+    );
     this.#capacity = this.#data.length;
     this.#area = new Uint8Array(area);
     liveRings.add(new WeakRef(this));
@@ -150,8 +159,8 @@ export class Ring {
   /** Allocates a ring whose area may grow to any frame's size. */
   static create(capacity = DEFAULT_CAPACITY): Ring {
     return new Ring([
-      new SharedArrayBuffer(DATA_START + capacity),
-      new SharedArrayBuffer(0, { maxByteLength: MAX_FRAME }),
+      sharedBuffer(DATA_START + capacity),
+      sharedBuffer(0, MAX_FRAME),
     ]);
   }
 
@@ -163,7 +172,7 @@ export class Ring {
   /** Wakes every reader, to re-check a condition of the user's (EOF, shutdown). */
   wakeReaders(): void {
     Atomics.add(this.#words, PUT_SEQ, 1);
-    Atomics.notify(this.#words, PUT_SEQ);
+    notify(this.#words, PUT_SEQ);
   }
 
   #wait<T>(
@@ -200,7 +209,7 @@ export class Ring {
   #unlock(index: number): void {
     Atomics.store(this.#words, index, 0);
     if (Atomics.load(this.#words, index + 1) > 0) {
-      Atomics.notify(this.#words, index);
+      notify(this.#words, index);
     }
   }
 
@@ -215,12 +224,12 @@ export class Ring {
         holder !== 0 && dead(holder) &&
         Atomics.compareExchange(this.#words, index, holder, 0) === holder
       ) {
-        Atomics.notify(this.#words, index);
+        notify(this.#words, index);
       }
     }
     const area = Atomics.load(this.#words, AREA);
     const holder = holderOf(area);
-    // Holders below IN_RING are isolate tokens; IN_RING and above are not.
+    // Holders below IN_RING are party codes; IN_RING and above are not.
     if (holder !== 0 && holder < IN_RING && dead(holder)) {
       this.#setArea(area, generationOf(area), 0);
     }
@@ -236,7 +245,7 @@ export class Ring {
     ) {
       return false;
     }
-    if (holder === 0) Atomics.notify(this.#words, AREA);
+    if (holder === 0) notify(this.#words, AREA);
     return true;
   }
 
@@ -288,8 +297,19 @@ export class Ring {
 
   // -- Writing ---------------------------------------------------------------
 
+  /** The offset in the data of a HEAD or TAIL position. */
+  #offset(position: number): number {
+    return position >= this.#capacity ? position - this.#capacity : position;
+  }
+
+  #used(): number {
+    const used = Atomics.load(this.#words, TAIL) -
+      Atomics.load(this.#words, HEAD);
+    return used < 0 ? used + 2 * this.#capacity : used;
+  }
+
   #free(): number {
-    return this.#capacity - Atomics.load(this.#words, USED);
+    return this.#capacity - this.#used();
   }
 
   #isLarge(payload: Uint8Array): boolean {
@@ -391,7 +411,7 @@ export class Ring {
     fill: (dest: Uint8Array, offset: number) => number,
   ): void {
     const tail = Atomics.load(this.#words, TAIL);
-    const start = tail + HEADER;
+    const start = this.#offset(tail) + HEADER;
     let length: number;
     if (start + maxBytes <= this.#capacity) {
       length = fill(this.#data, start);
@@ -405,7 +425,7 @@ export class Ring {
 
   #copyFrame(payload: Uint8Array): void {
     const tail = Atomics.load(this.#words, TAIL);
-    this.#copyAt(payload, (tail + HEADER) % this.#capacity);
+    this.#copyAt(payload, (this.#offset(tail) + HEADER) % this.#capacity);
     this.#commitFrame(tail, payload.length);
   }
 
@@ -413,25 +433,20 @@ export class Ring {
   #commitFrame(tail: number, length: number, word = length): void {
     beginEffect();
     try {
-      this.#writeLength(tail, word);
-      const next = (tail + HEADER + length) % this.#capacity;
+      this.#writeLength(this.#offset(tail), word);
+      const next = (tail + HEADER + length) % (2 * this.#capacity);
       Atomics.store(this.#words, TAIL, next);
-      this.#commitWrite(HEADER + length);
+      wake(this.#words, PUT_SEQ);
     } finally {
       endEffect();
     }
-  }
-
-  #commitWrite(bytes: number): void {
-    Atomics.add(this.#words, USED, bytes);
-    wake(this.#words, PUT_SEQ);
   }
 
   // -- Reading ---------------------------------------------------------------
 
   /** Whether a frame could be read now (ignoring the reader lock). */
   hasFrame(): boolean {
-    return Atomics.load(this.#words, USED) >= HEADER;
+    return this.#used() >= HEADER;
   }
 
   /**
@@ -511,7 +526,8 @@ export class Ring {
     maxLength: number,
   ): T | undefined {
     while (this.hasFrame()) {
-      const word = this.#readLength(Atomics.load(this.#words, HEAD));
+      const head = Atomics.load(this.#words, HEAD);
+      const word = this.#readLength(this.#offset(head));
       if ((word & MARKER) === 0) return this.#readSmall(word, read, maxLength);
       const generation = word & (GENERATIONS - 1);
       if (this.#claimArea(generation)) {
@@ -529,7 +545,8 @@ export class Ring {
     maxLength: number,
   ): T {
     checkLength(length, maxLength);
-    const start = (Atomics.load(this.#words, HEAD) + HEADER) % this.#capacity;
+    const head = this.#offset(Atomics.load(this.#words, HEAD));
+    const start = (head + HEADER) % this.#capacity;
     let view: Uint8Array;
     if (start + length <= this.#capacity) {
       view = this.#data.subarray(start, start + length);
@@ -557,6 +574,9 @@ export class Ring {
   ): T {
     const held = areaWord(generation, selfCode());
     const length = Atomics.load(this.#words, AREA_LENGTH) >>> 0;
+    // Grown by a writer in another OS process: a buffer's length is each
+    // process's own.
+    grownTo(this.buffers[1], length);
     try {
       checkLength(length, maxLength);
     } catch (error) {
@@ -585,8 +605,7 @@ export class Ring {
     beginEffect();
     try {
       const head = Atomics.load(this.#words, HEAD);
-      Atomics.store(this.#words, HEAD, (head + bytes) % this.#capacity);
-      Atomics.sub(this.#words, USED, bytes);
+      Atomics.store(this.#words, HEAD, (head + bytes) % (2 * this.#capacity));
       wake(this.#words, GET_SEQ);
     } finally {
       endEffect();

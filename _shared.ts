@@ -8,10 +8,12 @@
 // every kind the rest: one descriptor, rebuilding in a child, routing to the
 // owner from whichever process holds the object however it got there, one
 // ledger of callers that undoes a dead caller's work, and the fast path:
-// an isolate that maps the object's memory (the owner and every worker of
-// its OS process it was passed to) runs each operation itself; any other
-// process sends it to the owner, which runs the same code on the caller's
-// behalf. Which path a process takes is decided here, in `run`.
+// an isolate that maps the object's memory (the owner, every worker of its
+// OS process it was passed to and, with shared memory across OS processes
+// (`_shm.ts`, Linux and `--allow-ffi`), any process of its tree) runs each
+// operation itself; any other process sends it to the owner, which runs the
+// same code on the caller's behalf. Which memory a process maps is decided
+// here, in `memoryFor`; `run` follows from it.
 //
 // An owner that serves at an address (`_direct.ts`, a manager's server)
 // puts it in every descriptor it makes: whoever holds such an object, and
@@ -29,7 +31,9 @@ import {
   markExitedBehind,
   onDeath,
   selfCode,
+  treeName,
 } from "./_isolates.ts";
+import { type BufferRef, bufferRef, mapBuffer } from "./_shm.ts";
 import {
   rebuildSync,
   reduce,
@@ -135,8 +139,56 @@ export interface Descriptor<C> {
   nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
   memory?: Memory;
+  /** Where any process of the same tree maps the memory (`_shm.ts`). */
+  shm?: SharedMemoryRef;
   /** Where the owner serves its objects to any process, if it does. */
   address?: DirectAddress;
+}
+
+/** An object's memory as other OS processes of its tree map it. */
+export interface SharedMemoryRef {
+  /** The process tree whose codes the memory holds (see `treeName`). */
+  tree: string;
+  buffers: BufferRef[];
+  /** Whether the memory is one buffer rather than a list. */
+  single?: true;
+}
+
+const buffersOf = (memory: Memory): readonly SharedArrayBuffer[] =>
+  memory instanceof SharedArrayBuffer ? [memory] : memory;
+
+/** How other processes map `memory`, if all of it is shareable. */
+function shmRefOf(memory: Memory): SharedMemoryRef | null {
+  const tree = treeName();
+  if (tree === null) return null;
+  const buffers: BufferRef[] = [];
+  for (const buffer of buffersOf(memory)) {
+    const ref = bufferRef(buffer);
+    if (ref === null) return null;
+    buffers.push(ref);
+  }
+  return memory instanceof SharedArrayBuffer
+    ? { tree, buffers, single: true }
+    : { tree, buffers };
+}
+
+/**
+ * The memory a process rebuilding `descriptor` runs operations on: a
+ * worker's, passed along; any process's of the same tree, mapped, when
+ * memory is shared across OS processes; else none, and every operation is
+ * a call to the owner. This is where a process's path is decided.
+ */
+function memoryFor(descriptor: Descriptor<unknown>): Memory | undefined {
+  const { memory, shm } = descriptor;
+  if (shm === undefined || shm.tree !== treeName()) return memory;
+  const given = memory === undefined ? undefined : buffersOf(memory);
+  const mapped: SharedArrayBuffer[] = [];
+  for (const [i, ref] of shm.buffers.entries()) {
+    const buffer = mapBuffer(ref, given?.[i]);
+    if (buffer === null) return memory;
+    mapped.push(buffer);
+  }
+  return shm.single ? mapped[0]! : mapped;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -384,10 +436,12 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     };
     if (reduced) descriptor.nested = true;
     if (
-      target === "worker" && this.#memory !== undefined &&
-      !this.kind.ownerOnly && this.#address === undefined
+      this.#memory !== undefined && !this.kind.ownerOnly &&
+      this.#address === undefined
     ) {
-      descriptor.memory = this.#memory;
+      if (target === "worker") descriptor.memory = this.#memory;
+      const shm = shmRefOf(this.#memory);
+      if (shm !== null) descriptor.shm = shm;
     }
     const address = this.#address ??
       (this.owned ? servedAddress() ?? undefined : undefined);
@@ -426,7 +480,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const shared = own ?? new Shared(
           kind,
           config as C,
-          descriptor.memory,
+          memoryFor(descriptor),
           descriptor,
         );
         const instance = wrap(shared, descriptor.extra);

@@ -24,10 +24,14 @@ export class Cell implements Reducible {
     return await callParent(this.#id!, "get", []) as number;
   }
 
-  /** Not awaited: calls from one process are applied in order. */
-  set(value: number): void {
+  /**
+   * Resolves once the value is set. Await it before releasing a lock: a
+   * subprocess child that shares memory releases it at once, ahead of its
+   * calls still on their way.
+   */
+  async set(value: number): Promise<void> {
     if (this.#view !== null) Atomics.store(this.#view, 0, value);
-    else callParent(this.#id!, "set", [value]).catch(reportError);
+    else await callParent(this.#id!, "set", [value]);
   }
 
   [reduceSymbol](target: StartMethod): unknown {

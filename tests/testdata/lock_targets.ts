@@ -29,7 +29,7 @@ export async function incrementUnderLock(
   for (let i = 0; i < times; i++) {
     await lock.acquire();
     const value = await cell.get();
-    cell.set(value + 1);
+    await cell.set(value + 1);
     lock.release();
   }
 }
