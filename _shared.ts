@@ -440,12 +440,17 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
       this.#address === undefined
     ) {
       if (target === "worker") descriptor.memory = this.#memory;
-      const shm = shmRefOf(this.#memory);
-      if (shm !== null) descriptor.shm = shm;
     }
     const address = this.#address ??
       (this.owned ? servedAddress() ?? undefined : undefined);
     if (address !== undefined) descriptor.address = address;
+    // An object served at an address (a manager's) lives and dies with its
+    // server: other OS processes reach it there, never in its memory.
+    const shm = this.#memory === undefined || this.kind.ownerOnly ||
+        address !== undefined
+      ? null
+      : shmRefOf(this.#memory);
+    if (shm !== null) descriptor.shm = shm;
     return descriptor;
   }
 

@@ -118,6 +118,7 @@ const closer = new FinalizationRegistry<{ fd: number; name: string }>(
   },
 );
 let counter = 0;
+const prefix = crypto.randomUUID().slice(0, 8);
 
 const cString = (text: string) => new TextEncoder().encode(text + "\0");
 const pageAligned = (bytes: number) =>
@@ -157,7 +158,8 @@ export function sharedBuffer(bytes: number, max?: number): SharedArrayBuffer {
   }
   const size = pageAligned(max ?? bytes);
   const buffer = new SharedArrayBuffer(bytes, { maxByteLength: size });
-  const name = `mp-${Deno.pid}-${++counter}`;
+  // Unique across the isolates of this process too (each has its counter).
+  const name = `mp-${Deno.pid}-${prefix}-${++counter}`;
   const fd = c.memfd_create(cString(name), MFD_CLOEXEC);
   if (fd < 0) return buffer;
   const address = c.ftruncate(fd, BigInt(size)) === 0
