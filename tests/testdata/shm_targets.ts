@@ -1,8 +1,8 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Children for tests/shm_test.ts.
-import { Event, Lock } from "../../lock.ts";
+import type { Event, Lock } from "../../lock.ts";
 import { Process } from "../../process.ts";
-import { Queue } from "../../queue.ts";
+import type { Queue } from "../../queue.ts";
 
 const TIMEOUT = 30_000;
 
