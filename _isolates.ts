@@ -16,7 +16,13 @@
 // the whole process tree: a subprocess child maps its parent's, and takes
 // the code its parent registered it under when it spawned it, so that it
 // can run operations itself with the same code its owner would give it.
-import { type BufferRef, bufferRef, mapBuffer, sharedBuffer } from "./_shm.ts";
+import {
+  type BufferRef,
+  bufferRef,
+  mapBuffer,
+  sharedBuffer,
+  wordsOf,
+} from "./_shm.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
 const MAX_TOKENS = 1 << 16;
@@ -50,7 +56,7 @@ let effectDepth = 0;
 
 function words(): Int32Array {
   if (table === null) {
-    table = new Int32Array(sharedBuffer(TABLE_WORDS * 4));
+    table = wordsOf(sharedBuffer(TABLE_WORDS * 4));
     table[NEXT_TOKEN] = MAIN_TOKEN + 1;
   }
   return table;
@@ -63,7 +69,7 @@ export function isolateTable(): SharedArrayBuffer {
 
 /** In a worker child: share the parent's table and take the code in `pid`. */
 export function adoptIsolateTable(buffer: SharedArrayBuffer, pid: number) {
-  table = new Int32Array(buffer);
+  table = wordsOf(buffer);
   ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
   ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
 }
@@ -91,7 +97,7 @@ export function shareWithChild(
 export function adoptSharedTable(ref: BufferRef, code: number): boolean {
   const buffer = mapBuffer(ref);
   if (buffer === null) return false;
-  table = new Int32Array(buffer);
+  table = wordsOf(buffer);
   ownCode = code;
   ownWord = -1;
   tree = ref.name;

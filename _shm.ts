@@ -265,6 +265,15 @@ export function grownTo(
   return buffer;
 }
 
+/**
+ * The 32-bit words of `buffer` as it is now. A fixed-length view: on a
+ * growable buffer, a length-tracking one makes every Atomics call ~5×
+ * slower.
+ */
+export function wordsOf(buffer: SharedArrayBuffer): Int32Array {
+  return new Int32Array(buffer, 0, buffer.byteLength >> 2);
+}
+
 /** The address of `view[index]`, if its buffer is shared across processes. */
 export function addressOf(view: Int32Array, index: number): number | null {
   const mapping = mappings.get(view.buffer as SharedArrayBuffer);

@@ -92,6 +92,7 @@ import {
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
+import { wordsOf } from "./_shm.ts";
 import {
   adopted,
   adopter,
@@ -256,7 +257,7 @@ const LOCK = {
   name: "lock",
   module: import.meta.url,
   open: (memory: SharedArrayBuffer, config: { reentrant: boolean }) =>
-    new LockCore(new Int32Array(memory), 0, config.reentrant),
+    new LockCore(wordsOf(memory), 0, config.reentrant),
   ops: {
     acquire: asyncOp((core: LockCore, { caller, signal }, timeout: number) =>
       core.acquire(caller, timeout, signal)
@@ -274,8 +275,7 @@ type LockShared = Shared<LockCore, { reentrant: boolean }, typeof LOCK.ops>;
 const SEMAPHORE = {
   name: "semaphore",
   module: import.meta.url,
-  open: (memory: SharedArrayBuffer) =>
-    new SemaphoreCore(new Int32Array(memory)),
+  open: (memory: SharedArrayBuffer) => new SemaphoreCore(wordsOf(memory)),
   ops: {
     acquire: asyncOp((
       core: SemaphoreCore,
@@ -299,7 +299,7 @@ type SemaphoreShared = Shared<
 const EVENT = {
   name: "event",
   module: import.meta.url,
-  open: (memory: SharedArrayBuffer) => new EventCore(new Int32Array(memory)),
+  open: (memory: SharedArrayBuffer) => new EventCore(wordsOf(memory)),
   ops: {
     isSet: blockingOp((core: EventCore) => core.isSet()),
     set: blockingOp((core: EventCore) => core.set()),
@@ -566,7 +566,7 @@ const BARRIER = {
     [words, waiters]: readonly SharedArrayBuffer[],
     config: BarrierConfig,
   ): BarrierState => {
-    const view = new Int32Array(words!);
+    const view = wordsOf(words!);
     return {
       words: view,
       lock: new LockCore(view, 0, false),
