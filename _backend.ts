@@ -20,8 +20,8 @@ export interface InitMessage {
    * child shares.
    */
   isolates?: SharedArrayBuffer;
-  /** The name of the table's process tree (see `_isolates.ts`). */
-  tree?: string | null;
+  /** How other OS processes map the table, if they can (see `_isolates.ts`). */
+  table?: BufferRef | null;
   /**
    * For a subprocess child: the tree's isolate table to map and the code
    * it was registered under, when memory is shared across OS processes.

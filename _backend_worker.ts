@@ -9,8 +9,8 @@ import type {
 import {
   fenceWorker,
   isolateTable,
+  isolateTableRef,
   nextWorkerPid,
-  treeName,
 } from "./_isolates.ts";
 import {
   CallRouter,
@@ -35,7 +35,7 @@ function spawn(child: InitMessage): ChildHandle {
     ...child,
     info: { ...child.info, pid },
     isolates: isolateTable(),
-    tree: treeName(),
+    table: isolateTableRef(),
   };
   const worker = new Worker(CHILD_URL, {
     type: "module",

@@ -7,7 +7,6 @@ import type { ChildSide, InitMessage } from "./_backend.ts";
 import {
   adoptIsolateTable,
   adoptSharedTable,
-  setTree,
   wasStopped,
 } from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
@@ -100,12 +99,10 @@ async function runTarget(init: InitMessage): Promise<number> {
 const init = await side.receiveInit();
 Object.assign(current, init.info, { pid: side.pidOf(init) });
 if (init.isolates !== undefined) {
-  adoptIsolateTable(init.isolates, init.info.pid);
+  adoptIsolateTable(init.isolates, init.info.pid, init.table ?? null);
 }
 if (init.identity !== undefined) {
   adoptSharedTable(init.identity.table, init.identity.code);
-} else if (init.tree !== undefined) {
-  setTree(init.tree);
 }
 setDefaultModule(init.module);
 setParentLink(side.link(init));

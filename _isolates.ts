@@ -67,9 +67,22 @@ export function isolateTable(): SharedArrayBuffer {
   return words().buffer as SharedArrayBuffer;
 }
 
-/** In a worker child: share the parent's table and take the code in `pid`. */
-export function adoptIsolateTable(buffer: SharedArrayBuffer, pid: number) {
-  table = wordsOf(buffer);
+/** How other OS processes map the table, if they can. */
+export function isolateTableRef(): BufferRef | null {
+  return bufferRef(words().buffer as SharedArrayBuffer);
+}
+
+/**
+ * In a worker child: share the parent's table and take the code in `pid`;
+ * `ref` says how other OS processes map it, if they can.
+ */
+export function adoptIsolateTable(
+  buffer: SharedArrayBuffer,
+  pid: number,
+  ref: BufferRef | null,
+) {
+  table = wordsOf(ref === null ? buffer : mapBuffer(ref, buffer) ?? buffer);
+  tree = ref?.name ?? null;
   ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
   ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
 }
@@ -82,7 +95,7 @@ export function shareWithChild(
   pid: number,
 ): { table: BufferRef; code: number } | null {
   const code = callerCode(pid, pid);
-  const ref = bufferRef(words().buffer as SharedArrayBuffer);
+  const ref = isolateTableRef();
   if (ref === null) return null;
   Atomics.store(words(), CROSS, 1);
   return { table: ref, code };
@@ -110,11 +123,6 @@ export function adoptSharedTable(ref: BufferRef, code: number): boolean {
  * shared across OS processes.
  */
 let tree: string | null | undefined;
-
-/** In a worker child: the tree its parent's table names. */
-export function setTree(name: string | null): void {
-  tree = name;
-}
 
 /**
  * The name of this isolate's process tree, or `null` when its table is not
@@ -171,8 +179,11 @@ function hashOf(pid: number): number {
   return Math.imul(pid | 0, 0x9e3779b1) ^ Math.floor(pid / 2 ** 32);
 }
 
-/** The remote slot of a live registration of `pid`, else the first free one. */
-function findRemote(view: Int32Array, pid: number): number {
+/**
+ * The remote slot of a live registration of `pid` (or, with `dead`, of one
+ * marked dead too), else the first free one.
+ */
+function findRemote(view: Int32Array, pid: number, dead = false): number {
   const high = Math.floor(pid / 2 ** 32) | 0;
   const low = pid | 0;
   for (let probe = 0; probe < REMOTE_SLOTS; probe++) {
@@ -184,7 +195,12 @@ function findRemote(view: Int32Array, pid: number): number {
       probe--; // Another isolate is filling it in: look again.
       continue;
     }
-    if (state === 1 && view[at] === high && view[at + 1] === low) return slot;
+    if (
+      (state === 1 || dead && state === DEAD) && view[at] === high &&
+      view[at + 1] === low
+    ) {
+      return slot;
+    }
   }
   throw new RangeError(
     `Cannot register process ${pid} as ${REMOTE_SLOTS} remote callers are registered already`,
@@ -395,7 +411,9 @@ function markDead(view: Int32Array, code: number): void {
 export function markExitedBehind(pid: number, route: number): boolean {
   if (pid === route || tokenOfPid(pid) !== null) return false;
   const view = words();
-  const found = findRemote(view, pid);
+  // In a table shared across OS processes, the parent on the route may have
+  // marked it already: what this isolate holds must still be freed.
+  const found = findRemote(view, pid, true);
   if (found < 0) return false; // It never called: it holds nothing.
   const code = MAX_TOKENS + found;
   const via = callerCode(route, route);

@@ -200,7 +200,7 @@ export class Ring {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const locked = () => this.#tryLock(index) || undefined;
+    const locked = () => this.#tryLock(index) || this.#freeDead();
     return this.#tryLock(index) ||
       (await this.#wait(index, deadline, signal, locked) ??
         false);
@@ -211,6 +211,16 @@ export class Ring {
     if (Atomics.load(this.#words, index + 1) > 0) {
       notify(this.#words, index);
     }
+  }
+
+  /**
+   * What a waiter does before it sleeps again: a holder that died in an OS
+   * process whose death the processes holding this ring never hear of (a
+   * sibling of the owner's) is found by whoever waits for it.
+   */
+  #freeDead(): undefined {
+    this.releaseDead(isDead);
+    return undefined;
   }
 
   /**
@@ -265,7 +275,7 @@ export class Ring {
   async #takeArea(signal: AbortSignal | undefined): Promise<number> {
     const taken = () => {
       const generation = this.#tryTakeArea();
-      return generation < 0 ? undefined : generation;
+      return generation < 0 ? this.#freeDead() : generation;
     };
     return (await this.#wait(AREA, Infinity, signal, taken))!;
   }

@@ -60,6 +60,8 @@ const ways = {
   },
   "as a grandchild": (o: targets.Objects) =>
     start("subprocess", targets.actOnGoInGrandchild, o),
+  "as a grandchild under a worker": (o: targets.Objects) =>
+    start("worker", targets.actOnGoInGrandchild, o),
 };
 
 for (const [way, spawn] of Object.entries(ways)) {
@@ -69,7 +71,7 @@ for (const [way, spawn] of Object.entries(ways)) {
     // Long enough for a child on shared memory to answer on a loaded machine;
     // one on calls can never answer while this thread spins.
     await new Promise((resolve) =>
-      setTimeout(resolve, way === "as a grandchild" ? 1500 : 500)
+      setTimeout(resolve, way.startsWith("as a grandchild") ? 1500 : 500)
     );
     assertEquals(setGoAndSpin(o.go, o.done, 3_000), SHARED);
     assertEquals(await child.join(wait), 0);
