@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { deadline } from "@std/async/deadline";
 import { Event, Lock } from "../lock.ts";
+import { Pipe } from "../pipe.ts";
 import { Queue } from "../queue.ts";
 import * as targets from "./testdata/shm_targets.ts";
 import {
@@ -42,12 +43,16 @@ function setGoAndSpin(go: Event, done: Event, ms: number): boolean {
 }
 
 function objects() {
-  return {
+  const [mine, end] = Pipe<string>();
+  mine.send("ping");
+  const o = {
     go: new Event(),
     done: new Event(),
     lock: new Lock(),
-    items: new Queue<number>(),
+    items: new Queue<number>({ maxsize: 10 }),
+    end,
   };
+  return { o, mine };
 }
 
 const ways = {
@@ -66,7 +71,7 @@ const ways = {
 
 for (const [way, spawn] of Object.entries(ways)) {
   test(`A subprocess child that got objects ${way} ${SHARED ? "runs operations while their owner's event loop is blocked" : "reaches them through its owner"}`, async () => {
-    const o = objects();
+    const { o, mine } = objects();
     const child = spawn(o);
     // Long enough for a child on shared memory to answer on a loaded machine;
     // one on calls can never answer while this thread spins.
@@ -76,6 +81,7 @@ for (const [way, spawn] of Object.entries(ways)) {
     assertEquals(setGoAndSpin(o.go, o.done, 3_000), SHARED);
     assertEquals(await child.join(wait), 0);
     assertEquals(await o.items.get(wait), 1);
+    assertEquals(await mine.recv(wait), "ping-pong");
     assert(o.done.isSet());
     assert(!o.lock.locked());
   });

@@ -1,6 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Children for tests/shm_test.ts.
 import type { Event, Lock } from "../../lock.ts";
+import type { Connection } from "../../pipe.ts";
 import { Process } from "../../process.ts";
 import type { Queue } from "../../queue.ts";
 
@@ -10,18 +11,24 @@ export interface Objects {
   go: Event;
   done: Event;
   lock: Lock;
+  /** Bounded, so that a put on calls waits for its owner's answer. */
   items: Queue<number>;
+  /** The parent has sent "ping" on the other end before `go`. */
+  end: Connection<string>;
 }
 
 /**
- * Waits for `go`, then takes the lock, puts an item and sets `done`: all
- * without its parent's event loop when it shares memory.
+ * Waits for `go`, then takes the lock, puts an item, receives from the
+ * pipe, answers, and sets `done`: all without its parent's event loop when
+ * it shares memory.
  */
-export async function actOnGo({ go, done, lock, items }: Objects) {
+export async function actOnGo({ go, done, lock, items, end }: Objects) {
   if (!await go.wait({ timeout: TIMEOUT })) throw new Error("No go");
   if (!await lock.acquire({ timeout: TIMEOUT })) throw new Error("No lock");
-  items.put(1);
+  await items.put(1, { timeout: TIMEOUT });
   lock.release();
+  const ping = await end.recv({ timeout: TIMEOUT });
+  end.send(`${ping}-pong`);
   done.set();
 }
 
