@@ -2,12 +2,15 @@
 // The shared-memory side of lock.ts: the state of every lock-family
 // primitive lives in a SharedArrayBuffer, so the parent and all its worker
 // children (every isolate of one OS process) contend on the same words with
-// Atomics, futex-style. Subprocess children reach the same state through the
-// isolate that passed them the primitive, which runs these cores for them.
+// Atomics, futex-style. Subprocess children map the same words when memory
+// is shared across OS processes (`_shm.ts`); otherwise they reach the state
+// through the isolate that passed them the primitive, which runs these
+// cores for them.
 //
 // Nothing here blocks a thread: waits are `_futex.ts`'s `waitWhile` (a
-// brief spin, then `Atomics.waitAsync`), with a word counting the sleepers
-// so that a release notifies only when someone sleeps.
+// brief spin, then `Atomics.waitAsync` or the kernel futex), with a word
+// counting the sleepers so that a release notifies only when someone
+// sleeps.
 //
 // Who holds a lock, waits on a condition or stands at a barrier is written
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this

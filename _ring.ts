@@ -1,13 +1,15 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// A ring of whole frames in a SharedArrayBuffer, between the isolates of one
-// OS process (the parent and its worker children).
+// A ring of whole frames in a SharedArrayBuffer, between the isolates that
+// map it (the parent and its worker children, and with shared memory across
+// OS processes, `_shm.ts`, subprocess children too).
 //
 // One writer at a time (the writer lock) and one reader at a time (the
 // reader lock) make it a single-producer single-consumer ring between lock
-// holders: the writer alone moves the tail, the reader alone moves the head,
-// and the count of used bytes is the only word both change. A frame is
-// committed whole, by one atomic add, so a reader never sees half of one and
-// a writer that dies mid-frame commits nothing.
+// holders: the writer alone moves the tail, the reader alone moves the head.
+// A frame is committed whole, by one store of the tail (a read by one of
+// the head), so a reader never sees half of one, and a writer or reader
+// that dies anywhere in the middle, even an OS process killed between two
+// instructions, commits nothing.
 //
 // A frame too large for the ring never streams through it in pieces (a
 // writer dying mid-stream would leave its reader waiting forever). It is
