@@ -20,6 +20,7 @@ export const SWITCH = "MP_SHARED_MEMORY";
 const PAGE = 4096;
 const PROT_READ_WRITE = 3;
 const MAP_SHARED_FIXED = 0x01 | 0x10;
+const MAP_PRIVATE_ANONYMOUS_FIXED = 0x02 | 0x20 | 0x10;
 const O_RDWR_CLOEXEC = 0o2 | 0o2000000;
 const MFD_CLOEXEC = 1;
 const FUTEX_WAIT = 0;
@@ -124,19 +125,26 @@ const cString = (text: string) => new TextEncoder().encode(text + "\0");
 const pageAligned = (bytes: number) =>
   Math.max(PAGE, Math.ceil(bytes / PAGE) * PAGE);
 
-/** Puts `buffer`'s pages onto `fd`; `false` if the kernel refused. */
+/**
+ * Puts `buffer`'s pages onto `fd`: its address, or `null` if the kernel
+ * refused (the buffer then has fresh private zeroed pages, as a failed
+ * fixed mapping may have removed the old ones).
+ */
 function mapOnto(c: Libc, buffer: SharedArrayBuffer, fd: number, max: number) {
   const pointer = Deno.UnsafePointer.of(new Uint8Array(buffer));
   const address = Deno.UnsafePointer.value(pointer);
+  const length = BigInt(max);
   const mapped = c.mmap(
     pointer,
-    BigInt(max),
+    length,
     PROT_READ_WRITE,
     MAP_SHARED_FIXED,
     fd,
     0n,
   );
-  return Deno.UnsafePointer.value(mapped) === address ? Number(address) : null;
+  if (Deno.UnsafePointer.value(mapped) === address) return Number(address);
+  c.mmap(pointer, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS_FIXED, -1, 0n);
+  return null;
 }
 
 function remember(buffer: SharedArrayBuffer, mapping: Mapping): void {
