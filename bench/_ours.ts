@@ -197,7 +197,7 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-async function seconds(work: () => Promise<unknown>): Promise<number> {
+async function seconds(work: () => unknown): Promise<number> {
   const started = performance.now();
   await work();
   return (performance.now() - started) / 1000;
@@ -240,7 +240,7 @@ const CPU_TASKS = 8;
 export const poolSpeedup: Runner = async (ms, startMethod) => {
   await using pool = await warmPool(startMethod);
   const n = calibrate(ms);
-  const serial = await seconds(async () => {
+  const serial = await seconds(() => {
     spin(n);
     spin(n);
   }) * CPU_TASKS / 2;
