@@ -133,6 +133,7 @@ export async function writeResults(
   path: string,
   rows: Row[],
   run: Facts & { pairs: number; seconds: number },
+  sizes: "full" | "smoke",
 ): Promise<void> {
   const endLoad = (await Deno.readTextFile("/proc/loadavg")).split(" ")
     .slice(0, 3).join(" ");
@@ -164,7 +165,7 @@ How to read it:
   every process of the run, on both sides, shares CPU 0. On a 2-vCPU machine a
   wake-up that crosses CPUs costs tens of µs, for Python and us alike.
 
-${table(rows, "full")}
+${table(rows, sizes)}
 `;
   await Deno.writeTextFile(path, text);
 }

@@ -18,7 +18,7 @@ import { machineFacts, type Row, table, writeResults } from "./_report.ts";
 import { svg } from "./_svg.ts";
 
 /** A start method of ours, and the Python one its row compares with. */
-interface Variant {
+export interface Variant {
   label: string;
   startMethod: "worker" | "subprocess";
   python: "fork" | "spawn";
@@ -28,7 +28,7 @@ interface Variant {
 
 // A worker starts in-process like a fork; a subprocess child is a fresh
 // interpreter, like spawn.
-const VARIANTS: Variant[] = [
+export const VARIANTS: Variant[] = [
   {
     label: "worker",
     startMethod: "worker",
@@ -104,7 +104,7 @@ async function run(
 }
 
 /** One row's place in the schedule: a case under one variant. */
-interface Slot {
+export interface Slot {
   c: Case;
   variant: Variant;
   pinned: boolean;
@@ -180,8 +180,15 @@ async function measure(
   return results;
 }
 
-/** Medians and spreads of one slot's figures. */
-function row(slot: Slot, figures: Record<Side, (number | string)[]>): Row {
+/**
+ * Medians and spreads of one slot's figures (a string is a failed run).
+ *
+ * @returns The row, its ratio > 1 when we are better.
+ */
+export function row(
+  slot: Slot,
+  figures: Record<Side, (number | string)[]>,
+): Row {
   const summary = (values: (number | string)[]) => {
     const numbers = values.filter((v) => typeof v === "number") as number[];
     const problem = values.find((v) => typeof v === "string") as
@@ -245,13 +252,19 @@ if (import.meta.main) {
       Deno.exit(1);
     }
     console.log("smoke: every case ran on both sides and gave a figure");
-  } else if (values.only === undefined) {
-    await writeResults(here("./RESULTS.md"), rows, {
-      ...facts,
-      pairs,
-      seconds,
-    });
-    await Deno.writeTextFile(here("./results.svg"), svg(rows));
-    console.log("wrote bench/RESULTS.md and bench/results.svg");
+  }
+  if (values.only === undefined) {
+    // A smoke run writes too, away from the committed files, so that the
+    // writers cannot rot either.
+    const dir = smoke ? await Deno.makeTempDir() : here(".");
+    await writeResults(
+      `${dir}/RESULTS.md`,
+      rows,
+      { ...facts, pairs, seconds },
+      smoke ? "smoke" : "full",
+    );
+    await Deno.writeTextFile(`${dir}/results.svg`, svg(rows));
+    if (smoke) await Deno.remove(dir, { recursive: true });
+    else console.log("wrote bench/RESULTS.md and bench/results.svg");
   }
 }
