@@ -60,7 +60,7 @@ export const CASES: Case[] = [
       `1 producer child puts ${
         count(n)
       } × a 1 MiB byte array (Uint8Array / bytes); the parent gets them, timed from the first`,
-    sizes: same(200, 3),
+    sizes: same(400, 3),
     unit: "MB/s",
     higherIsBetter: true,
     ours: ours.queueBulk,
@@ -85,7 +85,7 @@ export const CASES: Case[] = [
       `2 children × ${
         count(n)
       } acquire → increment a shared counter → release on one Lock`,
-    sizes: { worker: 20_000, subprocess: 5_000, smoke: 20 },
+    sizes: { worker: 200_000, subprocess: 10_000, smoke: 20 },
     unit: "pairs/s",
     higherIsBetter: true,
     ours: ours.lockContended,
@@ -95,7 +95,7 @@ export const CASES: Case[] = [
     title: "lock, uncontended",
     workload: (n) =>
       `1 child × ${count(n)} acquire → release on a Lock the parent made`,
-    sizes: { worker: 1_000_000, subprocess: 5_000, smoke: 20 },
+    sizes: { worker: 5_000_000, subprocess: 20_000, smoke: 20 },
     unit: "pairs/s",
     higherIsBetter: true,
     latency: true,
@@ -132,7 +132,7 @@ export const CASES: Case[] = [
       `Pool(2), warmed up: map(x => x + 100) over ${
         count(n)
       } numbers, default chunksize (second of two maps timed)`,
-    sizes: same(200_000, 100),
+    sizes: same(1_000_000, 100),
     unit: "items/s",
     higherIsBetter: true,
     ours: ours.poolMap,
@@ -144,7 +144,7 @@ export const CASES: Case[] = [
       `Pool(2), warmed up: map(x => x + 100) over ${
         count(n)
       } numbers, chunksize 1`,
-    sizes: same(20_000, 100),
+    sizes: same(50_000, 100),
     unit: "items/s",
     higherIsBetter: true,
     ours: ours.poolMapChunk1,
@@ -156,7 +156,7 @@ export const CASES: Case[] = [
       `Pool(2), warmed up: ${
         count(n)
       } awaited apply(add, [i, 1]), one at a time`,
-    sizes: same(2_000, 10),
+    sizes: same(5_000, 10),
     unit: "µs",
     higherIsBetter: false,
     latency: true,

@@ -5,7 +5,7 @@
 // state helps the other. Prints the table; writes bench/RESULTS.md and
 // bench/results.svg.
 //
-//   deno task compare                 # 3 pairs, ~10 minutes
+//   deno task compare                 # 5 pairs, 5–10 minutes
 //   deno task compare --pairs=5
 //   deno task compare --smoke         # tiny sizes, 1 pair: checks every case
 //                                     # gives a figure (never a speed)
@@ -230,7 +230,7 @@ if (import.meta.main) {
     },
   });
   const smoke = values.smoke;
-  const pairs = Number(values.pairs ?? (smoke ? 1 : 3));
+  const pairs = Number(values.pairs ?? (smoke ? 1 : 5));
   if (!Number.isInteger(pairs) || pairs < 1) {
     throw new RangeError(
       `Cannot run ${values.pairs} pairs: give a whole number ≥ 1`,
