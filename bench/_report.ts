@@ -51,9 +51,10 @@ function shown(summary: Summary, unit: string): [string, string] {
   ];
 }
 
-/** The ratio as shown: "1.23×". */
+/** The ratio as shown: "1.23×", "0.0042×". */
 export function ratioText(ratio: number | undefined): string {
-  return ratio === undefined ? "—" : `${ratio.toFixed(2)}×`;
+  if (ratio === undefined) return "—";
+  return `${ratio < 0.1 ? ratio.toPrecision(2) : ratio.toFixed(2)}×`;
 }
 
 /**

@@ -5,7 +5,8 @@ import { ratioText, type Row } from "./_report.ts";
 
 const WIDTH = 1000;
 const LABEL_END = 390;
-const PLOT = { left: 410, right: 940 };
+// Room left of the plot for the ratio of a bar that reaches its left end.
+const PLOT = { left: 450, right: 940 };
 const ROW = 18;
 const TOP = 64;
 const COLOURS: Record<string, string> = {
