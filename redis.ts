@@ -326,7 +326,7 @@ async function openClient(
   try {
     await client.connect();
   } catch (error) {
-    client.destroy();
+    await closeClient(client);
     const cause = (error as Error & { cause?: Error }).cause ?? error;
     throw new Error(
       `Cannot connect to Redis at ${target.address} (connectTimeout is ${connectTimeout} ms): ${

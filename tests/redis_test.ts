@@ -1,0 +1,581 @@
+// The Pool over Redis Streams, against a real redis-server started here.
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { deadline } from "@std/async/deadline";
+import { Buffer } from "node:buffer";
+import { createClient } from "redis";
+import { AsyncResult, Pool } from "../pool.ts";
+import { redisBroker, type RedisBrokerOptions } from "../redis.ts";
+import { serveWorker } from "../worker.ts";
+import { ProcessError, TimeoutError } from "../errors.ts";
+import type { StartMethod } from "../process.ts";
+import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import {
+  add,
+  fail,
+  killHost,
+  markThenSleep,
+  record,
+  sleepy,
+  square,
+} from "./testdata/redis_targets.ts";
+
+const module = new URL("./testdata/redis_targets.ts", import.meta.url).href;
+const WORKER = new URL("../worker.ts", import.meta.url).pathname;
+
+let queues = 0;
+const freshName = () => `t${Deno.pid}-${++queues}`;
+
+/** A worker served in this process, stopped (and awaited) on dispose. */
+function inProcessWorker(
+  redis: RedisServer,
+  name: string,
+  startMethod: StartMethod,
+  options: RedisBrokerOptions = {},
+): AsyncDisposable & { done: Promise<void> } {
+  const stop = new AbortController();
+  const done = serveWorker({
+    broker: redisBroker(redis.url, options),
+    name,
+    module,
+    processes: 2,
+    startMethod,
+    signal: stop.signal,
+    // Whatever a test left running is handed back, not waited for.
+    grace: 100,
+  });
+  return {
+    done,
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await deadline(done, TIMEOUT);
+    },
+  };
+}
+
+/** A `deno run worker.ts` process, optionally inside a network namespace. */
+class WorkerProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly ready: Promise<void>;
+  #output = "";
+
+  constructor(
+    url: string,
+    name: string,
+    flags: string[] = [],
+    netns?: string,
+  ) {
+    const args = [
+      "run",
+      "-A",
+      WORKER,
+      "--broker",
+      url,
+      "--name",
+      name,
+      "--module",
+      module,
+      ...flags,
+    ];
+    const [command, commandArgs] = netns === undefined
+      ? [Deno.execPath(), args]
+      : ["ip", ["netns", "exec", netns, Deno.execPath(), ...args]];
+    this.child = new Deno.Command(command, {
+      args: commandArgs,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.child.stderr.pipeTo(new WritableStream()).catch(() => {});
+    this.ready = this.#waitReady();
+  }
+
+  async #waitReady(): Promise<void> {
+    const decoder = new TextDecoder();
+    const reader = this.child.stdout.getReader();
+    const until = Date.now() + TIMEOUT;
+    while (!this.#output.includes("serving")) {
+      const { value, done } = await deadline(
+        reader.read(),
+        Math.max(1, until - Date.now()),
+      );
+      if (done) throw new Error("the worker exited before it was ready");
+      this.#output += decoder.decode(value);
+    }
+    reader.releaseLock();
+    this.child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  kill(): void {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Gone already.
+    }
+    await deadline(this.child.status, TIMEOUT).catch(() => this.kill());
+    await this.child.status;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (bounded) until `check` holds. */
+async function until(check: () => Promise<boolean> | boolean): Promise<void> {
+  const end = Date.now() + TIMEOUT;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function markers(dir: string, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.startsWith(prefix)) found.push(entry.name);
+  }
+  return found;
+}
+
+for (const startMethod of START_METHODS) {
+  Deno.test(`Pool with a Redis broker (${startMethod} workers) runs apply, applyAsync with callbacks, map, imap, imapUnordered and starmap`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    await using _worker = inProcessWorker(redis, name, startMethod);
+    await using pool = new Pool({
+      broker: redisBroker(redis.url),
+      name,
+      module,
+      processes: 2,
+    });
+    await deadline(
+      (async () => {
+        assertEquals(await pool.apply(add, [1, 2]), 3);
+        const seen: number[] = [];
+        const result = pool.applyAsync(square, [7], {
+          callback: (value) => seen.push(value),
+        });
+        assertInstanceOf(result, AsyncResult);
+        assertEquals(await result.get({ timeout: TIMEOUT }), 49);
+        assert(result.successful());
+        assertEquals(seen, [49]);
+        const errors: Error[] = [];
+        const failing = pool.applyAsync(fail, ["no"], {
+          errorCallback: (error) => errors.push(error),
+        });
+        const error = await assertRejects(() => failing.get(), RangeError);
+        assertEquals(error.message, "no");
+        assertStringIncludes(error.stack!, "redis_targets.ts");
+        assertEquals(errors, [error]);
+        const items = Array.from({ length: 1000 }, (_, i) => i);
+        const squares = items.map((i) => i * i);
+        assertEquals(await pool.map(square, items), squares);
+        assertEquals(await pool.map(square, items, { chunksize: 7 }), squares);
+        assertEquals(await pool.starmap(add, [[1, 2], [3, 4]]), [3, 7]);
+        const ordered: number[] = [];
+        for await (const y of pool.imap(square, items.slice(0, 50))) {
+          ordered.push(y);
+        }
+        assertEquals(ordered, squares.slice(0, 50));
+        const unordered: number[] = [];
+        for await (const y of pool.imapUnordered(square, items.slice(0, 50))) {
+          unordered.push(y);
+        }
+        assertEquals(unordered.toSorted((a, b) => a - b), squares.slice(0, 50));
+        assertEquals(
+          await pool.mapAsync(square, [2, 3]).get({ timeout: TIMEOUT }),
+          [4, 9],
+        );
+        const stats = pool.stats();
+        assertEquals(stats.busy, 0);
+        assertEquals(stats.queued, 0);
+        assert(stats.completed > 0);
+        assertEquals(stats.failed, 1);
+        assert(stats.runTime.p99 >= 0);
+      })(),
+      TIMEOUT,
+    );
+    pool.close();
+    await deadline(pool.join(), TIMEOUT);
+  });
+
+  Deno.test(`Pool with a Redis broker (${startMethod} workers) cancels by signal and timeout and stays usable`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    await using _worker = inProcessWorker(redis, name, startMethod);
+    await using pool = new Pool({
+      broker: redisBroker(redis.url),
+      name,
+      module,
+      processes: 2,
+    });
+    const controller = new AbortController();
+    const aborted = pool.apply(sleepy, [5_000, 1], {
+      signal: controller.signal,
+    });
+    controller.abort(new Error("stop"));
+    const reason = await assertRejects(() => aborted);
+    assertEquals((reason as Error).message, "stop");
+    await assertRejects(
+      () => pool.apply(sleepy, [5_000, 1], { timeout: 50 }),
+      TimeoutError,
+    );
+    assertEquals(await deadline(pool.apply(add, [2, 2]), TIMEOUT), 4);
+    assertEquals(pool.stats().failed, 2);
+  });
+}
+
+Deno.test("Pool with a Redis broker settles a task once when it ran twice: a stalled worker answers after another took it over", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  const options = ["--visibility-timeout", "300", "--processes", "1"];
+  await using first = new WorkerProcess(redis.url, name, options);
+  await deadline(first.ready, TIMEOUT);
+  await using pool = new Pool({
+    broker: redisBroker(redis.url, { visibilityTimeout: 300 }),
+    name,
+    module,
+    processes: 1,
+  });
+  let calls = 0;
+  const result = pool.applyAsync(markThenSleep, [redis.dir, "dup", 1_000], {
+    callback: () => calls++,
+  });
+  await until(async () => (await markers(redis.dir, "dup")).length === 1);
+  // Stopped, it renews nothing: another worker takes the task over.
+  Deno.kill(first.pid, "SIGSTOP");
+  await using second = new WorkerProcess(redis.url, name, options);
+  await deadline(second.ready, TIMEOUT);
+  await until(async () => (await markers(redis.dir, "dup")).length === 2);
+  Deno.kill(first.pid, "SIGCONT");
+  const [tag, host] = await deadline(result.get(), TIMEOUT);
+  assertEquals(tag, "dup");
+  assert(host === first.pid || host === second.pid);
+  // Both answer; the later one is dropped by task id.
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  assertEquals(calls, 1);
+  assertEquals(pool.stats().completed, 1);
+  assertEquals(await pool.apply(add, [1, 1]), 2);
+});
+
+Deno.test("Pool with a Redis broker fails a task that keeps killing its worker after maxDeliveries, saying how many times it was tried", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  const flags = [
+    "--visibility-timeout",
+    "200",
+    "--max-deliveries",
+    "2",
+    "--processes",
+    "1",
+  ];
+  await using a = new WorkerProcess(redis.url, name, flags);
+  await using b = new WorkerProcess(redis.url, name, flags);
+  await using c = new WorkerProcess(redis.url, name, flags);
+  await deadline(Promise.all([a.ready, b.ready, c.ready]), TIMEOUT);
+  await using pool = new Pool({
+    broker: redisBroker(redis.url, { visibilityTimeout: 200 }),
+    name,
+    module,
+    processes: 1,
+  });
+  const error = await assertRejects(
+    () => deadline(pool.apply(killHost), TIMEOUT),
+    ProcessError,
+  );
+  assertStringIncludes(error.message, "tried 2 times");
+  assertStringIncludes(error.message, "maxDeliveries is 2");
+  const statuses = await Promise.all(
+    [a, b, c].map((w) => Promise.race([w.child.status, Promise.resolve(null)])),
+  );
+  assertEquals(statuses.filter((status) => status !== null).length, 2);
+  // The third worker still serves.
+  assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+});
+
+Deno.test("Pool with a Redis broker finishes the tasks of a worker killed mid-task on another worker", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  const flags = ["--visibility-timeout", "300", "--processes", "2"];
+  await using doomed = new WorkerProcess(redis.url, name, flags);
+  await deadline(doomed.ready, TIMEOUT);
+  await using pool = new Pool({
+    broker: redisBroker(redis.url),
+    name,
+    module,
+    processes: 2,
+  });
+  const tags = Array.from({ length: 6 }, (_, i) => `k${i}`);
+  const results = pool.starmap(
+    markThenSleep,
+    tags.map((tag) => [redis.dir, tag, 300]),
+    { chunksize: 1 },
+  );
+  await until(async () => (await markers(redis.dir, "k")).length > 0);
+  doomed.kill();
+  await using survivor = new WorkerProcess(redis.url, name, flags);
+  const done = await deadline(results, TIMEOUT);
+  assertEquals(done.map(([tag]: [string, number]) => tag), tags);
+  assert(done.some(([, host]: [string, number]) => host === survivor.pid));
+});
+
+Deno.test("Pool with a Redis broker runs and answers only signed tasks when the workers have an authkey", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using _worker = inProcessWorker(redis, name, "worker", {
+    authkey: "right",
+  });
+  const client = createClient({ socket: { path: redis.socket, tls: false } });
+  client.on("error", () => {});
+  await client.connect();
+  const evidence = `${redis.dir}/forged.txt`;
+  const { encode } = await import("../_codec.ts");
+  const forged = Buffer.from(
+    encode([[1, module, "record", 0, [evidence, "forged"]]]),
+  );
+  try {
+    const key = `mp:${name}:tasks`;
+    await client.sendCommand(["XADD", key, "*", "r", "mp:evil", "b", forged]);
+    await client.sendCommand([
+      "XADD",
+      key,
+      "*",
+      "r",
+      "mp:evil",
+      "b",
+      forged,
+      "s",
+      Buffer.alloc(32, 7),
+    ]);
+    await using signed = new Pool({
+      broker: redisBroker(redis.url, { authkey: "right" }),
+      name,
+      module,
+      processes: 1,
+    });
+    await using unsigned = new Pool({
+      broker: redisBroker(redis.url),
+      name,
+      module,
+      processes: 1,
+    });
+    await using wrong = new Pool({
+      broker: redisBroker(redis.url, { authkey: "wrong" }),
+      name,
+      module,
+      processes: 1,
+    });
+    await assertRejects(
+      () => unsigned.apply(record, [evidence, "unsigned"], { timeout: 500 }),
+      TimeoutError,
+    );
+    await assertRejects(
+      () => wrong.apply(record, [evidence, "wrong"], { timeout: 500 }),
+      TimeoutError,
+    );
+    // Served in order: the forged entries came first, and were refused.
+    assertEquals(
+      await deadline(signed.apply(record, [evidence, "signed"]), TIMEOUT),
+      "signed",
+    );
+    assertEquals(await Deno.readTextFile(evidence), "signed\n");
+    assertEquals(await client.sendCommand(["XLEN", "mp:evil"]), 0);
+    assertEquals(await client.sendCommand(["XLEN", key]), 0);
+  } finally {
+    client.destroy();
+  }
+});
+
+Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (without persistence)", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using _worker = inProcessWorker(redis, name, "worker");
+  await using pool = new Pool({
+    broker: redisBroker(redis.url),
+    name,
+    module,
+    processes: 2,
+  });
+  const items = Array.from({ length: 40 }, (_, i) => i);
+  const all = pool.starmap(
+    sleepy,
+    items.map((i) => [25, i] as [number, unknown]),
+    { chunksize: 1 },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  await redis.stop();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await redis.start();
+  assertEquals(await deadline(all, TIMEOUT), items);
+  assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+});
+
+Deno.test("Pool with a Redis broker that cannot connect fails its tasks with a clear error within the connect timeout", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const started = Date.now();
+    await using pool = new Pool({
+      broker: redisBroker(`redis+unix://${dir}/none.sock`, {
+        connectTimeout: 1_000,
+      }),
+      name: "nowhere",
+      module,
+    });
+    const error = await assertRejects(
+      () => deadline(pool.apply(add, [1, 2]), TIMEOUT),
+      Error,
+    );
+    assertStringIncludes(
+      error.message,
+      "Cannot connect to Redis at redis+unix://",
+    );
+    assertStringIncludes(error.message, "check that redis-server runs there");
+    assert(Date.now() - started < 2_000);
+    await assertRejects(() => pool.apply(add, [1, 2]), Error, "Cannot connect");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await using closed = new Pool({
+    broker: redisBroker("redis://127.0.0.1:1", { connectTimeout: 1_000 }),
+    name: "nowhere",
+    module,
+  });
+  await assertRejects(
+    () => deadline(closed.apply(add, [1, 2]), TIMEOUT),
+    Error,
+    "Cannot connect to Redis at redis://127.0.0.1:1",
+  );
+});
+
+Deno.test("redisBroker, Pool and serveWorker reject bad input naming the problem", async () => {
+  assertThrows(
+    () => redisBroker("http://x"),
+    TypeError,
+    "redis:, rediss: or redis+unix:",
+  );
+  assertThrows(() => redisBroker("not a url"), TypeError, "redis+unix:///path");
+  assertThrows(
+    () => redisBroker("redis://x", { maxDeliveries: 0 }),
+    RangeError,
+    "maxDeliveries is 0",
+  );
+  assertThrows(
+    () => redisBroker("redis://x", { visibilityTimeout: -1 }),
+    RangeError,
+    "visibilityTimeout is -1",
+  );
+  assertThrows(
+    () => new Pool({ broker: redisBroker("redis://x"), name: "a b" }),
+    TypeError,
+    'queue name "a b"',
+  );
+  await assertRejects(
+    () =>
+      serveWorker({
+        broker: redisBroker("redis://x"),
+        module: undefined as unknown as string,
+      }),
+    TypeError,
+    "module is missing",
+  );
+});
+
+async function canMakeNamespaces(): Promise<string | null> {
+  if (Deno.uid() !== 0) return "not root";
+  try {
+    const probe = `mp-probe-${Deno.pid}`;
+    const add = await new Deno.Command("ip", {
+      args: ["netns", "add", probe],
+      stderr: "piped",
+    }).output();
+    if (!add.success) return new TextDecoder().decode(add.stderr).trim();
+    await new Deno.Command("ip", { args: ["netns", "del", probe] }).output();
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const namespaceProblem = await canMakeNamespaces();
+if (namespaceProblem !== null) {
+  console.error(
+    `Skipping the network-namespace test (hosts simulated with ip netns): cannot create namespaces here: ${namespaceProblem}`,
+  );
+}
+
+Deno.test({
+  name:
+    "Pool with a Redis broker spreads tasks over workers in two network namespaces and settles each once when one is killed mid-task",
+  ignore: namespaceProblem !== null,
+  async fn() {
+    await using redis = await startRedis();
+    const name = freshName();
+    const hosts = [`mp-a-${Deno.pid}`, `mp-b-${Deno.pid}`];
+    for (const host of hosts) {
+      await new Deno.Command("ip", { args: ["netns", "add", host] }).output();
+    }
+    try {
+      const flags = ["--visibility-timeout", "300", "--processes", "2"];
+      await using a = new WorkerProcess(redis.url, name, flags, hosts[0]);
+      await using b = new WorkerProcess(redis.url, name, [
+        ...flags,
+        "--start-method",
+        "subprocess",
+      ], hosts[1]);
+      await deadline(Promise.all([a.ready, b.ready]), TIMEOUT);
+      await using pool = new Pool({
+        broker: redisBroker(redis.url),
+        name,
+        module,
+        processes: 4,
+      });
+      const tags = Array.from({ length: 12 }, (_, i) => `n${i}`);
+      let settled = 0;
+      const results = pool.starmapAsync(
+        markThenSleep,
+        tags.map((tag) => [redis.dir, tag, 200]),
+        { chunksize: 1, callback: () => settled++ },
+      );
+      // Worker a's children write markers named after a's pid.
+      await until(async () =>
+        (await markers(redis.dir, "n")).some((m) => m.endsWith(`-${a.pid}`))
+      );
+      a.kill();
+      const done = await deadline(results.get(), TIMEOUT);
+      assertEquals(done.map(([tag]: [string, number]) => tag), tags);
+      assertEquals(settled, 1);
+      assert(done.some(([, host]: [string, number]) => host === b.pid));
+      assertEquals(pool.stats().completed, tags.length);
+    } finally {
+      for (const host of hosts) {
+        await new Deno.Command("ip", { args: ["netns", "del", host] })
+          .output();
+      }
+    }
+  },
+});
