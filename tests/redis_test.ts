@@ -51,11 +51,14 @@ function inProcessWorker(
     // Whatever a test left running is handed back, not waited for.
     grace: 100,
   });
+  // Tests that expect the worker to fail look at `done` themselves; for
+  // the others a failing worker shows as tasks that never finish.
+  const settled = done.catch(() => {});
   return {
     done,
     async [Symbol.asyncDispose]() {
       stop.abort();
-      await deadline(done, TIMEOUT);
+      await deadline(settled, TIMEOUT);
     },
   };
 }
@@ -433,6 +436,70 @@ Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (w
   await redis.start();
   assertEquals(await deadline(all, TIMEOUT), items);
   assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+});
+
+Deno.test("worker.ts on SIGTERM finishes the task it runs and exits 0; one it cannot finish within --grace goes to another worker", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using pool = new Pool({
+    broker: redisBroker(redis.url),
+    name,
+    module,
+    processes: 1,
+  });
+  const flags = ["--processes", "1", "--visibility-timeout", "300"];
+  const patient = new WorkerProcess(redis.url, name, [
+    ...flags,
+    "--grace",
+    "5000",
+  ]);
+  await deadline(patient.ready, TIMEOUT);
+  const finished = pool.apply(markThenSleep, [redis.dir, "term", 400]);
+  await until(async () => (await markers(redis.dir, "term")).length === 1);
+  patient.child.kill("SIGTERM");
+  assertEquals(await deadline(finished, TIMEOUT), ["term", patient.pid]);
+  assertEquals((await deadline(patient.child.status, TIMEOUT)).code, 0);
+
+  const hasty = new WorkerProcess(redis.url, name, [...flags, "--grace", "50"]);
+  await deadline(hasty.ready, TIMEOUT);
+  const handedBack = pool.apply(markThenSleep, [redis.dir, "back", 1_000]);
+  await until(async () => (await markers(redis.dir, "back")).length === 1);
+  hasty.child.kill("SIGTERM");
+  assertEquals((await deadline(hasty.child.status, TIMEOUT)).code, 0);
+  await using other = new WorkerProcess(redis.url, name, flags);
+  assertEquals(await deadline(handedBack, TIMEOUT), ["back", other.pid]);
+});
+
+Deno.test("Pool with a Redis broker fails its tasks with a clear error when Redis stays down past reconnectTimeout", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using _worker = inProcessWorker(redis, name, "worker", {
+    reconnectTimeout: 200,
+  });
+  await using pool = new Pool({
+    broker: redisBroker(redis.url, { reconnectTimeout: 200 }),
+    name,
+    module,
+    processes: 1,
+  });
+  assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+  const pending = pool.apply(sleepy, [2_000, 1]);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await redis.stop();
+  const error = await assertRejects(() => deadline(pending, TIMEOUT), Error);
+  assertStringIncludes(error.message, "Lost the connection to Redis at");
+  assertStringIncludes(error.message, "reconnectTimeout is 200");
+  await assertRejects(
+    () => pool.apply(add, [1, 2]),
+    Error,
+    "Lost the connection",
+  );
+  // The worker gives up too, with the same error.
+  await assertRejects(
+    () => deadline(_worker.done, TIMEOUT),
+    Error,
+    "Lost the connection",
+  );
 });
 
 Deno.test("Pool with a Redis broker that cannot connect fails its tasks with a clear error within the connect timeout", async () => {
