@@ -47,9 +47,9 @@ import {
   poolInternals,
   validateQueueName,
 } from "./_broker.ts";
-import { decode, encode } from "./_codec.ts";
+import { decode } from "./_codec.ts";
 import { fromWireError } from "./_errors_wire.ts";
-import { encodeFrame } from "./_frame.ts";
+import { encodeFrame, REDUCED } from "./_frame.ts";
 import { type Percentiles, Samples } from "./_pool_stats.ts";
 import {
   APPLY,
@@ -1145,7 +1145,8 @@ export class Pool {
       );
     }
     // Checked here, so the caller hears of it and nothing is submitted.
-    encodeFrame(args, "args");
+    const frame = encodeFrame(args, "args");
+    if (this.#remote && frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
     const call = this.#call(options);
     return new Promise<Awaited<R>>((resolve, reject) => {
       const task = this.#task(call, name, APPLY, args, (error, value) => {
@@ -1764,13 +1765,13 @@ export class Pool {
     for (let at = 0; at < batch.length; at += perEntry) {
       const tasks = batch.slice(at, at + perEntry);
       try {
-        this.#link!.send(encode(tasks.map((task) => task.unit)));
+        this.#link!.send(remoteBody(tasks.map((task) => task.unit)));
       } catch {
         // One of them cannot be encoded: send the rest one by one, failing
         // only that one.
         for (const task of tasks) {
           try {
-            this.#link!.send(encode([task.unit]));
+            this.#link!.send(remoteBody([task.unit]));
           } catch (error) {
             this.#cancel(task, error, false);
           }
@@ -1835,6 +1836,16 @@ export class Pool {
       this.#dispatch();
     });
   }
+}
+
+const LOCAL_ONLY =
+  "Cannot send the task to remote workers as its arguments hold a queue, lock or other primitive of this package: those live in one process tree; pass plain data";
+
+/** A broker entry's bytes: the package codec, without this host's primitives. */
+function remoteBody(units: Unit[]): Uint8Array {
+  const frame = encodeFrame(units, "args");
+  if (frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
+  return frame.subarray(1);
 }
 
 function notIterable(value: unknown): never {

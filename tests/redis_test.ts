@@ -15,6 +15,7 @@ import { redisBroker, type RedisBrokerOptions } from "../redis.ts";
 import { serveWorker } from "../worker.ts";
 import { ProcessError, TimeoutError } from "../errors.ts";
 import type { StartMethod } from "../process.ts";
+import { Queue } from "../queue.ts";
 import { START_METHODS, TIMEOUT } from "./_helpers.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import {
@@ -214,11 +215,23 @@ for (const startMethod of START_METHODS) {
           await pool.mapAsync(square, [2, 3]).get({ timeout: TIMEOUT }),
           [4, 9],
         );
+        // Only data crosses to other hosts; the pool stays usable.
+        await assertRejects(
+          () => pool.apply(add, [new Queue() as never, 1]),
+          TypeError,
+          "primitive of this package",
+        );
+        await assertRejects(
+          () => pool.map(square, [1, () => 1] as never, { chunksize: 1 }),
+          TypeError,
+          "anonymous function, which cannot be cloned",
+        );
+        assertEquals(await pool.apply(add, [2, 3]), 5);
         const stats = pool.stats();
         assertEquals(stats.busy, 0);
         assertEquals(stats.queued, 0);
         assert(stats.completed > 0);
-        assertEquals(stats.failed, 1);
+        assertEquals(stats.failed, 2);
         assert(stats.runTime.p99 >= 0);
       })(),
       TIMEOUT,
