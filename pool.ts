@@ -222,9 +222,12 @@ export interface AsyncResultWaitOptions {
 
 /** What {@linkcode Pool.prototype.stats} reports. */
 export interface PoolStats {
-  /** Children alive now. */
+  /** Children alive now (0 for a `broker` pool: its workers are remote). */
   readonly workers: number;
-  /** Children running work now. */
+  /**
+   * Children running work now; for a `broker` pool, tasks (or chunks) sent
+   * and not yet answered.
+   */
   readonly busy: number;
   /** Tasks (or chunks) waiting in this process for a child. */
   readonly queued: number;
