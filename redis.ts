@@ -339,6 +339,23 @@ async function openClient(
   return client;
 }
 
+/**
+ * A connection for commands and one for blocking reads, which would hold up
+ * every command queued behind them.
+ */
+async function openPair(
+  config: Config,
+  events: { ready?: () => void; lost: (error: Error) => void },
+): Promise<[Client, Client]> {
+  const client = await openClient(config, events);
+  try {
+    return [client, await openClient(config, { lost: events.lost })];
+  } catch (error) {
+    await closeClient(client);
+    throw error;
+  }
+}
+
 function closeClient(client: Client): Promise<void> {
   try {
     client.destroy();
@@ -396,21 +413,19 @@ class RedisPoolLink implements BrokerPoolLink {
     const lost = (error: Error) => {
       if (link !== null && !link.#closed) events.lost(error);
     };
-    const client = await openClient(config, {
+    const [client, reader] = await openPair(config, {
       ready: () => {
         if (link !== null) link.#checkMarker();
       },
       lost,
     });
-    let reader: Client;
+    link = new RedisPoolLink(config, name, id, client, reader, events);
     try {
-      reader = await openClient(config, { lost });
+      await client.sendCommand(["SET", link.#markerKey, "1"]);
     } catch (error) {
-      await closeClient(client);
+      await link.close();
       throw error;
     }
-    link = new RedisPoolLink(config, name, id, client, reader, events);
-    await client.sendCommand(["SET", link.#markerKey, "1"]);
     link.#reading = link.#read();
     return link;
   }
@@ -557,16 +572,14 @@ class RedisWorkerLink implements BrokerWorkerLink {
     const lost = (error: Error) => {
       if (link !== null) link.#lost = error;
     };
-    const client = await openClient(config, { lost });
-    let reader: Client;
+    const [client, reader] = await openPair(config, { lost });
+    link = new RedisWorkerLink(config, name, client, reader);
     try {
-      reader = await openClient(config, { lost });
+      await link.#createGroup();
     } catch (error) {
-      await closeClient(client);
+      await link.close();
       throw error;
     }
-    link = new RedisWorkerLink(config, name, client, reader);
-    await link.#createGroup();
     return link;
   }
 

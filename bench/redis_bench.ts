@@ -11,6 +11,7 @@
 import { Pool } from "../pool.ts";
 import type { StartMethod } from "../process.ts";
 import { redisBroker } from "../redis.ts";
+import { startRedis, startWorker } from "../examples/_redis_setup.ts";
 import { add, add100 } from "./_pool_targets.ts";
 
 const MAP_ITEMS = 200_000;
@@ -49,60 +50,6 @@ async function measure(pool: Pool): Promise<Record<string, number>> {
   return { map, chunk1, apply };
 }
 
-async function startRedis(dir: string): Promise<[string, Deno.ChildProcess]> {
-  const socket = `${dir}/redis.sock`;
-  const server = new Deno.Command("redis-server", {
-    args: ["--port", "0", "--unixsocket", socket, "--save", "", "--dir", dir],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 500; i++) {
-    try {
-      (await Deno.connect({ transport: "unix", path: socket })).close();
-      return [`redis+unix://${socket}`, server];
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-  throw new Error("redis-server did not start");
-}
-
-async function startWorker(
-  url: string,
-  startMethod: StartMethod,
-): Promise<Deno.ChildProcess> {
-  const worker = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../worker.ts", import.meta.url).pathname,
-      "--broker",
-      url,
-      "--name",
-      "bench",
-      "--module",
-      module,
-      "--processes",
-      "2",
-      "--start-method",
-      startMethod,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = worker.stdout.pipeThrough(new TextDecoderStream());
-  const reader = lines.getReader();
-  let seen = "";
-  while (!seen.includes("serving")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the worker exited before serving");
-    seen += value;
-  }
-  reader.releaseLock();
-  lines.pipeTo(new WritableStream()).catch(() => {});
-  return worker;
-}
-
 function row(label: string, figures: Record<string, number>): string {
   const rate = (n: number) => `${Math.round(n).toLocaleString("en")}/s`;
   return `${label.padEnd(28)} ${rate(figures.map!).padStart(14)} ${
@@ -124,7 +71,12 @@ if (import.meta.main) {
     const localFigures = await measure(local);
     local.terminate();
     await local.join();
-    worker = await startWorker(url, startMethod);
+    worker = await startWorker(url, "bench", module, [
+      "--processes",
+      "2",
+      "--start-method",
+      startMethod,
+    ]);
     const remote = new Pool({
       broker: redisBroker(url),
       name: "bench",

@@ -13,6 +13,7 @@
 import { Pool } from "../pool.ts";
 import { currentProcess } from "../process.ts";
 import { redisBroker } from "../redis.ts";
+import { startRedis, startWorker } from "./_redis_setup.ts";
 
 /** `x * x` after a few milliseconds of work, and which worker ran it. */
 export async function slowSquare(x: number): Promise<[number, number]> {
@@ -23,57 +24,6 @@ export async function slowSquare(x: number): Promise<[number, number]> {
   return [x * x, worker];
 }
 
-async function startRedis(dir: string): Promise<[string, Deno.ChildProcess]> {
-  const socket = `${dir}/redis.sock`;
-  const server = new Deno.Command("redis-server", {
-    args: ["--port", "0", "--unixsocket", socket, "--save", "", "--dir", dir],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 500; i++) {
-    try {
-      (await Deno.connect({ transport: "unix", path: socket })).close();
-      return [`redis+unix://${socket}`, server];
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-  server.kill();
-  throw new Error(`redis-server did not listen on ${socket} within 5 s`);
-}
-
-/** Starts `deno run -A worker.ts` and waits until it serves. */
-async function startWorker(url: string): Promise<Deno.ChildProcess> {
-  const worker = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../worker.ts", import.meta.url).pathname,
-      "--broker",
-      url,
-      "--name",
-      "distributed-example",
-      "--module",
-      import.meta.url,
-      "--processes",
-      "2",
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = worker.stdout.pipeThrough(new TextDecoderStream());
-  const reader = lines.getReader();
-  let seen = "";
-  while (!seen.includes("serving")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("a worker exited before serving");
-    seen += value;
-  }
-  reader.releaseLock();
-  lines.pipeTo(new WritableStream()).catch(() => {});
-  return worker;
-}
-
 if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "mp-distributed-" });
   let server: Deno.ChildProcess | null = null;
@@ -81,10 +31,15 @@ if (import.meta.main) {
   try {
     let url = Deno.args[0];
     if (url === undefined) [url, server] = await startRedis(dir);
-    workers.push(await startWorker(url), await startWorker(url));
+    const name = "distributed-example";
+    const flags = ["--processes", "2"];
+    workers.push(
+      await startWorker(url, name, import.meta.url, flags),
+      await startWorker(url, name, import.meta.url, flags),
+    );
     await using pool = new Pool({
       broker: redisBroker(url),
-      name: "distributed-example",
+      name,
       processes: 4,
     });
     const items = Array.from({ length: 400 }, (_, i) => i);

@@ -87,7 +87,7 @@ Deno.test("examples/distributed.ts runs a map on two Redis-backed worker process
   assertEquals(lines[0], "sum of the squares of 0..399: 21253400");
   const counts = lines.slice(1).map((line) => {
     const match = /^worker (\d) \(pid \d+\): (\d+) tasks$/.exec(line);
-    assert(match !== null, line);
+    if (match === null) throw new Error(`unexpected line: ${line}`);
     return Number(match[2]);
   });
   assertEquals(counts.length, 2);

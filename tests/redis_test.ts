@@ -64,6 +64,21 @@ function inProcessWorker(
   };
 }
 
+/** A pool whose tasks go through `redis` to the workers of queue `name`. */
+function remotePool(
+  redis: RedisServer,
+  name: string,
+  processes: number,
+  options: RedisBrokerOptions = {},
+): Pool {
+  return new Pool({
+    broker: redisBroker(redis.url, options),
+    name,
+    module,
+    processes,
+  });
+}
+
 /** A `deno run worker.ts` process, optionally inside a network namespace. */
 class WorkerProcess implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
@@ -140,15 +155,6 @@ class WorkerProcess implements AsyncDisposable {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Waits (bounded) until `check` holds. */
 async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   const end = Date.now() + TIMEOUT;
@@ -171,12 +177,7 @@ for (const startMethod of START_METHODS) {
     await using redis = await startRedis();
     const name = freshName();
     await using _worker = inProcessWorker(redis, name, startMethod);
-    await using pool = new Pool({
-      broker: redisBroker(redis.url),
-      name,
-      module,
-      processes: 2,
-    });
+    await using pool = remotePool(redis, name, 2);
     await deadline(
       (async () => {
         assertEquals(await pool.apply(add, [1, 2]), 3);
@@ -246,12 +247,7 @@ for (const startMethod of START_METHODS) {
     await using redis = await startRedis();
     const name = freshName();
     await using _worker = inProcessWorker(redis, name, startMethod);
-    await using pool = new Pool({
-      broker: redisBroker(redis.url),
-      name,
-      module,
-      processes: 2,
-    });
+    await using pool = remotePool(redis, name, 2);
     const controller = new AbortController();
     const aborted = pool.apply(sleepy, [5_000, 1], {
       signal: controller.signal,
@@ -274,12 +270,7 @@ Deno.test("Pool with a Redis broker settles a task once when it ran twice: a sta
   const options = ["--visibility-timeout", "300", "--processes", "1"];
   await using first = new WorkerProcess(redis.url, name, options);
   await deadline(first.ready, TIMEOUT);
-  await using pool = new Pool({
-    broker: redisBroker(redis.url, { visibilityTimeout: 300 }),
-    name,
-    module,
-    processes: 1,
-  });
+  await using pool = remotePool(redis, name, 1, { visibilityTimeout: 300 });
   let calls = 0;
   const result = pool.applyAsync(markThenSleep, [redis.dir, "dup", 1_000], {
     callback: () => calls++,
@@ -316,12 +307,7 @@ Deno.test("Pool with a Redis broker fails a task that keeps killing its worker a
   await using b = new WorkerProcess(redis.url, name, flags);
   await using c = new WorkerProcess(redis.url, name, flags);
   await deadline(Promise.all([a.ready, b.ready, c.ready]), TIMEOUT);
-  await using pool = new Pool({
-    broker: redisBroker(redis.url, { visibilityTimeout: 200 }),
-    name,
-    module,
-    processes: 1,
-  });
+  await using pool = remotePool(redis, name, 1, { visibilityTimeout: 200 });
   const error = await assertRejects(
     () => deadline(pool.apply(killHost), TIMEOUT),
     ProcessError,
@@ -342,12 +328,7 @@ Deno.test("Pool with a Redis broker finishes the tasks of a worker killed mid-ta
   const flags = ["--visibility-timeout", "300", "--processes", "2"];
   await using doomed = new WorkerProcess(redis.url, name, flags);
   await deadline(doomed.ready, TIMEOUT);
-  await using pool = new Pool({
-    broker: redisBroker(redis.url),
-    name,
-    module,
-    processes: 2,
-  });
+  await using pool = remotePool(redis, name, 2);
   const tags = Array.from({ length: 6 }, (_, i) => `k${i}`);
   const results = pool.starmap(
     markThenSleep,
@@ -390,24 +371,9 @@ Deno.test("Pool with a Redis broker runs and answers only signed tasks when the 
       "s",
       Buffer.alloc(32, 7),
     ]);
-    await using signed = new Pool({
-      broker: redisBroker(redis.url, { authkey: "right" }),
-      name,
-      module,
-      processes: 1,
-    });
-    await using unsigned = new Pool({
-      broker: redisBroker(redis.url),
-      name,
-      module,
-      processes: 1,
-    });
-    await using wrong = new Pool({
-      broker: redisBroker(redis.url, { authkey: "wrong" }),
-      name,
-      module,
-      processes: 1,
-    });
+    await using signed = remotePool(redis, name, 1, { authkey: "right" });
+    await using unsigned = remotePool(redis, name, 1);
+    await using wrong = remotePool(redis, name, 1, { authkey: "wrong" });
     await assertRejects(
       () => unsigned.apply(record, [evidence, "unsigned"], { timeout: 500 }),
       TimeoutError,
@@ -433,12 +399,7 @@ Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (w
   await using redis = await startRedis();
   const name = freshName();
   await using _worker = inProcessWorker(redis, name, "worker");
-  await using pool = new Pool({
-    broker: redisBroker(redis.url),
-    name,
-    module,
-    processes: 2,
-  });
+  await using pool = remotePool(redis, name, 2);
   const items = Array.from({ length: 40 }, (_, i) => i);
   const all = pool.starmap(
     sleepy,
@@ -456,12 +417,7 @@ Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (w
 Deno.test("worker.ts on SIGTERM finishes the task it runs and exits 0; one it cannot finish within --grace goes to another worker", async () => {
   await using redis = await startRedis();
   const name = freshName();
-  await using pool = new Pool({
-    broker: redisBroker(redis.url),
-    name,
-    module,
-    processes: 1,
-  });
+  await using pool = remotePool(redis, name, 1);
   const flags = ["--processes", "1", "--visibility-timeout", "300"];
   const patient = new WorkerProcess(redis.url, name, [
     ...flags,
@@ -491,12 +447,7 @@ Deno.test("Pool with a Redis broker fails its tasks with a clear error when Redi
   await using _worker = inProcessWorker(redis, name, "worker", {
     reconnectTimeout: 200,
   });
-  await using pool = new Pool({
-    broker: redisBroker(redis.url, { reconnectTimeout: 200 }),
-    name,
-    module,
-    processes: 1,
-  });
+  await using pool = remotePool(redis, name, 1, { reconnectTimeout: 200 });
   assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
   const pending = pool.apply(sleepy, [2_000, 1]);
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -630,12 +581,7 @@ Deno.test({
         "subprocess",
       ], hosts[1]);
       await deadline(Promise.all([a.ready, b.ready]), TIMEOUT);
-      await using pool = new Pool({
-        broker: redisBroker(redis.url),
-        name,
-        module,
-        processes: 4,
-      });
+      await using pool = remotePool(redis, name, 4);
       const tags = Array.from({ length: 12 }, (_, i) => `n${i}`);
       let settled = 0;
       const results = pool.starmapAsync(
