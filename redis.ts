@@ -98,6 +98,26 @@ const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
 // How long a blocking read waits before it looks again (for a close).
 const BLOCK_MS = 200;
 
+// Results are written only while their pool's marker key exists: a pool
+// that is gone (closed, terminated) leaves no stream behind.
+const ANSWER_SCRIPT = `
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if ARGV[4] == '' then
+    redis.call('XADD', KEYS[2], '*', 'b', ARGV[3])
+  else
+    redis.call('XADD', KEYS[2], '*', 'b', ARGV[3], 's', ARGV[4])
+  end
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1`;
+const RESULTS_KEY = /^mp:[\w.:-]+:results:[0-9a-f-]{36}$/;
+
+/** A pool's marker key, from its results stream's. */
+function markerOf(resultsKey: string): string {
+  return resultsKey.replace(/:results:([0-9a-f-]{36})$/, ":pool:$1");
+}
+
 type Client = ReturnType<typeof createClient>;
 type Fields = Map<string, Buffer>;
 type StreamEntry = { id: string; fields: Fields };
@@ -444,7 +464,7 @@ class RedisPoolLink implements BrokerPoolLink {
     this.#events = events;
     this.#tasksKey = `mp:${name}:tasks`;
     this.#resultsKey = `mp:${name}:results:${id}`;
-    this.#markerKey = `mp:${name}:pool:${id}`;
+    this.#markerKey = markerOf(this.#resultsKey);
   }
 
   /** After a reconnect: a Redis that lost its data lost our tasks too. */
@@ -712,6 +732,8 @@ class RedisWorkerLink implements BrokerWorkerLink {
       const reply = fields.get("r");
       const problem = body === undefined || reply === undefined
         ? "it has no body or no reply stream"
+        : !RESULTS_KEY.test(text(reply))
+        ? "its reply stream is not a pool's results stream"
         : signer !== null &&
             !signer.verify(fields.get("s"), "task", text(reply), body)
         ? "its signature is missing or wrong (is the pool's authkey the worker's?)"
@@ -743,21 +765,22 @@ class RedisWorkerLink implements BrokerWorkerLink {
 
   async answer(task: BrokerTask, body: Uint8Array): Promise<void> {
     const { id, reply } = task as HeldTask;
-    const args: (string | Buffer)[] = [
-      "XADD",
-      reply,
-      "*",
-      "b",
-      Buffer.from(body.buffer, body.byteOffset, body.length),
-    ];
     const signer = this.#config.signer;
-    if (signer !== null) args.push("s", signer.sign("result", reply, body));
-    // One transaction: a task is acknowledged only with its results written.
-    await this.#client.multi()
-      .addCommand(args)
-      .addCommand(["XACK", this.#tasksKey, GROUP, id])
-      .addCommand(["XDEL", this.#tasksKey, id])
-      .exec();
+    const signature = signer === null ? "" : signer.sign("result", reply, body);
+    // One script, so a task is acknowledged only with its results written;
+    // and written only while its pool is there to read them.
+    await this.#client.sendCommand([
+      "EVAL",
+      ANSWER_SCRIPT,
+      "3",
+      this.#tasksKey,
+      reply,
+      markerOf(reply),
+      GROUP,
+      id,
+      Buffer.from(body.buffer, body.byteOffset, body.length),
+      signature,
+    ]);
     this.#held.delete(id);
   }
 

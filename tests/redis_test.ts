@@ -359,13 +359,16 @@ Deno.test("Pool with a Redis broker runs and answers only signed tasks when the 
   );
   try {
     const key = `mp:${name}:tasks`;
-    await client.sendCommand(["XADD", key, "*", "r", "mp:evil", "b", forged]);
+    const evil = `mp:${name}:results:${crypto.randomUUID()}`;
+    // Its marker too: refused entries are refused for their signature.
+    await client.sendCommand(["SET", evil.replace(":results:", ":pool:"), "1"]);
+    await client.sendCommand(["XADD", key, "*", "r", evil, "b", forged]);
     await client.sendCommand([
       "XADD",
       key,
       "*",
       "r",
-      "mp:evil",
+      evil,
       "b",
       forged,
       "s",
@@ -388,8 +391,35 @@ Deno.test("Pool with a Redis broker runs and answers only signed tasks when the 
       "signed",
     );
     assertEquals(await Deno.readTextFile(evidence), "signed\n");
-    assertEquals(await client.sendCommand(["XLEN", "mp:evil"]), 0);
+    assertEquals(await client.sendCommand(["XLEN", evil]), 0);
     assertEquals(await client.sendCommand(["XLEN", key]), 0);
+  } finally {
+    client.destroy();
+  }
+});
+
+Deno.test("Pool with a Redis broker leaves no keys behind once terminated, even with its tasks still in the stream", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  const pool = remotePool(redis, name, 1);
+  const client = createClient({ socket: { path: redis.socket, tls: false } });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    const key = `mp:${name}:tasks`;
+    const length = async () => Number(await client.sendCommand(["XLEN", key]));
+    // No worker yet: the tasks wait in the stream.
+    const pending = [1, 2, 3, 4].map((i) => pool.apply(add, [i, i]));
+    await until(async () => await length() === 4);
+    pool.terminate();
+    for (const task of pending) {
+      await assertRejects(() => task, Error, "terminated");
+    }
+    await deadline(pool.join(), TIMEOUT);
+    // A worker that comes later runs them, and writes their results nowhere.
+    await using _worker = inProcessWorker(redis, name, "worker");
+    await until(async () => await length() === 0);
+    assertEquals(await client.sendCommand(["KEYS", `mp:${name}:*`]), [key]);
   } finally {
     client.destroy();
   }
