@@ -568,6 +568,57 @@ Deno.test("redisBroker, Pool and serveWorker reject bad input naming the problem
   );
 });
 
+Deno.test("a worker serving another module fails a task whose function it does not export, naming both", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  const stop = new AbortController();
+  const other = new URL("./testdata/pool_targets.ts", import.meta.url).href;
+  const serving = serveWorker({
+    broker: redisBroker(redis.url),
+    name,
+    module: other,
+    processes: 1,
+    signal: stop.signal,
+  });
+  try {
+    await using pool = remotePool(redis, name, 1);
+    const error = await assertRejects(
+      () => deadline(pool.apply(markThenSleep, [redis.dir, "x", 0]), TIMEOUT),
+      TypeError,
+    );
+    assertStringIncludes(error.message, "markThenSleep is not exported from");
+    assertStringIncludes(error.message, "pool_targets.ts");
+    assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+  } finally {
+    stop.abort();
+    await deadline(serving, TIMEOUT);
+  }
+});
+
+Deno.test("worker.ts rejects unknown flags and a missing --broker with usage, exit code 2", async () => {
+  for (
+    const args of [[
+      "--broker",
+      "redis://x",
+      "--module",
+      module,
+      "--bogus",
+      "1",
+    ], ["--module", module]]
+  ) {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", WORKER, ...args],
+      stdout: "null",
+      stderr: "piped",
+      signal: AbortSignal.timeout(TIMEOUT),
+    }).output();
+    assertEquals(code, 2);
+    const text = new TextDecoder().decode(stderr);
+    assertStringIncludes(text, "Cannot start the worker");
+    assertStringIncludes(text, "Usage: deno run -A worker.ts");
+  }
+});
+
 async function canMakeNamespaces(): Promise<string | null> {
   if (Deno.uid() !== 0) return "not root";
   try {
