@@ -54,8 +54,13 @@ export interface BrokerPoolEvents {
 
 /** A pool's connection to its broker. */
 export interface BrokerPoolLink {
-  /** Sends one task entry (one or more tasks, encoded). */
-  send(body: Uint8Array): void;
+  /**
+   * Sends one task entry (one or more tasks, encoded).
+   *
+   * @returns A function that takes the entry back: a worker that has not
+   * taken it yet never will (one that has runs it on).
+   */
+  send(body: Uint8Array): () => void;
   /** Disconnects, dropping what is left of the pool's results. */
   close(): Promise<void>;
 }

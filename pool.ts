@@ -399,6 +399,8 @@ interface Task {
   slot: Slot | null;
   /** When it was submitted, ms since the epoch. */
   submitted: number;
+  /** The broker entry that carries it, for a `broker` pool. */
+  entry?: Entry;
   /** Receives the result: an error, or the value (and a chunk's partial values). */
   settle: (
     error: Error | null,
@@ -423,6 +425,13 @@ interface Slot {
   killed: boolean;
   /** It was told to exit. */
   told: boolean;
+}
+
+/** A broker entry: its tasks, and how to take it back once all are cancelled. */
+interface Entry {
+  size: number;
+  cancelled: number;
+  drop: () => void;
 }
 
 /** The cancellation of one submit call: its tasks, its signal and timeout. */
@@ -1515,11 +1524,10 @@ export class Pool {
   #cancel(task: Task, reason: unknown, kill: boolean): void {
     if (task.state === DONE) return;
     if (task.state === QUEUED) this.#queued--;
+    else if (this.#remote) this.#unsend(task);
     const slot = task.slot;
     task.state = DONE;
     this.#failed++;
-    // A remote task cannot be stopped: its late result is dropped.
-    if (this.#remote) this.#sent.delete(task.unit[0]);
     task.settle(reason as Error, undefined);
     if (kill && slot !== null && slot.inflight[0] === task && !slot.killed) {
       slot.killed = true;
@@ -1745,6 +1753,17 @@ export class Pool {
     this.#stopIdle();
   }
 
+  /**
+   * Forgets a sent remote task: an entry none of whose tasks is wanted any
+   * more is taken back before a worker takes it; a running one runs on, and
+   * its result is dropped.
+   */
+  #unsend(task: Task): void {
+    this.#sent.delete(task.unit[0]);
+    const entry = task.entry;
+    if (entry !== undefined && ++entry.cancelled === entry.size) entry.drop();
+  }
+
   /** Sends every queued task, several to an entry when many wait. */
   #sendRemote(): void {
     if (this.#link === null) return;
@@ -1768,19 +1787,25 @@ export class Pool {
     for (let at = 0; at < batch.length; at += perEntry) {
       const tasks = batch.slice(at, at + perEntry);
       try {
-        this.#link!.send(remoteBody(tasks.map((task) => task.unit)));
+        this.#entry(tasks, remoteBody(tasks.map((task) => task.unit)));
       } catch {
         // One of them cannot be encoded: send the rest one by one, failing
         // only that one.
         for (const task of tasks) {
           try {
-            this.#link!.send(remoteBody([task.unit]));
+            this.#entry([task], remoteBody([task.unit]));
           } catch (error) {
             this.#cancel(task, error, false);
           }
         }
       }
     }
+  }
+
+  #entry(tasks: Task[], body: Uint8Array): void {
+    const entry = { size: tasks.length, cancelled: 0, drop: () => {} };
+    entry.drop = this.#link!.send(body);
+    for (const task of tasks) task.entry = entry;
   }
 
   /** The broker lost the tasks it held (a restart): send what is unanswered. */

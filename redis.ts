@@ -482,7 +482,7 @@ class RedisPoolLink implements BrokerPoolLink {
     }
   }
 
-  send(body: Uint8Array): void {
+  send(body: Uint8Array): () => void {
     const args: (string | Buffer)[] = [
       "XADD",
       this.#tasksKey,
@@ -498,7 +498,15 @@ class RedisPoolLink implements BrokerPoolLink {
     }
     // A failure here is a lost connection, reported by the strategy; the
     // reset after a reconnect sends the task again.
-    this.#client.sendCommand(args).catch(() => {});
+    const added = this.#client.sendCommand(args).catch(() => null);
+    return () => {
+      added.then((id) => {
+        if (id === null || this.#closed) return;
+        // Deleted, it is never delivered; a worker that already holds it
+        // runs it on (its result is dropped), and no claim revives it.
+        return this.#client.sendCommand(["XDEL", this.#tasksKey, text(id)]);
+      }).catch(() => {});
+    };
   }
 
   async #read(): Promise<void> {

@@ -398,7 +398,7 @@ Deno.test("Pool with a Redis broker runs and answers only signed tasks when the 
   }
 });
 
-Deno.test("Pool with a Redis broker leaves no keys behind once terminated, even with its tasks still in the stream", async () => {
+Deno.test("Pool with a Redis broker leaves no keys behind once terminated: its queued tasks are taken back, running ones answer nowhere", async () => {
   await using redis = await startRedis();
   const name = freshName();
   const pool = remotePool(redis, name, 1);
@@ -408,18 +408,57 @@ Deno.test("Pool with a Redis broker leaves no keys behind once terminated, even 
   try {
     const key = `mp:${name}:tasks`;
     const length = async () => Number(await client.sendCommand(["XLEN", key]));
-    // No worker yet: the tasks wait in the stream.
-    const pending = [1, 2, 3, 4].map((i) => pool.apply(add, [i, i]));
+    // Entries a worker holds (none before the workers' group exists).
+    const held = async () => {
+      const summary = await client.sendCommand(["XPENDING", key, "mp"])
+        .catch(() => [0]) as unknown[];
+      return Number(summary[0]);
+    };
+    await using _worker = inProcessWorker(redis, name, "worker");
+    const running = [1, 2].map((i) =>
+      pool.apply(sleepy, [300, i], { timeout: TIMEOUT })
+    );
+    await until(async () => await held() === 2);
+    const queued = [3, 4].map((i) => pool.apply(sleepy, [300, i]));
     await until(async () => await length() === 4);
     pool.terminate();
-    for (const task of pending) {
+    for (const task of [...running, ...queued]) {
       await assertRejects(() => task, Error, "terminated");
     }
     await deadline(pool.join(), TIMEOUT);
-    // A worker that comes later runs them, and writes their results nowhere.
-    await using _worker = inProcessWorker(redis, name, "worker");
-    await until(async () => await length() === 0);
+    // The worker finishes the two it runs, writing their results nowhere.
+    await until(async () => await length() === 0 && await held() === 0);
     assertEquals(await client.sendCommand(["KEYS", `mp:${name}:*`]), [key]);
+  } finally {
+    client.destroy();
+  }
+});
+
+Deno.test("Pool with a Redis broker takes a cancelled task back from the stream before any worker runs it", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using pool = remotePool(redis, name, 1);
+  const client = createClient({ socket: { path: redis.socket, tls: false } });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    const key = `mp:${name}:tasks`;
+    const length = async () => Number(await client.sendCommand(["XLEN", key]));
+    const evidence = `${redis.dir}/cancelled.txt`;
+    const controller = new AbortController();
+    const cancelled = pool.apply(record, [evidence, "cancelled"], {
+      signal: controller.signal,
+    });
+    await until(async () => await length() === 1);
+    controller.abort(new Error("not wanted"));
+    await assertRejects(() => cancelled, Error, "not wanted");
+    await until(async () => await length() === 0);
+    await using _worker = inProcessWorker(redis, name, "worker");
+    assertEquals(
+      await deadline(pool.apply(record, [evidence, "ran"]), TIMEOUT),
+      "ran",
+    );
+    assertEquals(await Deno.readTextFile(evidence), "ran\n");
   } finally {
     client.destroy();
   }
