@@ -50,7 +50,13 @@ import type {
 } from "./_broker.ts";
 import { validateQueueName } from "./_broker.ts";
 
-export type { Broker } from "./_broker.ts";
+export type {
+  Broker,
+  BrokerPoolEvents,
+  BrokerPoolLink,
+  BrokerTask,
+  BrokerWorkerLink,
+} from "./_broker.ts";
 
 /** Options for {@linkcode redisBroker}. */
 export interface RedisBrokerOptions {
@@ -385,6 +391,15 @@ function closeClient(client: Client): Promise<void> {
   return Promise.resolve();
 }
 
+/** The host's name, to tell consumers apart in `XINFO`; "host" without `--allow-sys`. */
+function hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "host";
+  }
+}
+
 function text(value: unknown): string {
   return typeof value === "string" ? value : String(value);
 }
@@ -586,9 +601,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
   #client: Client;
   #reader: Client;
   #tasksKey: string;
-  #consumer = `${Deno.hostname()}-${Deno.pid}-${
-    crypto.randomUUID().slice(0, 8)
-  }`;
+  #consumer = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   #held = new Map<string, HeldTask>();
   #cursor = "0-0";
   #lastClaim = 0;

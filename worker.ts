@@ -47,6 +47,9 @@ import { ProcessError } from "./errors.ts";
 import { Pool } from "./pool.ts";
 import { cpuCount, getStartMethod, type StartMethod } from "./process.ts";
 
+export type { Broker } from "./_broker.ts";
+export type { StartMethod } from "./process.ts";
+
 /** Options for {@linkcode serveWorker}. */
 export interface ServeWorkerOptions {
   /** Where the tasks come from, such as `redisBroker(url)`. */
