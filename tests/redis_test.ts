@@ -173,7 +173,7 @@ async function markers(dir: string, prefix: string): Promise<string[]> {
 }
 
 for (const startMethod of START_METHODS) {
-  Deno.test(`Pool with a Redis broker (${startMethod} workers) runs apply, applyAsync with callbacks, map, imap, imapUnordered and starmap`, async () => {
+  Deno.test(`Pool with a Redis broker (${startMethod} children) runs apply, applyAsync with callbacks, map, imap, imapUnordered and starmap`, async () => {
     await using redis = await startRedis();
     const name = freshName();
     await using _worker = inProcessWorker(redis, name, startMethod);
@@ -243,7 +243,7 @@ for (const startMethod of START_METHODS) {
     await deadline(pool.join(), TIMEOUT);
   });
 
-  Deno.test(`Pool with a Redis broker (${startMethod} workers) cancels by signal and timeout and stays usable`, async () => {
+  Deno.test(`Pool with a Redis broker (${startMethod} children) cancels by signal and timeout and stays usable`, async () => {
     await using redis = await startRedis();
     const name = freshName();
     await using _worker = inProcessWorker(redis, name, startMethod);
@@ -264,84 +264,142 @@ for (const startMethod of START_METHODS) {
   });
 }
 
-Deno.test("Pool with a Redis broker settles a task once when it ran twice: a stalled worker answers after another took it over", async () => {
-  await using redis = await startRedis();
-  const name = freshName();
-  const options = ["--visibility-timeout", "300", "--processes", "1"];
-  await using first = new WorkerProcess(redis.url, name, options);
-  await deadline(first.ready, TIMEOUT);
-  await using pool = remotePool(redis, name, 1, { visibilityTimeout: 300 });
-  let calls = 0;
-  const result = pool.applyAsync(markThenSleep, [redis.dir, "dup", 1_000], {
-    callback: () => calls++,
+for (const startMethod of START_METHODS) {
+  Deno.test(`Pool with a Redis broker (${startMethod} children) settles a task once when it ran twice: a stalled worker answers after another took it over`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    const options = [
+      "--visibility-timeout",
+      "300",
+      "--processes",
+      "1",
+      "--start-method",
+      startMethod,
+    ];
+    await using first = new WorkerProcess(redis.url, name, options);
+    await deadline(first.ready, TIMEOUT);
+    await using pool = remotePool(redis, name, 1, { visibilityTimeout: 300 });
+    let calls = 0;
+    const result = pool.applyAsync(markThenSleep, [redis.dir, "dup", 1_000], {
+      callback: () => calls++,
+    });
+    await until(async () => (await markers(redis.dir, "dup")).length === 1);
+    // Stopped, it renews nothing: another worker takes the task over.
+    Deno.kill(first.pid, "SIGSTOP");
+    await using second = new WorkerProcess(redis.url, name, options);
+    await deadline(second.ready, TIMEOUT);
+    await until(async () => (await markers(redis.dir, "dup")).length === 2);
+    Deno.kill(first.pid, "SIGCONT");
+    const [tag, host] = await deadline(result.get(), TIMEOUT);
+    assertEquals(tag, "dup");
+    assert(host === first.pid || host === second.pid);
+    // Both answer; the later one is dropped by task id.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    assertEquals(calls, 1);
+    assertEquals(pool.stats().completed, 1);
+    assertEquals(await pool.apply(add, [1, 1]), 2);
   });
-  await until(async () => (await markers(redis.dir, "dup")).length === 1);
-  // Stopped, it renews nothing: another worker takes the task over.
-  Deno.kill(first.pid, "SIGSTOP");
-  await using second = new WorkerProcess(redis.url, name, options);
-  await deadline(second.ready, TIMEOUT);
-  await until(async () => (await markers(redis.dir, "dup")).length === 2);
-  Deno.kill(first.pid, "SIGCONT");
-  const [tag, host] = await deadline(result.get(), TIMEOUT);
-  assertEquals(tag, "dup");
-  assert(host === first.pid || host === second.pid);
-  // Both answer; the later one is dropped by task id.
-  await new Promise((resolve) => setTimeout(resolve, 1_200));
-  assertEquals(calls, 1);
-  assertEquals(pool.stats().completed, 1);
-  assertEquals(await pool.apply(add, [1, 1]), 2);
-});
 
-Deno.test("Pool with a Redis broker fails a task that keeps killing its worker after maxDeliveries, saying how many times it was tried", async () => {
-  await using redis = await startRedis();
-  const name = freshName();
-  const flags = [
-    "--visibility-timeout",
-    "200",
-    "--max-deliveries",
-    "2",
-    "--processes",
-    "1",
-  ];
-  await using a = new WorkerProcess(redis.url, name, flags);
-  await using b = new WorkerProcess(redis.url, name, flags);
-  await using c = new WorkerProcess(redis.url, name, flags);
-  await deadline(Promise.all([a.ready, b.ready, c.ready]), TIMEOUT);
-  await using pool = remotePool(redis, name, 1, { visibilityTimeout: 200 });
-  const error = await assertRejects(
-    () => deadline(pool.apply(killHost), TIMEOUT),
-    ProcessError,
-  );
-  assertStringIncludes(error.message, "tried 2 times");
-  assertStringIncludes(error.message, "maxDeliveries is 2");
-  const statuses = await Promise.all(
-    [a, b, c].map((w) => Promise.race([w.child.status, Promise.resolve(null)])),
-  );
-  assertEquals(statuses.filter((status) => status !== null).length, 2);
-  // The third worker still serves.
-  assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
-});
+  Deno.test(`Pool with a Redis broker (${startMethod} children) fails a task that keeps killing its worker after maxDeliveries, saying how many times it was tried`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    const flags = [
+      "--visibility-timeout",
+      "200",
+      "--max-deliveries",
+      "2",
+      "--processes",
+      "1",
+      "--start-method",
+      startMethod,
+    ];
+    await using a = new WorkerProcess(redis.url, name, flags);
+    await using b = new WorkerProcess(redis.url, name, flags);
+    await using c = new WorkerProcess(redis.url, name, flags);
+    await deadline(Promise.all([a.ready, b.ready, c.ready]), TIMEOUT);
+    await using pool = remotePool(redis, name, 1, { visibilityTimeout: 200 });
+    const error = await assertRejects(
+      () => deadline(pool.apply(killHost), TIMEOUT),
+      ProcessError,
+    );
+    assertStringIncludes(error.message, "tried 2 times");
+    assertStringIncludes(error.message, "maxDeliveries is 2");
+    const statuses = await Promise.all(
+      [a, b, c].map((w) =>
+        Promise.race([w.child.status, Promise.resolve(null)])
+      ),
+    );
+    assertEquals(statuses.filter((status) => status !== null).length, 2);
+    // The third worker still serves.
+    assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
+  });
 
-Deno.test("Pool with a Redis broker finishes the tasks of a worker killed mid-task on another worker", async () => {
-  await using redis = await startRedis();
-  const name = freshName();
-  const flags = ["--visibility-timeout", "300", "--processes", "2"];
-  await using doomed = new WorkerProcess(redis.url, name, flags);
-  await deadline(doomed.ready, TIMEOUT);
-  await using pool = remotePool(redis, name, 2);
-  const tags = Array.from({ length: 6 }, (_, i) => `k${i}`);
-  const results = pool.starmap(
-    markThenSleep,
-    tags.map((tag) => [redis.dir, tag, 300]),
-    { chunksize: 1 },
-  );
-  await until(async () => (await markers(redis.dir, "k")).length > 0);
-  doomed.kill();
-  await using survivor = new WorkerProcess(redis.url, name, flags);
-  const done = await deadline(results, TIMEOUT);
-  assertEquals(done.map(([tag]: [string, number]) => tag), tags);
-  assert(done.some(([, host]: [string, number]) => host === survivor.pid));
-});
+  Deno.test(`Pool with a Redis broker (${startMethod} children) finishes the tasks of a worker killed mid-task on another worker`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    const flags = [
+      "--visibility-timeout",
+      "300",
+      "--processes",
+      "2",
+      "--start-method",
+      startMethod,
+    ];
+    await using doomed = new WorkerProcess(redis.url, name, flags);
+    await deadline(doomed.ready, TIMEOUT);
+    await using pool = remotePool(redis, name, 2);
+    const tags = Array.from({ length: 6 }, (_, i) => `k${i}`);
+    const results = pool.starmap(
+      markThenSleep,
+      tags.map((tag) => [redis.dir, tag, 300]),
+      { chunksize: 1 },
+    );
+    await until(async () => (await markers(redis.dir, "k")).length > 0);
+    doomed.kill();
+    await using survivor = new WorkerProcess(redis.url, name, flags);
+    const done = await deadline(results, TIMEOUT);
+    assertEquals(done.map(([tag]: [string, number]) => tag), tags);
+    assert(done.some(([, host]: [string, number]) => host === survivor.pid));
+  });
+
+  Deno.test(`worker.ts (${startMethod} children) on SIGTERM finishes the task it runs and exits 0; one it cannot finish within --grace goes to another worker`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    await using pool = remotePool(redis, name, 1);
+    const flags = [
+      "--processes",
+      "1",
+      "--visibility-timeout",
+      "300",
+      "--start-method",
+      startMethod,
+    ];
+    const patient = new WorkerProcess(redis.url, name, [
+      ...flags,
+      "--grace",
+      "5000",
+    ]);
+    await deadline(patient.ready, TIMEOUT);
+    const finished = pool.apply(markThenSleep, [redis.dir, "term", 400]);
+    await until(async () => (await markers(redis.dir, "term")).length === 1);
+    patient.child.kill("SIGTERM");
+    assertEquals(await deadline(finished, TIMEOUT), ["term", patient.pid]);
+    assertEquals((await deadline(patient.child.status, TIMEOUT)).code, 0);
+
+    const hasty = new WorkerProcess(redis.url, name, [
+      ...flags,
+      "--grace",
+      "50",
+    ]);
+    await deadline(hasty.ready, TIMEOUT);
+    const handedBack = pool.apply(markThenSleep, [redis.dir, "back", 1_000]);
+    await until(async () => (await markers(redis.dir, "back")).length === 1);
+    hasty.child.kill("SIGTERM");
+    assertEquals((await deadline(hasty.child.status, TIMEOUT)).code, 0);
+    await using other = new WorkerProcess(redis.url, name, flags);
+    assertEquals(await deadline(handedBack, TIMEOUT), ["back", other.pid]);
+  });
+}
 
 Deno.test("Pool with a Redis broker runs and answers only signed tasks when the workers have an authkey", async () => {
   await using redis = await startRedis();
@@ -481,33 +539,6 @@ Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (w
   await redis.start();
   assertEquals(await deadline(all, TIMEOUT), items);
   assertEquals(await deadline(pool.apply(add, [1, 2]), TIMEOUT), 3);
-});
-
-Deno.test("worker.ts on SIGTERM finishes the task it runs and exits 0; one it cannot finish within --grace goes to another worker", async () => {
-  await using redis = await startRedis();
-  const name = freshName();
-  await using pool = remotePool(redis, name, 1);
-  const flags = ["--processes", "1", "--visibility-timeout", "300"];
-  const patient = new WorkerProcess(redis.url, name, [
-    ...flags,
-    "--grace",
-    "5000",
-  ]);
-  await deadline(patient.ready, TIMEOUT);
-  const finished = pool.apply(markThenSleep, [redis.dir, "term", 400]);
-  await until(async () => (await markers(redis.dir, "term")).length === 1);
-  patient.child.kill("SIGTERM");
-  assertEquals(await deadline(finished, TIMEOUT), ["term", patient.pid]);
-  assertEquals((await deadline(patient.child.status, TIMEOUT)).code, 0);
-
-  const hasty = new WorkerProcess(redis.url, name, [...flags, "--grace", "50"]);
-  await deadline(hasty.ready, TIMEOUT);
-  const handedBack = pool.apply(markThenSleep, [redis.dir, "back", 1_000]);
-  await until(async () => (await markers(redis.dir, "back")).length === 1);
-  hasty.child.kill("SIGTERM");
-  assertEquals((await deadline(hasty.child.status, TIMEOUT)).code, 0);
-  await using other = new WorkerProcess(redis.url, name, flags);
-  assertEquals(await deadline(handedBack, TIMEOUT), ["back", other.pid]);
 });
 
 Deno.test("Pool with a Redis broker fails its tasks with a clear error when Redis stays down past reconnectTimeout", async () => {
