@@ -790,19 +790,24 @@ class RedisWorkerLink implements BrokerWorkerLink {
     const signature = signer === null ? "" : signer.sign("result", reply, body);
     // One script, so a task is acknowledged only with its results written;
     // and written only while its pool is there to read them.
-    await this.#client.sendCommand([
-      "EVAL",
-      ANSWER_SCRIPT,
-      "3",
-      this.#tasksKey,
-      reply,
-      markerOf(reply),
-      GROUP,
-      id,
-      Buffer.from(body.buffer, body.byteOffset, body.length),
-      signature,
-    ]);
-    this.#held.delete(id);
+    try {
+      await this.#client.sendCommand([
+        "EVAL",
+        ANSWER_SCRIPT,
+        "3",
+        this.#tasksKey,
+        reply,
+        markerOf(reply),
+        GROUP,
+        id,
+        Buffer.from(body.buffer, body.byteOffset, body.length),
+        signature,
+      ]);
+    } finally {
+      // Not renewed any more either way: unanswered, it is claimed again
+      // after the visibility timeout.
+      this.#held.delete(id);
+    }
   }
 
   async giveBack(task: BrokerTask): Promise<void> {

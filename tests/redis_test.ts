@@ -294,7 +294,10 @@ for (const startMethod of START_METHODS) {
     assertEquals(tag, "dup");
     assert(host === first.pid || host === second.pid);
     // Both answer; the later one is dropped by task id.
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await until(async () =>
+      (await markers(redis.dir, "done-dup")).length === 2
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
     assertEquals(calls, 1);
     assertEquals(pool.stats().completed, 1);
     assertEquals(await pool.apply(add, [1, 1]), 2);

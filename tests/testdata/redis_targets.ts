@@ -28,7 +28,7 @@ export function squareWhere(x: number): [number, number] {
   return [x * x, hostPid()];
 }
 
-/** Records that it started (a file in `dir`), then waits `ms`. */
+/** Records that it started and ended (files in `dir`) around a wait of `ms`. */
 export async function markThenSleep(
   dir: string,
   tag: string,
@@ -36,6 +36,7 @@ export async function markThenSleep(
 ): Promise<[string, number]> {
   await Deno.writeTextFile(`${dir}/${tag}-${hostPid()}`, "");
   await new Promise((resolve) => setTimeout(resolve, ms));
+  await Deno.writeTextFile(`${dir}/done-${tag}-${hostPid()}`, "");
   return [tag, hostPid()];
 }
 
