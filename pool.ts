@@ -616,7 +616,21 @@ export class Pool {
       this.#init.initializer = [this.#module, this.#nameOf(initializer)];
       encodeFrame(initargs, "initargs");
     }
-    if (broker !== undefined) validateQueueName(name);
+    if (broker !== undefined) {
+      validateQueueName(name);
+      const local = initializer !== undefined
+        ? "initializer"
+        : maxTasksPerChild !== undefined
+        ? "maxTasksPerChild"
+        : denoFlags !== undefined
+        ? "denoFlags"
+        : null;
+      if (local !== null) {
+        throw new TypeError(
+          `Cannot create the pool with both broker and ${local}: the children are the remote workers', started by worker.ts; drop ${local}`,
+        );
+      }
+    }
     this.#remote = broker !== undefined;
     if (!this.#remote) checkPermissions(startMethod);
     // The main module cannot be imported while it runs (it may be awaiting

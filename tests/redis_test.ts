@@ -630,6 +630,11 @@ Deno.test("redisBroker, Pool and serveWorker reject bad input naming the problem
     TypeError,
     'queue name "a b"',
   );
+  assertThrows(
+    () => new Pool({ broker: redisBroker("redis://x"), maxTasksPerChild: 3 }),
+    TypeError,
+    "both broker and maxTasksPerChild",
+  );
   await assertRejects(
     () =>
       serveWorker({
