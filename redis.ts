@@ -830,6 +830,30 @@ class RedisWorkerLink implements BrokerWorkerLink {
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
     await closeClient(this.#reader);
+    // A consumer that holds nothing leaves the group (deleting one that
+    // holds entries, even handed back, would lose them).
+    try {
+      const pending = await this.#client.sendCommand([
+        "XPENDING",
+        this.#tasksKey,
+        GROUP,
+        "-",
+        "+",
+        "1",
+        this.#consumer,
+      ]) as unknown[];
+      if (pending.length === 0) {
+        await this.#client.sendCommand([
+          "XGROUP",
+          "DELCONSUMER",
+          this.#tasksKey,
+          GROUP,
+          this.#consumer,
+        ]);
+      }
+    } catch {
+      // Redis is gone: nothing to tidy.
+    }
     await closeClient(this.#client);
   }
 }
