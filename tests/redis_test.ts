@@ -79,6 +79,22 @@ function remotePool(
   });
 }
 
+/** The flags of a test's worker.ts process. */
+function workerFlags(
+  startMethod: StartMethod,
+  visibilityTimeout: number,
+  processes: number,
+): string[] {
+  return [
+    "--visibility-timeout",
+    String(visibilityTimeout),
+    "--processes",
+    String(processes),
+    "--start-method",
+    startMethod,
+  ];
+}
+
 /** A `deno run worker.ts` process, optionally inside a network namespace. */
 class WorkerProcess implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
@@ -268,14 +284,7 @@ for (const startMethod of START_METHODS) {
   Deno.test(`Pool with a Redis broker (${startMethod} children) settles a task once when it ran twice: a stalled worker answers after another took it over`, async () => {
     await using redis = await startRedis();
     const name = freshName();
-    const options = [
-      "--visibility-timeout",
-      "300",
-      "--processes",
-      "1",
-      "--start-method",
-      startMethod,
-    ];
+    const options = workerFlags(startMethod, 300, 1);
     await using first = new WorkerProcess(redis.url, name, options);
     await deadline(first.ready, TIMEOUT);
     await using pool = remotePool(redis, name, 1, { visibilityTimeout: 300 });
@@ -307,14 +316,9 @@ for (const startMethod of START_METHODS) {
     await using redis = await startRedis();
     const name = freshName();
     const flags = [
-      "--visibility-timeout",
-      "200",
+      ...workerFlags(startMethod, 200, 1),
       "--max-deliveries",
       "2",
-      "--processes",
-      "1",
-      "--start-method",
-      startMethod,
     ];
     await using a = new WorkerProcess(redis.url, name, flags);
     await using b = new WorkerProcess(redis.url, name, flags);
@@ -340,14 +344,7 @@ for (const startMethod of START_METHODS) {
   Deno.test(`Pool with a Redis broker (${startMethod} children) finishes the tasks of a worker killed mid-task on another worker`, async () => {
     await using redis = await startRedis();
     const name = freshName();
-    const flags = [
-      "--visibility-timeout",
-      "300",
-      "--processes",
-      "2",
-      "--start-method",
-      startMethod,
-    ];
+    const flags = workerFlags(startMethod, 300, 2);
     await using doomed = new WorkerProcess(redis.url, name, flags);
     await deadline(doomed.ready, TIMEOUT);
     await using pool = remotePool(redis, name, 2);
@@ -369,14 +366,7 @@ for (const startMethod of START_METHODS) {
     await using redis = await startRedis();
     const name = freshName();
     await using pool = remotePool(redis, name, 1);
-    const flags = [
-      "--processes",
-      "1",
-      "--visibility-timeout",
-      "300",
-      "--start-method",
-      startMethod,
-    ];
+    const flags = workerFlags(startMethod, 300, 1);
     const patient = new WorkerProcess(redis.url, name, [
       ...flags,
       "--grace",
@@ -739,13 +729,19 @@ Deno.test({
       await new Deno.Command("ip", { args: ["netns", "add", host] }).output();
     }
     try {
-      const flags = ["--visibility-timeout", "300", "--processes", "2"];
-      await using a = new WorkerProcess(redis.url, name, flags, hosts[0]);
-      await using b = new WorkerProcess(redis.url, name, [
-        ...flags,
-        "--start-method",
-        "subprocess",
-      ], hosts[1]);
+      // One host's worker has worker children, the other's subprocesses.
+      await using a = new WorkerProcess(
+        redis.url,
+        name,
+        workerFlags("worker", 300, 2),
+        hosts[0],
+      );
+      await using b = new WorkerProcess(
+        redis.url,
+        name,
+        workerFlags("subprocess", 300, 2),
+        hosts[1],
+      );
       await deadline(Promise.all([a.ready, b.ready]), TIMEOUT);
       await using pool = remotePool(redis, name, 4);
       const tags = Array.from({ length: 12 }, (_, i) => `n${i}`);
