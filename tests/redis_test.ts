@@ -79,6 +79,16 @@ function remotePool(
   });
 }
 
+/** A plain node-redis client of the test's own, closed on dispose. */
+async function adminClient(redis: RedisServer) {
+  const client = createClient({ socket: { path: redis.socket, tls: false } });
+  client.on("error", () => {});
+  await client.connect();
+  return Object.assign(client, {
+    [Symbol.asyncDispose]: () => Promise.resolve(client.destroy()),
+  });
+}
+
 /** The flags of a test's worker.ts process. */
 function workerFlags(
   startMethod: StartMethod,
@@ -367,7 +377,7 @@ for (const startMethod of START_METHODS) {
     const name = freshName();
     await using pool = remotePool(redis, name, 1);
     const flags = workerFlags(startMethod, 300, 1);
-    const patient = new WorkerProcess(redis.url, name, [
+    await using patient = new WorkerProcess(redis.url, name, [
       ...flags,
       "--grace",
       "5000",
@@ -379,7 +389,7 @@ for (const startMethod of START_METHODS) {
     assertEquals(await deadline(finished, TIMEOUT), ["term", patient.pid]);
     assertEquals((await deadline(patient.child.status, TIMEOUT)).code, 0);
 
-    const hasty = new WorkerProcess(redis.url, name, [
+    await using hasty = new WorkerProcess(redis.url, name, [
       ...flags,
       "--grace",
       "50",
@@ -400,126 +410,108 @@ Deno.test("Pool with a Redis broker runs and answers only signed tasks when the 
   await using _worker = inProcessWorker(redis, name, "worker", {
     authkey: "right",
   });
-  const client = createClient({ socket: { path: redis.socket, tls: false } });
-  client.on("error", () => {});
-  await client.connect();
+  await using client = await adminClient(redis);
   const evidence = `${redis.dir}/forged.txt`;
   const { encode } = await import("../_codec.ts");
   const forged = Buffer.from(
     encode([[1, module, "record", 0, [evidence, "forged"]]]),
   );
-  try {
-    const key = `mp:${name}:tasks`;
-    const evil = `mp:${name}:results:${crypto.randomUUID()}`;
-    // Its marker too: refused entries are refused for their signature.
-    await client.sendCommand(["SET", evil.replace(":results:", ":pool:"), "1"]);
-    await client.sendCommand(["XADD", key, "*", "r", evil, "b", forged]);
-    await client.sendCommand([
-      "XADD",
-      key,
-      "*",
-      "r",
-      evil,
-      "b",
-      forged,
-      "s",
-      Buffer.alloc(32, 7),
-    ]);
-    await using signed = remotePool(redis, name, 1, { authkey: "right" });
-    await using unsigned = remotePool(redis, name, 1);
-    await using wrong = remotePool(redis, name, 1, { authkey: "wrong" });
-    await assertRejects(
-      () => unsigned.apply(record, [evidence, "unsigned"], { timeout: 500 }),
-      TimeoutError,
-    );
-    await assertRejects(
-      () => wrong.apply(record, [evidence, "wrong"], { timeout: 500 }),
-      TimeoutError,
-    );
-    // Served in order: the forged entries came first, and were refused.
-    assertEquals(
-      await deadline(signed.apply(record, [evidence, "signed"]), TIMEOUT),
-      "signed",
-    );
-    assertEquals(await Deno.readTextFile(evidence), "signed\n");
-    assertEquals(await client.sendCommand(["XLEN", evil]), 0);
-    assertEquals(await client.sendCommand(["XLEN", key]), 0);
-  } finally {
-    client.destroy();
-  }
+  const key = `mp:${name}:tasks`;
+  const evil = `mp:${name}:results:${crypto.randomUUID()}`;
+  // Its marker too: refused entries are refused for their signature.
+  await client.sendCommand(["SET", evil.replace(":results:", ":pool:"), "1"]);
+  await client.sendCommand(["XADD", key, "*", "r", evil, "b", forged]);
+  await client.sendCommand([
+    "XADD",
+    key,
+    "*",
+    "r",
+    evil,
+    "b",
+    forged,
+    "s",
+    Buffer.alloc(32, 7),
+  ]);
+  await using signed = remotePool(redis, name, 1, { authkey: "right" });
+  await using unsigned = remotePool(redis, name, 1);
+  await using wrong = remotePool(redis, name, 1, { authkey: "wrong" });
+  await assertRejects(
+    () => unsigned.apply(record, [evidence, "unsigned"], { timeout: 500 }),
+    TimeoutError,
+  );
+  await assertRejects(
+    () => wrong.apply(record, [evidence, "wrong"], { timeout: 500 }),
+    TimeoutError,
+  );
+  // Served in order: the forged entries came first, and were refused.
+  assertEquals(
+    await deadline(signed.apply(record, [evidence, "signed"]), TIMEOUT),
+    "signed",
+  );
+  assertEquals(await Deno.readTextFile(evidence), "signed\n");
+  assertEquals(await client.sendCommand(["XLEN", evil]), 0);
+  assertEquals(await client.sendCommand(["XLEN", key]), 0);
 });
 
 Deno.test("Pool with a Redis broker leaves no keys behind once terminated: its queued tasks are taken back, running ones answer nowhere", async () => {
   await using redis = await startRedis();
   const name = freshName();
   const pool = remotePool(redis, name, 1);
-  const client = createClient({ socket: { path: redis.socket, tls: false } });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    const key = `mp:${name}:tasks`;
-    const length = async () => Number(await client.sendCommand(["XLEN", key]));
-    // Entries a worker holds (none before the workers' group exists).
-    const held = async () => {
-      const summary = await client.sendCommand(["XPENDING", key, "mp"])
-        .catch(() => [0]) as unknown[];
-      return Number(summary[0]);
-    };
-    await using _worker = inProcessWorker(redis, name, "worker");
-    const running = [1, 2].map((i) =>
-      pool.apply(sleepy, [300, i], { timeout: TIMEOUT })
-    );
-    await until(async () => await held() === 2);
-    const queued = [3, 4].map((i) => pool.apply(sleepy, [300, i]));
-    await until(async () => await length() === 4);
-    pool.terminate();
-    for (const task of [...running, ...queued]) {
-      await assertRejects(() => task, Error, "terminated");
-    }
-    await deadline(pool.join(), TIMEOUT);
-    // The worker finishes the two it runs, writing their results nowhere.
-    await until(async () => await length() === 0 && await held() === 0);
-    assertEquals(await client.sendCommand(["KEYS", `mp:${name}:*`]), [key]);
-  } finally {
-    client.destroy();
+  await using client = await adminClient(redis);
+  const key = `mp:${name}:tasks`;
+  const length = async () => Number(await client.sendCommand(["XLEN", key]));
+  // Entries a worker holds (none before the workers' group exists).
+  const held = async () => {
+    const summary = await client.sendCommand(["XPENDING", key, "mp"])
+      .catch(() => [0]) as unknown[];
+    return Number(summary[0]);
+  };
+  await using _worker = inProcessWorker(redis, name, "worker");
+  const running = [1, 2].map((i) =>
+    pool.apply(sleepy, [300, i], { timeout: TIMEOUT })
+  );
+  await until(async () => await held() === 2);
+  const queued = [3, 4].map((i) => pool.apply(sleepy, [300, i]));
+  await until(async () => await length() === 4);
+  pool.terminate();
+  for (const task of [...running, ...queued]) {
+    await assertRejects(() => task, Error, "terminated");
   }
+  await deadline(pool.join(), TIMEOUT);
+  // The worker finishes the two it runs, writing their results nowhere.
+  await until(async () => await length() === 0 && await held() === 0);
+  assertEquals(await client.sendCommand(["KEYS", `mp:${name}:*`]), [key]);
 });
 
 Deno.test("Pool with a Redis broker takes a cancelled task back from the stream before any worker runs it", async () => {
   await using redis = await startRedis();
   const name = freshName();
   await using pool = remotePool(redis, name, 1);
-  const client = createClient({ socket: { path: redis.socket, tls: false } });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    const key = `mp:${name}:tasks`;
-    const length = async () => Number(await client.sendCommand(["XLEN", key]));
-    const evidence = `${redis.dir}/cancelled.txt`;
-    const controller = new AbortController();
-    const cancelled = pool.apply(record, [evidence, "cancelled"], {
-      signal: controller.signal,
-    });
-    await until(async () => await length() === 1);
-    controller.abort(new Error("not wanted"));
-    await assertRejects(() => cancelled, Error, "not wanted");
-    await until(async () => await length() === 0);
-    {
-      await using _worker = inProcessWorker(redis, name, "worker");
-      assertEquals(
-        await deadline(pool.apply(record, [evidence, "ran"]), TIMEOUT),
-        "ran",
-      );
-      assertEquals(await Deno.readTextFile(evidence), "ran\n");
-    }
-    // A worker that stopped holding nothing has left the group.
+  await using client = await adminClient(redis);
+  const key = `mp:${name}:tasks`;
+  const length = async () => Number(await client.sendCommand(["XLEN", key]));
+  const evidence = `${redis.dir}/cancelled.txt`;
+  const controller = new AbortController();
+  const cancelled = pool.apply(record, [evidence, "cancelled"], {
+    signal: controller.signal,
+  });
+  await until(async () => await length() === 1);
+  controller.abort(new Error("not wanted"));
+  await assertRejects(() => cancelled, Error, "not wanted");
+  await until(async () => await length() === 0);
+  {
+    await using _worker = inProcessWorker(redis, name, "worker");
     assertEquals(
-      await client.sendCommand(["XINFO", "CONSUMERS", key, "mp"]),
-      [],
+      await deadline(pool.apply(record, [evidence, "ran"]), TIMEOUT),
+      "ran",
     );
-  } finally {
-    client.destroy();
+    assertEquals(await Deno.readTextFile(evidence), "ran\n");
   }
+  // A worker that stopped holding nothing has left the group.
+  assertEquals(
+    await client.sendCommand(["XINFO", "CONSUMERS", key, "mp"]),
+    [],
+  );
 });
 
 Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (without persistence)", async () => {
