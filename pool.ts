@@ -18,6 +18,11 @@
  * package, iterables may be async and are read lazily, and
  * {@linkcode Pool.prototype.stats} reports load and timings.
  *
+ * With a `broker` (such as `redisBroker(url)` from
+ * `@mp/multiprocessing/redis`) the same API sends the tasks to workers on
+ * any host (`worker.ts`, `@mp/multiprocessing/worker`) instead of to
+ * children of this process.
+ *
  * @example Run tasks in five children
  * ```ts ignore
  * import { Pool } from "@mp/multiprocessing/pool";
