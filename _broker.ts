@@ -35,11 +35,15 @@ export interface Broker {
    * Connects a worker's side: it takes tasks and answers them.
    *
    * @param name The queue to serve.
+   * @param events Hears which running tasks their pools no longer want.
    * @returns The worker's link, once connected.
    * @throws {Error} When the engine cannot be reached within its connect
    * timeout.
    */
-  connectWorker(name: string): Promise<BrokerWorkerLink>;
+  connectWorker(
+    name: string,
+    events: BrokerWorkerEvents,
+  ): Promise<BrokerWorkerLink>;
 }
 
 /** What a broker tells the pool that connected. */
@@ -61,6 +65,11 @@ export interface BrokerPoolLink {
    * taken it yet never will (one that has runs it on).
    */
   send(body: Uint8Array): () => void;
+  /**
+   * Asks whichever worker holds these tasks (by the ids in their units) to
+   * stop them; whatever they answer is dropped.
+   */
+  cancel(ids: readonly number[]): void;
   /** Disconnects, dropping what is left of the pool's results. */
   close(): Promise<void>;
 }
@@ -71,6 +80,12 @@ export interface BrokerTask {
   readonly body: Uint8Array;
   /** How many times it has been delivered, this time included. */
   readonly deliveries: number;
+}
+
+/** What a broker tells the worker that connected. */
+export interface BrokerWorkerEvents {
+  /** The pool that sent `task` no longer wants the units with these ids. */
+  cancelled(task: BrokerTask, ids: readonly number[]): void;
 }
 
 /** A worker's connection to its broker. */
@@ -93,7 +108,11 @@ export interface BrokerWorkerLink {
  * `pool.ts` fills it in (a private method, reached without making it API).
  */
 export const poolInternals: {
-  runUnit?: (pool: object, unit: Unit) => Promise<Outcome>;
+  runUnit?: (
+    pool: object,
+    unit: Unit,
+    signal: AbortSignal,
+  ) => Promise<Outcome>;
 } = {};
 
 /** Checks the name of a queue a pool shares with its workers. */

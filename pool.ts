@@ -87,6 +87,7 @@ export type {
   BrokerPoolEvents,
   BrokerPoolLink,
   BrokerTask,
+  BrokerWorkerEvents,
   BrokerWorkerLink,
 } from "./_broker.ts";
 
@@ -564,7 +565,8 @@ export class Pool {
   #onDrained: (() => void) | null = null;
 
   static {
-    poolInternals.runUnit = (pool, unit) => (pool as Pool).#runUnit(unit);
+    poolInternals.runUnit = (pool, unit, signal) =>
+      (pool as Pool).#runUnit(unit, signal);
   }
 
   /**
@@ -1774,11 +1776,12 @@ export class Pool {
 
   /**
    * Forgets a sent remote task: an entry none of whose tasks is wanted any
-   * more is taken back before a worker takes it; a running one runs on, and
-   * its result is dropped.
+   * more is taken back before a worker takes it; a worker that runs it is
+   * told to stop it, and what it answers is dropped.
    */
   #unsend(task: Task): void {
     this.#sent.delete(task.unit[0]);
+    this.#link?.cancel([task.unit[0]]);
     const entry = task.entry;
     if (entry !== undefined && ++entry.cancelled === entry.size) entry.drop();
   }
@@ -1849,9 +1852,9 @@ export class Pool {
   }
 
   /** Runs a unit a remote worker took; its own id goes back with it. */
-  #runUnit(unit: Unit): Promise<Outcome> {
+  #runUnit(unit: Unit, signal: AbortSignal): Promise<Outcome> {
     const [remoteId, , name, kind, payload] = unit;
-    const call = this.#call({});
+    const call = this.#call({ signal });
     return new Promise((resolve) => {
       const started = now();
       const task = this.#task(

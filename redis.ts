@@ -46,6 +46,7 @@ import type {
   BrokerPoolEvents,
   BrokerPoolLink,
   BrokerTask,
+  BrokerWorkerEvents,
   BrokerWorkerLink,
 } from "./_broker.ts";
 import { validateQueueName } from "./_broker.ts";
@@ -55,6 +56,7 @@ export type {
   BrokerPoolEvents,
   BrokerPoolLink,
   BrokerTask,
+  BrokerWorkerEvents,
   BrokerWorkerLink,
 } from "./_broker.ts";
 
@@ -120,6 +122,11 @@ return 1`;
 const RESULTS_KEY = /^mp:[\w.:-]+:results:[0-9a-f-]{36}$/;
 
 /** A pool's marker key, from its results stream's. */
+/** Where pools of queue `name` say which tasks they no longer want. */
+function cancelChannelOf(name: string): string {
+  return `mp:${name}:cancel`;
+}
+
 function markerOf(resultsKey: string): string {
   return resultsKey.replace(/:results:([0-9a-f-]{36})$/, ":pool:$1");
 }
@@ -259,9 +266,9 @@ export function redisBroker(
       validateQueueName(name);
       return RedisPoolLink.connect(config, name, events);
     },
-    connectWorker: (name) => {
+    connectWorker: (name, events) => {
       validateQueueName(name);
-      return RedisWorkerLink.connect(config, name);
+      return RedisWorkerLink.connect(config, name, events);
     },
   };
 }
@@ -434,6 +441,9 @@ class RedisPoolLink implements BrokerPoolLink {
   #tasksKey: string;
   #resultsKey: string;
   #markerKey: string;
+  #cancelChannel: string;
+  /** Ids cancelled this tick, published together. */
+  #cancelled: number[] = [];
   #events: BrokerPoolEvents;
   #closed = false;
   #reading: Promise<void> = Promise.resolve();
@@ -480,6 +490,7 @@ class RedisPoolLink implements BrokerPoolLink {
     this.#tasksKey = `mp:${name}:tasks`;
     this.#resultsKey = `mp:${name}:results:${id}`;
     this.#markerKey = markerOf(this.#resultsKey);
+    this.#cancelChannel = cancelChannelOf(name);
   }
 
   /** After a reconnect: a Redis that lost its data lost our tasks too. */
@@ -522,6 +533,29 @@ class RedisPoolLink implements BrokerPoolLink {
         return this.#client.sendCommand(["XDEL", this.#tasksKey, text(id)]);
       }).catch(() => {});
     };
+  }
+
+  cancel(ids: readonly number[]): void {
+    if (this.#closed) return;
+    if (this.#cancelled.length === 0) {
+      queueMicrotask(() => this.#publishCancelled());
+    }
+    this.#cancelled.push(...ids);
+  }
+
+  #publishCancelled(): void {
+    const ids = this.#cancelled.join(",");
+    this.#cancelled = [];
+    const signer = this.#config.signer;
+    const signature = signer === null
+      ? ""
+      : signer.sign("cancel", this.#resultsKey, ids).toString("hex");
+    // Lost with the connection: the worker runs on, its answer is dropped.
+    this.#client.sendCommand([
+      "PUBLISH",
+      this.#cancelChannel,
+      `${this.#resultsKey} ${ids} ${signature}`,
+    ]).catch(() => {});
   }
 
   async #read(): Promise<void> {
@@ -600,6 +634,8 @@ class RedisWorkerLink implements BrokerWorkerLink {
   #config: Config;
   #client: Client;
   #reader: Client;
+  #subscriber: Client | null = null;
+  #events: BrokerWorkerEvents;
   #tasksKey: string;
   #consumer = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   #held = new Map<string, HeldTask>();
@@ -608,15 +644,26 @@ class RedisWorkerLink implements BrokerWorkerLink {
   #heartbeat: ReturnType<typeof setInterval>;
   #lost: Error | null = null;
 
-  static async connect(config: Config, name: string): Promise<RedisWorkerLink> {
+  static async connect(
+    config: Config,
+    name: string,
+    events: BrokerWorkerEvents,
+  ): Promise<RedisWorkerLink> {
     let link: RedisWorkerLink | null = null;
     const lost = (error: Error) => {
       if (link !== null) link.#lost = error;
     };
     const [client, reader] = await openPair(config, { lost });
-    link = new RedisWorkerLink(config, name, client, reader);
+    link = new RedisWorkerLink(config, name, client, reader, events);
     try {
       await link.#createGroup();
+      // Its own connection: one that subscribes can send nothing else.
+      const subscriber = await openClient(config, { lost });
+      link.#subscriber = subscriber;
+      await subscriber.subscribe(
+        cancelChannelOf(name),
+        (message) => link!.#onCancel(message),
+      );
     } catch (error) {
       await link.close();
       throw error;
@@ -629,10 +676,12 @@ class RedisWorkerLink implements BrokerWorkerLink {
     name: string,
     client: Client,
     reader: Client,
+    events: BrokerWorkerEvents,
   ) {
     this.#config = config;
     this.#client = client;
     this.#reader = reader;
+    this.#events = events;
     this.#tasksKey = `mp:${name}:tasks`;
     this.#heartbeat = setInterval(
       () => this.#renew(),
@@ -653,6 +702,25 @@ class RedisWorkerLink implements BrokerWorkerLink {
       ]);
     } catch (error) {
       if (!String((error as Error).message).includes("BUSYGROUP")) throw error;
+    }
+  }
+
+  /** A pool's "reply ids signature": which of its tasks to stop. */
+  #onCancel(message: string): void {
+    const [reply = "", ids = "", signature = ""] = message.split(" ");
+    const signer = this.#config.signer;
+    if (
+      signer !== null &&
+      !signer.verify(Buffer.from(signature, "hex"), "cancel", reply, ids)
+    ) {
+      console.error(
+        `Refused to cancel tasks of ${reply}: the signature is missing or wrong (is the pool's authkey the worker's?)`,
+      );
+      return;
+    }
+    const wanted = ids.split(",").map(Number);
+    for (const task of this.#held.values()) {
+      if (task.reply === reply) this.#events.cancelled(task, wanted);
     }
   }
 
@@ -830,6 +898,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
     await closeClient(this.#reader);
+    if (this.#subscriber !== null) await closeClient(this.#subscriber);
     // A consumer that holds nothing leaves the group (deleting one that
     // holds entries, even handed back, would lose them).
     try {

@@ -172,9 +172,19 @@ export async function serveWorker(options: ServeWorkerOptions): Promise<void> {
   }
   const moduleUrl = new URL(module).href;
   const pool = new Pool({ processes, startMethod, module: moduleUrl });
+  /** Per held task, how to stop each of its units. */
+  const stoppers = new Map<BrokerTask, Map<number, AbortController>>();
+  const cancelled = (task: BrokerTask, ids: readonly number[]) => {
+    const units = stoppers.get(task);
+    for (const id of ids) {
+      units?.get(id)?.abort(
+        new Error("Stopped the task as its pool cancelled it"),
+      );
+    }
+  };
   let link: BrokerWorkerLink;
   try {
-    link = await broker.connectWorker(name);
+    link = await broker.connectWorker(name, { cancelled });
   } catch (error) {
     pool.terminate();
     await pool.join();
@@ -212,11 +222,23 @@ export async function serveWorker(options: ServeWorkerOptions): Promise<void> {
       );
       outcomes = units.map((unit) => failed(unit[0], error));
     } else {
-      outcomes = await Promise.all(
-        units.map((unit) =>
-          runUnit(pool, [unit[0], moduleUrl, unit[2], unit[3], unit[4]])
-        ),
+      const stops = new Map(
+        units.map((unit) => [unit[0], new AbortController()]),
       );
+      stoppers.set(task, stops);
+      try {
+        outcomes = await Promise.all(
+          units.map((unit) =>
+            runUnit(
+              pool,
+              [unit[0], moduleUrl, unit[2], unit[3], unit[4]],
+              stops.get(unit[0])!.signal,
+            )
+          ),
+        );
+      } finally {
+        stoppers.delete(task);
+      }
       for (const outcome of outcomes) {
         const ran = outcome[4];
         averageRun = averageRun < 0 ? ran : averageRun * 0.8 + ran * 0.2;

@@ -291,6 +291,31 @@ for (const startMethod of START_METHODS) {
 }
 
 for (const startMethod of START_METHODS) {
+  Deno.test(`Pool with a Redis broker (${startMethod} children) stops a task a worker runs when its signal aborts, and the worker goes on`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    await using _worker = inProcessWorker(redis, name, startMethod);
+    await using pool = remotePool(redis, name, 2);
+    const dir = await Deno.makeTempDir();
+    try {
+      const controller = new AbortController();
+      const running = pool.apply(markThenSleep, [dir, "long", 1_000], {
+        signal: controller.signal,
+      });
+      await until(async () => (await markers(dir, "long")).length > 0);
+      controller.abort(new Error("stop"));
+      await assertRejects(() => running, Error, "stop");
+      // Had it run on, it would have finished by now.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assertEquals(await markers(dir, "done-long"), []);
+      assertEquals(await deadline(pool.apply(add, [2, 2]), TIMEOUT), 4);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+for (const startMethod of START_METHODS) {
   Deno.test(`Pool with a Redis broker (${startMethod} children) settles a task once when it ran twice: a stalled worker answers after another took it over`, async () => {
     await using redis = await startRedis();
     const name = freshName();
