@@ -152,8 +152,12 @@ function parseUrl(url: string | URL): Target {
       }: write redis://host:port/db, rediss://… or redis+unix:///path/to/redis.sock`,
     );
   }
+  // Messages name the address, never the password (in either place).
   const shown = new URL(parsed.href);
   shown.password = "";
+  if (shown.searchParams.has("password")) {
+    shown.searchParams.set("password", "");
+  }
   const address = shown.href;
   if (parsed.protocol === "redis:" || parsed.protocol === "rediss:") {
     return { address, options: { url: parsed.href } };
@@ -170,9 +174,10 @@ function parseUrl(url: string | URL): Target {
       (parsed.password === ""
         ? undefined
         : decodeURIComponent(parsed.password));
-    const username = parsed.username === ""
-      ? undefined
-      : decodeURIComponent(parsed.username);
+    const username = query.get("user") ??
+      (parsed.username === ""
+        ? undefined
+        : decodeURIComponent(parsed.username));
     const db = query.get("db");
     return {
       address,
@@ -204,7 +209,8 @@ function validateMs(name: string, value: number, least: number): number {
  * `worker.ts --broker`). Connections open when a pool or worker starts.
  *
  * @param url `redis://[user:password@]host:port/db`, `rediss://…` (TLS) or
- * `redis+unix:///path/to/redis.sock[?db=0&password=…]`.
+ * `redis+unix:///path/to/redis.sock[?db=0&user=…&password=…]` (or
+ * `redis+unix://user:password@localhost/path/to/redis.sock`).
  * @param options `authkey`, `visibilityTimeout`, `maxDeliveries`,
  * `connectTimeout` and `reconnectTimeout`.
  * @returns The broker.

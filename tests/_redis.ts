@@ -90,8 +90,13 @@ async function waitForSocket(path: string, until: number): Promise<void> {
   }
 }
 
-/** Starts a redis-server without persistence on a fresh unix socket. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a redis-server without persistence on a fresh unix socket, with
+ * `extraArgs` (such as `--user …`) after the defaults.
+ */
+export async function startRedis(
+  extraArgs: readonly string[] = [],
+): Promise<RedisServer> {
   const binary = await redisServerPath();
   const dir = await Deno.makeTempDir({ prefix: "mp-redis-" });
   const socket = `${dir}/redis.sock`;
@@ -113,12 +118,22 @@ export async function startRedis(): Promise<RedisServer> {
         dir,
         "--logfile",
         `${dir}/redis.log`,
+        ...extraArgs,
       ],
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
-    await waitForSocket(socket, performance.now() + TIMEOUT);
+    const exited = child.status.then(({ code }) => {
+      throw new Error(
+        `redis-server exited with code ${code} before it listened: see ${dir}/redis.log`,
+      );
+    });
+    await Promise.race([
+      waitForSocket(socket, performance.now() + TIMEOUT),
+      exited,
+    ]);
+    exited.catch(() => {});
   };
   const stop = async () => {
     const running = child;

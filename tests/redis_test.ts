@@ -622,6 +622,58 @@ Deno.test("Pool with a Redis broker that cannot connect fails its tasks with a c
   );
 });
 
+Deno.test("Pool with a Redis broker logs in with the ACL user and password of the URL, and a wrong password fails naming the address but not the password", async () => {
+  await using redis = await startRedis(
+    [
+      "--user",
+      "default",
+      "off",
+      "--user",
+      "jobs",
+      "on",
+      ">s3cret",
+      "~*",
+      "&*",
+      "+@all",
+    ],
+  );
+  const name = freshName();
+  const url = `redis+unix://${redis.socket}?user=jobs&password=s3cret`;
+  const stop = new AbortController();
+  const worker = serveWorker({
+    broker: redisBroker(url),
+    name,
+    module,
+    processes: 1,
+    signal: stop.signal,
+  });
+  try {
+    await using pool = new Pool({ broker: redisBroker(url), name, module });
+    assertEquals(await deadline(pool.apply(add, [2, 3]), TIMEOUT), 5);
+    for (
+      const wrong of [
+        `redis+unix://jobs:wrong@localhost${redis.socket}`,
+        `redis+unix://${redis.socket}?user=jobs&password=wrong`,
+      ]
+    ) {
+      await using refused = new Pool({
+        broker: redisBroker(wrong, { reconnectTimeout: 0 }),
+        name,
+        module,
+      });
+      const error = await assertRejects(
+        () => deadline(refused.apply(add, [1, 1]), TIMEOUT),
+        Error,
+        "Cannot connect to Redis at redis+unix:",
+      );
+      assert(!error.message.includes("wrong"), error.message);
+    }
+  } finally {
+    stop.abort();
+    await deadline(worker, TIMEOUT);
+  }
+});
+
 Deno.test("redisBroker, Pool and serveWorker reject bad input naming the problem", async () => {
   assertThrows(
     () => redisBroker("http://x"),
