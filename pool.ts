@@ -18,6 +18,11 @@
  * package, iterables may be async and are read lazily, and
  * {@linkcode Pool.prototype.stats} reports load and timings.
  *
+ * With a `broker` (such as `redisBroker(url)` from
+ * `@mp/multiprocessing/redis`) the same API sends the tasks to workers on
+ * any host (`worker.ts`, `@mp/multiprocessing/worker`) instead of to
+ * children of this process.
+ *
  * @example Run tasks in five children
  * ```ts ignore
  * import { Pool } from "@mp/multiprocessing/pool";
@@ -41,8 +46,15 @@
  *
  * @module
  */
+import {
+  type Broker,
+  type BrokerPoolLink,
+  poolInternals,
+  validateQueueName,
+} from "./_broker.ts";
+import { decode } from "./_codec.ts";
 import { fromWireError } from "./_errors_wire.ts";
-import { encodeFrame } from "./_frame.ts";
+import { encodeFrame, REDUCED } from "./_frame.ts";
 import { type Percentiles, Samples } from "./_pool_stats.ts";
 import {
   APPLY,
@@ -53,6 +65,7 @@ import {
   type ResultMessage,
   STARMAP,
   type TaskMessage,
+  toFailure,
   type Unit,
   type WorkerInit,
 } from "./_pool_worker.ts";
@@ -69,6 +82,14 @@ import {
 import { Queue } from "./queue.ts";
 
 export type { Percentiles } from "./_pool_stats.ts";
+export type {
+  Broker,
+  BrokerPoolEvents,
+  BrokerPoolLink,
+  BrokerTask,
+  BrokerWorkerEvents,
+  BrokerWorkerLink,
+} from "./_broker.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
 
@@ -122,6 +143,22 @@ export interface PoolOptions {
    * @default {undefined}
    */
   denoFlags?: readonly string[];
+  /**
+   * Sends the tasks through a message engine to workers on any host
+   * instead of to children of this process, such as
+   * `redisBroker("redis://host:6379")` from `@mp/multiprocessing/redis`.
+   * The workers run `worker.ts` with the same `name`; `processes` then
+   * only sets how `map` cuts its input (about four chunks per process).
+   *
+   * @default {undefined}
+   */
+  broker?: Broker;
+  /**
+   * The queue a `broker` pool shares with its workers.
+   *
+   * @default {"default"}
+   */
+  name?: string;
 }
 
 /** Options of every call that submits work. */
@@ -191,9 +228,12 @@ export interface AsyncResultWaitOptions {
 
 /** What {@linkcode Pool.prototype.stats} reports. */
 export interface PoolStats {
-  /** Children alive now. */
+  /** Children alive now (0 for a `broker` pool: its workers are remote). */
   readonly workers: number;
-  /** Children running work now. */
+  /**
+   * Children running work now; for a `broker` pool, tasks (or chunks) sent
+   * and not yet answered.
+   */
   readonly busy: number;
   /** Tasks (or chunks) waiting in this process for a child. */
   readonly queued: number;
@@ -365,8 +405,15 @@ interface Task {
   slot: Slot | null;
   /** When it was submitted, ms since the epoch. */
   submitted: number;
+  /** The broker entry that carries it, for a `broker` pool. */
+  entry?: Entry;
   /** Receives the result: an error, or the value (and a chunk's partial values). */
-  settle: (error: Error | null, value: unknown, partial?: unknown[]) => void;
+  settle: (
+    error: Error | null,
+    value: unknown,
+    partial?: unknown[],
+    outcome?: Outcome,
+  ) => void;
 }
 
 /** One child and what it holds. */
@@ -384,6 +431,13 @@ interface Slot {
   killed: boolean;
   /** It was told to exit. */
   told: boolean;
+}
+
+/** A broker entry: its tasks, and how to take it back once all are cancelled. */
+interface Entry {
+  size: number;
+  cancelled: number;
+  drop: () => void;
 }
 
 /** The cancellation of one submit call: its tasks, its signal and timeout. */
@@ -504,6 +558,16 @@ export class Pool {
   /** Functions already checked, so a hot loop of `apply` reads no source. */
   #names = new WeakMap<object, string>();
   #reading: Promise<void>;
+  /** The link to the remote workers of a `broker` pool; null until connected. */
+  #link: BrokerPoolLink | null = null;
+  #remote: boolean;
+  /** Wakes `join()` of a broker pool once nothing is left to settle. */
+  #onDrained: (() => void) | null = null;
+
+  static {
+    poolInternals.runUnit = (pool, unit, signal) =>
+      (pool as Pool).#runUnit(unit, signal);
+  }
 
   /**
    * Starts the children.
@@ -526,6 +590,8 @@ export class Pool {
       initargs = [],
       maxTasksPerChild,
       denoFlags,
+      broker,
+      name = "default",
     } = options;
     this.#processes = validateCount(
       "processes",
@@ -557,7 +623,23 @@ export class Pool {
       this.#init.initializer = [this.#module, this.#nameOf(initializer)];
       encodeFrame(initargs, "initargs");
     }
-    checkPermissions(startMethod);
+    if (broker !== undefined) {
+      validateQueueName(name);
+      const local = initializer !== undefined
+        ? "initializer"
+        : maxTasksPerChild !== undefined
+        ? "maxTasksPerChild"
+        : denoFlags !== undefined
+        ? "denoFlags"
+        : null;
+      if (local !== null) {
+        throw new TypeError(
+          `Cannot create the pool with both broker and ${local}: the children are the remote workers', started by worker.ts; drop ${local}`,
+        );
+      }
+    }
+    this.#remote = broker !== undefined;
+    if (!this.#remote) checkPermissions(startMethod);
     // The main module cannot be imported while it runs (it may be awaiting
     // this pool): its error classes arrive as Error with their name.
     if (this.#module !== Deno.mainModule) {
@@ -565,6 +647,10 @@ export class Pool {
         (exports) => this.#exports = exports,
         () => {},
       );
+    }
+    if (broker !== undefined) {
+      this.#reading = this.#connect(broker, name);
+      return;
     }
     for (let i = 0; i < this.#processes; i++) this.#spawn();
     this.#reading = this.#read();
@@ -947,6 +1033,15 @@ export class Pool {
         "Cannot join the pool as it is still running: call close() or terminate() first",
       );
     }
+    if (this.#remote) {
+      await this.#reading;
+      while (!this.#drained()) {
+        await new Promise<void>((resolve) => this.#onDrained = resolve);
+      }
+      await this.#link?.close();
+      this.#link = null;
+      return;
+    }
     // Children that die while the pool drains are replaced: wait for those too.
     while (this.#exits.size > 0) await Promise.all(this.#exits);
     this.#stopReading.abort();
@@ -970,7 +1065,7 @@ export class Pool {
    * ```
    */
   stats(): PoolStats {
-    let busy = 0;
+    let busy = this.#remote ? this.#sent.size : 0;
     for (const slot of this.#slots) if (slot.inflight.length > 0) busy++;
     return {
       workers: this.#slots.size,
@@ -1011,6 +1106,7 @@ export class Pool {
   }
 
   #brokenError(): Error {
+    if (this.#remote) return this.#broken!;
     return new Error(
       "Cannot run the task as the pool is broken: its children fail before running any task",
       { cause: this.#broken },
@@ -1082,7 +1178,8 @@ export class Pool {
       );
     }
     // Checked here, so the caller hears of it and nothing is submitted.
-    encodeFrame(args, "args");
+    const frame = encodeFrame(args, "args");
+    if (this.#remote && frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
     const call = this.#call(options);
     return new Promise<Awaited<R>>((resolve, reject) => {
       const task = this.#task(call, name, APPLY, args, (error, value) => {
@@ -1375,6 +1472,7 @@ export class Pool {
   /** Hands queued tasks to children with room, a batch per child. */
   #dispatch(): void {
     if (this.#queued === 0) return;
+    if (this.#remote) return this.#sendRemote();
     const window = this.#window();
     // A child is refilled once half its window is done, so short tasks go
     // out many per message.
@@ -1447,6 +1545,7 @@ export class Pool {
   #cancel(task: Task, reason: unknown, kill: boolean): void {
     if (task.state === DONE) return;
     if (task.state === QUEUED) this.#queued--;
+    else if (this.#remote) this.#unsend(task);
     const slot = task.slot;
     task.state = DONE;
     this.#failed++;
@@ -1467,10 +1566,18 @@ export class Pool {
     for (const slot of this.#slots) {
       for (const task of slot.inflight) this.#cancel(task, error, false);
     }
+    for (const task of [...this.#sent.values()]) {
+      this.#cancel(task, error, false);
+    }
   }
 
   /** Tells idle children to exit once the pool is closed and drained. */
   #stopIdle(): void {
+    if (this.#drained()) {
+      const wake = this.#onDrained;
+      this.#onDrained = null;
+      wake?.();
+    }
     for (const slot of this.#slots) {
       const done = this.#closed && this.#queued === 0 &&
         this.#iterating === 0;
@@ -1612,12 +1719,15 @@ export class Pool {
     const outcome = message as Outcome;
     const id = outcome[0];
     const task = this.#sent.get(id);
+    // Unknown: a duplicate of a redelivered task, or one cancelled.
     if (task === undefined) return;
     this.#sent.delete(id);
-    const slot = task.slot!;
-    const at = slot.inflight[0] === task ? 0 : slot.inflight.indexOf(task);
-    if (at >= 0) slot.inflight.splice(at, 1);
-    slot.answered++;
+    const slot = task.slot;
+    if (slot !== null) {
+      const at = slot.inflight[0] === task ? 0 : slot.inflight.indexOf(task);
+      if (at >= 0) slot.inflight.splice(at, 1);
+      slot.answered++;
+    }
     this.#strikes = 0;
     const ran = outcome[4];
     this.#runTime.add(ran);
@@ -1629,16 +1739,163 @@ export class Pool {
     task.state = DONE;
     if (outcome[1] === 1) {
       this.#completed++;
-      task.settle(null, outcome[2]);
+      task.settle(null, outcome[2], undefined, outcome);
     } else {
       this.#failed++;
       task.settle(
         fromFailure(outcome[2], this.#exports),
         undefined,
         outcome[5],
+        outcome,
       );
     }
   }
+
+  // --- remote workers (a broker) ----------------------------------------
+
+  #drained(): boolean {
+    return this.#closed && this.#queued === 0 && this.#sent.size === 0 &&
+      this.#iterating === 0;
+  }
+
+  async #connect(broker: Broker, name: string): Promise<void> {
+    try {
+      this.#link = await broker.connectPool(name, {
+        results: (body) => this.#onRemoteResults(body),
+        reset: () => this.#resend(),
+        lost: (error) => this.#break(error),
+      });
+    } catch (error) {
+      this.#break(error as Error);
+      return;
+    }
+    if (this.#terminated) return;
+    this.#dispatch();
+    this.#stopIdle();
+  }
+
+  /**
+   * Forgets a sent remote task: an entry none of whose tasks is wanted any
+   * more is taken back before a worker takes it; a worker that runs it is
+   * told to stop it, and what it answers is dropped.
+   */
+  #unsend(task: Task): void {
+    this.#sent.delete(task.unit[0]);
+    this.#link?.cancel([task.unit[0]]);
+    const entry = task.entry;
+    if (entry !== undefined && ++entry.cancelled === entry.size) entry.drop();
+  }
+
+  /** Sends every queued task, several to an entry when many wait. */
+  #sendRemote(): void {
+    if (this.#link === null) return;
+    const batch: Task[] = [];
+    for (let task = this.#nextPending(); task; task = this.#nextPending()) {
+      this.#queued--;
+      task.state = SENT;
+      this.#sent.set(task.unit[0], task);
+      batch.push(task);
+    }
+    this.#sendEntries(batch);
+  }
+
+  #sendEntries(batch: Task[]): void {
+    // Packed when many wait, so short tasks cost a few stream entries,
+    // yet spread: at least four entries per planned process.
+    const perEntry = Math.max(
+      1,
+      Math.min(64, Math.floor(batch.length / (this.#processes * 4))),
+    );
+    for (let at = 0; at < batch.length; at += perEntry) {
+      const tasks = batch.slice(at, at + perEntry);
+      try {
+        this.#entry(tasks, remoteBody(tasks.map((task) => task.unit)));
+      } catch {
+        // One of them cannot be encoded: send the rest one by one, failing
+        // only that one.
+        for (const task of tasks) {
+          try {
+            this.#entry([task], remoteBody([task.unit]));
+          } catch (error) {
+            this.#cancel(task, error, false);
+          }
+        }
+      }
+    }
+  }
+
+  #entry(tasks: Task[], body: Uint8Array): void {
+    const entry = { size: tasks.length, cancelled: 0, drop: () => {} };
+    entry.drop = this.#link!.send(body);
+    for (const task of tasks) task.entry = entry;
+  }
+
+  /** The broker lost the tasks it held (a restart): send what is unanswered. */
+  #resend(): void {
+    this.#sendEntries([...this.#sent.values()]);
+  }
+
+  #onRemoteResults(body: Uint8Array): void {
+    let outcomes: Outcome[];
+    try {
+      outcomes = decode(body) as Outcome[];
+    } catch {
+      return;
+    }
+    if (!Array.isArray(outcomes)) return;
+    for (const outcome of outcomes) {
+      if (Array.isArray(outcome) && typeof outcome[0] === "number") {
+        this.#handle(outcome);
+      }
+    }
+    this.#stopIdle();
+  }
+
+  /** Runs a unit a remote worker took; its own id goes back with it. */
+  #runUnit(unit: Unit, signal: AbortSignal): Promise<Outcome> {
+    const [remoteId, , name, kind, payload] = unit;
+    const call = this.#call({ signal });
+    return new Promise((resolve) => {
+      const started = now();
+      const task = this.#task(
+        call,
+        name,
+        kind,
+        payload,
+        (error, value, partial, outcome) => {
+          if (outcome !== undefined) {
+            const own = [...outcome] as Outcome;
+            own[0] = remoteId;
+            resolve(own);
+          } else if (error === null) {
+            resolve([remoteId, 1, value, started, now() - started]);
+          } else {
+            const failed: Outcome = [
+              remoteId,
+              0,
+              toFailure(error),
+              started,
+              now() - started,
+            ];
+            if (partial !== undefined) failed.push(partial);
+            resolve(failed);
+          }
+        },
+      );
+      this.#enqueue(task);
+      this.#dispatch();
+    });
+  }
+}
+
+const LOCAL_ONLY =
+  "Cannot send the task to remote workers as its arguments hold a queue, lock or other primitive of this package: those live in one process tree; pass plain data";
+
+/** A broker entry's bytes: the package codec, without this host's primitives. */
+function remoteBody(units: Unit[]): Uint8Array {
+  const frame = encodeFrame(units, "args");
+  if (frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
+  return frame.subarray(1);
 }
 
 function notIterable(value: unknown): never {

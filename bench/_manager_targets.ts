@@ -1,5 +1,5 @@
-// Children of bench/manager_compare.ts: each times its own loop of awaited
-// operations and reports the seconds through a queue.
+// Children of the manager cases of bench/compare.ts: each times its own
+// loop of awaited operations and reports the seconds through a queue.
 import { Manager } from "../manager.ts";
 import type { DictProxy, ListProxy } from "../manager.ts";
 import type { Queue } from "../queue.ts";

@@ -1,4 +1,5 @@
-// Task functions of the pool benchmarks, the same work as pool_bench.py's.
+// Task functions of the pool benchmarks, the same work as those of
+// bench/python/cases.py.
 
 export function add100(x: number): number {
   return x + 100;

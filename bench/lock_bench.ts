@@ -1,13 +1,15 @@
 // Lock family throughput with Deno.bench.
 //
 //   deno bench -A --no-check bench/lock_bench.ts
-//   deno run -A --no-check bench/lock_compare.ts   (side by side with Python)
+//   deno task compare --only=lock   (side by side with Python)
 //
 // Main-thread cases do 1,000 operations per iteration (divide the time by
 // 1,000). The child cases time only the children's work (`b.start()` /
-// `b.end()`), not their start; see bench/lock_compare.ts for the cases.
+// `b.end()`), not their start; "warm" children first run 200,000 pairs on
+// a lock of their own, so that the JIT has compiled the loop.
+import type { StartMethod } from "../process.ts";
 import { Condition, Lock, RLock, Semaphore } from "../lock.ts";
-import { type Case, runCase } from "./lock_compare.ts";
+import { lockRun, type LockWork } from "./_ours.ts";
 
 const lock = new Lock();
 const rlock = new RLock();
@@ -94,8 +96,12 @@ Deno.bench({
 function inChildren(
   name: string,
   group: string,
-  which: Case,
-  startMethod: "worker" | "subprocess",
+  [work, startMethod, times, warmup = 0]: [
+    LockWork,
+    StartMethod,
+    number,
+    number?,
+  ],
   baseline = false,
 ) {
   Deno.bench({
@@ -105,7 +111,10 @@ function inChildren(
     n: 5,
     warmup: 1,
     async fn(b) {
-      await runCase(which, startMethod, { start: b.start, end: b.end });
+      await lockRun(work, startMethod, times, {
+        warmup,
+        timing: { start: b.start, end: b.end },
+      });
     },
   });
 }
@@ -113,38 +122,32 @@ function inChildren(
 inChildren(
   "2 workers × 20,000",
   "contended acquire → increment → release",
-  "contended",
-  "worker",
+  ["contended", "worker", 20_000],
   true,
 );
 inChildren(
   "2 workers × 20,000, warm",
   "contended acquire → increment → release",
-  "contended, warm",
-  "worker",
+  ["contended", "worker", 20_000, 200_000],
 );
 inChildren(
   "2 subprocesses × 2,000",
   "contended acquire → increment → release",
-  "contended",
-  "subprocess",
+  ["contended", "subprocess", 2_000],
 );
 inChildren(
   "1 worker × 1,000,000",
   "uncontended acquire → release in a child",
-  "uncontended",
-  "worker",
+  ["uncontended", "worker", 1_000_000],
   true,
 );
 inChildren(
   "1 subprocess × 2,000",
   "uncontended acquire → release in a child",
-  "uncontended",
-  "subprocess",
+  ["uncontended", "subprocess", 2_000],
 );
 inChildren(
   "1 subprocess × 2,000 bare round trips",
   "uncontended acquire → release in a child",
-  "round trip",
-  "subprocess",
+  ["round trip", "subprocess", 2_000],
 );

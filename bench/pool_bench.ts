@@ -1,5 +1,5 @@
 // Per-call cost of a Pool within one process, each start method. Side by
-// side with Python, with the issue's whole table, is bench/pool_compare.ts.
+// side with Python: `deno task compare` (bench/compare.ts).
 //
 //   deno bench -A --no-check bench/pool_bench.ts
 import { Pool } from "../pool.ts";

@@ -1,7 +1,7 @@
 // Start + join of one child that does nothing, per start method.
 //
 //   deno bench -A bench/process_bench.ts
-//   python3 bench/process_bench.py     (Python's spawn and fork, same machine)
+//   deno task compare --only=process   (side by side with Python)
 import { Process, type StartMethod } from "../process.ts";
 import { noop } from "./_targets.ts";
 

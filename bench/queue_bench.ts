@@ -1,6 +1,6 @@
 // Per-operation cost of queues and pipes within one process (the fast paths
 // every cross-process transfer also takes). Cross-process throughput, side
-// by side with Python, is in bench/queue_compare.ts.
+// by side with Python, is in `deno task compare` (bench/compare.ts).
 //
 //   deno bench -A --no-check bench/queue_bench.ts
 import { Pipe } from "../pipe.ts";

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { runDeno } from "./_helpers.ts";
+import { redisServerPath } from "./_redis.ts";
 
 const example = (name: string) =>
   new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -75,4 +76,21 @@ Deno.test("examples/progress.ts counts primes through imapUnordered and reports 
   assertEquals(lines.length, 4);
   assertStringIncludes(lines.at(-1)!, "100% 20000/20000");
   assertStringIncludes(lines[0]!, "items/s ETA");
+});
+
+Deno.test("examples/distributed.ts runs a map on two Redis-backed worker processes and says how much each did", async () => {
+  // Installs redis-server first when it is missing (and this runs as root).
+  await redisServerPath();
+  const { code, stdout, stderr } = await runWith(["-A"], "distributed.ts");
+  assertEquals(code, 0, stderr);
+  const lines = stdout.trim().split("\n");
+  assertEquals(lines[0], "sum of the squares of 0..399: 21253400");
+  const counts = lines.slice(1).map((line) => {
+    const match = /^worker (\d) \(pid \d+\): (\d+) tasks$/.exec(line);
+    if (match === null) throw new Error(`unexpected line: ${line}`);
+    return Number(match[2]);
+  });
+  assertEquals(counts.length, 2);
+  assertEquals(counts[0]! + counts[1]!, 400);
+  assert(counts.every((count) => count > 0), `${counts}`);
 });
