@@ -62,19 +62,34 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal) {
   });
 }
 
+/**
+ * The spin before a sleep in the kernel, adapting as `spinMs` does, up to
+ * longer: that sleep's wake-up crosses two threads (the one blocked in the
+ * futex, then the event loop's), and the other side is another OS process
+ * on its own CPU, not this thread's event loop.
+ */
+const KERNEL_SPIN_MS = 0.2;
+let kernelSpinMs = KERNEL_SPIN_MS;
+
 function spin(view: Int32Array, index: number, value: number): boolean {
-  const until = performance.now() + spinMs;
+  const kernel = crossProcessWords() !== null &&
+    addressOf(view, index) !== null;
+  const budget = kernel ? kernelSpinMs : spinMs;
+  const until = performance.now() + budget;
   do {
     for (let i = 0; i < 64; i++) {
       if (Atomics.load(view, index) !== value) {
-        spinMs = Math.min(SPIN_MS, spinMs * 2 + 0.001);
+        if (kernel) {
+          kernelSpinMs = Math.min(KERNEL_SPIN_MS, budget * 2 + 0.001);
+        } else spinMs = Math.min(SPIN_MS, budget * 2 + 0.001);
         return true;
       }
     }
   } while (performance.now() < until);
   // When the change must come through this thread's own event loop (an
   // answer to a subprocess child's call), spinning only delays it.
-  spinMs = Math.max(MIN_SPIN_MS, spinMs / 2);
+  if (kernel) kernelSpinMs = Math.max(MIN_SPIN_MS, budget / 2);
+  else spinMs = Math.max(MIN_SPIN_MS, budget / 2);
   return false;
 }
 

@@ -9,6 +9,11 @@ import * as ours from "./_ours.ts";
 export interface Sizes {
   worker: number;
   subprocess: number;
+  /**
+   * For subprocess children on shared memory, when it differs from
+   * `subprocess` (sized for calls to the owner).
+   */
+  shm?: number;
   smoke: number;
 }
 
@@ -32,6 +37,18 @@ export interface Case {
 /** `n` with thousands separators. */
 export function count(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/**
+ * The size of case `c` for the variant labelled `label` ("worker",
+ * "subprocess+shm", "subprocess"), or its smoke size.
+ */
+export function sizeFor(c: Case, label: string, smoke: boolean): number {
+  if (smoke) return c.sizes.smoke;
+  if (label === "worker") return c.sizes.worker;
+  return label === "subprocess+shm"
+    ? c.sizes.shm ?? c.sizes.subprocess
+    : c.sizes.subprocess;
 }
 
 const same = (full: number, smoke: number): Sizes => ({
@@ -85,7 +102,7 @@ export const CASES: Case[] = [
       `2 children × ${
         count(n)
       } acquire → increment a shared counter → release on one Lock`,
-    sizes: { worker: 200_000, subprocess: 10_000, smoke: 20 },
+    sizes: { worker: 200_000, subprocess: 10_000, shm: 200_000, smoke: 20 },
     unit: "pairs/s",
     higherIsBetter: true,
     ours: ours.lockContended,
@@ -95,7 +112,12 @@ export const CASES: Case[] = [
     title: "lock, uncontended",
     workload: (n) =>
       `1 child × ${count(n)} acquire → release on a Lock the parent made`,
-    sizes: { worker: 5_000_000, subprocess: 20_000, smoke: 20 },
+    sizes: {
+      worker: 5_000_000,
+      subprocess: 20_000,
+      shm: 5_000_000,
+      smoke: 20,
+    },
     unit: "pairs/s",
     higherIsBetter: true,
     latency: true,

@@ -1,6 +1,6 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The table of bench/compare.ts, and bench/RESULTS.md around it.
-import type { Case } from "./_cases.ts";
+import { type Case, sizeFor } from "./_cases.ts";
 
 /** A side's figures for one row: medians and spread, or why there are none. */
 export type Summary =
@@ -75,7 +75,7 @@ export function table(rows: Row[], sizes: "full" | "smoke"): string {
   ];
   let previous = "";
   const body = rows.map((r) => {
-    const n = sizes === "smoke" ? r.c.sizes.smoke : r.c.sizes[r.startMethod];
+    const n = sizeFor(r.c, r.variant.split(" / ")[0]!, sizes === "smoke");
     const workload = `${r.c.workload(n)}; ${
       r.c.higherIsBetter ? "higher" : "lower"
     } is better`;

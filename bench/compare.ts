@@ -12,7 +12,7 @@
 //   deno task compare --only=pool     # cases whose key contains "pool"
 //                                     # (writes no files)
 import { parseArgs } from "node:util";
-import { type Case, CASES } from "./_cases.ts";
+import { type Case, CASES, sizeFor } from "./_cases.ts";
 import { median } from "./_ours.ts";
 import { machineFacts, type Row, table, writeResults } from "./_report.ts";
 import { svg } from "./_svg.ts";
@@ -122,7 +122,7 @@ function slots(only: string | undefined): Slot[] {
 }
 
 const sizeOf = (slot: Slot, smoke: boolean) =>
-  smoke ? slot.c.sizes.smoke : slot.c.sizes[slot.variant.startMethod];
+  sizeFor(slot.c, slot.variant.label, smoke);
 
 /**
  * Runs every slot `pairs` times on both sides. In full runs each case gets a
