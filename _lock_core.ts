@@ -16,7 +16,7 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, notify, waitWhile } from "./_futex.ts";
+import { deadlineOf, notify, take, waitWhile } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 
@@ -25,35 +25,6 @@ export const NOT_ACQUIRED = 0;
 export const ACQUIRED = 1;
 /** Acquired, and the previous holder had died holding it. */
 export const TAKEN_OVER = 2;
-
-/**
- * Tries `attempt` until it answers something truthy; after each failure,
- * `sleepOn` reads the word at `index`: the value to sleep while it holds,
- * or `null` to try again at once.
- *
- * @param waiters The word that counts sleepers for the waker, if any.
- * @returns What `attempt` answered last (falsy at the deadline).
- * @throws The signal's reason when it aborts.
- */
-async function take<T>(
-  view: Int32Array,
-  index: number,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  attempt: () => T,
-  sleepOn: (value: number) => number | null,
-  waiters?: number,
-): Promise<T> {
-  for (;;) {
-    const result = attempt();
-    if (result) return result;
-    const value = sleepOn(Atomics.load(view, index));
-    if (value === null) continue;
-    if (!await waitWhile(view, index, value, deadline, signal, waiters)) {
-      return attempt();
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Lock and RLock

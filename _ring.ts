@@ -28,7 +28,7 @@
 // thread ever blocks and the main thread's event loop keeps running. Lock
 // words (and the area's) hold the isolate token of their holder, so that the
 // parent of a worker that died holding one can free it.
-import { notify, waitFor, wake } from "./_futex.ts";
+import { notify, take, waitFor, wake } from "./_futex.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 import {
   beginEffect,
@@ -202,10 +202,16 @@ export class Ring {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const locked = () => this.#tryLock(index) || this.#freeDead();
-    return this.#tryLock(index) ||
-      (await this.#wait(index, deadline, signal, locked) ??
-        false);
+    const locked = () => this.#tryLock(index) || (this.#freeDead() ?? false);
+    return await take(
+      this.#words,
+      index,
+      deadline,
+      signal,
+      locked,
+      (holder) => holder === 0 ? null : holder,
+      index + 1,
+    );
   }
 
   #unlock(index: number): void {
