@@ -71,7 +71,15 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal) {
 const KERNEL_SPIN_MS = 0.2;
 let kernelSpinMs = KERNEL_SPIN_MS;
 
+/**
+ * Whether this process may run on one CPU only (`taskset -c 0`, a one-core
+ * container): there the other side cannot run while this one spins, so a
+ * spin only delays the sleep that lets it.
+ */
+const ONE_CPU = navigator.hardwareConcurrency === 1;
+
 function spin(view: Int32Array, index: number, value: number): boolean {
+  if (ONE_CPU) return Atomics.load(view, index) !== value;
   const kernel = crossProcessWords() !== null &&
     addressOf(view, index) !== null;
   const budget = kernel ? kernelSpinMs : spinMs;
