@@ -78,10 +78,34 @@ let kernelSpinMs = KERNEL_SPIN_MS;
  */
 const ONE_CPU = navigator.hardwareConcurrency === 1;
 
+/**
+ * How often this thread woke each word. A word this thread changed while a
+ * wait of its own slept on it changed through this thread's event loop,
+ * which a spin only holds up: such a wait tells nothing about spinning.
+ */
+const wokenHere = new WeakMap<Int32Array, number[]>();
+
+function wakesHere(view: Int32Array, index: number): number {
+  return wokenHere.get(view)?.[index] ?? 0;
+}
+
+/**
+ * A wait that slept but ended within this long after a full spin would
+ * have was one such a spin would probably have caught: the budget goes back
+ * up then. Without it, after one slow phase (a child loading its module)
+ * the two sides of a ping-pong would sleep on every hop for good, each
+ * spinning too briefly to see the other's answer (a pool's serial `apply`
+ * took 78 µs instead of 15).
+ */
+const WAKE_MS = 0.1;
+
+function isKernelWord(view: Int32Array, index: number): boolean {
+  return crossProcessWords() !== null && addressOf(view, index) !== null;
+}
+
 function spin(view: Int32Array, index: number, value: number): boolean {
   if (ONE_CPU) return Atomics.load(view, index) !== value;
-  const kernel = crossProcessWords() !== null &&
-    addressOf(view, index) !== null;
+  const kernel = isKernelWord(view, index);
   const budget = kernel ? kernelSpinMs : spinMs;
   const until = performance.now() + budget;
   do {
@@ -121,7 +145,9 @@ export async function waitWhile(
   if (Atomics.load(view, index) !== value) return true;
   signal?.throwIfAborted();
   if (deadline <= performance.now()) return false;
+  const started = performance.now();
   if (spin(view, index, value)) return true;
+  const woken = wakesHere(view, index);
   hold();
   if (waiters !== undefined) Atomics.add(view, waiters, 1);
   try {
@@ -140,6 +166,12 @@ export async function waitWhile(
       if (!wait.async) continue;
       if (signal === undefined) await wait.value;
       else await untilAborted(wait.value, signal);
+    }
+    if (!ONE_CPU && woken === wakesHere(view, index)) {
+      const took = performance.now() - started;
+      if (!isKernelWord(view, index)) {
+        if (took < SPIN_MS + WAKE_MS) spinMs = SPIN_MS;
+      } else if (took < KERNEL_SPIN_MS + WAKE_MS) kernelSpinMs = KERNEL_SPIN_MS;
     }
     return true;
   } finally {
@@ -177,6 +209,9 @@ async function sleepInKernel(
  */
 export function notify(view: Int32Array, index: number, count = Infinity) {
   Atomics.notify(view, index, count);
+  let counts = wokenHere.get(view);
+  if (counts === undefined) wokenHere.set(view, counts = []);
+  counts[index] = (counts[index] ?? 0) + 1;
   const tree = crossProcessWords();
   if (tree === null || Atomics.load(tree, KERNEL_SLEEPERS) === 0) return;
   const address = addressOf(view, index);
