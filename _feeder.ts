@@ -32,13 +32,27 @@ export class RingWriter {
   /** The ring's read count when readers were last seen stalled. */
   #stalledAt = NaN;
 
+  #onKept: (count: number) => void;
+
   /**
    * @param discardAll Asked before each write: `true` means it dropped
    * everything kept (a queue shut down with `immediate`).
+   * @param onKept Told how many frames are kept whenever that changes
+   * (after a kept frame's write commits), so what a writer killed with
+   * frames kept leaves can be known to others.
    */
-  constructor(ring: Ring, discardAll: () => boolean = () => false) {
+  constructor(
+    ring: Ring,
+    discardAll: () => boolean = () => false,
+    onKept: (count: number) => void = () => {},
+  ) {
     this.#ring = ring;
     this.#discardAll = discardAll;
+    this.#onKept = onKept;
+  }
+
+  get #kept(): number {
+    return this.#pending.length - this.#head;
   }
 
   /** Whether no frame is kept: a new one may be written directly. */
@@ -83,6 +97,7 @@ export class RingWriter {
   #keep(bytes: Uint8Array): void {
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
+    this.#onKept(this.#kept);
     this.#draining ??= this.#drain();
   }
 
@@ -115,10 +130,11 @@ export class RingWriter {
 
   /** Drops the frames not yet written, returning how many. */
   discard(): number {
-    const count = this.#pending.length - this.#head;
+    const count = this.#kept;
     this.#pending = [];
     this.#head = 0;
     this.#pendingBytes = 0;
+    if (count > 0) this.#onKept(0);
     return count;
   }
 
@@ -135,6 +151,7 @@ export class RingWriter {
         }
         this.#pending[this.#head++] = EMPTY;
         this.#pendingBytes -= frame.length;
+        this.#onKept(this.#kept);
         if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
           this.#pending = this.#pending.slice(this.#head);
           this.#head = 0;

@@ -10,6 +10,7 @@ import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
 import { waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
+import { selfCode } from "./_isolates.ts";
 import { addFlusher, holdBatch } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
@@ -34,6 +35,17 @@ const MAXSIZE = 4;
 const UNFINISHED = 5;
 /** Bumped when the last unfinished task is done (its waiters follow). */
 const TASK_SEQ = 6;
+/**
+ * The writers' ledger: pairs of (isolate code, frames it reserved and keeps
+ * unwritten), so that when a writer dies with frames kept (the ring was
+ * full) the queue stops counting them. A writer claims a pair while it
+ * keeps frames; beyond `WRITERS` such writers at once, the rest go
+ * unrecorded, and a death among them leaves its items counted.
+ */
+const LEDGER = 16;
+const WRITERS = 16;
+/** A pair's code while a reaper clears it: no writer claims it then. */
+const CLEARING = -1;
 
 /** An item read in place: its value, and whether primitives need rebuilding. */
 export type TakenItem = DecodedFrame;
@@ -91,6 +103,8 @@ export class LocalCore implements QueueCore {
    */
   #unacked = new Map<number, { caller: number; bytes: Uint8Array }>();
   #nextKey = 1;
+  /** This writer's pair in the ledger, or -1. */
+  #pair = -1;
 
   /**
    * @param handOff Takes over the writes this isolate could not make before
@@ -99,11 +113,16 @@ export class LocalCore implements QueueCore {
   constructor(ring: Ring, handOff: ((frames: Uint8Array[]) => void) | null) {
     this.#ring = ring;
     this.#words = ring.state;
-    this.#writer = new RingWriter(ring, () => {
-      if (this.#readable()) return false;
-      this.#discard(this.#writer.discard());
-      return true;
-    });
+    this.#writer = new RingWriter(
+      ring,
+      () => {
+        if (this.#readable()) return false;
+        this.#discard(this.#writer.discard());
+        return true;
+      },
+      // The owner outlives its queue's users: nobody reaps it.
+      handOff === null ? undefined : (count) => this.#record(count),
+    );
     if (handOff !== null) {
       addFlusher(async () => {
         const frames = await this.#writer.takeUnwritten();
@@ -139,6 +158,47 @@ export class LocalCore implements QueueCore {
       if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
         Atomics.add(words, UNFINISHED, 1);
         return "ok";
+      }
+    }
+  }
+
+  /** Records in the ledger how many reserved frames this writer keeps. */
+  #record(count: number): void {
+    const words = this.#words;
+    if (this.#pair < 0) {
+      if (count === 0) return;
+      const code = selfCode();
+      for (let pair = LEDGER; pair < LEDGER + 2 * WRITERS; pair += 2) {
+        if (Atomics.compareExchange(words, pair, 0, code) === 0) {
+          this.#pair = pair;
+          break;
+        }
+      }
+      if (this.#pair < 0) return;
+    }
+    Atomics.store(words, this.#pair + 1, count);
+    if (count > 0) return;
+    Atomics.store(words, this.#pair, 0);
+    this.#pair = -1;
+  }
+
+  /** Stops counting the items dead writers reserved and never wrote. */
+  #forgetDeadWriters(dead: (code: number) => boolean): void {
+    const words = this.#words;
+    for (let pair = LEDGER; pair < LEDGER + 2 * WRITERS; pair += 2) {
+      const code = Atomics.load(words, pair);
+      if (code <= 0 || !dead(code)) continue;
+      const count = Atomics.load(words, pair + 1);
+      if (Atomics.compareExchange(words, pair, code, CLEARING) !== code) {
+        continue;
+      }
+      Atomics.store(words, pair + 1, 0);
+      Atomics.store(words, pair, 0);
+      if (count === 0) continue;
+      Atomics.sub(words, SIZE, count);
+      wake(words, SIZE_SEQ);
+      if (Atomics.sub(words, UNFINISHED, count) <= count) {
+        wake(words, TASK_SEQ);
       }
     }
   }
@@ -305,8 +365,12 @@ export class LocalCore implements QueueCore {
     this.#unacked.delete(key);
   }
 
-  /** Requeues the items dead takers never acknowledged. */
+  /**
+   * Requeues the items dead takers never acknowledged, and forgets those
+   * dead writers never wrote.
+   */
   requeueDead(dead: (code: number) => boolean): void {
+    this.#forgetDeadWriters(dead);
     for (const [key, { caller, bytes }] of this.#unacked) {
       if (!dead(caller)) continue;
       this.#unacked.delete(key);

@@ -58,7 +58,7 @@ const TAIL = 11;
 const AREA_LENGTH = 13;
 const RING_WORDS = 16;
 /** Words the ring's user (a queue or a pipe) keeps its own state in. */
-const STATE_WORDS = 16;
+const STATE_WORDS = 48;
 const DATA_START = (RING_WORDS + STATE_WORDS) * 4;
 
 const HEADER = 4;
