@@ -80,6 +80,11 @@ export interface BrokerTask {
   readonly body: Uint8Array;
   /** How many times it has been delivered, this time included. */
   readonly deliveries: number;
+  /**
+   * The ids of its units that its pool cancelled before this worker took
+   * it: they are not run.
+   */
+  readonly cancelled: ReadonlySet<number>;
 }
 
 /** What a broker tells the worker that connected. */

@@ -631,6 +631,10 @@ class RedisPoolLink implements BrokerPoolLink {
   }
 }
 
+/** How many cancelled ids a worker remembers for entries not taken yet. */
+const MAX_CANCELLED_EARLY = 100_000;
+const NONE: ReadonlySet<number> = new Set();
+
 interface HeldTask extends BrokerTask {
   id: string;
   reply: string;
@@ -645,6 +649,12 @@ class RedisWorkerLink implements BrokerWorkerLink {
   #tasksKey: string;
   #consumer = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   #held = new Map<string, HeldTask>();
+  /**
+   * Cancellations of tasks no worker here held, by pool (its results key),
+   * oldest pool first: an entry taken later skips those units.
+   */
+  #cancelledEarly = new Map<string, Set<number>>();
+  #cancelledEarlyCount = 0;
   #cursor = "0-0";
   #lastClaim = 0;
   #heartbeat: ReturnType<typeof setInterval>;
@@ -727,6 +737,27 @@ class RedisWorkerLink implements BrokerWorkerLink {
     const wanted = ids.split(",").map(Number);
     for (const task of this.#held.values()) {
       if (task.reply === reply) this.#events.cancelled(task, wanted);
+    }
+    this.#rememberCancelled(reply, wanted);
+  }
+
+  /**
+   * Keeps cancelled ids for entries not taken yet (the rest of an entry
+   * whose other units are still wanted), within a bound: past it, the
+   * oldest pools' are forgotten, and such a unit runs, its answer dropped.
+   */
+  #rememberCancelled(reply: string, ids: number[]): void {
+    let known = this.#cancelledEarly.get(reply);
+    if (known === undefined) this.#cancelledEarly.set(reply, known = new Set());
+    for (const id of ids) {
+      if (known.has(id)) continue;
+      known.add(id);
+      this.#cancelledEarlyCount++;
+    }
+    for (const [oldest, set] of this.#cancelledEarly) {
+      if (this.#cancelledEarlyCount <= MAX_CANCELLED_EARLY) break;
+      this.#cancelledEarly.delete(oldest);
+      this.#cancelledEarlyCount -= set.size;
     }
   }
 
@@ -845,6 +876,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
         reply: text(reply),
         body: body!,
         deliveries: deliveries(id),
+        cancelled: this.#cancelledEarly.get(text(reply)) ?? NONE,
       };
       this.#held.set(id, task);
       tasks.push(task);

@@ -207,7 +207,7 @@ export async function serveWorker(options: ServeWorkerOptions): Promise<void> {
     try {
       const decoded = decode(task.body);
       if (!Array.isArray(decoded) || !decoded.every(isUnit)) throw 0;
-      units = decoded;
+      units = decoded.filter((unit) => !task.cancelled.has(unit[0]));
     } catch {
       console.error("Dropped a task entry that is not a list of tasks");
       await link.answer(task, encode([]));

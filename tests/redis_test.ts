@@ -539,6 +539,51 @@ Deno.test("Pool with a Redis broker takes a cancelled task back from the stream 
   );
 });
 
+Deno.test("Pool with a Redis broker skips a task cancelled in an entry no worker has taken yet, running the rest of it", async () => {
+  await using redis = await startRedis();
+  const name = freshName();
+  await using busyPool = remotePool(redis, name, 1);
+  await using client = await adminClient(redis);
+  const key = `mp:${name}:tasks`;
+  const length = async () => Number(await client.sendCommand(["XLEN", key]));
+  const held = async () => {
+    const summary = await client.sendCommand(["XPENDING", key, "mp"])
+      .catch(() => [0]) as unknown[];
+    return Number(summary[0]);
+  };
+  await using _worker = inProcessWorker(redis, name, "worker");
+  // As many entries as the worker takes at first, one task each.
+  const busy = [];
+  for (let i = 0; i < 4; i++) {
+    busy.push(busyPool.apply(sleepy, [400, i], { timeout: TIMEOUT }));
+    await until(async () => await length() === i + 1);
+  }
+  await until(async () => await held() === 4);
+  // Submitted before the pool is connected: sent packed, two to an entry,
+  // which waits behind the busy ones.
+  await using pool = remotePool(redis, name, 1);
+  const evidence = `${redis.dir}/partial.txt`;
+  const controller = new AbortController();
+  const values = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7"];
+  const records = values.map((value, i) =>
+    pool.apply(
+      record,
+      [evidence, value],
+      i === 0 ? { signal: controller.signal } : {},
+    )
+  );
+  await until(async () => await length() === 8);
+  controller.abort(new Error("not wanted"));
+  await assertRejects(() => records[0]!, Error, "not wanted");
+  assertEquals(
+    await deadline(Promise.all(records.slice(1)), TIMEOUT),
+    values.slice(1),
+  );
+  assertEquals(await deadline(Promise.all(busy), TIMEOUT), [0, 1, 2, 3]);
+  const lines = (await Deno.readTextFile(evidence)).trim().split("\n");
+  assertEquals(lines.sort(), values.slice(1));
+});
+
 Deno.test("Pool with a Redis broker loses no task when Redis restarts mid-run (without persistence)", async () => {
   await using redis = await startRedis();
   const name = freshName();
