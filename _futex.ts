@@ -79,14 +79,23 @@ let kernelSpinMs = KERNEL_SPIN_MS;
 const ONE_CPU = navigator.hardwareConcurrency === 1;
 
 /**
- * How often this thread woke each word. A word this thread changed while a
- * wait of its own slept on it changed through this thread's event loop,
- * which a spin only holds up: such a wait tells nothing about spinning.
+ * How often this thread woke each word, by buffer and word: two objects
+ * opened over the same memory (a pipe's two ends) have views of their own.
+ * A word this thread changed while a wait of its own slept on it changed
+ * through this thread's event loop, which a spin only holds up: such a wait
+ * tells nothing about spinning.
  */
-const wokenHere = new WeakMap<Int32Array, number[]>();
+const wokenHere = new WeakMap<ArrayBufferLike, number[]>();
 
 function wakesHere(view: Int32Array, index: number): number {
-  return wokenHere.get(view)?.[index] ?? 0;
+  return wokenHere.get(view.buffer)?.[(view.byteOffset >> 2) + index] ?? 0;
+}
+
+function countWake(view: Int32Array, index: number): void {
+  let counts = wokenHere.get(view.buffer);
+  if (counts === undefined) wokenHere.set(view.buffer, counts = []);
+  const word = (view.byteOffset >> 2) + index;
+  counts[word] = (counts[word] ?? 0) + 1;
 }
 
 /**
@@ -209,9 +218,7 @@ async function sleepInKernel(
  */
 export function notify(view: Int32Array, index: number, count = Infinity) {
   Atomics.notify(view, index, count);
-  let counts = wokenHere.get(view);
-  if (counts === undefined) wokenHere.set(view, counts = []);
-  counts[index] = (counts[index] ?? 0) + 1;
+  countWake(view, index);
   const tree = crossProcessWords();
   if (tree === null || Atomics.load(tree, KERNEL_SLEEPERS) === 0) return;
   const address = addressOf(view, index);
