@@ -32,23 +32,21 @@ export class RingWriter {
   /** The ring's read count when readers were last seen stalled. */
   #stalledAt = NaN;
 
-  #onKept: (count: number) => void;
+  #onGone: (count: number) => void;
 
   /**
    * @param discardAll Asked before each write: `true` means it dropped
    * everything kept (a queue shut down with `immediate`).
-   * @param onKept Told how many frames are kept whenever that changes
-   * (after a kept frame's write commits), so what a writer killed with
-   * frames kept leaves can be known to others.
+   * @param onGone Told of frames dropped, or taken to hand over, unwritten.
    */
   constructor(
     ring: Ring,
     discardAll: () => boolean = () => false,
-    onKept: (count: number) => void = () => {},
+    onGone: (count: number) => void = () => {},
   ) {
     this.#ring = ring;
     this.#discardAll = discardAll;
-    this.#onKept = onKept;
+    this.#onGone = onGone;
   }
 
   get #kept(): number {
@@ -97,7 +95,6 @@ export class RingWriter {
   #keep(bytes: Uint8Array): void {
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
-    this.#onKept(this.#kept);
     this.#draining ??= this.#drain();
   }
 
@@ -134,7 +131,7 @@ export class RingWriter {
     this.#pending = [];
     this.#head = 0;
     this.#pendingBytes = 0;
-    if (count > 0) this.#onKept(0);
+    if (count > 0) this.#onGone(count);
     return count;
   }
 
@@ -151,7 +148,6 @@ export class RingWriter {
         }
         this.#pending[this.#head++] = EMPTY;
         this.#pendingBytes -= frame.length;
-        this.#onKept(this.#kept);
         if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
           this.#pending = this.#pending.slice(this.#head);
           this.#head = 0;

@@ -10,7 +10,7 @@ import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
 import { waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
-import { selfCode } from "./_isolates.ts";
+import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
 import { addFlusher, holdBatch } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
@@ -36,10 +36,11 @@ const UNFINISHED = 5;
 /** Bumped when the last unfinished task is done (its waiters follow). */
 const TASK_SEQ = 6;
 /**
- * The writers' ledger: pairs of (isolate code, frames it reserved and keeps
- * unwritten), so that when a writer dies with frames kept (the ring was
- * full) the queue stops counting them. A writer claims a pair while it
- * keeps frames; beyond `WRITERS` such writers at once, the rest go
+ * The writers' ledger: pairs of (isolate code, items it reserved and has
+ * not written yet), so that when a writer dies before writing what it
+ * reserved (killed while copying an item in, or with items kept while the
+ * ring was full) the queue stops counting them. A writer claims a pair the
+ * first time it reserves; past `WRITERS` live writers, the rest go
  * unrecorded, and a death among them leaves its items counted.
  */
 const LEDGER = 16;
@@ -103,8 +104,8 @@ export class LocalCore implements QueueCore {
    */
   #unacked = new Map<number, { caller: number; bytes: Uint8Array }>();
   #nextKey = 1;
-  /** This writer's pair in the ledger, or -1. */
-  #pair = -1;
+  /** This writer's pair in the ledger, or -1; `null` in the owner. */
+  #pair: number | null;
 
   /**
    * @param handOff Takes over the writes this isolate could not make before
@@ -120,9 +121,11 @@ export class LocalCore implements QueueCore {
         this.#discard(this.#writer.discard());
         return true;
       },
-      // The owner outlives its queue's users: nobody reaps it.
-      handOff === null ? undefined : (count) => this.#record(count),
+      (count) => this.#unreserve(count),
     );
+    // The owner outlives its queue's users: nobody reaps it.
+    this.#pair = handOff === null ? null : -1;
+    if (handOff !== null) ring.onCommit = () => this.#unreserve(1);
     if (handOff !== null) {
       addFlusher(async () => {
         const frames = await this.#writer.takeUnwritten();
@@ -147,8 +150,21 @@ export class LocalCore implements QueueCore {
     return Atomics.load(this.#words, FLAGS);
   }
 
-  /** Takes a slot for one item without waiting. */
+  /**
+   * Takes a slot for one item without waiting. An effect (see
+   * `beginEffect`), so that a worker stopped from outside reserves nothing
+   * once its parent has reaped what it held.
+   */
   #tryReserve(): "ok" | "full" | "shut down" {
+    beginEffect();
+    try {
+      return this.#reserve();
+    } finally {
+      endEffect();
+    }
+  }
+
+  #reserve(): "ok" | "full" | "shut down" {
     const words = this.#words;
     while (true) {
       if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
@@ -157,29 +173,35 @@ export class LocalCore implements QueueCore {
       if (maxsize > 0 && size >= maxsize) return "full";
       if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
         Atomics.add(words, UNFINISHED, 1);
+        this.#reserved();
         return "ok";
       }
     }
   }
 
-  /** Records in the ledger how many reserved frames this writer keeps. */
-  #record(count: number): void {
+  /** Records in the ledger that this writer reserved an item. */
+  #reserved(): void {
+    if (this.#pair === null) return;
     const words = this.#words;
     if (this.#pair < 0) {
-      if (count === 0) return;
       const code = selfCode();
       for (let pair = LEDGER; pair < LEDGER + 2 * WRITERS; pair += 2) {
         if (Atomics.compareExchange(words, pair, 0, code) === 0) {
+          Atomics.store(words, pair + 1, 0);
           this.#pair = pair;
           break;
         }
       }
       if (this.#pair < 0) return;
     }
-    Atomics.store(words, this.#pair + 1, count);
-    if (count > 0) return;
-    Atomics.store(words, this.#pair, 0);
-    this.#pair = -1;
+    Atomics.add(words, this.#pair + 1, 1);
+  }
+
+  /** Records in the ledger that `count` reserved items left this writer. */
+  #unreserve(count: number): void {
+    if (this.#pair !== null && this.#pair >= 0) {
+      Atomics.sub(this.#words, this.#pair + 1, count);
+    }
   }
 
   /** Stops counting the items dead writers reserved and never wrote. */

@@ -138,6 +138,12 @@ export class Ring {
   readonly buffers: RingBuffers;
   /** Words for the user's own counters, in the ring's buffer. */
   readonly state: Int32Array;
+  /**
+   * Run with each frame this isolate commits, in the same effect (see
+   * `beginEffect`): a worker stopped from outside has either committed the
+   * frame and run this, or done neither.
+   */
+  onCommit: (() => void) | null = null;
   #words: Int32Array;
   #data: Uint8Array;
   /** The large-frame area: tracks the buffer's length as it grows. */
@@ -454,6 +460,7 @@ export class Ring {
       this.#writeLength(this.#offset(tail), word);
       const next = (tail + HEADER + length) % (2 * this.#capacity);
       Atomics.store(this.#words, TAIL, next);
+      this.onCommit?.();
       wake(this.#words, PUT_SEQ);
     } finally {
       endEffect();

@@ -207,6 +207,33 @@ for (const startMethod of START_METHODS) {
     });
   }
 
+  Deno.test(`Queue counts nothing a child killed at any point of its puts reserved and never wrote (${startMethod})`, async () => {
+    const size = 20_000_000;
+    for (const after of [0, 1, 2, 5, 10, 20]) {
+      const q = new JoinableQueue<unknown>();
+      const started = new Queue<string>();
+      await q.put("before");
+      const child = start(
+        startMethod,
+        targets.putsHugeThenDies,
+        q,
+        started,
+        size,
+        "wait",
+      );
+      assertEquals(await started.get(wait), "putting");
+      await delay(after);
+      child.kill();
+      await child.join(wait);
+      await q.put("after", wait);
+      let got = 0;
+      while (await bounded(q.get(wait)) !== "after") got++;
+      assertEquals(q.qsize(), 0, `killed ${after} ms in, ${got} items got`);
+      for (let i = 0; i < got + 1; i++) q.taskDone();
+      await q.join(wait);
+    }
+  });
+
   Deno.test(`Process.join() does not wait for a child's unread item of the ring's size (${startMethod})`, async () => {
     const size = 4 << 20;
     const q = new Queue<Uint8Array>();
