@@ -21,7 +21,7 @@ import {
 } from "./_runtime.ts";
 import { subprocessChild } from "./_backend_subprocess.ts";
 import { workerChild } from "./_backend_worker.ts";
-import { findExport, notExportedMessage } from "./_target.ts";
+import { findExport, importWork, notExportedMessage } from "./_target.ts";
 import { ProcessError } from "./errors.ts";
 
 const side: ChildSide = "WorkerGlobalScope" in globalThis
@@ -77,7 +77,7 @@ function exitOnStrayErrors(): void {
 
 async function runTarget(init: InitMessage): Promise<number> {
   try {
-    const namespace = await import(init.module);
+    const namespace = await importWork(init.module);
     const target = findExport(namespace, init.target);
     if (target === undefined) {
       throw new TypeError(notExportedMessage(init.target, init.module));

@@ -22,6 +22,7 @@ import {
 } from "./_manager_ops.ts";
 import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
 import { current } from "./_runtime.ts";
+import { findExport, importWork } from "./_target.ts";
 import { type Descriptor, Shared } from "./_shared.ts";
 import {
   Barrier,
@@ -136,8 +137,10 @@ export async function serveManager(
 ): Promise<void> {
   const factories = builtins();
   for (const { typeid, module, exportName } of setup.types) {
-    const Class = (await import(module))[exportName];
-    if (typeof Class !== "function") {
+    const Class = findExport(await importWork(module), exportName) as
+      | (new (...args: unknown[]) => Record<string, unknown>)
+      | undefined;
+    if (Class === undefined) {
       throw new TypeError(
         `Cannot register type ${
           show(typeid)

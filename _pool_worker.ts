@@ -6,7 +6,7 @@
 // know which task a dead child was running: the first one it sent that has
 // no answer yet.
 import { toWireError, type WireError } from "./_errors_wire.ts";
-import { findExport } from "./_target.ts";
+import { findExport, importWork } from "./_target.ts";
 import type { Queue } from "./queue.ts";
 
 /** How a task unit calls its function. */
@@ -76,7 +76,7 @@ async function lookUp(
   if (known !== undefined) return known;
   let namespace = namespaces.get(module);
   if (namespace === undefined) {
-    namespace = import(module);
+    namespace = importWork(module);
     namespaces.set(module, namespace);
   }
   const fn = findExport(await namespace, name);
@@ -203,7 +203,7 @@ export async function poolWorker(
   results: Queue<ResultMessage>,
   init: WorkerInit,
 ): Promise<void> {
-  const loading = import(init.module);
+  const loading = importWork(init.module);
   // Handled here so a module that fails to load fails its tasks, not the child.
   loading.catch(() => {});
   namespaces.set(init.module, loading);

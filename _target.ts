@@ -27,6 +27,41 @@ export function findExport(
   return undefined;
 }
 
+/** The modules a child is importing for its work, while it imports them. */
+const importing = new Set<string>();
+
+/**
+ * Imports the module a child's work lives in (a target's, a pool's tasks',
+ * a manager's registered class's), noting it meanwhile, so that a process
+ * its top level starts is refused (see {@linkcode checkNotImporting}).
+ */
+export async function importWork(
+  module: string,
+): Promise<Record<string, unknown>> {
+  importing.add(module);
+  try {
+    return await import(module);
+  } finally {
+    importing.delete(module);
+  }
+}
+
+/**
+ * Refuses to start `what` from the top level of a module a child imports
+ * for its work: the program's main code, unguarded, would start a child
+ * that imports it and starts another, without end (Python raises its
+ * "bootstrapping phase" RuntimeError there).
+ *
+ * @throws {Error} While a child imports such a module.
+ */
+export function checkNotImporting(what: string): void {
+  for (const module of importing) {
+    throw new Error(
+      `Cannot start ${what} while this child imports ${module} for its work: that module starts processes when imported; guard its main code with \`if (import.meta.main)\` (Python's \`if __name__ == "__main__":\`)`,
+    );
+  }
+}
+
 const sourceExports = new Map<string, string | null>();
 
 function readSource(module: string): string | null {

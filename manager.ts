@@ -90,6 +90,7 @@ import type {
   Semaphore,
 } from "./lock.ts";
 import { Process } from "./process.ts";
+import { certainlyNotExported, checkNotImporting } from "./_target.ts";
 import { type JoinableQueue, Queue } from "./queue.ts";
 // Loaded for the classes the server's descriptors name.
 import "./lock.ts";
@@ -1408,11 +1409,9 @@ export class Manager implements AsyncDisposable {
     }
     this.#state = "starting";
     const types: TypeEntry[] = [];
+    checkNotImporting("a manager");
     for (const [typeid, { Class, module }] of registry) {
-      const namespace = await import(module);
-      const exportName = Object.keys(namespace).find((name) =>
-        namespace[name] === Class
-      );
+      const exportName = await exportNameOf(Class, module);
       if (exportName === undefined) {
         this.#state = "new";
         throw new TypeError(
@@ -1888,3 +1887,20 @@ const BUILTIN_TYPES = new Set([
   "queue",
   "joinableQueue",
 ]);
+
+/**
+ * The name `module` exports `Class` under. The main module is not imported
+ * for it: still running (awaiting this very start), it would be waited for
+ * without end. Its source is read instead, and the server, which imports
+ * it, checks the export.
+ */
+async function exportNameOf(
+  Class: abstract new (...args: never[]) => unknown,
+  module: string,
+): Promise<string | undefined> {
+  if (module === Deno.mainModule) {
+    return certainlyNotExported(Class.name, module) ? undefined : Class.name;
+  }
+  const namespace = await import(module);
+  return Object.keys(namespace).find((name) => namespace[name] === Class);
+}

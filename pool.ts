@@ -70,7 +70,7 @@ import {
   type WorkerInit,
 } from "./_pool_worker.ts";
 import { getDefaultModule } from "./_runtime.ts";
-import { certainlyNotExported } from "./_target.ts";
+import { certainlyNotExported, checkNotImporting } from "./_target.ts";
 import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
 import {
@@ -603,6 +603,7 @@ export class Pool {
       maxTasksPerChild,
       "create the pool",
     );
+    checkNotImporting("a pool");
     if (startMethod !== "worker" && startMethod !== "subprocess") {
       throw new TypeError(
         `Cannot create the pool with start method ${

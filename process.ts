@@ -45,7 +45,11 @@ import {
   notifyChildExit,
   type StartMethod,
 } from "./_runtime.ts";
-import { certainlyNotExported, notExportedMessage } from "./_target.ts";
+import {
+  certainlyNotExported,
+  checkNotImporting,
+  notExportedMessage,
+} from "./_target.ts";
 import { settleWithin, validateTimeout } from "./_util.ts";
 
 export type { StartMethod } from "./_runtime.ts";
@@ -369,6 +373,7 @@ export class Process<A extends unknown[] = unknown[]> {
         `Cannot start process ${this.#name} as it was already started: create a new Process to run again`,
       );
     }
+    checkNotImporting(`process ${this.#name}`);
     const targetName = this.#checkTarget();
     const backend = BACKENDS[this.#startMethod];
     const exitHooks: (() => void)[] = [];

@@ -12,9 +12,11 @@ export const TARGETS = new URL("./testdata/targets.ts", import.meta.url);
 export async function runDeno(
   args: string[],
   flags: string[] = ["-A"],
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(TIMEOUT),

@@ -4,6 +4,7 @@ import {
   assertMatch,
   assertNotEquals,
   assertRejects,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { deadline } from "@std/async/deadline";
@@ -463,4 +464,43 @@ Deno.test("A worker stopped while it waits on shared memory prints nothing as it
   const { stdout, stderr } = await runDeno([program]);
   assertEquals(stderr, "");
   assertEquals(stdout, "100\n101\n102\n103\n104\n");
+});
+
+for (const startMethod of START_METHODS) {
+  for (const kind of ["process", "pool", "manager"] as const) {
+    Deno.test(`A child refuses to start a ${kind} from the top level of the module it imports for its work, naming the fix (${startMethod})`, async () => {
+      const program = new URL(
+        "./testdata/unguarded_program.ts",
+        import.meta.url,
+      ).pathname;
+      const { code, stdout, stderr } = await runDeno([program], ["-A"], {
+        UNGUARDED_KIND: kind,
+        UNGUARDED_START_METHOD: startMethod,
+      });
+      // The parent's top level, then the one child's: never a grandchild's.
+      assertEquals(stdout.match(/top level/g)?.length, 2);
+      assertStringIncludes(
+        stdout + stderr,
+        "for its work: that module starts processes when imported; guard its main code with `if (import.meta.main)`",
+      );
+      if (kind === "process") {
+        assertEquals([code, stdout.endsWith("exit 1\n")], [0, true]);
+      } else if (kind === "pool") {
+        assertEquals(code, 0);
+        assertStringIncludes(stdout, "failed: Cannot start a pool while");
+      } else {
+        assertEquals(code, 1);
+        assertStringIncludes(stderr, "its server exited with code 1");
+      }
+    });
+  }
+}
+
+Deno.test("Manager.start() serves a class registered from the running main module", async () => {
+  const program = new URL(
+    "./testdata/main_register_program.ts",
+    import.meta.url,
+  ).pathname;
+  const { code, stdout, stderr } = await runDeno([program]);
+  assertEquals([code, stderr, stdout], [0, "", "1 2\n"]);
 });
