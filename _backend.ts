@@ -3,6 +3,7 @@
 // Everything above it (Process, and later Pool and Manager) is written once.
 import type { BufferRef } from "./_shm.ts";
 import type { ParentLink, ProcessInfo, StartMethod } from "./_runtime.ts";
+import { socketPath } from "./_util.ts";
 
 /** What a child needs to run its target: sent once, at start. */
 export interface InitMessage {
@@ -91,3 +92,69 @@ export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
   SIGALRM: 14,
   SIGTERM: 15,
 };
+
+function allowed(descriptor: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(descriptor).state === "granted";
+}
+
+/** The flags missing for a unix socket at `path`. */
+function socketFlags(path: string): string[] {
+  return [
+    allowed({ name: "read", path }) ? "" : "--allow-read",
+    allowed({ name: "write", path }) ? "" : "--allow-write",
+    allowed({ name: "net", host: `unix:${path}` }) ? "" : "--allow-net",
+  ];
+}
+
+/**
+ * Checks that this process may start a child of `startMethod`, before
+ * anything starts: a missing flag is then one error at the call that
+ * needs it, naming the flag, not a failure inside the child.
+ *
+ * @param what What is being started, for the message ("process P-1").
+ * @param serves Whether the child serves at a unix socket of its own (a
+ * manager's server), which a worker child's permissions, this process's,
+ * must allow too.
+ * @throws {Deno.errors.NotCapable} When a permission is missing.
+ */
+export function checkStartPermissions(
+  startMethod: StartMethod,
+  what: string,
+  serves = false,
+): void {
+  const socket = socketPath("mp");
+  if (startMethod === "worker") {
+    const library = new URL(".", import.meta.url);
+    if (
+      library.protocol === "file:" &&
+      !allowed({ name: "read", path: decodeURIComponent(library.pathname) })
+    ) {
+      throw new Deno.errors.NotCapable(
+        `Cannot start ${what} as reading the modules of a worker child is not allowed: run with --allow-read (-R)`,
+      );
+    }
+    const missing = serves ? socketFlags(socket).filter(Boolean) : [];
+    if (missing.length > 0) {
+      throw new Deno.errors.NotCapable(
+        `Cannot start ${what} as it serves at a unix socket, which needs ${
+          missing.join(" ")
+        }: run with ${missing.length === 1 ? "it" : "them"}`,
+      );
+    }
+    return;
+  }
+  // The parent listens on a unix socket for each subprocess child.
+  const missing = [
+    allowed({ name: "run", command: Deno.execPath() }) ? "" : "--allow-run",
+    ...socketFlags(socket),
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new Deno.errors.NotCapable(
+      `Cannot start ${what} as a subprocess child needs ${
+        missing.join(" ")
+      } (to run deno, and for the unix socket it reaches its parent by): run with ${
+        missing.length === 1 ? "it" : "them"
+      }, or use startMethod "worker"`,
+    );
+  }
+}

@@ -91,6 +91,7 @@ import type {
 } from "./lock.ts";
 import { Process } from "./process.ts";
 import { certainlyNotExported, checkNotImporting } from "./_target.ts";
+import { checkStartPermissions } from "./_backend.ts";
 import { type JoinableQueue, Queue } from "./queue.ts";
 // Loaded for the classes the server's descriptors name.
 import "./lock.ts";
@@ -1407,9 +1408,15 @@ export class Manager implements AsyncDisposable {
         `Cannot start the manager as it is ${this.#state} already`,
       );
     }
+    checkNotImporting("a manager");
+    const startMethod = checkStartMethod(this.#options.startMethod ?? "worker");
+    checkStartPermissions(
+      startMethod,
+      "the manager's server",
+      this.#listen.transport === "unix",
+    );
     this.#state = "starting";
     const types: TypeEntry[] = [];
-    checkNotImporting("a manager");
     for (const [typeid, { Class, module }] of registry) {
       const exportName = await exportNameOf(Class, module);
       if (exportName === undefined) {
@@ -1432,7 +1439,7 @@ export class Manager implements AsyncDisposable {
       }],
       module: new URL("./_manager_server.ts", import.meta.url),
       name: "SyncManager",
-      startMethod: checkStartMethod(this.#options.startMethod ?? "worker"),
+      startMethod,
     });
     process.start();
     this.#process = process;

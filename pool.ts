@@ -70,6 +70,7 @@ import {
   type WorkerInit,
 } from "./_pool_worker.ts";
 import { getDefaultModule } from "./_runtime.ts";
+import { checkStartPermissions } from "./_backend.ts";
 import { certainlyNotExported, checkNotImporting } from "./_target.ts";
 import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
@@ -640,7 +641,9 @@ export class Pool {
       }
     }
     this.#remote = broker !== undefined;
-    if (!this.#remote) checkPermissions(startMethod);
+    if (!this.#remote) {
+      checkStartPermissions(startMethod, `the pool's ${startMethod} children`);
+    }
     // The main module cannot be imported while it runs (it may be awaiting
     // this pool): its error classes arrive as Error with their name.
     if (this.#module !== Deno.mainModule) {
@@ -1909,28 +1912,3 @@ function notIterable(value: unknown): never {
  * Fails early, naming the flag, when the children cannot start: else each
  * would fail on its own, inside the child.
  */
-function checkPermissions(startMethod: StartMethod): void {
-  if (startMethod === "subprocess") {
-    const status = Deno.permissions.querySync({
-      name: "run",
-      command: Deno.execPath(),
-    });
-    if (status.state !== "granted") {
-      throw new Deno.errors.NotCapable(
-        'Cannot start the pool\'s subprocess children as running deno is not allowed: run with --allow-run, or use startMethod "worker"',
-      );
-    }
-    return;
-  }
-  const url = new URL(WORKER_MODULE);
-  if (url.protocol !== "file:") return;
-  const status = Deno.permissions.querySync({
-    name: "read",
-    path: decodeURIComponent(url.pathname),
-  });
-  if (status.state !== "granted") {
-    throw new Deno.errors.NotCapable(
-      "Cannot start the pool's worker children as reading their modules is not allowed: run with --allow-read (-R)",
-    );
-  }
-}

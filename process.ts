@@ -30,7 +30,11 @@
  *
  * @module
  */
-import type { Backend, ChildHandle } from "./_backend.ts";
+import {
+  type Backend,
+  checkStartPermissions,
+  type ChildHandle,
+} from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
@@ -375,6 +379,7 @@ export class Process<A extends unknown[] = unknown[]> {
     }
     checkNotImporting(`process ${this.#name}`);
     const targetName = this.#checkTarget();
+    checkStartPermissions(this.#startMethod, `process ${this.#name}`);
     const backend = BACKENDS[this.#startMethod];
     const exitHooks: (() => void)[] = [];
     const { value, reduced } = reduce(this.#args, backend.method, "args", {

@@ -3,7 +3,7 @@
 // Each line is written in three pieces with a pause between them: the lock
 // keeps every line whole; without it, pieces of different lines would mix.
 //
-//   deno run -A examples/lock.ts
+//   deno run -R -W -N --allow-run examples/lock.ts
 import { Lock } from "../lock.ts";
 import { Process } from "../process.ts";
 

@@ -4,8 +4,8 @@
 // parent) and the list (15 items). The manager locks internally, so the
 // children need no lock of their own.
 //
-//   deno run -A examples/manager.ts               (worker children)
-//   deno run -A examples/manager.ts --subprocess  (subprocess children)
+//   deno run -R -W -N examples/manager.ts                         (worker children)
+//   deno run -R -W -N --allow-run examples/manager.ts --subprocess  (subprocess children)
 import { currentProcess, Process } from "../process.ts";
 import { type DictProxy, type ListProxy, Manager } from "../manager.ts";
 

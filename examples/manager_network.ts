@@ -5,7 +5,7 @@
 // counters under the managed lock and prints them; a client with a wrong key
 // is refused.
 //
-//   deno run -A examples/manager_network.ts
+//   deno run -R -W -N --allow-run examples/manager_network.ts
 import { type DictProxy, Manager } from "../manager.ts";
 import type { Lock } from "../lock.ts";
 import { AuthenticationError } from "../errors.ts";

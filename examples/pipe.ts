@@ -1,7 +1,7 @@
 // Python's Pipe example, line for line: a child sends a value and closes its
 // end, the parent receives it.
 //
-//   deno run -A examples/pipe.ts
+//   deno run -R examples/pipe.ts
 import { type Connection, Pipe } from "../pipe.ts";
 import { Process } from "../process.ts";
 

@@ -1,7 +1,7 @@
 // Counts the primes below 2,000,000 in four children at once, two of each
 // start method, then reports how each child ended.
 //
-//   deno run -A examples/process.ts
+//   deno run -R -W -N --allow-run examples/process.ts
 import { Process, type StartMethod } from "../process.ts";
 
 /** Prints how many primes lie in `[start, end)`. */

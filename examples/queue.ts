@@ -1,7 +1,7 @@
 // Python's Queue example, line for line: a child puts a value, the parent
 // gets it.
 //
-//   deno run -A examples/queue.ts
+//   deno run -R examples/queue.ts
 import { Process } from "../process.ts";
 import { Queue } from "../queue.ts";
 

@@ -68,3 +68,30 @@ export function seedOf(bytes: unknown, size: number): number {
   }
   return seed;
 }
+
+/**
+ * Runs `examples/<name>` with `args` and exactly the flags its first lines
+ * state for them (`//   deno run -R examples/pool.ts`), so that each
+ * example's stated least permissions are what its test proves.
+ */
+export async function runExample(
+  name: string,
+  args: string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const path = new URL(`../examples/${name}`, import.meta.url).pathname;
+  const source = await Deno.readTextFile(path);
+  const usage = [
+    ...source.matchAll(/^\/\/\s+deno run (.*?)\s*examples\/(\S+)(.*)$/gm),
+  ]
+    .find((match) =>
+      match[2] === name &&
+      // The example's own options; not notes like "(worker children)".
+      match[3]!.split(/\s+/).filter((word) => word.startsWith("--"))
+          .join(" ") === args.join(" ")
+    );
+  if (usage === undefined) {
+    throw new Error(`examples/${name} states no \`deno run\` line for ${args}`);
+  }
+  const flags = usage[1]!.split(/\s+/).filter((flag) => flag !== "");
+  return await runDeno([path, ...args], flags);
+}

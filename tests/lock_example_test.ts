@@ -1,10 +1,8 @@
 import { assertEquals } from "@std/assert";
-import { runDeno } from "./_helpers.ts";
-
-const example = new URL("../examples/lock.ts", import.meta.url).pathname;
+import { runExample } from "./_helpers.ts";
 
 Deno.test("examples/lock.ts prints ten whole lines, one per child, under one Lock", async () => {
-  const { code, stdout } = await runDeno([example]);
+  const { code, stdout } = await runExample("lock.ts");
   assertEquals(code, 0);
   const lines = stdout.split("\n");
   assertEquals(lines.pop(), "");

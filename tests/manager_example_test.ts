@@ -1,15 +1,9 @@
 import { assert, assertEquals } from "@std/assert";
-import { runDeno } from "./_helpers.ts";
-
-const example = (name: string) =>
-  new URL(`../examples/${name}`, import.meta.url).pathname;
+import { runExample } from "./_helpers.ts";
 
 for (const flags of [[], ["--subprocess"]]) {
   Deno.test(`examples/manager.ts ${flags.join(" ")}: ten children write, the parent prints one key and 15 items`, async () => {
-    const { code, stdout, stderr } = await runDeno([
-      example("manager.ts"),
-      ...flags,
-    ]);
+    const { code, stdout, stderr } = await runExample("manager.ts", flags);
     assertEquals(code, 0, stderr);
     const lines = stdout.trim().split("\n");
     assertEquals(lines.length, 12);
@@ -32,9 +26,7 @@ for (const flags of [[], ["--subprocess"]]) {
 }
 
 Deno.test("examples/manager_network.ts: two clients count under a managed lock over TCP, a wrong key is refused", async () => {
-  const { code, stdout, stderr } = await runDeno([
-    example("manager_network.ts"),
-  ]);
+  const { code, stdout, stderr } = await runExample("manager_network.ts");
   assertEquals(code, 0, stderr);
   assertEquals(stdout.trim().split("\n"), [
     "a: a wrong key is refused (AuthenticationError)",
