@@ -151,6 +151,18 @@ export const CASES: Case[] = [
     key: "manager_list_append",
   },
   {
+    title: "manager over TCP",
+    workload: (n) =>
+      `Network manager on 127.0.0.1 with an auth key + 2 client children, each connecting and doing ${
+        count(n)
+      } awaited d["k" + i] = i on a dict of its own; total ops/s`,
+    sizes: same(10_000, 20),
+    unit: "ops/s",
+    higherIsBetter: true,
+    ours: ours.managerTcp,
+    key: "manager_tcp",
+  },
+  {
     title: "pool map, default chunksize",
     workload: (n) =>
       `Pool(2), warmed up: map(x => x + 100) over ${

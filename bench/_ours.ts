@@ -10,7 +10,7 @@ import { Pool } from "../pool.ts";
 import { Process, type StartMethod } from "../process.ts";
 import { Queue } from "../queue.ts";
 import { contend, roundTrips, uncontended } from "./_lock_targets.ts";
-import { dictSets, listAppends } from "./_manager_targets.ts";
+import { dictSets, listAppends, tcpClient } from "./_manager_targets.ts";
 import { add, add100, spin } from "./_pool_targets.ts";
 import { echo, produceBuffers, producePairs } from "./_queue_targets.ts";
 import { noop } from "./_targets.ts";
@@ -179,6 +179,34 @@ async function managed(
   await joined(client);
   return n / seconds;
 }
+
+const AUTHKEY = "bench-authkey";
+
+/**
+ * Two client children of a network manager served on loopback, each doing
+ * `n` awaited `d.set` on a dict of its own; total ops/s over the slower.
+ */
+export const managerTcp: Runner = async (n, startMethod) => {
+  await using manager = await Manager.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    authkey: AUTHKEY,
+  });
+  const { port } = manager.address as { port: number };
+  const out = new Queue<number>();
+  const clients = [0, 1].map(() =>
+    child(
+      tcpClient,
+      [port, AUTHKEY, n, out],
+      "./_manager_targets.ts",
+      startMethod,
+    )
+  );
+  const seconds = [];
+  for (const _ of clients) seconds.push(await out.get({ timeout: TIMEOUT }));
+  for (const client of clients) await joined(client);
+  return 2 * n / Math.max(...seconds);
+};
 
 const POOL = "./_pool_targets.ts";
 

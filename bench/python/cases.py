@@ -189,6 +189,35 @@ def manager_list_append(ctx, n):
     return managed(ctx, list_appends, lambda m: m.list(), n)
 
 
+AUTHKEY = b"bench-authkey"
+
+
+def tcp_client(port, n, out):
+    from multiprocessing.managers import SyncManager
+
+    manager = SyncManager(address=("127.0.0.1", port), authkey=AUTHKEY)
+    manager.connect()
+    d = manager.dict()
+    d["warm"] = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        d["k" + str(i)] = i
+    out.put(time.perf_counter() - t0)
+
+
+def manager_tcp(ctx, n):
+    from multiprocessing.managers import SyncManager
+
+    with SyncManager(address=("127.0.0.1", 0), authkey=AUTHKEY, ctx=ctx) as manager:
+        port = manager.address[1]
+        out = ctx.Queue()
+        procs = [child(ctx, tcp_client, port, n, out) for _ in range(2)]
+        seconds = [out.get(timeout=TIMEOUT) for _ in procs]
+        for p in procs:
+            joined(p)
+    return 2 * n / max(seconds)
+
+
 def warm_pool(ctx):
     pool = ctx.Pool(2)
     pool.map(add100, range(1000), chunksize=1)
