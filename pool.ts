@@ -535,6 +535,11 @@ export class Pool {
   #denoFlags: readonly string[] | undefined;
   #results = new Queue<ResultMessage>();
   #slots = new Set<Slot>();
+  /** Children not created yet (see `#startRest`). */
+  #starting = 0;
+  #startTimer: ReturnType<typeof setTimeout> | undefined;
+  #onStarted: (() => void) | null = null;
+  #answeredAny = false;
   #exits = new Set<Promise<void>>();
   #pending: Task[] = [];
   #pendingHead = 0;
@@ -652,7 +657,16 @@ export class Pool {
       this.#reading = this.#connect(broker, name);
       return;
     }
-    for (let i = 0; i < this.#processes; i++) this.#spawn();
+    this.#spawn();
+    this.#starting = this.#processes - 1;
+    if (this.#starting > 0) {
+      const started = new Promise<void>((resolve) => this.#onStarted = resolve)
+        .finally(() => this.#exits.delete(started));
+      this.#exits.add(started);
+      // Not yet: a first task submitted right after construction goes out
+      // before the first timer of this process, which costs milliseconds.
+      queueMicrotask(() => this.#startRest());
+    }
     this.#reading = this.#read();
   }
 
@@ -979,6 +993,7 @@ export class Pool {
   close(): void {
     this.#closed = true;
     this.#stopIdle();
+    this.#startRest();
   }
 
   /**
@@ -1004,6 +1019,7 @@ export class Pool {
       "Cannot finish the task as the pool was terminated",
     );
     this.#failAll(error);
+    this.#stopStarting();
     for (const slot of this.#slots) {
       slot.stopping = true;
       slot.process.terminate();
@@ -1068,7 +1084,7 @@ export class Pool {
     let busy = this.#remote ? this.#sent.size : 0;
     for (const slot of this.#slots) if (slot.inflight.length > 0) busy++;
     return {
-      workers: this.#slots.size,
+      workers: this.#slots.size + this.#starting,
       busy,
       queued: this.#queued,
       completed: this.#completed,
@@ -1462,7 +1478,8 @@ export class Pool {
   }
 
   #window(): number {
-    if (this.#averageRun < 0) return 2;
+    // Children still to come get their share of what waits.
+    if (this.#averageRun < 0 || this.#starting > 0) return 2;
     const fit = Math.floor(WINDOW_MS / Math.max(this.#averageRun, 0.001));
     // At least one task waits behind the running one, so a child never
     // idles while its next task crosses.
@@ -1484,7 +1501,7 @@ export class Pool {
         slot.sent < this.#maxTasks
       ) open.push(slot);
     }
-    if (open.length === 0) return;
+    if (open.length === 0) return this.#startRest();
     open.sort((a, b) => a.inflight.length - b.inflight.length);
     const batches = open.map(() => [] as Task[]);
     // Round robin, so a few long tasks spread over all children.
@@ -1509,6 +1526,7 @@ export class Pool {
       const batch = batches[i]!;
       if (batch.length > 0) this.#send(open[i]!, batch);
     }
+    if (this.#queued > 0) this.#startRest();
   }
 
   #send(slot: Slot, batch: Task[]): void {
@@ -1621,6 +1639,51 @@ export class Pool {
     this.#exits.add(exit);
   }
 
+  /**
+   * Starts the children after the first, one per turn of the event loop.
+   * Creating a worker blocks this thread for several milliseconds, so while
+   * the first child holds an unanswered task and nothing waits, they wait
+   * for that answer: it is read first, not after the creations.
+   */
+  #startRest(): void {
+    if (this.#starting === 0 || this.#startTimer !== undefined) return;
+    if (this.#startsNow()) {
+      this.#startTimer = setTimeout(() => {
+        this.#startTimer = undefined;
+        if (!this.#startsNow()) return;
+        this.#starting--;
+        this.#spawn();
+        this.#dispatch();
+        if (this.#starting > 0) this.#startRest();
+        else this.#stopStarting();
+      }, 0);
+    }
+  }
+
+  /**
+   * Whether to create the next child now: not while a first answer is on
+   * its way and nothing waits; never once no more are needed (a pool
+   * terminated, broken, or closed with nothing left to run).
+   */
+  #startsNow(): boolean {
+    const idle = this.#closed && this.#queued === 0 && this.#iterating === 0;
+    if (this.#terminated || this.#broken !== null || idle) {
+      this.#stopStarting();
+      return false;
+    }
+    return this.#answeredAny || this.#queued > 0 || this.#sent.size === 0;
+  }
+
+  /** Gives up the children not created yet. */
+  #stopStarting(): void {
+    clearTimeout(this.#startTimer);
+    this.#startTimer = undefined;
+    this.#starting = 0;
+    const done = this.#onStarted;
+    this.#onStarted = null;
+    done?.();
+  }
+
   async #onExit(slot: Slot, code: number): Promise<void> {
     // Whatever it answered before it died is read first; one turn lets a
     // result the reader had already taken be handled too.
@@ -1666,12 +1729,14 @@ export class Pool {
     if (!this.#terminated && this.#broken === null && needed) this.#spawn();
     this.#dispatch();
     this.#stopIdle();
+    this.#startRest();
   }
 
   #break(error: Error): void {
     this.#broken = error;
     this.#closed = true;
     this.#failAll(this.#brokenError());
+    this.#stopStarting();
     for (const slot of this.#slots) {
       slot.stopping = true;
       slot.process.terminate();
@@ -1693,6 +1758,7 @@ export class Pool {
       this.#drain();
       this.#dispatch();
       this.#stopIdle();
+      this.#startRest();
     }
   }
 
@@ -1716,6 +1782,7 @@ export class Pool {
       }
       return;
     }
+    this.#answeredAny = true;
     const outcome = message as Outcome;
     const id = outcome[0];
     const task = this.#sent.get(id);

@@ -25,6 +25,7 @@ import {
   forever,
   getGreeting,
   hog,
+  napThenWho,
   pid,
   putTo,
   setGreeting,
@@ -224,6 +225,27 @@ for (const startMethod of START_METHODS) {
       assertEquals(await pool.map(add100, [1, 2, 3]), [101, 102, 103]);
       assertEquals(pool.stats().workers, 2);
     }));
+
+  test("children after the first start once it answered, and all serve", () =>
+    withPool(startMethod, { processes: 3 }, async (pool) => {
+      assertEquals(pool.stats().workers, 3);
+      assertEquals(await pool.apply(add, [1, 2]), 3);
+      const who = await pool.map(napThenWho, Array(6).fill(300), {
+        chunksize: 1,
+      });
+      assertEquals(new Set(who).size, 3);
+    }));
+
+  test("a pool closed or terminated right after construction ends", async () => {
+    const closed = new Pool({ processes: 3, module, startMethod });
+    closed.close();
+    await deadline(closed.join(), TIMEOUT);
+    assertEquals(closed.stats().workers, 0);
+    const terminated = new Pool({ processes: 3, module, startMethod });
+    terminated.terminate();
+    await deadline(terminated.join(), TIMEOUT);
+    assertEquals(terminated.stats().workers, 0);
+  });
 
   test("a child killed by an error outside any task fails the task it ran", () =>
     withPool(startMethod, {}, async (pool) => {

@@ -28,6 +28,12 @@ export function whoAmI(): number {
   return currentProcess().pid;
 }
 
+/** Which child ran it, after a nap of `ms`. */
+export async function napThenWho(ms: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return currentProcess().pid;
+}
+
 /** Exits the child with `code` in the middle of the task. */
 export function exitWith(code: number): never {
   Deno.exit(code);
