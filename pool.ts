@@ -70,7 +70,7 @@ import {
   type WorkerInit,
 } from "./_pool_worker.ts";
 import { getDefaultModule } from "./_runtime.ts";
-import { certainlyNotExported } from "./_target.ts";
+import { certainlyNotExported, trustExports } from "./_target.ts";
 import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
 import {
@@ -92,6 +92,7 @@ export type {
 } from "./_broker.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
+trustExports(WORKER_MODULE);
 
 /** Options for {@linkcode Pool}. */
 export interface PoolOptions {
