@@ -459,6 +459,41 @@ const MAX_STRIKES = 3;
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** The items one message to a child carries at most, unless one unit has more. */
+const MESSAGE_ITEMS = 4096;
+
+/**
+ * Cuts a child's batch into messages of about `MESSAGE_ITEMS` items: many
+ * small tasks share one, a large chunk of a map goes alone.
+ */
+function splitByWeight(batch: Task[]): Task[][] {
+  const messages: Task[][] = [];
+  let current: Task[] = [];
+  let weight = 0;
+  for (const task of batch) {
+    const items = task.unit[3] === APPLY ? 1 : task.unit[4].length;
+    if (current.length > 0 && weight + items > MESSAGE_ITEMS) {
+      messages.push(current);
+      current = [];
+      weight = 0;
+    }
+    current.push(task);
+    weight += items;
+  }
+  if (current.length > 0) messages.push(current);
+  return messages;
+}
+
+/** The chunks' results as one array, faster than `flat()`. */
+function joinParts<T>(parts: T[][]): T[] {
+  let joined: T[] = [];
+  // In slices: a spread of very many arrays would overflow the stack.
+  for (let i = 0; i < parts.length; i += 8192) {
+    joined = joined.concat(...parts.slice(i, i + 8192));
+  }
+  return joined;
+}
+
 function validateCount(name: string, value: unknown, what: string): number {
   if (
     typeof value !== "number" || !Number.isInteger(value) || value <= 0
@@ -1314,7 +1349,7 @@ export class Pool {
           parts[part] = values as Awaited<R>[];
           if (--left === 0) {
             call.dispose();
-            resolve(parts.length === 1 ? parts[0]! : parts.flat());
+            resolve(parts.length === 1 ? parts[0]! : joinParts(parts));
           }
         });
         this.#enqueue(task);
@@ -1523,9 +1558,17 @@ export class Pool {
         placed = true;
       }
     }
-    for (let i = 0; i < open.length; i++) {
-      const batch = batches[i]!;
-      if (batch.length > 0) this.#send(open[i]!, batch);
+    // A message at a time to each child in turn, so the first child starts
+    // while the others' work is still being encoded.
+    const messages = batches.map(splitByWeight);
+    for (let round = 0, sent = true; sent; round++) {
+      sent = false;
+      for (let i = 0; i < open.length; i++) {
+        const message = messages[i]![round];
+        if (message === undefined) continue;
+        this.#send(open[i]!, message);
+        sent = true;
+      }
     }
     if (this.#queued > 0) this.#startRest();
   }
