@@ -59,7 +59,16 @@ export interface ChildHandle {
   terminate(): void;
   /** Stops the child at once (SIGKILL). */
   kill(): void;
+  /**
+   * Posts `value` to the child by structured clone, moving the buffers in
+   * `transfer` (a worker only): it takes it with `takePosted(id)`.
+   * @throws {DOMException} `DataCloneError` when `value` cannot be cloned.
+   */
+  post?(id: number, value: unknown, transfer: ArrayBuffer[]): void;
 }
+
+/** Each started child's handle, by its `Process`. */
+export const childHandles: WeakMap<object, ChildHandle> = new WeakMap();
 
 /** Options the backends share. */
 export interface SpawnOptions {

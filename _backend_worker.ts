@@ -16,6 +16,7 @@ import {
   CallRouter,
   newSlot,
   type ParentLink,
+  receivePosted,
   receiveReturn,
   type ReturnMessage,
   type UpMessage,
@@ -76,6 +77,8 @@ function spawn(child: InitMessage): ChildHandle {
     exited,
     terminate: () => finish(-15),
     kill: () => finish(-9),
+    post: (id, value, transfer) =>
+      worker.postMessage({ t: "posted", id, value }, transfer),
   };
 }
 
@@ -101,6 +104,13 @@ export function workerParentLink(post: (message: unknown) => void): ParentLink {
   };
 }
 
+/** A value the parent posted (see `ChildHandle.post`). */
+interface Posted {
+  t: "posted";
+  id: number;
+  value: unknown;
+}
+
 interface WorkerScope {
   postMessage(message: unknown): void;
   onmessage: ((event: MessageEvent) => void) | null;
@@ -114,8 +124,11 @@ export const workerChild: ChildSide = {
   receiveInit() {
     const { promise, resolve } = Promise.withResolvers<InitMessage>();
     scope.onmessage = (event) => {
-      scope.onmessage = (event: MessageEvent<ReturnMessage>) =>
-        receiveReturn(event.data);
+      scope.onmessage = (event: MessageEvent<ReturnMessage | Posted>) => {
+        const message = event.data;
+        if (message.t === "posted") receivePosted(message.id, message.value);
+        else receiveReturn(message);
+      };
       resolve(event.data as InitMessage);
     };
     return promise;

@@ -46,6 +46,7 @@
  *
  * @module
  */
+import { childHandles } from "./_backend.ts";
 import {
   type Broker,
   type BrokerPoolLink,
@@ -69,6 +70,7 @@ import {
   type Unit,
   type WorkerInit,
 } from "./_pool_worker.ts";
+import { reduce } from "./_reduce.ts";
 import { getDefaultModule } from "./_runtime.ts";
 import { certainlyNotExported, trustExports } from "./_target.ts";
 import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
@@ -178,9 +180,12 @@ export interface SubmitOptions {
    */
   timeout?: number;
   /**
-   * `ArrayBuffer`s to move rather than copy. Accepted for every start
-   * method; the tasks' bytes are copied through the pool's shared-memory
-   * channel either way, so the buffers stay usable in the caller.
+   * `ArrayBuffer`s to move rather than copy. With the `"worker"` start
+   * method, those the task's arguments hold are moved to the child that
+   * runs it (zero-copy) and are detached here, as by `postMessage`; a task
+   * whose child dies before running it then fails, as its bytes went with
+   * the child. With `"subprocess"` (or a `broker`) they are copied and stay
+   * usable here: another OS process cannot take memory over.
    *
    * @default {[]}
    */
@@ -408,6 +413,10 @@ interface Task {
   submitted: number;
   /** The broker entry that carries it, for a `broker` pool. */
   entry?: Entry;
+  /** Buffers its payload holds that move to its child. */
+  transfer?: ArrayBuffer[];
+  /** Its payload went to its child by message, with those buffers. */
+  posted?: true;
   /** Receives the result: an error, or the value (and a chunk's partial values). */
   settle: (
     error: Error | null,
@@ -445,6 +454,8 @@ interface Entry {
 interface Call {
   tasks: Set<Task>;
   dispose: () => void;
+  /** The buffers to move to the children, when they can be. */
+  transfer: Set<ArrayBuffer> | null;
 }
 
 // How much queued work each child holds, in milliseconds of its measured
@@ -492,6 +503,51 @@ function joinParts<T>(parts: T[][]): T[] {
     joined = joined.concat(...parts.slice(i, i + 8192));
   }
   return joined;
+}
+
+function validateTransfer(transfer: unknown): void {
+  if (!Array.isArray(transfer)) {
+    throw new TypeError(
+      `Cannot submit to the pool as transfer is ${typeof transfer}: pass an array of ArrayBuffers`,
+    );
+  }
+  for (let i = 0; i < transfer.length; i++) {
+    if (!(transfer[i] instanceof ArrayBuffer)) {
+      throw new TypeError(
+        `Cannot submit to the pool as transfer[${i}] is not an ArrayBuffer: list the ArrayBuffers to move (a view's \`.buffer\`)`,
+      );
+    }
+  }
+}
+
+/** The buffers of `wanted` that `value` holds, each once. */
+function buffersIn(value: unknown, wanted: Set<ArrayBuffer>): ArrayBuffer[] {
+  const found = new Set<ArrayBuffer>();
+  const seen = new Set<object>();
+  const visit = (item: unknown): void => {
+    if (typeof item !== "object" || item === null || seen.has(item)) return;
+    seen.add(item);
+    if (item instanceof ArrayBuffer) {
+      if (wanted.has(item)) found.add(item);
+    } else if (ArrayBuffer.isView(item)) visit(item.buffer);
+    else if (item instanceof Map) {
+      for (const [key, entry] of item) {
+        visit(key);
+        visit(entry);
+      }
+    } else if (Array.isArray(item) || item instanceof Set) {
+      for (const entry of item) visit(entry);
+    } else for (const key of Object.keys(item)) visit((item as never)[key]);
+  };
+  visit(value);
+  return [...found];
+}
+
+/** What goes on a child's queue for a task: its unit, or word to take it. */
+function unitOf(task: Task): Unit {
+  if (task.posted !== true) return task.unit;
+  const [id, module, name, kind] = task.unit;
+  return [id, module, name, kind, [], 1];
 }
 
 function validateCount(name: string, value: unknown, what: string): number {
@@ -1189,11 +1245,23 @@ export class Pool {
   }
 
   /** Starts watching a call's signal and timeout; the caller adds tasks. */
+  /** Whether the buffers listed in `transfer` move (and are valid). */
+  #moves(transfer: unknown): boolean {
+    validateTransfer(transfer);
+    return (transfer as unknown[]).length > 0 && !this.#remote &&
+      this.#startMethod === "worker";
+  }
+
   #call(options: SubmitOptions): Call {
-    const { signal, timeout = Infinity } = options;
+    const { signal, timeout = Infinity, transfer = [] } = options;
     validateTimeout(timeout);
+    const moves = this.#moves(transfer);
     signal?.throwIfAborted();
-    const call: Call = { tasks: new Set(), dispose: () => {} };
+    const call: Call = {
+      tasks: new Set(),
+      dispose: () => {},
+      transfer: moves ? new Set(transfer) : null,
+    };
     if (signal === undefined && timeout === Infinity) return call;
     const abort = (reason: unknown) => {
       call.dispose();
@@ -1229,9 +1297,15 @@ export class Pool {
         `Cannot submit to the pool as args is ${typeof args}: pass an array`,
       );
     }
-    // Checked here, so the caller hears of it and nothing is submitted.
-    const frame = encodeFrame(args, "args");
-    if (this.#remote && frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
+    // Checked here, so the caller hears of it and nothing is submitted;
+    // without copying buffers that are to move.
+    if (this.#moves(options.transfer ?? [])) reduce(args, "worker", "args");
+    else {
+      const frame = encodeFrame(args, "args");
+      if (this.#remote && frame[0] === REDUCED) {
+        throw new TypeError(LOCAL_ONLY);
+      }
+    }
     const call = this.#call(options);
     return new Promise<Awaited<R>>((resolve, reject) => {
       const task = this.#task(call, name, APPLY, args, (error, value) => {
@@ -1290,6 +1364,10 @@ export class Pool {
         settle(error, value, partial);
       },
     };
+    if (call.transfer !== null) {
+      const moved = buffersIn(payload, call.transfer);
+      if (moved.length > 0) task.transfer = moved;
+    }
     call.tasks.add(task);
     return task;
   }
@@ -1573,16 +1651,19 @@ export class Pool {
     if (this.#queued > 0) this.#startRest();
   }
 
-  #send(slot: Slot, batch: Task[]): void {
+  #send(slot: Slot, tasks: Task[]): void {
+    const batch = tasks.filter((task) =>
+      task.transfer === undefined || this.#post(slot, task)
+    );
     try {
-      slot.tasks.putNowait(batch.map((task) => task.unit));
+      slot.tasks.putNowait(batch.map(unitOf));
       for (const task of batch) this.#sentTo(slot, task);
     } catch {
       // One of them cannot be cloned: send the rest one by one, failing
       // only that one.
       for (const task of batch) {
         try {
-          slot.tasks.putNowait([task.unit]);
+          slot.tasks.putNowait([unitOf(task)]);
           this.#sentTo(slot, task);
         } catch (error) {
           this.#failed++;
@@ -1593,6 +1674,27 @@ export class Pool {
     }
     if (slot.sent >= this.#maxTasks) slot.stopping = true;
     this.#stopIdle();
+  }
+
+  /**
+   * Moves a task's payload and buffers to a worker child by message; its
+   * unit then says to take them. A payload that cannot be cloned fails the
+   * task alone.
+   */
+  #post(slot: Slot, task: Task): boolean {
+    const handle = childHandles.get(slot.process);
+    if (handle?.post === undefined) return true;
+    try {
+      const { value, reduced } = reduce(task.unit[4], "worker", "args");
+      handle.post(task.unit[0], { payload: value, reduced }, task.transfer!);
+      task.posted = true;
+      return true;
+    } catch (error) {
+      this.#failed++;
+      task.state = DONE;
+      task.settle(error as Error, undefined);
+      return false;
+    }
   }
 
   #sentTo(slot: Slot, task: Task): void {
@@ -1742,7 +1844,19 @@ export class Pool {
     const rest: Task[] = [];
     for (const task of held) {
       if (task.state === DONE) continue;
-      if (task === running && !slot.killed) {
+      if (task.posted === true && task !== running) {
+        // Its payload and buffers went to the dead child: nothing is left
+        // to run it with.
+        task.state = DONE;
+        this.#failed++;
+        task.settle(
+          new ProcessError(
+            `Cannot run the task as pool worker ${slot.process.name} died with exit code ${code} holding the buffers transferred to it`,
+            { exitCode: code },
+          ),
+          undefined,
+        );
+      } else if (task === running && !slot.killed) {
         task.state = DONE;
         this.#failed++;
         task.settle(

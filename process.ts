@@ -30,7 +30,7 @@
  *
  * @module
  */
-import type { Backend, ChildHandle } from "./_backend.ts";
+import { type Backend, type ChildHandle, childHandles } from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
@@ -390,6 +390,7 @@ export class Process<A extends unknown[] = unknown[]> {
       },
     }, { denoFlags: this.#denoFlags });
     this.#handle = handle;
+    childHandles.set(this, handle);
     active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
       markExited(handle.pid);

@@ -32,6 +32,7 @@ import {
   sleepy,
   square,
   strayError,
+  sumBytes,
   unsendable,
   whoAmI,
 } from "./testdata/pool_targets.ts";
@@ -246,6 +247,68 @@ for (const startMethod of START_METHODS) {
     await deadline(terminated.join(), TIMEOUT);
     assertEquals(terminated.stats().workers, 0);
   });
+
+  test("transfer moves buffers to a worker child (copies them for a subprocess), alone or beside a Queue", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const moves = startMethod === "worker";
+      const bytes = new Uint8Array(1 << 20).fill(1);
+      bytes[7] = 9;
+      const q = new Queue<number>();
+      assertEquals(
+        await pool.apply(sumBytes, [bytes, q], { transfer: [bytes.buffer] }),
+        (1 << 20) + 8,
+      );
+      assertEquals(await q.get({ timeout: TIMEOUT }), 1 << 20);
+      assertEquals(bytes.buffer.detached, moves);
+      const parts = [new Uint8Array(3), new Uint8Array(5)];
+      const kept = new ArrayBuffer(8);
+      assertEquals(
+        await pool.map(byteLength, parts, {
+          chunksize: 1,
+          transfer: [parts[0]!.buffer, parts[1]!.buffer, kept],
+        }),
+        [3, 5],
+      );
+      assertEquals(parts.map((part) => part.buffer.detached), [moves, moves]);
+      // Not among the arguments: it stays.
+      assert(!kept.detached);
+    }));
+
+  test("transfer rejects what is not a list of ArrayBuffers; the pool stays usable", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const shared = new Uint8Array(new SharedArrayBuffer(4));
+      await assertRejects(
+        () =>
+          pool.apply(byteLength, [shared], {
+            transfer: [shared.buffer as unknown as ArrayBuffer],
+          }),
+        TypeError,
+        "transfer[0] is not an ArrayBuffer",
+      );
+      await assertRejects(
+        () =>
+          pool.apply(byteLength, [shared], {
+            transfer: "x" as unknown as ArrayBuffer[],
+          }),
+        TypeError,
+        "transfer is string",
+      );
+      assertEquals(await pool.apply(byteLength, [shared]), 4);
+    }));
+
+  test("a task whose buffers moved to a child that died before running it fails", () =>
+    withPool(startMethod, { processes: 1 }, async (pool) => {
+      const bytes = new Uint8Array(16);
+      const dying = pool.apply(exitWith, [3]);
+      const moved = pool.apply(byteLength, [bytes], {
+        transfer: [bytes.buffer],
+      });
+      await assertRejects(() => dying, ProcessError, "exit code 3");
+      if (startMethod === "worker") {
+        await assertRejects(() => moved, ProcessError, "holding the buffers");
+      } else assertEquals(await moved, 16);
+      assertEquals(await pool.apply(add, [1, 2]), 3);
+    }));
 
   test("a child killed by an error outside any task fails the task it ran", () =>
     withPool(startMethod, {}, async (pool) => {

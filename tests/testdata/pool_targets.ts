@@ -108,6 +108,17 @@ export function hog(): never {
   for (;;) held.push(new Array(1_000_000).fill(held.length));
 }
 
+/** The sum of the bytes, and `q` told their count. */
+export async function sumBytes(
+  bytes: Uint8Array,
+  q?: Queue<number>,
+): Promise<number> {
+  await q?.put(bytes.length);
+  let sum = 0;
+  for (const byte of bytes) sum += byte;
+  return sum;
+}
+
 export function byteLength(bytes: Uint8Array): number {
   return bytes.length;
 }
