@@ -9,7 +9,10 @@ import { toWireError, type WireError } from "./_errors_wire.ts";
 import { rebuild } from "./_reduce.ts";
 import { takePosted } from "./_runtime.ts";
 import { findExport } from "./_target.ts";
+// A value import: the queues in a child's arguments are rebuilt with no
+// module load of their own, one load fewer before the first task.
 import type { Queue } from "./queue.ts";
+import "./queue.ts";
 
 /** How a task unit calls its function. */
 export const APPLY = 0;
