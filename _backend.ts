@@ -30,6 +30,11 @@ export interface InitMessage {
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;
+  /**
+   * Modules the child starts loading at once, beside the target's: those
+   * the target will import (a pool's task module).
+   */
+  preload?: string[];
 }
 
 /**
@@ -66,6 +71,9 @@ export interface ChildHandle {
    */
   post?(id: number, value: unknown, transfer: ArrayBuffer[]): void;
 }
+
+/** Modules to preload in a `Process`'s child (see `InitMessage.preload`). */
+export const childPreloads: WeakMap<object, string[]> = new WeakMap();
 
 /** Each started child's handle, by its `Process`. */
 export const childHandles: WeakMap<object, ChildHandle> = new WeakMap();

@@ -46,7 +46,7 @@
  *
  * @module
  */
-import { childHandles } from "./_backend.ts";
+import { childHandles, childPreloads } from "./_backend.ts";
 import {
   type Broker,
   type BrokerPoolLink,
@@ -1767,6 +1767,8 @@ export class Pool {
       name: `PoolWorker-${init.slot}`,
       ...(this.#denoFlags === undefined ? {} : { denoFlags: this.#denoFlags }),
     });
+    // Loaded while the child sets up, not after.
+    childPreloads.set(process, [this.#module]);
     const slot: Slot = {
       process: process as unknown as Process,
       tasks,

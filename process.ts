@@ -30,7 +30,12 @@
  *
  * @module
  */
-import { type Backend, type ChildHandle, childHandles } from "./_backend.ts";
+import {
+  type Backend,
+  type ChildHandle,
+  childHandles,
+  childPreloads,
+} from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
@@ -375,12 +380,14 @@ export class Process<A extends unknown[] = unknown[]> {
     const { value, reduced } = reduce(this.#args, backend.method, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
+    const preload = childPreloads.get(this);
     const handle = backend.spawn({
       t: "init",
       module: this.#module,
       target: targetName,
       args: value as unknown[],
       reduced,
+      ...(preload === undefined ? {} : { preload }),
       info: {
         name: this.#name,
         pid: 0,
