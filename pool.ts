@@ -1592,8 +1592,10 @@ export class Pool {
   }
 
   #window(): number {
-    // Children still to come get their share of what waits.
-    if (this.#averageRun < 0 || this.#starting > 0) return 2;
+    // While children are still to come, one task each: a second waits for
+    // them (and has them started) instead of queuing behind the first.
+    if (this.#starting > 0) return 1;
+    if (this.#averageRun < 0) return 2;
     const fit = Math.floor(WINDOW_MS / Math.max(this.#averageRun, 0.001));
     // At least one task waits behind the running one, so a child never
     // idles while its next task crosses.

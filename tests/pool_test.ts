@@ -237,6 +237,18 @@ for (const startMethod of START_METHODS) {
       assertEquals(new Set(who).size, 3);
     }));
 
+  test("a task submitted beside a long first one runs in another child at once", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const slow = pool.apply(sleepy, [2000, "slow"]);
+      const quick = pool.apply(add, [1, 2]);
+      const first = await Promise.race([
+        slow.then(() => "slow"),
+        quick.then(() => "quick"),
+      ]);
+      assertEquals(first, "quick");
+      assertEquals(await slow, "slow");
+    }));
+
   test("a pool closed or terminated right after construction ends", async () => {
     const closed = new Pool({ processes: 3, module, startMethod });
     closed.close();
