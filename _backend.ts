@@ -72,8 +72,19 @@ export interface ChildHandle {
   post?(id: number, value: unknown, transfer: ArrayBuffer[]): void;
 }
 
-/** Modules to preload in a `Process`'s child (see `InitMessage.preload`). */
-export const childPreloads: WeakMap<object, string[]> = new WeakMap();
+/** What a library caller (a pool) set up for a `Process`'s child. */
+export interface ChildSetup {
+  /** Modules its child preloads (see `InitMessage.preload`). */
+  preload?: string[];
+  /**
+   * The worker already created for it (see `prestartWorker`), which the
+   * worker start method uses instead of creating one.
+   */
+  worker?: Worker;
+}
+
+/** Each `Process`'s {@linkcode ChildSetup}, if it has one. */
+export const childSetups: WeakMap<object, ChildSetup> = new WeakMap();
 
 /** Each started child's handle, by its `Process`. */
 export const childHandles: WeakMap<object, ChildHandle> = new WeakMap();
@@ -82,6 +93,8 @@ export const childHandles: WeakMap<object, ChildHandle> = new WeakMap();
 export interface SpawnOptions {
   /** Deno flags for a subprocess child; `undefined` inherits the parent's. */
   denoFlags?: readonly string[] | undefined;
+  /** A worker already created for a worker child (see `ChildSetup`). */
+  worker?: Worker | undefined;
 }
 
 /** Creates children of one start method. */

@@ -5,6 +5,7 @@ import type {
   ChildHandle,
   ChildSide,
   InitMessage,
+  SpawnOptions,
 } from "./_backend.ts";
 import {
   fenceWorker,
@@ -28,7 +29,16 @@ const CHILD_URL = new URL("./_child.ts", import.meta.url);
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
 
-function spawn(child: InitMessage): ChildHandle {
+/**
+ * Creates the worker of a child to be started: creating one blocks this
+ * thread for milliseconds, after which the worker loads its modules on its
+ * own thread while this one prepares what the child gets.
+ */
+export function prestartWorker(name: string): Worker {
+  return new Worker(CHILD_URL, { type: "module", name });
+}
+
+function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
@@ -38,10 +48,7 @@ function spawn(child: InitMessage): ChildHandle {
     isolates: isolateTable(),
     table: isolateTableRef(),
   };
-  const worker = new Worker(CHILD_URL, {
-    type: "module",
-    name: init.info.name,
-  });
+  const worker = options.worker ?? prestartWorker(init.info.name);
   const { promise: exited, resolve } = Promise.withResolvers<number>();
   const router = new CallRouter(
     init.info.pid,

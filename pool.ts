@@ -46,7 +46,8 @@
  *
  * @module
  */
-import { childHandles, childPreloads } from "./_backend.ts";
+import { childHandles, childSetups } from "./_backend.ts";
+import { prestartWorker } from "./_backend_worker.ts";
 import {
   type Broker,
   type BrokerPoolLink,
@@ -1772,18 +1773,36 @@ export class Pool {
   // --- children ---------------------------------------------------------
 
   #spawn(): void {
+    const number = ++poolWorkers;
+    const name = `PoolWorker-${number}`;
+    // First: the worker loads its modules while the rest is made here.
+    const worker = this.#startMethod === "worker"
+      ? prestartWorker(name)
+      : undefined;
+    try {
+      this.#start(number, name, worker);
+    } catch (error) {
+      worker?.terminate();
+      throw error;
+    }
+  }
+
+  #start(number: number, name: string, worker: Worker | undefined): void {
     const tasks = new Queue<TaskMessage>();
-    const init: WorkerInit = { ...this.#init, slot: ++poolWorkers };
+    const init: WorkerInit = { ...this.#init, slot: number };
     const process = new Process({
       target: poolWorker,
       args: [tasks, this.#results, init],
       module: WORKER_MODULE,
       startMethod: this.#startMethod,
-      name: `PoolWorker-${init.slot}`,
+      name,
       ...(this.#denoFlags === undefined ? {} : { denoFlags: this.#denoFlags }),
     });
-    // Loaded while the child sets up, not after.
-    childPreloads.set(process, [this.#module]);
+    // The task module loads while the child sets up, not after.
+    childSetups.set(process, {
+      preload: [this.#module],
+      ...(worker === undefined ? {} : { worker }),
+    });
     const slot: Slot = {
       process: process as unknown as Process,
       tasks,

@@ -34,7 +34,7 @@ import {
   type Backend,
   type ChildHandle,
   childHandles,
-  childPreloads,
+  childSetups,
 } from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
@@ -380,7 +380,7 @@ export class Process<A extends unknown[] = unknown[]> {
     const { value, reduced } = reduce(this.#args, backend.method, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
-    const preload = childPreloads.get(this);
+    const { preload, worker } = childSetups.get(this) ?? {};
     const handle = backend.spawn({
       t: "init",
       module: this.#module,
@@ -395,7 +395,7 @@ export class Process<A extends unknown[] = unknown[]> {
         isMain: false,
         startMethod: backend.method,
       },
-    }, { denoFlags: this.#denoFlags });
+    }, { denoFlags: this.#denoFlags, worker });
     this.#handle = handle;
     childHandles.set(this, handle);
     active.add(this as unknown as Process);
