@@ -630,7 +630,7 @@ export class Pool {
   #init: Omit<WorkerInit, "slot">;
   #maxTasks: number;
   #denoFlags: readonly string[] | undefined;
-  #results = new Queue<ResultMessage>();
+  #results: Queue<ResultMessage>;
   #slots = new Set<Slot>();
   /** Children not created yet (see `#startRest`). */
   #starting = 0;
@@ -742,6 +742,12 @@ export class Pool {
     }
     this.#remote = broker !== undefined;
     if (!this.#remote) checkPermissions(startMethod);
+    // The first child's worker comes before anything else is made (see
+    // `#spawn`), even the result queue.
+    const first = !this.#remote && startMethod === "worker"
+      ? prestartWorker(`PoolWorker-${poolWorkers + 1}`)
+      : undefined;
+    this.#results = new Queue<ResultMessage>();
     // The main module cannot be imported while it runs (it may be awaiting
     // this pool): its error classes arrive as Error with their name.
     if (this.#module !== Deno.mainModule) {
@@ -754,7 +760,7 @@ export class Pool {
       this.#reading = this.#connect(broker, name);
       return;
     }
-    this.#spawn();
+    this.#spawn(first);
     this.#starting = this.#processes - 1;
     if (this.#starting > 0) {
       const started = new Promise<void>((resolve) => this.#onStarted = resolve)
@@ -1772,13 +1778,13 @@ export class Pool {
 
   // --- children ---------------------------------------------------------
 
-  #spawn(): void {
+  /** Starts a child, in the worker `prestarted` for it if there is one. */
+  #spawn(prestarted?: Worker): void {
     const number = ++poolWorkers;
     const name = `PoolWorker-${number}`;
     // First: the worker loads its modules while the rest is made here.
-    const worker = this.#startMethod === "worker"
-      ? prestartWorker(name)
-      : undefined;
+    const worker = prestarted ??
+      (this.#startMethod === "worker" ? prestartWorker(name) : undefined);
     try {
       this.#start(number, name, worker);
     } catch (error) {
