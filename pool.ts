@@ -236,7 +236,11 @@ export interface AsyncResultWaitOptions {
 
 /** What {@linkcode Pool.prototype.stats} reports. */
 export interface PoolStats {
-  /** Children alive now (0 for a `broker` pool: its workers are remote). */
+  /**
+   * Children alive or being started (the first is created at once, the rest
+   * once it has answered or work waits); 0 for a `broker` pool, whose
+   * workers are remote.
+   */
   readonly workers: number;
   /**
    * Children running work now; for a `broker` pool, tasks (or chunks) sent
