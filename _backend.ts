@@ -31,6 +31,11 @@ export interface InitMessage {
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;
+  /**
+   * Modules the child starts loading at once, beside the target's: those
+   * the target will import (a pool's task module).
+   */
+  preload?: string[];
 }
 
 /**
@@ -60,12 +65,37 @@ export interface ChildHandle {
   terminate(): void;
   /** Stops the child at once (SIGKILL). */
   kill(): void;
+  /**
+   * Posts `value` to the child by structured clone, moving the buffers in
+   * `transfer` (a worker only): it takes it with `takePosted(id)`.
+   * @throws {DOMException} `DataCloneError` when `value` cannot be cloned.
+   */
+  post?(id: number, value: unknown, transfer: ArrayBuffer[]): void;
 }
+
+/** What a library caller (a pool) set up for a `Process`'s child. */
+export interface ChildSetup {
+  /** Modules its child preloads (see `InitMessage.preload`). */
+  preload?: string[];
+  /**
+   * The worker already created for it (see `prestartWorker`), which the
+   * worker start method uses instead of creating one.
+   */
+  worker?: Worker;
+}
+
+/** Each `Process`'s {@linkcode ChildSetup}, if it has one. */
+export const childSetups: WeakMap<object, ChildSetup> = new WeakMap();
+
+/** Each started child's handle, by its `Process`. */
+export const childHandles: WeakMap<object, ChildHandle> = new WeakMap();
 
 /** Options the backends share. */
 export interface SpawnOptions {
   /** Deno flags for a subprocess child; `undefined` inherits the parent's. */
   denoFlags?: readonly string[] | undefined;
+  /** A worker already created for a worker child (see `ChildSetup`). */
+  worker?: Worker | undefined;
 }
 
 /** Creates children of one start method. */

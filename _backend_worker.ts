@@ -5,6 +5,7 @@ import type {
   ChildHandle,
   ChildSide,
   InitMessage,
+  SpawnOptions,
 } from "./_backend.ts";
 import {
   fenceWorker,
@@ -16,6 +17,7 @@ import {
   CallRouter,
   newSlot,
   type ParentLink,
+  receivePosted,
   receiveReturn,
   type ReturnMessage,
   type UpMessage,
@@ -27,7 +29,16 @@ const CHILD_URL = new URL("./_child.ts", import.meta.url);
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
 
-function spawn(child: InitMessage): ChildHandle {
+/**
+ * Creates the worker of a child to be started: creating one blocks this
+ * thread for milliseconds, after which the worker loads its modules on its
+ * own thread while this one prepares what the child gets.
+ */
+export function prestartWorker(name: string): Worker {
+  return new Worker(CHILD_URL, { type: "module", name });
+}
+
+function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
@@ -37,10 +48,7 @@ function spawn(child: InitMessage): ChildHandle {
     isolates: isolateTable(),
     table: isolateTableRef(),
   };
-  const worker = new Worker(CHILD_URL, {
-    type: "module",
-    name: init.info.name,
-  });
+  const worker = options.worker ?? prestartWorker(init.info.name);
   const { promise: exited, resolve } = Promise.withResolvers<number>();
   const router = new CallRouter(
     init.info.pid,
@@ -76,6 +84,8 @@ function spawn(child: InitMessage): ChildHandle {
     exited,
     terminate: () => finish(-15),
     kill: () => finish(-9),
+    post: (id, value, transfer) =>
+      worker.postMessage({ t: "posted", id, value }, transfer),
   };
 }
 
@@ -101,6 +111,13 @@ export function workerParentLink(post: (message: unknown) => void): ParentLink {
   };
 }
 
+/** A value the parent posted (see `ChildHandle.post`). */
+interface Posted {
+  t: "posted";
+  id: number;
+  value: unknown;
+}
+
 interface WorkerScope {
   postMessage(message: unknown): void;
   onmessage: ((event: MessageEvent) => void) | null;
@@ -114,8 +131,11 @@ export const workerChild: ChildSide = {
   receiveInit() {
     const { promise, resolve } = Promise.withResolvers<InitMessage>();
     scope.onmessage = (event) => {
-      scope.onmessage = (event: MessageEvent<ReturnMessage>) =>
-        receiveReturn(event.data);
+      scope.onmessage = (event: MessageEvent<ReturnMessage | Posted>) => {
+        const message = event.data;
+        if (message.t === "posted") receivePosted(message.id, message.value);
+        else receiveReturn(message);
+      };
       resolve(event.data as InitMessage);
     };
     return promise;

@@ -76,6 +76,10 @@ function exitOnStrayErrors(): void {
 }
 
 async function runTarget(init: InitMessage): Promise<number> {
+  for (const module of init.preload ?? []) {
+    // Only started here; whoever imports it later hears of a failure.
+    importWork(module).catch(() => {});
+  }
   try {
     const namespace = await importWork(init.module);
     const target = findExport(namespace, init.target);

@@ -7,8 +7,10 @@ import {
   decode,
   encode,
   encodeJsonInto,
-  isExactJson,
+  jsonKind,
   maxJsonBytes,
+  NOT_JSON,
+  NUMBER_RUNS,
 } from "./_codec.ts";
 import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
 import { copyOf } from "./_ring.ts";
@@ -94,13 +96,14 @@ export function encodeFrame(value: unknown, path: string): Uint8Array {
     writeRaw(code, bytes, frame, 0);
     return frame;
   }
-  if (isExactJson(value)) return ownBuffer(encode(value, 1, true));
+  const kind = jsonKind(value);
+  if (kind !== NOT_JSON) return ownBuffer(encode(value, 1, kind));
   const { value: reduced, reduced: hasPrimitives } = reduce(
     value,
     "subprocess",
     path,
   );
-  const frame = encode(reduced, 1, false);
+  const frame = encode(reduced, 1, NOT_JSON);
   frame[0] = hasPrimitives ? REDUCED : VALUE;
   return ownBuffer(frame);
 }
@@ -178,7 +181,19 @@ export function inPlaceFrame(value: unknown): InPlaceFrame | null {
       fill: (dest, offset) => writeRaw(code, bytes, dest, offset),
     };
   }
-  if (!isExactJson(value)) return null;
+  const kind = jsonKind(value);
+  if (kind === NOT_JSON) return null;
+  if (kind === NUMBER_RUNS) {
+    const frame = encode(value, 1, kind);
+    return {
+      maxBytes: frame.length,
+      fill: (dest, offset) => {
+        dest.set(frame, offset);
+        dest[offset] = VALUE;
+        return frame.length;
+      },
+    };
+  }
   const text = JSON.stringify(value);
   return {
     maxBytes: 1 + maxJsonBytes(text),

@@ -6,8 +6,13 @@
 // know which task a dead child was running: the first one it sent that has
 // no answer yet.
 import { toWireError, type WireError } from "./_errors_wire.ts";
+import { rebuild } from "./_reduce.ts";
+import { takePosted } from "./_runtime.ts";
 import { findExport, importWork } from "./_target.ts";
+// A value import: the queues in a child's arguments are rebuilt with no
+// module load of their own, one load fewer before the first task.
 import type { Queue } from "./queue.ts";
+import "./queue.ts";
 
 /** How a task unit calls its function. */
 export const APPLY = 0;
@@ -23,6 +28,8 @@ export type Unit = [
   name: string,
   kind: typeof APPLY | typeof MAP | typeof STARMAP,
   payload: unknown[],
+  /** 1: the payload comes by message (`takePosted`), with moved buffers. */
+  posted?: 1,
 ];
 
 /** What the parent puts on a child's queue: units to run, or `null` to stop. */
@@ -124,8 +131,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * tasks of a busy pool. `undefined` leaves it to {@linkcode runUnit}.
  */
 function runAtOnce(unit: Unit): Outcome | Promise<Outcome> | undefined {
-  const [id, module, name, kind, payload] = unit;
-  if (kind !== APPLY) return undefined;
+  const [id, module, name, kind, payload, posted] = unit;
+  if (kind !== APPLY || posted === 1) return undefined;
   const fn = functions.get(`${module}#${name}`);
   if (fn === undefined) return undefined;
   const started = now();
@@ -148,11 +155,21 @@ function runAtOnce(unit: Unit): Outcome | Promise<Outcome> | undefined {
   }
 }
 
+/** A payload the parent moved to this worker, with its buffers. */
+async function postedPayload(id: number): Promise<unknown[]> {
+  const { payload, reduced } = await takePosted(id) as {
+    payload: unknown[];
+    reduced: boolean;
+  };
+  return reduced ? await rebuild(payload) as unknown[] : payload;
+}
+
 async function runUnit(unit: Unit): Promise<Outcome> {
-  const [id, module, name, kind, payload] = unit;
+  const [id, module, name, kind, sent, posted] = unit;
   const started = now();
   const values: unknown[] = [];
   try {
+    const payload = posted === 1 ? await postedPayload(id) : sent;
     const fn = await lookUp(module, name);
     if (kind === APPLY) {
       let value = fn(...payload);

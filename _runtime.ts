@@ -272,6 +272,32 @@ function settle(c: number) {
   return entry;
 }
 
+const posted = new Map<number, PromiseWithResolvers<unknown>>();
+
+/** Keeps a value the parent posted under `id` for {@linkcode takePosted}. */
+export function receivePosted(id: number, value: unknown): void {
+  const waiting = posted.get(id);
+  if (waiting !== undefined) posted.delete(id);
+  const entry = waiting ?? Promise.withResolvers<unknown>();
+  entry.resolve(value);
+  if (waiting === undefined) posted.set(id, entry);
+}
+
+/**
+ * The value the parent posted under `id`, once it has come: it travels
+ * beside the channel that said to take it, so it may come later.
+ */
+export function takePosted(id: number): Promise<unknown> {
+  const arrived = posted.get(id);
+  if (arrived !== undefined) {
+    posted.delete(id);
+    return arrived.promise;
+  }
+  const entry = Promise.withResolvers<unknown>();
+  posted.set(id, entry);
+  return entry.promise;
+}
+
 /** Delivers the parent's answer to the call it belongs to. */
 export function receiveReturn(message: ReturnMessage): void {
   const entry = settle(message.c);

@@ -47,6 +47,12 @@
  * @module
  */
 import {
+  checkStartPermissions,
+  childHandles,
+  childSetups,
+} from "./_backend.ts";
+import { prestartWorker } from "./_backend_worker.ts";
+import {
   type Broker,
   type BrokerPoolLink,
   poolInternals,
@@ -69,9 +75,13 @@ import {
   type Unit,
   type WorkerInit,
 } from "./_pool_worker.ts";
+import { reduce } from "./_reduce.ts";
 import { getDefaultModule } from "./_runtime.ts";
-import { checkStartPermissions } from "./_backend.ts";
-import { certainlyNotExported, checkNotImporting } from "./_target.ts";
+import {
+  certainlyNotExported,
+  checkNotImporting,
+  trustExports,
+} from "./_target.ts";
 import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
 import {
@@ -93,6 +103,7 @@ export type {
 } from "./_broker.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
+trustExports(WORKER_MODULE);
 
 /** Options for {@linkcode Pool}. */
 export interface PoolOptions {
@@ -178,9 +189,12 @@ export interface SubmitOptions {
    */
   timeout?: number;
   /**
-   * `ArrayBuffer`s to move rather than copy. Accepted for every start
-   * method; the tasks' bytes are copied through the pool's shared-memory
-   * channel either way, so the buffers stay usable in the caller.
+   * `ArrayBuffer`s to move rather than copy. With the `"worker"` start
+   * method, those the task's arguments hold are moved to the child that
+   * runs it (zero-copy) and are detached here, as by `postMessage`; a task
+   * whose child dies before running it then fails, as its bytes went with
+   * the child. With `"subprocess"` (or a `broker`) they are copied and stay
+   * usable here: another OS process cannot take memory over.
    *
    * @default {[]}
    */
@@ -200,7 +214,8 @@ export interface MapOptions extends SubmitOptions {
   /**
    * How many items go to a child as one task. For `map` and `starmap`, by
    * default the input is cut into about four chunks per child (Python's
-   * rule); for `imap` and `imapUnordered` the default is 1.
+   * rule), of at most 32,768 items each; for `imap` and `imapUnordered` the
+   * default is 1.
    *
    * @default {undefined}
    */
@@ -229,7 +244,11 @@ export interface AsyncResultWaitOptions {
 
 /** What {@linkcode Pool.prototype.stats} reports. */
 export interface PoolStats {
-  /** Children alive now (0 for a `broker` pool: its workers are remote). */
+  /**
+   * Children alive or being started (the first is created at once, the rest
+   * once it has answered or work waits); 0 for a `broker` pool, whose
+   * workers are remote.
+   */
   readonly workers: number;
   /**
    * Children running work now; for a `broker` pool, tasks (or chunks) sent
@@ -408,6 +427,10 @@ interface Task {
   submitted: number;
   /** The broker entry that carries it, for a `broker` pool. */
   entry?: Entry;
+  /** Buffers its payload holds that move to its child. */
+  transfer?: ArrayBuffer[];
+  /** Its payload went to its child by message, with those buffers. */
+  posted?: true;
   /** Receives the result: an error, or the value (and a chunk's partial values). */
   settle: (
     error: Error | null,
@@ -445,6 +468,8 @@ interface Entry {
 interface Call {
   tasks: Set<Task>;
   dispose: () => void;
+  /** The buffers to move to the children, when they can be. */
+  transfer: Set<ArrayBuffer> | null;
 }
 
 // How much queued work each child holds, in milliseconds of its measured
@@ -458,6 +483,89 @@ const MAX_WINDOW = 64;
 const MAX_STRIKES = 3;
 
 const now = () => performance.timeOrigin + performance.now();
+
+/** The most items of a default `map` chunk. */
+const MAX_CHUNK = 32_768;
+
+/** The items one message to a child carries at most, unless one unit has more. */
+const MESSAGE_ITEMS = 4096;
+
+/**
+ * Cuts a child's batch into messages of about `MESSAGE_ITEMS` items: many
+ * small tasks share one, a large chunk of a map goes alone.
+ */
+function splitByWeight(batch: Task[]): Task[][] {
+  const messages: Task[][] = [];
+  let current: Task[] = [];
+  let weight = 0;
+  for (const task of batch) {
+    const items = task.unit[3] === APPLY ? 1 : task.unit[4].length;
+    if (current.length > 0 && weight + items > MESSAGE_ITEMS) {
+      messages.push(current);
+      current = [];
+      weight = 0;
+    }
+    current.push(task);
+    weight += items;
+  }
+  if (current.length > 0) messages.push(current);
+  return messages;
+}
+
+/** The chunks' results as one array, faster than `flat()`. */
+function joinParts<T>(parts: T[][]): T[] {
+  let joined: T[] = [];
+  // In slices: a spread of very many arrays would overflow the stack.
+  for (let i = 0; i < parts.length; i += 8192) {
+    joined = joined.concat(...parts.slice(i, i + 8192));
+  }
+  return joined;
+}
+
+function validateTransfer(transfer: unknown): void {
+  if (!Array.isArray(transfer)) {
+    throw new TypeError(
+      `Cannot submit to the pool as transfer is ${typeof transfer}: pass an array of ArrayBuffers`,
+    );
+  }
+  for (let i = 0; i < transfer.length; i++) {
+    if (!(transfer[i] instanceof ArrayBuffer)) {
+      throw new TypeError(
+        `Cannot submit to the pool as transfer[${i}] is not an ArrayBuffer: list the ArrayBuffers to move (a view's \`.buffer\`)`,
+      );
+    }
+  }
+}
+
+/** The buffers of `wanted` that `value` holds, each once. */
+function buffersIn(value: unknown, wanted: Set<ArrayBuffer>): ArrayBuffer[] {
+  const found = new Set<ArrayBuffer>();
+  const seen = new Set<object>();
+  const visit = (item: unknown): void => {
+    if (typeof item !== "object" || item === null || seen.has(item)) return;
+    seen.add(item);
+    if (item instanceof ArrayBuffer) {
+      if (wanted.has(item)) found.add(item);
+    } else if (ArrayBuffer.isView(item)) visit(item.buffer);
+    else if (item instanceof Map) {
+      for (const [key, entry] of item) {
+        visit(key);
+        visit(entry);
+      }
+    } else if (Array.isArray(item) || item instanceof Set) {
+      for (const entry of item) visit(entry);
+    } else for (const key of Object.keys(item)) visit((item as never)[key]);
+  };
+  visit(value);
+  return [...found];
+}
+
+/** What goes on a child's queue for a task: its unit, or word to take it. */
+function unitOf(task: Task): Unit {
+  if (task.posted !== true) return task.unit;
+  const [id, module, name, kind] = task.unit;
+  return [id, module, name, kind, [], 1];
+}
 
 function validateCount(name: string, value: unknown, what: string): number {
   if (
@@ -534,8 +642,13 @@ export class Pool {
   #init: Omit<WorkerInit, "slot">;
   #maxTasks: number;
   #denoFlags: readonly string[] | undefined;
-  #results = new Queue<ResultMessage>();
+  #results: Queue<ResultMessage>;
   #slots = new Set<Slot>();
+  /** Children not created yet (see `#startRest`). */
+  #starting = 0;
+  #startTimer: ReturnType<typeof setTimeout> | undefined;
+  #onStarted: (() => void) | null = null;
+  #answeredAny = false;
   #exits = new Set<Promise<void>>();
   #pending: Task[] = [];
   #pendingHead = 0;
@@ -644,6 +757,12 @@ export class Pool {
     if (!this.#remote) {
       checkStartPermissions(startMethod, `the pool's ${startMethod} children`);
     }
+    // The first child's worker comes before anything else is made (see
+    // `#spawn`), even the result queue.
+    const first = !this.#remote && startMethod === "worker"
+      ? prestartWorker(`PoolWorker-${poolWorkers + 1}`)
+      : undefined;
+    this.#results = new Queue<ResultMessage>();
     // The main module cannot be imported while it runs (it may be awaiting
     // this pool): its error classes arrive as Error with their name.
     if (this.#module !== Deno.mainModule) {
@@ -656,7 +775,16 @@ export class Pool {
       this.#reading = this.#connect(broker, name);
       return;
     }
-    for (let i = 0; i < this.#processes; i++) this.#spawn();
+    this.#spawn(first);
+    this.#starting = this.#processes - 1;
+    if (this.#starting > 0) {
+      const started = new Promise<void>((resolve) => this.#onStarted = resolve)
+        .finally(() => this.#exits.delete(started));
+      this.#exits.add(started);
+      // Not yet: a first task submitted right after construction goes out
+      // before the first timer of this process, which costs milliseconds.
+      queueMicrotask(() => this.#startRest());
+    }
     this.#reading = this.#read();
   }
 
@@ -983,6 +1111,7 @@ export class Pool {
   close(): void {
     this.#closed = true;
     this.#stopIdle();
+    this.#startRest();
   }
 
   /**
@@ -1008,6 +1137,7 @@ export class Pool {
       "Cannot finish the task as the pool was terminated",
     );
     this.#failAll(error);
+    this.#stopStarting();
     for (const slot of this.#slots) {
       slot.stopping = true;
       slot.process.terminate();
@@ -1072,7 +1202,7 @@ export class Pool {
     let busy = this.#remote ? this.#sent.size : 0;
     for (const slot of this.#slots) if (slot.inflight.length > 0) busy++;
     return {
-      workers: this.#slots.size,
+      workers: this.#slots.size + this.#starting,
       busy,
       queued: this.#queued,
       completed: this.#completed,
@@ -1141,11 +1271,23 @@ export class Pool {
   }
 
   /** Starts watching a call's signal and timeout; the caller adds tasks. */
+  /** Whether the buffers listed in `transfer` move (and are valid). */
+  #moves(transfer: unknown): boolean {
+    validateTransfer(transfer);
+    return (transfer as unknown[]).length > 0 && !this.#remote &&
+      this.#startMethod === "worker";
+  }
+
   #call(options: SubmitOptions): Call {
-    const { signal, timeout = Infinity } = options;
+    const { signal, timeout = Infinity, transfer = [] } = options;
     validateTimeout(timeout);
+    const moves = this.#moves(transfer);
     signal?.throwIfAborted();
-    const call: Call = { tasks: new Set(), dispose: () => {} };
+    const call: Call = {
+      tasks: new Set(),
+      dispose: () => {},
+      transfer: moves ? new Set(transfer) : null,
+    };
     if (signal === undefined && timeout === Infinity) return call;
     const abort = (reason: unknown) => {
       call.dispose();
@@ -1181,9 +1323,15 @@ export class Pool {
         `Cannot submit to the pool as args is ${typeof args}: pass an array`,
       );
     }
-    // Checked here, so the caller hears of it and nothing is submitted.
-    const frame = encodeFrame(args, "args");
-    if (this.#remote && frame[0] === REDUCED) throw new TypeError(LOCAL_ONLY);
+    // Checked here, so the caller hears of it and nothing is submitted;
+    // without copying buffers that are to move.
+    if (this.#moves(options.transfer ?? [])) reduce(args, "worker", "args");
+    else {
+      const frame = encodeFrame(args, "args");
+      if (this.#remote && frame[0] === REDUCED) {
+        throw new TypeError(LOCAL_ONLY);
+      }
+    }
     const call = this.#call(options);
     return new Promise<Awaited<R>>((resolve, reject) => {
       const task = this.#task(call, name, APPLY, args, (error, value) => {
@@ -1242,6 +1390,10 @@ export class Pool {
         settle(error, value, partial);
       },
     };
+    if (call.transfer !== null) {
+      const moved = buffersIn(payload, call.transfer);
+      if (moved.length > 0) task.transfer = moved;
+    }
     call.tasks.add(task);
     return task;
   }
@@ -1267,10 +1419,19 @@ export class Pool {
       : isIterable(iterable)
       ? Array.from(iterable)
       : notIterable(iterable);
-    // Python's rule: about four chunks per child.
+    // Python's rule, about four chunks per child, with chunks of at most
+    // MAX_CHUNK items: a long input then goes in more of them, so children
+    // start sooner and the last chunk ends sooner (1M numbers: 1.2× faster).
     const chunksize = this.#chunksizeOf(
       options,
-      () => Math.max(1, Math.ceil(items.length / (this.#processes * 4))),
+      () =>
+        Math.max(
+          1,
+          Math.min(
+            MAX_CHUNK,
+            Math.ceil(items.length / (this.#processes * 4)),
+          ),
+        ),
     );
     this.#checkOpen();
     const call = this.#call(options);
@@ -1301,7 +1462,7 @@ export class Pool {
           parts[part] = values as Awaited<R>[];
           if (--left === 0) {
             call.dispose();
-            resolve(parts.length === 1 ? parts[0]! : parts.flat());
+            resolve(parts.length === 1 ? parts[0]! : joinParts(parts));
           }
         });
         this.#enqueue(task);
@@ -1466,6 +1627,9 @@ export class Pool {
   }
 
   #window(): number {
+    // While children are still to come, one task each: a second waits for
+    // them (and has them started) instead of queuing behind the first.
+    if (this.#starting > 0) return 1;
     if (this.#averageRun < 0) return 2;
     const fit = Math.floor(WINDOW_MS / Math.max(this.#averageRun, 0.001));
     // At least one task waits behind the running one, so a child never
@@ -1488,7 +1652,7 @@ export class Pool {
         slot.sent < this.#maxTasks
       ) open.push(slot);
     }
-    if (open.length === 0) return;
+    if (open.length === 0) return this.#startRest();
     open.sort((a, b) => a.inflight.length - b.inflight.length);
     const batches = open.map(() => [] as Task[]);
     // Round robin, so a few long tasks spread over all children.
@@ -1509,22 +1673,34 @@ export class Pool {
         placed = true;
       }
     }
-    for (let i = 0; i < open.length; i++) {
-      const batch = batches[i]!;
-      if (batch.length > 0) this.#send(open[i]!, batch);
+    // A message at a time to each child in turn, so the first child starts
+    // while the others' work is still being encoded.
+    const messages = batches.map(splitByWeight);
+    for (let round = 0, sent = true; sent; round++) {
+      sent = false;
+      for (let i = 0; i < open.length; i++) {
+        const message = messages[i]![round];
+        if (message === undefined) continue;
+        this.#send(open[i]!, message);
+        sent = true;
+      }
     }
+    if (this.#queued > 0) this.#startRest();
   }
 
-  #send(slot: Slot, batch: Task[]): void {
+  #send(slot: Slot, tasks: Task[]): void {
+    const batch = tasks.filter((task) =>
+      task.transfer === undefined || this.#post(slot, task)
+    );
     try {
-      slot.tasks.putNowait(batch.map((task) => task.unit));
+      slot.tasks.putNowait(batch.map(unitOf));
       for (const task of batch) this.#sentTo(slot, task);
     } catch {
       // One of them cannot be cloned: send the rest one by one, failing
       // only that one.
       for (const task of batch) {
         try {
-          slot.tasks.putNowait([task.unit]);
+          slot.tasks.putNowait([unitOf(task)]);
           this.#sentTo(slot, task);
         } catch (error) {
           this.#failed++;
@@ -1535,6 +1711,27 @@ export class Pool {
     }
     if (slot.sent >= this.#maxTasks) slot.stopping = true;
     this.#stopIdle();
+  }
+
+  /**
+   * Moves a task's payload and buffers to a worker child by message; its
+   * unit then says to take them. A payload that cannot be cloned fails the
+   * task alone.
+   */
+  #post(slot: Slot, task: Task): boolean {
+    const handle = childHandles.get(slot.process);
+    if (handle?.post === undefined) return true;
+    try {
+      const { value, reduced } = reduce(task.unit[4], "worker", "args");
+      handle.post(task.unit[0], { payload: value, reduced }, task.transfer!);
+      task.posted = true;
+      return true;
+    } catch (error) {
+      this.#failed++;
+      task.state = DONE;
+      task.settle(error as Error, undefined);
+      return false;
+    }
   }
 
   #sentTo(slot: Slot, task: Task): void {
@@ -1596,16 +1793,36 @@ export class Pool {
 
   // --- children ---------------------------------------------------------
 
-  #spawn(): void {
+  /** Starts a child, in the worker `prestarted` for it if there is one. */
+  #spawn(prestarted?: Worker): void {
+    const number = ++poolWorkers;
+    const name = `PoolWorker-${number}`;
+    // First: the worker loads its modules while the rest is made here.
+    const worker = prestarted ??
+      (this.#startMethod === "worker" ? prestartWorker(name) : undefined);
+    try {
+      this.#start(number, name, worker);
+    } catch (error) {
+      worker?.terminate();
+      throw error;
+    }
+  }
+
+  #start(number: number, name: string, worker: Worker | undefined): void {
     const tasks = new Queue<TaskMessage>();
-    const init: WorkerInit = { ...this.#init, slot: ++poolWorkers };
+    const init: WorkerInit = { ...this.#init, slot: number };
     const process = new Process({
       target: poolWorker,
       args: [tasks, this.#results, init],
       module: WORKER_MODULE,
       startMethod: this.#startMethod,
-      name: `PoolWorker-${init.slot}`,
+      name,
       ...(this.#denoFlags === undefined ? {} : { denoFlags: this.#denoFlags }),
+    });
+    // The task module loads while the child sets up, not after.
+    childSetups.set(process, {
+      preload: [this.#module],
+      ...(worker === undefined ? {} : { worker }),
     });
     const slot: Slot = {
       process: process as unknown as Process,
@@ -1625,6 +1842,51 @@ export class Pool {
     this.#exits.add(exit);
   }
 
+  /**
+   * Starts the children after the first, one per turn of the event loop.
+   * Creating a worker blocks this thread for several milliseconds, so while
+   * the first child holds an unanswered task and nothing waits, they wait
+   * for that answer: it is read first, not after the creations.
+   */
+  #startRest(): void {
+    if (this.#starting === 0 || this.#startTimer !== undefined) return;
+    if (this.#startsNow()) {
+      this.#startTimer = setTimeout(() => {
+        this.#startTimer = undefined;
+        if (!this.#startsNow()) return;
+        this.#starting--;
+        this.#spawn();
+        this.#dispatch();
+        if (this.#starting > 0) this.#startRest();
+        else this.#stopStarting();
+      }, 0);
+    }
+  }
+
+  /**
+   * Whether to create the next child now: not while a first answer is on
+   * its way and nothing waits; never once no more are needed (a pool
+   * terminated, broken, or closed with nothing left to run).
+   */
+  #startsNow(): boolean {
+    const idle = this.#closed && this.#queued === 0 && this.#iterating === 0;
+    if (this.#terminated || this.#broken !== null || idle) {
+      this.#stopStarting();
+      return false;
+    }
+    return this.#answeredAny || this.#queued > 0 || this.#sent.size === 0;
+  }
+
+  /** Gives up the children not created yet. */
+  #stopStarting(): void {
+    clearTimeout(this.#startTimer);
+    this.#startTimer = undefined;
+    this.#starting = 0;
+    const done = this.#onStarted;
+    this.#onStarted = null;
+    done?.();
+  }
+
   async #onExit(slot: Slot, code: number): Promise<void> {
     // Whatever it answered before it died is read first; one turn lets a
     // result the reader had already taken be handled too.
@@ -1639,7 +1901,19 @@ export class Pool {
     const rest: Task[] = [];
     for (const task of held) {
       if (task.state === DONE) continue;
-      if (task === running && !slot.killed) {
+      if (task.posted === true && task !== running) {
+        // Its payload and buffers went to the dead child: nothing is left
+        // to run it with.
+        task.state = DONE;
+        this.#failed++;
+        task.settle(
+          new ProcessError(
+            `Cannot run the task as pool worker ${slot.process.name} died with exit code ${code} holding the buffers transferred to it`,
+            { exitCode: code },
+          ),
+          undefined,
+        );
+      } else if (task === running && !slot.killed) {
         task.state = DONE;
         this.#failed++;
         task.settle(
@@ -1670,12 +1944,14 @@ export class Pool {
     if (!this.#terminated && this.#broken === null && needed) this.#spawn();
     this.#dispatch();
     this.#stopIdle();
+    this.#startRest();
   }
 
   #break(error: Error): void {
     this.#broken = error;
     this.#closed = true;
     this.#failAll(this.#brokenError());
+    this.#stopStarting();
     for (const slot of this.#slots) {
       slot.stopping = true;
       slot.process.terminate();
@@ -1697,6 +1973,7 @@ export class Pool {
       this.#drain();
       this.#dispatch();
       this.#stopIdle();
+      this.#startRest();
     }
   }
 
@@ -1720,6 +1997,7 @@ export class Pool {
       }
       return;
     }
+    this.#answeredAny = true;
     const outcome = message as Outcome;
     const id = outcome[0];
     const task = this.#sent.get(id);

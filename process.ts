@@ -34,6 +34,8 @@ import {
   type Backend,
   checkStartPermissions,
   type ChildHandle,
+  childHandles,
+  childSetups,
 } from "./_backend.ts";
 import { subprocessBackend } from "./_backend_subprocess.ts";
 import { workerBackend } from "./_backend_worker.ts";
@@ -385,12 +387,14 @@ export class Process<A extends unknown[] = unknown[]> {
     const { value, reduced } = reduce(this.#args, backend.method, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
+    const { preload, worker } = childSetups.get(this) ?? {};
     const handle = backend.spawn({
       t: "init",
       module: this.#module,
       target: targetName,
       args: value as unknown[],
       reduced,
+      ...(preload === undefined ? {} : { preload }),
       info: {
         name: this.#name,
         pid: 0,
@@ -398,8 +402,9 @@ export class Process<A extends unknown[] = unknown[]> {
         isMain: false,
         startMethod: backend.method,
       },
-    }, { denoFlags: this.#denoFlags });
+    }, { denoFlags: this.#denoFlags, worker });
     this.#handle = handle;
+    childHandles.set(this, handle);
     active.add(this as unknown as Process);
     this.#exited = handle.exited.then((code) => {
       markExited(handle.pid);

@@ -15,3 +15,8 @@ export function spin(n: number): number {
   for (let i = 0; i < n; i++) x = (x + i * i) % 1_000_003;
   return x;
 }
+
+/** The length of the bytes a task received. */
+export function byteLength(bytes: Uint8Array): number {
+  return bytes.length;
+}

@@ -4,7 +4,7 @@
 //   deno bench -A --no-check bench/pool_bench.ts
 import { Pool } from "../pool.ts";
 import type { StartMethod } from "../process.ts";
-import { add, add100 } from "./_pool_targets.ts";
+import { add, add100, byteLength } from "./_pool_targets.ts";
 
 const module = new URL("./_pool_targets.ts", import.meta.url);
 const items = Array.from({ length: 20_000 }, (_, i) => i);
@@ -51,4 +51,29 @@ for (const startMethod of ["worker", "subprocess"] as StartMethod[]) {
       b.end();
     },
   });
+
+  for (const moved of [false, true]) {
+    Deno.bench({
+      name: `${startMethod}: 20 apply of 8 MiB each, ${
+        moved ? "transfer" : "copied"
+      }`,
+      group: `8 MiB arguments, ${startMethod}`,
+      n: 5,
+      warmup: 1,
+      async fn(b) {
+        await using pool = new Pool({ processes: 2, module, startMethod });
+        await pool.apply(add, [1, 2]);
+        const buffers = Array.from(
+          { length: 20 },
+          () => new Uint8Array(8 << 20),
+        );
+        b.start();
+        for (const bytes of buffers) {
+          const transfer = moved ? [bytes.buffer] : [];
+          await pool.apply(byteLength, [bytes], { transfer });
+        }
+        b.end();
+      },
+    });
+  }
 }

@@ -165,6 +165,33 @@ Deno.test("encode() moves large binary data whole", () => {
   assertEquals(copy.label, "x");
 });
 
+Deno.test("encode() keeps long arrays of numbers exactly, and an array met twice as one", () => {
+  const numbers = Array.from({ length: 5000 }, (_, i) => i * 1.5 - 7);
+  numbers[10] = -0;
+  numbers[11] = NaN;
+  numbers[12] = -Infinity;
+  numbers[13] = Number.MAX_VALUE;
+  const holey = Array.from({ length: 2000 }, (_, i) => i);
+  delete holey[5];
+  const mixed = Array.from({ length: 2000 }, (_, i) => i);
+  mixed[1999] = "x" as unknown as number;
+  const copy = roundTrip({ numbers, again: numbers, holey, mixed });
+  assertEquals(copy.numbers, numbers);
+  assert(Object.is(copy.numbers[10], -0));
+  assert(Number.isNaN(copy.numbers[11]));
+  assertStrictEquals(copy.again, copy.numbers);
+  assertEquals(copy.holey.length, 2000);
+  assert(!(5 in copy.holey));
+  assertEquals(copy.mixed, mixed);
+  const exact = Array.from({ length: 3000 }, (_, i) => i);
+  const fromFrame = decodeFrameSync(encodeFrame([exact, "tail"], "item"));
+  assertEquals(fromFrame, [exact, "tail"]);
+  const frame = inPlaceFrame([exact, "tail"])!;
+  const dest = new Uint8Array(frame.maxBytes + 3);
+  const length = frame.fill(dest, 3);
+  assertEquals(decodeFrameSync(dest.subarray(3, 3 + length)), [exact, "tail"]);
+});
+
 Deno.test("encode() throws DataCloneError for functions and symbols", () => {
   for (const value of [() => {}, { deep: [Symbol("s")] }]) {
     const error = assertThrows(() => encode(value), DOMException);

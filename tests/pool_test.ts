@@ -25,12 +25,14 @@ import {
   forever,
   getGreeting,
   hog,
+  napThenWho,
   pid,
   putTo,
   setGreeting,
   sleepy,
   square,
   strayError,
+  sumBytes,
   unsendable,
   whoAmI,
 } from "./testdata/pool_targets.ts";
@@ -223,6 +225,101 @@ for (const startMethod of START_METHODS) {
       assertEquals(await Promise.all(others), [1, 2, 3, 4, 5, 6]);
       assertEquals(await pool.map(add100, [1, 2, 3]), [101, 102, 103]);
       assertEquals(pool.stats().workers, 2);
+    }));
+
+  test("children after the first start once it answered, and all serve", () =>
+    withPool(startMethod, { processes: 3 }, async (pool) => {
+      assertEquals(pool.stats().workers, 3);
+      assertEquals(await pool.apply(add, [1, 2]), 3);
+      const who = await pool.map(napThenWho, Array(6).fill(300), {
+        chunksize: 1,
+      });
+      assertEquals(new Set(who).size, 3);
+    }));
+
+  test("a task submitted beside a long first one runs in another child at once", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const slow = pool.apply(sleepy, [2000, "slow"]);
+      const quick = pool.apply(add, [1, 2]);
+      const first = await Promise.race([
+        slow.then(() => "slow"),
+        quick.then(() => "quick"),
+      ]);
+      assertEquals(first, "quick");
+      assertEquals(await slow, "slow");
+    }));
+
+  test("a pool closed or terminated right after construction ends", async () => {
+    const closed = new Pool({ processes: 3, module, startMethod });
+    closed.close();
+    await deadline(closed.join(), TIMEOUT);
+    assertEquals(closed.stats().workers, 0);
+    const terminated = new Pool({ processes: 3, module, startMethod });
+    terminated.terminate();
+    await deadline(terminated.join(), TIMEOUT);
+    assertEquals(terminated.stats().workers, 0);
+  });
+
+  test("transfer moves buffers to a worker child (copies them for a subprocess), alone or beside a Queue", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const moves = startMethod === "worker";
+      const bytes = new Uint8Array(1 << 20).fill(1);
+      bytes[7] = 9;
+      const q = new Queue<number>();
+      assertEquals(
+        await pool.apply(sumBytes, [bytes, q], { transfer: [bytes.buffer] }),
+        (1 << 20) + 8,
+      );
+      assertEquals(await q.get({ timeout: TIMEOUT }), 1 << 20);
+      assertEquals(bytes.buffer.detached, moves);
+      const parts = [new Uint8Array(3), new Uint8Array(5)];
+      const kept = new ArrayBuffer(8);
+      assertEquals(
+        await pool.map(byteLength, parts, {
+          chunksize: 1,
+          transfer: [parts[0]!.buffer, parts[1]!.buffer, kept],
+        }),
+        [3, 5],
+      );
+      assertEquals(parts.map((part) => part.buffer.detached), [moves, moves]);
+      // Not among the arguments: it stays.
+      assert(!kept.detached);
+    }));
+
+  test("transfer rejects what is not a list of ArrayBuffers; the pool stays usable", () =>
+    withPool(startMethod, {}, async (pool) => {
+      const shared = new Uint8Array(new SharedArrayBuffer(4));
+      await assertRejects(
+        () =>
+          pool.apply(byteLength, [shared], {
+            transfer: [shared.buffer as unknown as ArrayBuffer],
+          }),
+        TypeError,
+        "transfer[0] is not an ArrayBuffer",
+      );
+      await assertRejects(
+        () =>
+          pool.apply(byteLength, [shared], {
+            transfer: "x" as unknown as ArrayBuffer[],
+          }),
+        TypeError,
+        "transfer is string",
+      );
+      assertEquals(await pool.apply(byteLength, [shared]), 4);
+    }));
+
+  test("a task whose buffers moved to a child that died before running it fails", () =>
+    withPool(startMethod, { processes: 1 }, async (pool) => {
+      const bytes = new Uint8Array(16);
+      const dying = pool.apply(exitWith, [3]);
+      const moved = pool.apply(byteLength, [bytes], {
+        transfer: [bytes.buffer],
+      });
+      await assertRejects(() => dying, ProcessError, "exit code 3");
+      if (startMethod === "worker") {
+        await assertRejects(() => moved, ProcessError, "holding the buffers");
+      } else assertEquals(await moved, 16);
+      assertEquals(await pool.apply(add, [1, 2]), 3);
     }));
 
   test("a child killed by an error outside any task fails the task it ran", () =>

@@ -28,6 +28,12 @@ export function whoAmI(): number {
   return currentProcess().pid;
 }
 
+/** Which child ran it, after a nap of `ms`. */
+export async function napThenWho(ms: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return currentProcess().pid;
+}
+
 /** Exits the child with `code` in the middle of the task. */
 export function exitWith(code: number): never {
   Deno.exit(code);
@@ -100,6 +106,17 @@ export function busyFor(ms: number): number {
 export function hog(): never {
   const held: number[][] = [];
   for (;;) held.push(new Array(1_000_000).fill(held.length));
+}
+
+/** The sum of the bytes, and `q` told their count. */
+export async function sumBytes(
+  bytes: Uint8Array,
+  q?: Queue<number>,
+): Promise<number> {
+  await q?.put(bytes.length);
+  let sum = 0;
+  for (const byte of bytes) sum += byte;
+  return sum;
 }
 
 export function byteLength(bytes: Uint8Array): number {
