@@ -163,6 +163,30 @@ Deno.test("Queue carries a 100 MiB Uint8Array and a deeply nested 10 MB object i
   assertEquals(await q.get(wait), object);
 });
 
+/**
+ * A JoinableQueue holding "before", and a child that puts two items of
+ * `size` bytes to it while nobody reads, then dies as `how` says.
+ */
+async function startHugePutter(
+  startMethod: StartMethod,
+  size: number,
+  how: "wait" | "exit",
+) {
+  const q = new JoinableQueue<unknown>();
+  const started = new Queue<string>();
+  await q.put("before");
+  const child = start(
+    startMethod,
+    targets.putsHugeThenDies,
+    q,
+    started,
+    size,
+    how,
+  );
+  assertEquals(await started.get(wait), "putting");
+  return { q, child };
+}
+
 for (const startMethod of START_METHODS) {
   Deno.test(`Queue delivers a child's unawaited last put (${startMethod})`, async () => {
     const q = new Queue<[string, number]>();
@@ -174,18 +198,11 @@ for (const startMethod of START_METHODS) {
   for (const how of ["kill", "terminate", "exit"] as const) {
     Deno.test(`Queue keeps working after a child putting items larger than the ring dies (${how}, ${startMethod})`, async () => {
       const size = 20_000_000;
-      const q = new JoinableQueue<unknown>();
-      const started = new Queue<string>();
-      await q.put("before");
-      const child = start(
+      const { q, child } = await startHugePutter(
         startMethod,
-        targets.putsHugeThenDies,
-        q,
-        started,
         size,
         how === "exit" ? "exit" : "wait",
       );
-      assertEquals(await started.get(wait), "putting");
       await delay(100);
       if (how === "kill") child.kill();
       if (how === "terminate") child.terminate();
@@ -210,18 +227,7 @@ for (const startMethod of START_METHODS) {
   Deno.test(`Queue counts nothing a child killed at any point of its puts reserved and never wrote (${startMethod})`, async () => {
     const size = 20_000_000;
     for (const after of [0, 1, 2, 5, 10, 20]) {
-      const q = new JoinableQueue<unknown>();
-      const started = new Queue<string>();
-      await q.put("before");
-      const child = start(
-        startMethod,
-        targets.putsHugeThenDies,
-        q,
-        started,
-        size,
-        "wait",
-      );
-      assertEquals(await started.get(wait), "putting");
+      const { q, child } = await startHugePutter(startMethod, size, "wait");
       await delay(after);
       child.kill();
       await child.join(wait);

@@ -190,6 +190,22 @@ async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   }
 }
 
+/** How many entries a tasks stream has, and how many a worker holds. */
+function streamOf(
+  client: Awaited<ReturnType<typeof adminClient>>,
+  key: string,
+) {
+  return {
+    length: async () => Number(await client.sendCommand(["XLEN", key])),
+    // None before the workers' group exists.
+    held: async () => {
+      const summary = await client.sendCommand(["XPENDING", key, "mp"])
+        .catch(() => [0]) as unknown[];
+      return Number(summary[0]);
+    },
+  };
+}
+
 async function markers(dir: string, prefix: string): Promise<string[]> {
   const found: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
@@ -484,13 +500,7 @@ Deno.test("Pool with a Redis broker leaves no keys behind once terminated: its q
   const pool = remotePool(redis, name, 1);
   await using client = await adminClient(redis);
   const key = `mp:${name}:tasks`;
-  const length = async () => Number(await client.sendCommand(["XLEN", key]));
-  // Entries a worker holds (none before the workers' group exists).
-  const held = async () => {
-    const summary = await client.sendCommand(["XPENDING", key, "mp"])
-      .catch(() => [0]) as unknown[];
-    return Number(summary[0]);
-  };
+  const { length, held } = streamOf(client, key);
   await using _worker = inProcessWorker(redis, name, "worker");
   const running = [1, 2].map((i) =>
     pool.apply(sleepy, [300, i], { timeout: TIMEOUT })
@@ -514,7 +524,7 @@ Deno.test("Pool with a Redis broker takes a cancelled task back from the stream 
   await using pool = remotePool(redis, name, 1);
   await using client = await adminClient(redis);
   const key = `mp:${name}:tasks`;
-  const length = async () => Number(await client.sendCommand(["XLEN", key]));
+  const { length } = streamOf(client, key);
   const evidence = `${redis.dir}/cancelled.txt`;
   const controller = new AbortController();
   const cancelled = pool.apply(record, [evidence, "cancelled"], {
@@ -545,12 +555,7 @@ Deno.test("Pool with a Redis broker skips a task cancelled in an entry no worker
   await using busyPool = remotePool(redis, name, 1);
   await using client = await adminClient(redis);
   const key = `mp:${name}:tasks`;
-  const length = async () => Number(await client.sendCommand(["XLEN", key]));
-  const held = async () => {
-    const summary = await client.sendCommand(["XPENDING", key, "mp"])
-      .catch(() => [0]) as unknown[];
-    return Number(summary[0]);
-  };
+  const { length, held } = streamOf(client, key);
   await using _worker = inProcessWorker(redis, name, "worker");
   // As many entries as the worker takes at first, one task each.
   const busy = [];
