@@ -26,6 +26,7 @@ import {
   type SpawnOptions,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
+import { readEach, RingOutbox, type RingPair } from "./_ring_link.ts";
 import {
   CallRouter,
   failInflight,
@@ -126,7 +127,11 @@ export class ChildLink {
   #blocked: [BlockingFrame, Reply][] = [];
   #serving: Promise<void>[] = [];
   #limit: number;
+  /** The connections open: while any, the child is alive. */
   #conns = new Set<Deno.Conn>();
+  /** Where answers to main calls go when the child sends over rings. */
+  #ringAnswers: RingOutbox | null = null;
+  #rings: RingPair | null = null;
 
   /**
    * @param pid The pid of the child served.
@@ -139,7 +144,25 @@ export class ChildLink {
     );
     this.#router = new CallRouter(
       pid,
-      (answer) => this.#answers.send(encode(answer)),
+      (answer) => (this.#ringAnswers ?? this.#answers).send(encode(answer)),
+    );
+  }
+
+  /**
+   * Serves the calls the child sends over `rings` instead of its main
+   * connection (`_ring_link.ts`), until its connections are closed and the
+   * ring is read to its end.
+   */
+  attachRings(rings: RingPair): void {
+    if (this.#rings !== null) return;
+    this.#rings = rings;
+    this.#ringAnswers = new RingOutbox(rings.down);
+    this.#serving.push(
+      readEach(
+        rings.up,
+        (payload) => this.#onMain(payload),
+        () => this.#conns.size === 0,
+      ).catch((error) => console.error(error)),
     );
   }
 
@@ -171,6 +194,7 @@ export class ChildLink {
       await Promise.all(this.#serving);
     }
     this.#router.close();
+    this.#ringAnswers?.close();
     if (this.#mainConnected) {
       await this.#answers.flushed().catch(() => {});
       closeQuietly(await this.#main.promise);
@@ -193,6 +217,9 @@ export class ChildLink {
       // after can be trusted to line up); the link closes it. A child that died mid-frame has its
       // exit reported through its status.
       if (error instanceof RangeError) console.error(error);
+    } finally {
+      this.#conns.delete(conn);
+      if (this.#conns.size === 0) this.#rings?.up.wakeReaders();
     }
   }
 

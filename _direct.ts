@@ -12,6 +12,10 @@
 // peer's connections close, the peer is dead to the owner, and what it held
 // is freed by the layer's one rule for dead parties.
 //
+// A peer of the same process tree that shares memory with the owner sends
+// its operations over a pair of rings instead (`_ring_link.ts`): the socket
+// then only tells the owner when the peer dies.
+//
 // Over TCP both sides prove they know the key before anything else is read
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
@@ -19,7 +23,14 @@
 import { socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
-import { DIRECT_ROUTE, markExited } from "./_isolates.ts";
+import { DIRECT_ROUTE, markExited, treeName } from "./_isolates.ts";
+import {
+  createRingPair,
+  readEach,
+  type RingPair,
+  type RingPairRef,
+} from "./_ring_link.ts";
+import { mapRingPair, RingOutbox } from "./_ring_link.ts";
 import {
   addFlusher,
   current,
@@ -51,12 +62,17 @@ export interface DirectAddress {
   authkey?: Uint8Array;
   /** The largest frame the owner accepts. */
   limit: number;
+  /**
+   * The owner's process tree (see `treeName`), for `unix`, when it shares
+   * memory across OS processes: a peer of the same tree sends over rings.
+   */
+  tree?: string;
 }
 
 /** The default frame limit: far above any sane operation, far below memory. */
 export const DEFAULT_FRAME_LIMIT = 64 * 1024 * 1024;
 /** Handshake frames are small; anything larger is not a peer of ours. */
-const HANDSHAKE_LIMIT = 1024;
+const HANDSHAKE_LIMIT = 4096;
 const CHALLENGE = new TextEncoder().encode("#CHALLENGE#");
 const WELCOME = new TextEncoder().encode("#WELCOME#");
 const FAILURE = new TextEncoder().encode("#FAILURE#");
@@ -160,6 +176,8 @@ interface Hello {
   token: string;
   role: string;
   pid: number;
+  /** The rings the peer sends over, if it does. */
+  rings?: RingPairRef;
 }
 
 /**
@@ -173,8 +191,9 @@ export async function openDirect(
   address: DirectAddress,
   role: string,
   token: string,
+  rings?: RingPairRef,
 ): Promise<Deno.Conn> {
-  return (await handshakeWith(address, role, token)).conn;
+  return (await handshakeWith(address, role, token, rings)).conn;
 }
 
 /** A connection's role that only asks for the server's root, then closes. */
@@ -205,6 +224,7 @@ async function handshakeWith(
   address: DirectAddress,
   role: string,
   token: string,
+  rings?: RingPairRef,
 ): Promise<{ conn: Deno.Conn; root: unknown }> {
   let conn: Deno.Conn;
   try {
@@ -228,6 +248,7 @@ async function handshakeWith(
       await deliverChallenge(conn, address.authkey);
     }
     const hello: Hello = { token, role, pid: current.pid };
+    if (rings !== undefined) hello.rings = rings;
     await writeSmall(conn, new TextEncoder().encode(JSON.stringify(hello)));
     const accepted = JSON.parse(
       new TextDecoder().decode(await readSmall(conn)),
@@ -297,6 +318,8 @@ export class DirectServer {
       // Only this user's processes may connect to a local server.
       Deno.chmodSync(path, 0o600);
       this.address = { transport: "unix", path, limit };
+      const tree = treeName();
+      if (tree !== null) this.address.tree = tree;
     } else {
       const listener = Deno.listen({
         hostname: options.hostname,
@@ -350,12 +373,17 @@ export class DirectServer {
       conn.close();
       return;
     }
+    const rings = hello.rings === undefined ? null : mapRingPair(hello.rings);
+    if (hello.rings !== undefined && rings === null) {
+      throw new Error("Cannot map the rings a peer sends over");
+    }
     let peer = this.#peers.get(hello.token);
     if (peer === undefined) {
       const fresh = new ChildLink(DIRECT_ROUTE, this.address.limit);
       peer = fresh;
       this.#peers.set(hello.token, fresh);
       peer.onConnect(hello.role, conn);
+      if (rings !== null) peer.attachRings(rings);
       // Every connection of a peer closes only when it dies (or this server
       // does): from then on it is dead here, and what it held is freed.
       fresh.closed().then(() => {
@@ -366,6 +394,7 @@ export class DirectServer {
       return;
     }
     peer.onConnect(hello.role, conn);
+    if (rings !== null) peer.attachRings(rings);
   }
 
   /** Stops listening and drops every peer. */
@@ -420,7 +449,12 @@ export class DirectLink implements ParentLink {
   #token = crypto.randomUUID();
   #connection: Promise<Deno.Conn> | null = null;
   #conn: Deno.Conn | null = null;
-  #writer: FrameWriter;
+  #writer: FrameWriter | RingOutbox;
+  /** The rings calls go over instead of the socket, if the owner can map them. */
+  #rings: { pair: RingPair; ref: RingPairRef } | null;
+  #answering = false;
+  /** Whether the owner is known to read the rings (it answered over them). */
+  #attached = false;
   #helper: Worker | null = null;
   #error: Error | null = null;
   /** Calls sent and not yet answered: while any, the link keeps us alive. */
@@ -428,18 +462,29 @@ export class DirectLink implements ParentLink {
 
   constructor(address: DirectAddress) {
     this.#address = address;
-    this.#writer = new FrameWriter(async (bytes) => {
-      await writeAll(await this.#connect(), bytes);
-    });
+    this.#rings = address.tree !== undefined && address.tree === treeName()
+      ? createRingPair()
+      : null;
+    this.#writer = this.#rings !== null
+      ? new RingOutbox(this.#rings.pair.up)
+      : new FrameWriter(async (bytes) => {
+        await writeAll(await this.#connect(), bytes);
+      });
     // A child's last operations, unawaited, still reach the server before
     // it exits (the feeder-thread rule of queues).
-    addFlusher(() => this.#writer.flushed().catch(() => {}));
+    addFlusher(() => this.flushed().catch(() => {}));
   }
 
   #connect(): Promise<Deno.Conn> {
-    this.#connection ??= openDirect(this.#address, MAIN, this.#token).then(
+    this.#connection ??= openDirect(
+      this.#address,
+      MAIN,
+      this.#token,
+      this.#rings?.ref,
+    ).then(
       (conn) => {
         this.#conn = conn;
+        this.#attached = true;
         if (this.#pending === 0) conn.unref();
         readFrames(conn, (payload) => this.#receive(payload))
           .catch(() => {})
@@ -463,15 +508,34 @@ export class DirectLink implements ParentLink {
   }
 
   #receive(payload: Uint8Array): void {
+    this.#attached = true;
     const answer = decode(payload) as ReturnMessage;
     if (--this.#pending === 0) this.#conn?.unref();
     receiveReturn(answer);
+  }
+
+  /** Reads answers from the rings while calls are out. */
+  #readAnswers(): void {
+    if (this.#rings === null || this.#answering) return;
+    this.#answering = true;
+    readEach(
+      this.#rings.pair.down,
+      (payload) => this.#receive(payload),
+      () => this.#pending === 0 || this.#error !== null,
+    ).catch((error) => this.fail(error)).finally(() => {
+      this.#answering = false;
+      if (this.#pending > 0 && this.#error === null) this.#readAnswers();
+    });
   }
 
   /** Rejects every call waiting through this link, and every later one. */
   fail(error: Error): void {
     this.#error ??= error;
     failInflight(this.#error, this);
+    if (this.#rings !== null) {
+      (this.#writer as RingOutbox).close();
+      this.#rings.pair.down.wakeReaders();
+    }
     if (this.#conn !== null) {
       try {
         this.#conn.close();
@@ -502,10 +566,17 @@ export class DirectLink implements ParentLink {
     }
     this.#writer.send(bytes);
     if (this.#connection === null) this.#connect().catch(() => {});
+    if (this.#pending > 0) this.#readAnswers();
   }
 
-  flushed(): Promise<void> {
-    return this.#writer.flushed();
+  async flushed(): Promise<void> {
+    // Over rings, what was sent is delivered once the owner has mapped them
+    // (the handshake) and it is all in the ring: the owner drains the ring
+    // before it lets a peer that exited go.
+    if (this.#rings !== null && !this.#attached && this.#connection !== null) {
+      await this.#connection;
+    }
+    await this.#writer.flushed();
   }
 
   unsent(): boolean {
@@ -551,6 +622,7 @@ export class DirectLink implements ParentLink {
         t: "init",
         direct: this.#address,
         token: this.#token,
+        rings: this.#rings?.ref,
       });
     }
     this.#helper.postMessage(message);

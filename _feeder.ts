@@ -125,6 +125,11 @@ export class RingWriter {
     }
   }
 
+  /** Copies of the list of frames kept, in order (the bytes are shared). */
+  kept(): Uint8Array[] {
+    return this.#pending.slice(this.#head);
+  }
+
   /** Drops the frames not yet written, returning how many. */
   discard(): number {
     const count = this.#kept;

@@ -97,8 +97,17 @@ export function shareWithChild(
   const code = callerCode(pid, pid);
   const ref = isolateTableRef();
   if (ref === null) return null;
-  Atomics.store(words(), CROSS, 1);
+  markCrossProcess();
   return { table: ref, code };
+}
+
+/**
+ * Makes every wait in the tree on memory shared across OS processes sleep
+ * in the kernel from now on, as once a subprocess child shares the table:
+ * for memory mapped twice in one OS process too (see `_ring_link.ts`).
+ */
+export function markCrossProcess(): void {
+  Atomics.store(words(), CROSS, 1);
 }
 
 /**

@@ -7,6 +7,7 @@
 import { decode, encode } from "./_codec.ts";
 import { describeAddress, type DirectAddress, openDirect } from "./_direct.ts";
 import { toWireError } from "./_errors_wire.ts";
+import type { RingPairRef } from "./_ring_link.ts";
 import { ProcessError } from "./errors.ts";
 import {
   type FetchMessage,
@@ -29,6 +30,8 @@ interface InitMessage {
   socket?: string;
   /** The owner's address, for calls to an owner reached directly. */
   direct?: DirectAddress;
+  /** The rings a direct link sends its other calls over, if it does. */
+  rings?: RingPairRef;
   token: string;
 }
 
@@ -56,7 +59,7 @@ async function connect(init: InitMessage): Promise<Deno.Conn> {
       describeAddress(init.direct)
     } is gone: it has shut down or died`;
     try {
-      conn = await openDirect(init.direct, BLOCKING, init.token);
+      conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
     } catch (error) {
       goneMessage = (error as Error).message;
       throw error;

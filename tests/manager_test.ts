@@ -23,8 +23,10 @@ import {
   Counter,
   incrementCounter,
   incrementUnderLock,
+  largeValue,
   sendProxies,
   setAndAppend,
+  setLargeUntilKilled,
   setThenSignal,
   setUnawaited,
   syncObjects,
@@ -338,6 +340,27 @@ for (const server of START_METHODS) {
       const d = manager.dict<string, number>();
       await d.set("still", 1);
       assertEquals(await d.get("still"), 1);
+    });
+
+    Deno.test(`${server} server: a ${method} client killed while setting large values leaves whole values, in order`, async () => {
+      await using manager = await Manager.start({ startMethod: server });
+      const d = manager.dict<string, Uint8Array>();
+      const started = manager.event();
+      const child = start(method, setLargeUntilKilled, d, started);
+      assert(await started.wait({ timeout: TIMEOUT }));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      child.kill();
+      assertEquals(await joined(child), -9);
+      const keys = await d.keys();
+      assert(keys.length >= 3);
+      // A prefix of what it sent, each value whole: nothing half-applied,
+      // nothing overtaken.
+      assertEquals(keys, keys.map((_, i) => `k${i}`));
+      for (const [i, key] of keys.entries()) {
+        assertEquals(await d.get(key), largeValue(i));
+      }
+      await d.set("after", largeValue(7));
+      assertEquals(await d.get("after"), largeValue(7));
     });
 
     Deno.test(`${server} server: a ${method} client killed while holding a lock frees it`, async () => {

@@ -156,3 +156,22 @@ export async function listAppend(l: ListProxy<number>, n: number) {
 export function setUnawaited(d: DictProxy<string, number>) {
   d.set("last", 1);
 }
+
+/** The bytes of large value `i`: 2 MiB, more than a link's ring holds. */
+export function largeValue(i: number): Uint8Array {
+  const bytes = new Uint8Array(2 * 1024 * 1024);
+  bytes.fill(i % 251);
+  bytes[0] = i & 0xff;
+  return bytes;
+}
+
+/** Sets large values one after another until killed, saying when it began. */
+export async function setLargeUntilKilled(
+  d: DictProxy<string, Uint8Array>,
+  started: Event,
+) {
+  for (let i = 0;; i++) {
+    await d.set(`k${i}`, largeValue(i));
+    if (i === 2) await started.set();
+  }
+}
