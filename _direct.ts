@@ -462,9 +462,11 @@ export class DirectLink implements ParentLink {
 
   constructor(address: DirectAddress) {
     this.#address = address;
-    this.#rings = address.tree !== undefined && address.tree === treeName()
-      ? createRingPair()
-      : null;
+    // On one CPU a ring's waker and waiter take turns through the kernel's
+    // futex and two threads each way; the socket's round trip costs less.
+    const rings = address.tree !== undefined && address.tree === treeName() &&
+      navigator.hardwareConcurrency > 1;
+    this.#rings = rings ? createRingPair() : null;
     this.#writer = this.#rings !== null
       ? new RingOutbox(this.#rings.pair.up)
       : new FrameWriter(async (bytes) => {
