@@ -127,6 +127,7 @@ export class ChildLink {
   #serving: Promise<void>[] = [];
   #limit: number;
   #conns = new Set<Deno.Conn>();
+  #held = true;
 
   /**
    * @param pid The pid of the child served.
@@ -145,6 +146,7 @@ export class ChildLink {
 
   onConnect(role: string, conn: Deno.Conn): void {
     this.#conns.add(conn);
+    if (!this.#held) conn.unref();
     if (role === MAIN && !this.#mainConnected) {
       this.#mainConnected = true;
       this.#main.resolve(conn);
@@ -175,6 +177,12 @@ export class ChildLink {
       await this.#answers.flushed().catch(() => {});
       closeQuietly(await this.#main.promise);
     }
+  }
+
+  /** Whether reading the child's calls keeps this program running. */
+  hold(held: boolean): void {
+    this.#held = held;
+    for (const conn of this.#conns) held ? conn.ref() : conn.unref();
   }
 
   /** Drops the child's connections at once (its server is going away). */
@@ -241,6 +249,8 @@ class CallServer {
   readonly path: string;
   #listener: Deno.Listener;
   #children = new Map<string, ChildLink>();
+  /** Children that keep the program running: the listener does while any do. */
+  #held = new Set<string>();
 
   constructor() {
     this.path = socketPath("mp");
@@ -255,11 +265,22 @@ class CallServer {
   attach(token: string, pid: number): ChildLink {
     const link = new ChildLink(pid);
     this.#children.set(token, link);
+    this.hold(token, true);
     return link;
   }
 
   detach(token: string): void {
+    this.hold(token, false);
     this.#children.delete(token);
+  }
+
+  hold(token: string, held: boolean): void {
+    const before = this.#held.size;
+    if (held && this.#children.has(token)) this.#held.add(token);
+    else this.#held.delete(token);
+    this.#children.get(token)?.hold(held);
+    if (before === 0 && this.#held.size > 0) this.#listener.ref();
+    else if (before > 0 && this.#held.size === 0) this.#listener.unref();
   }
 
   close(): void {
@@ -370,6 +391,10 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
     exited,
     terminate: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
+    hold(held) {
+      held ? child.ref() : child.unref();
+      calls.hold(token, held);
+    },
   };
 }
 

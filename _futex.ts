@@ -38,6 +38,17 @@ export function hold(): void {
   if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
 }
 
+/**
+ * Signals of waits made for a caller in another process: that caller's
+ * own link keeps the program running while it must, so they do not.
+ */
+const forOthers = new WeakSet<AbortSignal>();
+
+/** Marks `signal`'s waits as made for another process (see `forOthers`). */
+export function waitsForOthers(signal: AbortSignal): void {
+  forOthers.add(signal);
+}
+
 /** Ends one {@linkcode hold}. */
 export function unhold(): void {
   if (--holds === 0) {
@@ -157,7 +168,8 @@ export async function waitWhile(
   const started = performance.now();
   if (spin(view, index, value)) return true;
   const woken = wakesHere(view, index);
-  hold();
+  const holds = signal === undefined || !forOthers.has(signal);
+  if (holds) hold();
   if (waiters !== undefined) Atomics.add(view, waiters, 1);
   try {
     while (Atomics.load(view, index) === value) {
@@ -185,7 +197,7 @@ export async function waitWhile(
     return true;
   } finally {
     if (waiters !== undefined) Atomics.sub(view, waiters, 1);
-    unhold();
+    if (holds) unhold();
   }
 }
 

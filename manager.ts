@@ -91,7 +91,7 @@ import type {
 } from "./lock.ts";
 import { Process } from "./process.ts";
 import { certainlyNotExported, checkNotImporting } from "./_target.ts";
-import { checkStartPermissions } from "./_backend.ts";
+import { checkStartPermissions, childHandles } from "./_backend.ts";
 import { type JoinableQueue, Queue } from "./queue.ts";
 // Loaded for the classes the server's descriptors name.
 import "./lock.ts";
@@ -1456,6 +1456,10 @@ export class Manager implements AsyncDisposable {
         exited,
       ]);
       this.#adopt(control, pid);
+      // Proxies' calls keep the program running while they wait (see
+      // `DirectLink`): the server need not, so a program that forgot to
+      // shut it down still ends.
+      childHandles.get(process)?.hold(false);
     } catch (error) {
       process.kill();
       this.#state = "shut";
@@ -1855,6 +1859,7 @@ export class Manager implements AsyncDisposable {
     );
     const process = this.#process;
     if (process === null) return;
+    childHandles.get(process)?.hold(true);
     const code = await process.join({
       timeout: this.#options.timeout ?? 30_000,
     });
