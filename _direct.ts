@@ -297,6 +297,9 @@ export class DirectServer {
       // Only this user's processes may connect to a local server.
       Deno.chmodSync(path, 0o600);
       this.address = { transport: "unix", path, limit };
+      // A server whose manager was never shut down ends with its parent
+      // (see `subprocessChild`): its socket file goes with it.
+      globalThis.addEventListener("unload", () => this.close(), { once: true });
     } else {
       const listener = Deno.listen({
         hostname: options.hostname,

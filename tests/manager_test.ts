@@ -32,7 +32,7 @@ import {
   viaGrandchild,
   writeNested,
 } from "./testdata/manager_targets.ts";
-import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { assertEndsByItself, START_METHODS, TIMEOUT } from "./_helpers.ts";
 
 const TARGETS = new URL("./testdata/manager_targets.ts", import.meta.url);
 
@@ -207,6 +207,9 @@ Deno.test("a registered type's public methods are awaited calls on the server", 
 });
 
 for (const server of START_METHODS) {
+  Deno.test(`${server} server: a program that never shuts its manager down ends with its own exit code once its last call is answered, and the server with it`, () =>
+    assertEndsByItself("manager", server, [1, false]));
+
   for (const method of START_METHODS) {
     Deno.test(`${server} server: ${method} children set and append, the parent sees all`, async () => {
       await using manager = await Manager.start({ startMethod: server });

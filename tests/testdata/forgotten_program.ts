@@ -1,8 +1,9 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // A program that never closes its pool or shuts down its manager: it must
-// still exit once its own work is done, with its own exit code. It prints
+// still end once its own work is done, with its own exit code. It prints
 // one JSON line: what it got, and the pids of its pool's children or its
-// manager's server, for the test to check that they are gone.
+// manager's server (OS pids for subprocess children), for the test to check
+// that they are gone afterwards.
 import { Manager } from "../../manager.ts";
 import { Pool } from "../../pool.ts";
 import type { StartMethod } from "../../process.ts";
@@ -16,18 +17,22 @@ if (kind === "manager") {
   const manager = await Manager.start({ startMethod });
   const d = manager.dict<string, number>();
   await d.set("x", 1);
-  console.log(JSON.stringify({ got: await d.get("x"), pids: [manager.pid] }));
+  // The last thing awaited is a call that takes a while on the server.
+  const got = [await d.get("x"), await manager.event().wait({ timeout: 300 })];
+  console.log(JSON.stringify({ got, pids: [manager.pid] }));
 } else {
   const pool = new Pool({ processes: 2, startMethod, module });
+  // Which children ran these: the tasks nap so that both take some.
+  const pids = [
+    ...new Set(await pool.map(napThenWho, [50, 50, 50, 50], { chunksize: 1 })),
+  ];
+  let got;
   if (kind === "pending") {
-    // Nothing awaited but the task: the pool alone keeps the program alive.
+    // Nothing but this task is awaited: the pool alone keeps the program
+    // running until its result comes.
     const late = pool.applyAsync(sleepy, [300, "late"]);
-    console.log(JSON.stringify({ got: await late.get() }));
-  } else {
-    const got = await pool.starmap(add, [[1, 2], [3, 4]]);
-    // Which children ran them: their OS pids, for a subprocess pool.
-    const pids = await pool.map(napThenWho, [50, 50, 50, 50], { chunksize: 1 });
-    console.log(JSON.stringify({ got, pids: [...new Set(pids)] }));
-  }
+    got = await late.get();
+  } else got = await pool.starmap(add, [[1, 2], [3, 4]]);
+  console.log(JSON.stringify({ got, pids }));
 }
 Deno.exitCode = Number(Deno.env.get("FORGOTTEN_EXIT_CODE") ?? 0);
