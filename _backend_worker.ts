@@ -23,31 +23,12 @@ import {
   type UpMessage,
   waitAnswer,
 } from "./_runtime.ts";
+import { holdWorker } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
 
 /** Messages a worker child posts to its parent. */
 type WorkerMessage = UpMessage | { t: "exit"; code: number };
-
-/**
- * Deno's web `Worker` has no public `ref()`/`unref()`, yet each has one
- * method under a symbol of its own (the only description-less one) that
- * does what `node:worker_threads`' pair does: `false` takes a reference,
- * `true` gives it back. A `node:worker_threads` worker would be public, but
- * costs 18 ms of this thread to create instead of 7. Without that method
- * (another Deno), a worker child holds the program as a `Process`'s does.
- */
-const REF: symbol | undefined = Object.getOwnPropertySymbols(Worker.prototype)
-  .find((symbol) =>
-    symbol.description === undefined &&
-    typeof (Worker.prototype as unknown as Record<symbol, unknown>)[symbol] ===
-      "function"
-  );
-
-function holdWorker(worker: Worker, held: boolean): void {
-  if (REF === undefined) return;
-  (worker as unknown as Record<symbol, (ref: boolean) => void>)[REF]!(held);
-}
 
 /**
  * Creates the worker of a child to be started: creating one blocks this

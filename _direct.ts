@@ -16,7 +16,7 @@
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
 // refused at the sender and, should one come anyway, end the connection.
-import { socketPath } from "./_util.ts";
+import { holdWorker, socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited } from "./_isolates.ts";
@@ -550,6 +550,8 @@ export class DirectLink implements ParentLink {
         new URL("./_sync_worker.ts", import.meta.url),
         { type: "module" },
       );
+      // Only a blocked caller waits for it, never the event loop.
+      holdWorker(this.#helper, false);
       this.#helper.postMessage({
         t: "init",
         direct: this.#address,
