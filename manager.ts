@@ -1205,8 +1205,10 @@ function checkStartMethod(method: unknown): StartMethod {
  * server that owns shared objects, and the factory of their proxies.
  * Create one with {@linkcode Manager.start}, {@linkcode Manager.serve} (a
  * network manager) or {@linkcode Manager.connect} (a client of one), and
- * shut it down with `await using` or {@linkcode Manager.prototype.shutdown}
- * — the server keeps the program running until then.
+ * shut it down with `await using` or {@linkcode Manager.prototype.shutdown}.
+ * The server does not hold the program, only calls waiting for its answers
+ * do: a program that forgets to shut it down ends once its last call is
+ * answered, and the server ends with it.
  *
  * Objects live until the manager shuts down. A proxy used after that
  * rejects at once; if the server dies, every pending and later call rejects

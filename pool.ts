@@ -623,8 +623,11 @@ let poolWorkers = 0;
  * tasks go to other children, and a new child takes its place: every task
  * settles exactly once.
  *
- * Close the pool and join it, or terminate it (`await using` does so), or
- * the program keeps running.
+ * Close the pool and join it, or terminate it (`await using` does so), to
+ * end its children cleanly. A pool holds the program only while a task is
+ * pending or a `join()` waits: one that was forgotten lets the program end
+ * with its own exit code, and its children end with it (Python's pool
+ * children are daemonic).
  *
  * @example Map over a list in two children
  * ```ts ignore
