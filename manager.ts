@@ -1206,9 +1206,11 @@ function checkStartMethod(method: unknown): StartMethod {
  * Create one with {@linkcode Manager.start}, {@linkcode Manager.serve} (a
  * network manager) or {@linkcode Manager.connect} (a client of one), and
  * shut it down with `await using` or {@linkcode Manager.prototype.shutdown}.
- * The server does not hold the program, only calls waiting for its answers
- * do: a program that forgets to shut it down ends once its last call is
- * answered, and the server ends with it.
+ * A local server does not hold the program, only calls waiting for its
+ * answers do: a program that forgets to shut it down ends once its last
+ * call is answered, and the server ends with it. A network server
+ * ({@linkcode Manager.serve}) serves other programs too, so it keeps the
+ * program running until it is shut down.
  *
  * Objects live until the manager shuts down. A proxy used after that
  * rejects at once; if the server dies, every pending and later call rejects
@@ -1459,9 +1461,12 @@ export class Manager implements AsyncDisposable {
       ]);
       this.#adopt(control, pid);
       // Proxies' calls keep the program running while they wait (see
-      // `DirectLink`): the server need not, so a program that forgot to
-      // shut it down still ends.
-      childHandles.get(process)?.hold(false);
+      // `DirectLink`): a local server need not, so a program that forgot to
+      // shut it down still ends. A network one serves other programs, whose
+      // calls this one cannot see: it holds the program until shut down.
+      if (this.#listen.transport === "unix") {
+        childHandles.get(process)?.hold(false);
+      }
     } catch (error) {
       process.kill();
       this.#state = "shut";

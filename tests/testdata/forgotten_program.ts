@@ -13,7 +13,12 @@ const kind = Deno.env.get("FORGOTTEN_KIND");
 const startMethod = Deno.env.get("FORGOTTEN_START_METHOD") as StartMethod;
 const module = new URL("./pool_targets.ts", import.meta.url);
 
-if (kind === "manager") {
+if (kind === "serve") {
+  // A network manager serves other programs: it keeps this one running.
+  const manager = await Manager.serve({ port: 0, authkey: "k", startMethod });
+  const { port } = manager.address as { port: number };
+  console.log(JSON.stringify({ got: port, pids: [manager.pid] }));
+} else if (kind === "manager") {
   const manager = await Manager.start({ startMethod });
   const d = manager.dict<string, number>();
   await d.set("x", 1);
