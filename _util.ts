@@ -128,12 +128,15 @@ export function socketPath(prefix: string): string {
  * public, but costs 18 ms of this thread to create instead of 7. Without
  * that method (another Deno), every worker holds the program, as before.
  */
-const REF: symbol | undefined = Object.getOwnPropertySymbols(Worker.prototype)
-  .find((symbol) =>
-    symbol.description === undefined &&
-    typeof (Worker.prototype as unknown as Record<symbol, unknown>)[symbol] ===
-      "function"
-  );
+const REF: symbol | undefined = typeof Worker === "undefined"
+  ? undefined
+  : Object.getOwnPropertySymbols(Worker.prototype).find((symbol) => {
+    const method = (Worker.prototype as unknown as Record<symbol, unknown>)[
+      symbol
+    ];
+    return symbol.description === undefined &&
+      typeof method === "function" && method.length === 1;
+  });
 
 /**
  * Sets whether `worker` keeps this program running, as it does from its
