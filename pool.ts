@@ -1203,6 +1203,7 @@ export class Pool {
       // those too.
       while (this.#exits.size > 0) await Promise.all(this.#exits);
       this.#readingStopped = true;
+      clearTimeout(this.#releaseTimer);
       this.#wait.abort();
       this.#wakeReader?.();
       await this.#reading;
@@ -1837,6 +1838,8 @@ export class Pool {
   /** One thing fewer pending; with none left, let go of the program soon. */
   #disengage(): void {
     if (--this.#busy > 0 || this.#releaseTimer !== undefined) return;
+    // A joined pool has nothing left to let go of.
+    if (this.#readingStopped) return;
     this.#idle();
   }
 
