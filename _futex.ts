@@ -35,7 +35,12 @@ let keepAlive: ReturnType<typeof setInterval> | undefined;
 // anything waits.
 /** Keeps the event loop alive until the matching {@linkcode unhold}. */
 export function hold(): void {
-  if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
+  if (holds++ > 0) return;
+  // One timer, referenced while anything waits: a pool's reader sleeps on
+  // every result, and a new timer each time cost a subprocess pool 10% of
+  // its serial apply.
+  if (keepAlive === undefined) keepAlive = setInterval(() => {}, 1e9);
+  else Deno.refTimer(keepAlive);
 }
 
 /**
@@ -51,10 +56,7 @@ export function waitsForOthers(signal: AbortSignal): void {
 
 /** Ends one {@linkcode hold}. */
 export function unhold(): void {
-  if (--holds === 0) {
-    clearInterval(keepAlive);
-    keepAlive = undefined;
-  }
+  if (--holds === 0) Deno.unrefTimer(keepAlive!);
 }
 
 /** The deadline, in `performance.now()` time, of a timeout in ms. */
