@@ -66,6 +66,12 @@ export interface ChildHandle {
   /** Stops the child at once (SIGKILL). */
   kill(): void;
   /**
+   * Whether the child keeps this program running, as it does from its
+   * start: a pool or a manager lets go of its idle children, so that a
+   * program that forgot to close it still ends when its own work does.
+   */
+  hold(held: boolean): void;
+  /**
    * Posts `value` to the child by structured clone, moving the buffers in
    * `transfer` (a worker only): it takes it with `takePosted(id)`.
    * @throws {DOMException} `DataCloneError` when `value` cannot be cloned.

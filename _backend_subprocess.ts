@@ -132,6 +132,7 @@ export class ChildLink {
   /** Where answers to main calls go when the child sends over rings. */
   #ringAnswers: RingOutbox | null = null;
   #rings: RingPair | null = null;
+  #held = true;
 
   /**
    * @param pid The pid of the child served.
@@ -168,6 +169,7 @@ export class ChildLink {
 
   onConnect(role: string, conn: Deno.Conn): void {
     this.#conns.add(conn);
+    if (!this.#held) conn.unref();
     if (role === MAIN && !this.#mainConnected) {
       this.#mainConnected = true;
       this.#main.resolve(conn);
@@ -199,6 +201,12 @@ export class ChildLink {
       await this.#answers.flushed().catch(() => {});
       closeQuietly(await this.#main.promise);
     }
+  }
+
+  /** Whether reading the child's calls keeps this program running. */
+  hold(held: boolean): void {
+    this.#held = held;
+    for (const conn of this.#conns) held ? conn.ref() : conn.unref();
   }
 
   /** Drops the child's connections at once (its server is going away). */
@@ -268,6 +276,8 @@ class CallServer {
   readonly path: string;
   #listener: Deno.Listener;
   #children = new Map<string, ChildLink>();
+  /** Children that keep the program running: the listener does while any do. */
+  #held = new Set<string>();
 
   constructor() {
     this.path = socketPath("mp");
@@ -282,11 +292,22 @@ class CallServer {
   attach(token: string, pid: number): ChildLink {
     const link = new ChildLink(pid);
     this.#children.set(token, link);
+    this.hold(token, true);
     return link;
   }
 
   detach(token: string): void {
+    this.hold(token, false);
     this.#children.delete(token);
+  }
+
+  hold(token: string, held: boolean): void {
+    const before = this.#held.size;
+    if (held && this.#children.has(token)) this.#held.add(token);
+    else this.#held.delete(token);
+    this.#children.get(token)?.hold(held);
+    if (before === 0 && this.#held.size > 0) this.#listener.ref();
+    else if (before > 0 && this.#held.size === 0) this.#listener.unref();
   }
 
   close(): void {
@@ -397,6 +418,10 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
     exited,
     terminate: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
+    hold(held) {
+      held ? child.ref() : child.unref();
+      calls.hold(token, held);
+    },
   };
 }
 

@@ -23,6 +23,7 @@ import {
   type UpMessage,
   waitAnswer,
 } from "./_runtime.ts";
+import { holdWorker } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
 
@@ -79,11 +80,18 @@ function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
     finish(1);
   };
   worker.postMessage(init);
+  let held = true;
   return {
     pid: init.info.pid,
     exited,
     terminate: () => finish(-15),
     kill: () => finish(-9),
+    hold(hold) {
+      // The worker counts references: only a change takes or gives one.
+      if (hold === held || done) return;
+      held = hold;
+      holdWorker(worker, hold);
+    },
     post: (id, value, transfer) =>
       worker.postMessage({ t: "posted", id, value }, transfer),
   };

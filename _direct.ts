@@ -20,7 +20,7 @@
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
 // refused at the sender and, should one come anyway, end the connection.
-import { socketPath } from "./_util.ts";
+import { holdWorker, socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited, treeName } from "./_isolates.ts";
@@ -320,6 +320,9 @@ export class DirectServer {
       this.address = { transport: "unix", path, limit };
       const tree = treeName();
       if (tree !== null) this.address.tree = tree;
+      // A server whose manager was never shut down ends with its parent
+      // (see `subprocessChild`): its socket file goes with it.
+      globalThis.addEventListener("unload", () => this.close(), { once: true });
     } else {
       const listener = Deno.listen({
         hostname: options.hostname,
@@ -620,6 +623,8 @@ export class DirectLink implements ParentLink {
         new URL("./_sync_worker.ts", import.meta.url),
         { type: "module" },
       );
+      // Only a blocked caller waits for it, never the event loop.
+      holdWorker(this.#helper, false);
       this.#helper.postMessage({
         t: "init",
         direct: this.#address,

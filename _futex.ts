@@ -35,15 +35,28 @@ let keepAlive: ReturnType<typeof setInterval> | undefined;
 // anything waits.
 /** Keeps the event loop alive until the matching {@linkcode unhold}. */
 export function hold(): void {
-  if (holds++ === 0) keepAlive = setInterval(() => {}, 1e9);
+  if (holds++ > 0) return;
+  // One timer, referenced while anything waits: a pool's reader sleeps on
+  // every result, and a new timer each time cost a subprocess pool 10% of
+  // its serial apply.
+  if (keepAlive === undefined) keepAlive = setInterval(() => {}, 1e9);
+  else Deno.refTimer(keepAlive);
+}
+
+/**
+ * Signals of waits made for a caller in another process: that caller's
+ * own link keeps the program running while it must, so they do not.
+ */
+const forOthers = new WeakSet<AbortSignal>();
+
+/** Marks `signal`'s waits as made for another process (see `forOthers`). */
+export function waitsForOthers(signal: AbortSignal): void {
+  forOthers.add(signal);
 }
 
 /** Ends one {@linkcode hold}. */
 export function unhold(): void {
-  if (--holds === 0) {
-    clearInterval(keepAlive);
-    keepAlive = undefined;
-  }
+  if (--holds === 0) Deno.unrefTimer(keepAlive!);
 }
 
 /** The deadline, in `performance.now()` time, of a timeout in ms. */
@@ -157,7 +170,8 @@ export async function waitWhile(
   const started = performance.now();
   if (spin(view, index, value)) return true;
   const woken = wakesHere(view, index);
-  hold();
+  const holds = signal === undefined || !forOthers.has(signal);
+  if (holds) hold();
   if (waiters !== undefined) Atomics.add(view, waiters, 1);
   try {
     while (Atomics.load(view, index) === value) {
@@ -185,7 +199,7 @@ export async function waitWhile(
     return true;
   } finally {
     if (waiters !== undefined) Atomics.sub(view, waiters, 1);
-    unhold();
+    if (holds) unhold();
   }
 }
 

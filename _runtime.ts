@@ -9,6 +9,7 @@
 // with a handler that forwards, so chains of any depth work.
 import { decode, encode } from "./_codec.ts";
 import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
+import { waitsForOthers } from "./_futex.ts";
 
 /** A start method: how a child process is created. */
 export type StartMethod = "worker" | "subprocess";
@@ -446,6 +447,7 @@ export class CallRouter {
       return;
     }
     const controller = new AbortController();
+    waitsForOthers(controller.signal);
     if (message.c !== 0) this.#running.set(message.c, controller);
     let answer: ReturnMessage;
     try {

@@ -119,3 +119,30 @@ export function socketPath(prefix: string): string {
   const random = crypto.randomUUID().slice(0, 8);
   return `${dir}/${prefix}-${Deno.pid}-${random}.sock`;
 }
+
+/**
+ * Deno's web `Worker` has no public `ref()`/`unref()`, yet Deno 2.9 gives
+ * it one method, under a symbol of its own (its only description-less
+ * one), that does what `node:worker_threads`' pair does: `false` drops a
+ * reference, `true` adds one back. A `node:worker_threads` worker would be
+ * public, but costs 18 ms of this thread to create instead of 7. Without
+ * that method (another Deno), every worker holds the program, as before.
+ */
+const REF: symbol | undefined = typeof Worker === "undefined"
+  ? undefined
+  : Object.getOwnPropertySymbols(Worker.prototype).find((symbol) => {
+    const method = (Worker.prototype as unknown as Record<symbol, unknown>)[
+      symbol
+    ];
+    return symbol.description === undefined &&
+      typeof method === "function" && method.length === 1;
+  });
+
+/**
+ * Sets whether `worker` keeps this program running, as it does from its
+ * creation; a change only, as the worker counts references.
+ */
+export function holdWorker(worker: Worker, held: boolean): void {
+  if (REF === undefined) return;
+  (worker as unknown as Record<symbol, (ref: boolean) => void>)[REF]!(held);
+}

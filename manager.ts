@@ -91,7 +91,7 @@ import type {
 } from "./lock.ts";
 import { Process } from "./process.ts";
 import { certainlyNotExported, checkNotImporting } from "./_target.ts";
-import { checkStartPermissions } from "./_backend.ts";
+import { checkStartPermissions, childHandles } from "./_backend.ts";
 import { type JoinableQueue, Queue } from "./queue.ts";
 // Loaded for the classes the server's descriptors name.
 import "./lock.ts";
@@ -1205,8 +1205,12 @@ function checkStartMethod(method: unknown): StartMethod {
  * server that owns shared objects, and the factory of their proxies.
  * Create one with {@linkcode Manager.start}, {@linkcode Manager.serve} (a
  * network manager) or {@linkcode Manager.connect} (a client of one), and
- * shut it down with `await using` or {@linkcode Manager.prototype.shutdown}
- * — the server keeps the program running until then.
+ * shut it down with `await using` or {@linkcode Manager.prototype.shutdown}.
+ * A local server does not hold the program, only calls waiting for its
+ * answers do: a program that forgets to shut it down ends once its last
+ * call is answered, and the server ends with it. A network server
+ * ({@linkcode Manager.serve}) serves other programs too, so it keeps the
+ * program running until it is shut down.
  *
  * Objects live until the manager shuts down. A proxy used after that
  * rejects at once; if the server dies, every pending and later call rejects
@@ -1456,6 +1460,13 @@ export class Manager implements AsyncDisposable {
         exited,
       ]);
       this.#adopt(control, pid);
+      // Proxies' calls keep the program running while they wait (see
+      // `DirectLink`): a local server need not, so a program that forgot to
+      // shut it down still ends. A network one serves other programs, whose
+      // calls this one cannot see: it holds the program until shut down.
+      if (this.#listen.transport === "unix") {
+        childHandles.get(process)?.hold(false);
+      }
     } catch (error) {
       process.kill();
       this.#state = "shut";
@@ -1855,6 +1866,7 @@ export class Manager implements AsyncDisposable {
     );
     const process = this.#process;
     if (process === null) return;
+    childHandles.get(process)?.hold(true);
     const code = await process.join({
       timeout: this.#options.timeout ?? 30_000,
     });

@@ -481,6 +481,11 @@ const MAX_WINDOW = 64;
 // initializer exits, its module throws on import) would be replaced
 // forever: the pool breaks instead.
 const MAX_STRIKES = 3;
+/**
+ * How long a pool with nothing pending waits before its children let go of
+ * the program: the most it delays the end of one that forgot to close it.
+ */
+const RELEASE_MS = 10;
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -618,8 +623,11 @@ let poolWorkers = 0;
  * tasks go to other children, and a new child takes its place: every task
  * settles exactly once.
  *
- * Close the pool and join it, or terminate it (`await using` does so), or
- * the program keeps running.
+ * Close the pool and join it, or terminate it (`await using` does so), to
+ * end its children cleanly. A pool holds the program only while a task is
+ * pending or a `join()` waits: one that was forgotten lets the program end
+ * with its own exit code, and its children end with it (Python's pool
+ * children are daemonic).
  *
  * @example Map over a list in two children
  * ```ts ignore
@@ -666,7 +674,18 @@ export class Pool {
   #failed = 0;
   #runTime = new Samples();
   #waitTime = new Samples();
-  #stopReading = new AbortController();
+  /**
+   * Tasks submitted and not settled, and joins under way: while any, the
+   * children (and the reader's wait for their results) keep the program
+   * running; once none are left for `RELEASE_MS`, they let go of it.
+   */
+  #busy = 0;
+  #held = true;
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the reader's wait: when it is let go of, and when joined. */
+  #wait = new AbortController();
+  #readingStopped = false;
+  #wakeReader: (() => void) | null = null;
   /** The task module's exports, to give errors their own class back. */
   #exports: Record<string, unknown> | null = null;
   /** Functions already checked, so a hot loop of `apply` reads no source. */
@@ -776,6 +795,8 @@ export class Pool {
       return;
     }
     this.#spawn(first);
+    // Nothing is pending yet: a pool never used does not hold the program.
+    this.#idle();
     this.#starting = this.#processes - 1;
     if (this.#starting > 0) {
       const started = new Promise<void>((resolve) => this.#onStarted = resolve)
@@ -1176,10 +1197,19 @@ export class Pool {
       this.#link = null;
       return;
     }
-    // Children that die while the pool drains are replaced: wait for those too.
-    while (this.#exits.size > 0) await Promise.all(this.#exits);
-    this.#stopReading.abort();
-    await this.#reading;
+    this.#engage();
+    try {
+      // Children that die while the pool drains are replaced: wait for
+      // those too.
+      while (this.#exits.size > 0) await Promise.all(this.#exits);
+      this.#readingStopped = true;
+      clearTimeout(this.#releaseTimer);
+      this.#wait.abort();
+      this.#wakeReader?.();
+      await this.#reading;
+    } finally {
+      this.#disengage();
+    }
   }
 
   /**
@@ -1386,10 +1416,11 @@ export class Pool {
       slot: null,
       submitted: now(),
       settle: (error, value, partial) => {
-        call.tasks.delete(task);
+        if (call.tasks.delete(task)) this.#disengage();
         settle(error, value, partial);
       },
     };
+    this.#engage();
     if (call.transfer !== null) {
       const moved = buffersIn(payload, call.transfer);
       if (moved.length > 0) task.transfer = moved;
@@ -1791,6 +1822,45 @@ export class Pool {
     }
   }
 
+  // --- holding the program ----------------------------------------------
+
+  /** One more thing pending: the children hold the program again. */
+  #engage(): void {
+    this.#busy++;
+    if (this.#held) return;
+    this.#held = true;
+    for (const slot of this.#slots) childHandles.get(slot.process)?.hold(true);
+    const wake = this.#wakeReader;
+    this.#wakeReader = null;
+    wake?.();
+  }
+
+  /** One thing fewer pending; with none left, let go of the program soon. */
+  #disengage(): void {
+    if (--this.#busy > 0 || this.#releaseTimer !== undefined) return;
+    // A joined pool has nothing left to let go of.
+    if (this.#readingStopped) return;
+    this.#idle();
+  }
+
+  #idle(): void {
+    // Not at once: a caller awaiting tasks one by one submits the next
+    // right after each result, and would toggle every child each time.
+    const timer = setTimeout(() => this.#release(), RELEASE_MS);
+    Deno.unrefTimer(timer);
+    this.#releaseTimer = timer;
+  }
+
+  #release(): void {
+    this.#releaseTimer = undefined;
+    if (this.#busy > 0 || !this.#held) return;
+    this.#held = false;
+    for (const slot of this.#slots) childHandles.get(slot.process)?.hold(false);
+    const wait = this.#wait;
+    this.#wait = new AbortController();
+    wait.abort();
+  }
+
   // --- children ---------------------------------------------------------
 
   /** Starts a child, in the worker `prestarted` for it if there is one. */
@@ -1835,6 +1905,7 @@ export class Pool {
       told: false,
     };
     process.start();
+    if (!this.#held) childHandles.get(process)?.hold(false);
     this.#slots.add(slot);
     const exit: Promise<void> = process.join().then((code) =>
       this.#onExit(slot, code ?? -1)
@@ -1961,12 +2032,19 @@ export class Pool {
   // --- results ----------------------------------------------------------
 
   async #read(): Promise<void> {
-    const signal = this.#stopReading.signal;
-    for (;;) {
+    while (!this.#readingStopped) {
+      if (!this.#held) {
+        // Waiting would keep the program running: results are read once
+        // something is pending again.
+        await new Promise<void>((resolve) => this.#wakeReader = resolve);
+        continue;
+      }
+      const wait = this.#wait;
       let message: ResultMessage;
       try {
-        message = await this.#results.get({ signal });
+        message = await this.#results.get({ signal: wait.signal });
       } catch {
+        if (wait.signal.aborted) continue;
         return;
       }
       this.#handle(message);

@@ -1,4 +1,5 @@
 // Shared by the tests: both start methods, and bounded waits.
+import { assert, assertEquals } from "@std/assert";
 import { Process, type StartMethod } from "../process.ts";
 
 export const START_METHODS: readonly StartMethod[] = ["worker", "subprocess"];
@@ -36,6 +37,53 @@ export function processGone(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return true;
+  }
+}
+
+/** Waits, bounded by `TIMEOUT`, until every OS process of `pids` is gone. */
+export async function waitUntilGone(pids: readonly number[]): Promise<void> {
+  const started = Date.now();
+  while (!pids.every(processGone) && Date.now() - started < TIMEOUT) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!pids.every(processGone)) {
+    throw new Error(`still running: ${pids.filter((p) => !processGone(p))}`);
+  }
+}
+
+/**
+ * Runs `testdata/forgotten_program.ts`, which never closes its pool or
+ * shuts down its manager (`kind`), and checks that it ends by itself with
+ * its own exit code after printing `expected`, and that its subprocess
+ * children are gone afterwards, their socket files with them.
+ */
+export async function assertEndsByItself(
+  kind: "pool" | "pending" | "manager",
+  startMethod: StartMethod,
+  expected: unknown,
+): Promise<void> {
+  const tmpdir = await Deno.makeTempDir();
+  try {
+    const { code, stdout, stderr } = await runDeno(
+      [new URL("./testdata/forgotten_program.ts", import.meta.url).pathname],
+      ["-A"],
+      {
+        FORGOTTEN_KIND: kind,
+        FORGOTTEN_START_METHOD: startMethod,
+        FORGOTTEN_EXIT_CODE: "3",
+        TMPDIR: tmpdir,
+      },
+    );
+    assertEquals(code, 3, stdout + stderr);
+    const { got, pids } = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    assertEquals(got, expected);
+    if (startMethod === "subprocess") {
+      assert(pids.length > 0);
+      await waitUntilGone(pids);
+    }
+    assertEquals([...Deno.readDirSync(tmpdir)], []);
+  } finally {
+    await Deno.remove(tmpdir, { recursive: true });
   }
 }
 

@@ -34,9 +34,11 @@ import {
   viaGrandchild,
   writeNested,
 } from "./testdata/manager_targets.ts";
-import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { assertEndsByItself, START_METHODS, TIMEOUT } from "./_helpers.ts";
 
 const TARGETS = new URL("./testdata/manager_targets.ts", import.meta.url);
+const FORGOTTEN =
+  new URL("./testdata/forgotten_program.ts", import.meta.url).pathname;
 
 Manager.register("Counter", Counter, { module: TARGETS });
 
@@ -209,6 +211,30 @@ Deno.test("a registered type's public methods are awaited calls on the server", 
 });
 
 for (const server of START_METHODS) {
+  Deno.test(`${server} server: a program that never shuts its manager down ends with its own exit code once its last call is answered, and the server with it`, () =>
+    assertEndsByItself("manager", server, [1, false]));
+
+  Deno.test(`${server} server: a network manager keeps its program running until shut down, as it serves other programs`, async () => {
+    const program = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", FORGOTTEN],
+      env: { FORGOTTEN_KIND: "serve", FORGOTTEN_START_METHOD: server },
+      stdout: "piped",
+    }).spawn();
+    const lines = program.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    try {
+      const { value } = await deadline(lines.read(), TIMEOUT);
+      const { got: port } = JSON.parse(value!);
+      // Long enough for a program that nothing holds to have ended.
+      await assertRejects(() => deadline(program.status, 500), DOMException);
+      await Manager.connect({ port, authkey: "k" });
+    } finally {
+      program.kill("SIGTERM");
+      await program.status;
+      await lines.cancel();
+    }
+  });
+
   for (const method of START_METHODS) {
     Deno.test(`${server} server: ${method} children set and append, the parent sees all`, async () => {
       await using manager = await Manager.start({ startMethod: server });

@@ -11,7 +11,7 @@ import { AsyncResult, Pool, type PoolOptions } from "../pool.ts";
 import { ProcessError, TimeoutError } from "../errors.ts";
 import { Queue } from "../queue.ts";
 import type { StartMethod } from "../process.ts";
-import { START_METHODS, TIMEOUT } from "./_helpers.ts";
+import { assertEndsByItself, START_METHODS, TIMEOUT } from "./_helpers.ts";
 import {
   add,
   add100,
@@ -500,6 +500,12 @@ for (const startMethod of START_METHODS) {
       assert(stats.runTime.p99 >= stats.runTime.p50);
       assert(stats.waitTime.p90 >= stats.waitTime.p50);
     }));
+
+  test("a program that never closes its pool ends with its own exit code, and its children with it", () =>
+    assertEndsByItself("pool", startMethod, [3, 7]));
+
+  test("a program that never closes its pool still gets the result of the applyAsync it awaits", () =>
+    assertEndsByItself("pending", startMethod, "late"));
 }
 
 Deno.test("Pool (subprocess) a child killed with SIGKILL fails its task with exit code -9", () =>

@@ -37,11 +37,11 @@ import {
   startsGrandchild,
 } from "./testdata/targets.ts";
 import {
-  processGone,
   runDeno,
   START_METHODS,
   TARGETS,
   TIMEOUT,
+  waitUntilGone,
 } from "./_helpers.ts";
 
 const RUN_CHILD = new URL("./testdata/run_child.ts", import.meta.url).pathname;
@@ -390,14 +390,7 @@ for (const startMethod of START_METHODS) {
     parent.kill("SIGKILL");
     await parent.status;
     await reader.cancel();
-    const started = Date.now();
-    while (!pids.every(processGone) && Date.now() - started < TIMEOUT) {
-      await delay(50);
-    }
-    assert(
-      pids.every(processGone),
-      `still running: ${pids.filter((p) => !processGone(p))}`,
-    );
+    await waitUntilGone(pids);
     assertEquals(socketFiles(tmpdir), []);
     await Deno.remove(tmpdir, { recursive: true });
   });
