@@ -149,13 +149,18 @@ export class ChildLink {
     );
   }
 
+  /** Whether the child sends over rings (see `attachRings`). */
+  get hasRings(): boolean {
+    return this.#rings !== null;
+  }
+
   /**
    * Serves the calls the child sends over `rings` instead of its main
    * connection (`_ring_link.ts`), until its connections are closed and the
    * ring is read to its end.
    */
   attachRings(rings: RingPair): void {
-    if (this.#rings !== null) return;
+    if (this.hasRings) return;
     this.#rings = rings;
     this.#ringAnswers = new RingOutbox(rings.down);
     this.#serving.push(

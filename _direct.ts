@@ -26,11 +26,12 @@ import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited, treeName } from "./_isolates.ts";
 import {
   createRingPair,
+  mapRingPair,
   readEach,
+  RingOutbox,
   type RingPair,
   type RingPairRef,
 } from "./_ring_link.ts";
-import { mapRingPair, RingOutbox } from "./_ring_link.ts";
 import {
   addFlusher,
   current,
@@ -376,11 +377,14 @@ export class DirectServer {
       conn.close();
       return;
     }
-    const rings = hello.rings === undefined ? null : mapRingPair(hello.rings);
-    if (hello.rings !== undefined && rings === null) {
+    let peer = this.#peers.get(hello.token);
+    // Both connections of a peer name its rings: map them once.
+    const rings = hello.rings === undefined || peer?.hasRings
+      ? null
+      : mapRingPair(hello.rings);
+    if (hello.rings !== undefined && !peer?.hasRings && rings === null) {
       throw new Error("Cannot map the rings a peer sends over");
     }
-    let peer = this.#peers.get(hello.token);
     if (peer === undefined) {
       const fresh = new ChildLink(DIRECT_ROUTE, this.address.limit);
       peer = fresh;
@@ -537,10 +541,8 @@ export class DirectLink implements ParentLink {
   fail(error: Error): void {
     this.#error ??= error;
     failInflight(this.#error, this);
-    if (this.#rings !== null) {
-      (this.#writer as RingOutbox).close();
-      this.#rings.pair.down.wakeReaders();
-    }
+    if (this.#writer instanceof RingOutbox) this.#writer.close();
+    this.#rings?.pair.down.wakeReaders();
     if (this.#conn !== null) {
       try {
         this.#conn.close();
