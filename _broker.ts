@@ -70,6 +70,8 @@ export interface BrokerPoolLink {
    * stop them; whatever they answer is dropped.
    */
   cancel(ids: readonly number[]): void;
+  /** Workers seen serving this queue lately: a recent count, not a live one. */
+  workers(): number;
   /** Disconnects, dropping what is left of the pool's results. */
   close(): Promise<void>;
 }

@@ -246,8 +246,9 @@ export interface AsyncResultWaitOptions {
 export interface PoolStats {
   /**
    * Children alive or being started (the first is created at once, the rest
-   * once it has answered or work waits); 0 for a `broker` pool, whose
-   * workers are remote.
+   * once it has answered or work waits); for a `broker` pool, the remote
+   * workers serving its queue, counted about once a second (a worker counts
+   * until it closes, or for `visibilityTimeout` after its last heartbeat).
    */
   readonly workers: number;
   /**
@@ -1232,7 +1233,9 @@ export class Pool {
     let busy = this.#remote ? this.#sent.size : 0;
     for (const slot of this.#slots) if (slot.inflight.length > 0) busy++;
     return {
-      workers: this.#slots.size + this.#starting,
+      workers: this.#remote
+        ? this.#link?.workers() ?? 0
+        : this.#slots.size + this.#starting,
       busy,
       queued: this.#queued,
       completed: this.#completed,

@@ -127,6 +127,10 @@ function cancelChannelOf(name: string): string {
   return `mp:${name}:cancel`;
 }
 
+function workersKeyOf(name: string): string {
+  return `mp:${name}:workers`;
+}
+
 function markerOf(resultsKey: string): string {
   return resultsKey.replace(/:results:([0-9a-f-]{36})$/, ":pool:$1");
 }
@@ -453,6 +457,9 @@ class RedisPoolLink implements BrokerPoolLink {
   #events: BrokerPoolEvents;
   #closed = false;
   #reading: Promise<void> = Promise.resolve();
+  #workersKey: string;
+  #workers = 0;
+  #census: ReturnType<typeof setInterval> | undefined;
 
   static async connect(
     config: Config,
@@ -473,11 +480,18 @@ class RedisPoolLink implements BrokerPoolLink {
     link = new RedisPoolLink(config, name, id, client, reader, events);
     try {
       await client.sendCommand(["SET", link.#markerKey, "1"]);
+      await link.#countWorkers();
     } catch (error) {
       await link.close();
       throw error;
     }
     link.#reading = link.#read();
+    // A stale count is harmless: it is only reported.
+    link.#census = setInterval(
+      () => link.#countWorkers().catch(() => {}),
+      Math.max(5, Math.min(1_000, config.visibilityTimeout / 3)),
+    );
+    Deno.unrefTimer(link.#census);
     return link;
   }
 
@@ -497,6 +511,23 @@ class RedisPoolLink implements BrokerPoolLink {
     this.#resultsKey = `mp:${name}:results:${id}`;
     this.#markerKey = markerOf(this.#resultsKey);
     this.#cancelChannel = cancelChannelOf(name);
+    this.#workersKey = workersKeyOf(name);
+  }
+
+  /** Workers serving this queue, as of the last count. */
+  workers(): number {
+    return this.#workers;
+  }
+
+  async #countWorkers(): Promise<void> {
+    const count = await this.#client.sendCommand([
+      "EVAL",
+      COUNT_WORKERS,
+      "1",
+      this.#workersKey,
+      String(this.#config.visibilityTimeout),
+    ]);
+    this.#workers = Number(count);
   }
 
   /** After a reconnect: a Redis that lost its data lost our tasks too. */
@@ -616,6 +647,7 @@ class RedisPoolLink implements BrokerPoolLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#census);
     await closeClient(this.#reader);
     await this.#reading;
     try {
@@ -630,6 +662,19 @@ class RedisPoolLink implements BrokerPoolLink {
     await closeClient(this.#client);
   }
 }
+
+/**
+ * Workers say they are alive in a sorted set, scored with Redis's own clock
+ * (hosts' clocks may disagree): a worker's heartbeat stamps it, a pool
+ * counts the stamps younger than its visibility timeout.
+ */
+const STAMP_WORKER = `local t = redis.call("TIME")
+redis.call("ZADD", KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1])
+return 1`;
+const COUNT_WORKERS = `local t = redis.call("TIME")
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now - tonumber(ARGV[1]))
+return redis.call("ZCARD", KEYS[1])`;
 
 /** How many cancelled ids a worker remembers for entries not taken yet. */
 const MAX_CANCELLED_EARLY = 100_000;
@@ -647,6 +692,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
   #subscriber: Client | null = null;
   #events: BrokerWorkerEvents;
   #tasksKey: string;
+  #workersKey: string;
   #consumer = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   #held = new Map<string, HeldTask>();
   /**
@@ -673,6 +719,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
     link = new RedisWorkerLink(config, name, client, reader, events);
     try {
       await link.#createGroup();
+      await link.#stamp();
       // Its own connection: one that subscribes can send nothing else.
       const subscriber = await openClient(config, { lost });
       link.#subscriber = subscriber;
@@ -699,6 +746,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
     this.#reader = reader;
     this.#events = events;
     this.#tasksKey = `mp:${name}:tasks`;
+    this.#workersKey = workersKeyOf(name);
     this.#heartbeat = setInterval(
       () => this.#renew(),
       Math.max(5, config.visibilityTimeout / 3),
@@ -762,7 +810,19 @@ class RedisWorkerLink implements BrokerWorkerLink {
   }
 
   /** Tells Redis this worker still works on what it holds. */
+  /** Tells pools this worker is alive (`stats().workers`). */
+  #stamp(): Promise<unknown> {
+    return this.#client.sendCommand([
+      "EVAL",
+      STAMP_WORKER,
+      "1",
+      this.#workersKey,
+      this.#consumer,
+    ]);
+  }
+
   #renew(): void {
+    this.#stamp().catch(() => {});
     if (this.#held.size === 0) return;
     this.#client.sendCommand([
       "XCLAIM",
@@ -940,6 +1000,11 @@ class RedisWorkerLink implements BrokerWorkerLink {
     // A consumer that holds nothing leaves the group (deleting one that
     // holds entries, even handed back, would lose them).
     try {
+      await this.#client.sendCommand([
+        "ZREM",
+        this.#workersKey,
+        this.#consumer,
+      ]);
       const pending = await this.#client.sendCommand([
         "XPENDING",
         this.#tasksKey,
@@ -959,7 +1024,7 @@ class RedisWorkerLink implements BrokerWorkerLink {
         ]);
       }
     } catch {
-      // Redis is gone: nothing to tidy.
+      // Redis is gone: nothing to tidy, and the stamp ages out.
     }
     await closeClient(this.#client);
   }

@@ -307,6 +307,28 @@ for (const startMethod of START_METHODS) {
 }
 
 for (const startMethod of START_METHODS) {
+  Deno.test(`Pool with a Redis broker (${startMethod} children) counts the workers serving its queue in stats()`, async () => {
+    await using redis = await startRedis();
+    const name = freshName();
+    await using pool = remotePool(redis, name, 2);
+    assertEquals(pool.stats().workers, 0);
+    await using _first = inProcessWorker(redis, name, startMethod);
+    const second = inProcessWorker(redis, name, startMethod);
+    try {
+      await until(() => pool.stats().workers === 2);
+      assertEquals(await deadline(pool.apply(add, [2, 2]), TIMEOUT), 4);
+      // A worker that died without closing counts until its stamp is older
+      // than the visibility timeout.
+      await using admin = await adminClient(redis);
+      await admin.sendCommand(["ZADD", `mp:${name}:workers`, "1", "ghost"]);
+    } finally {
+      await second[Symbol.asyncDispose]();
+    }
+    await until(() => pool.stats().workers === 1);
+  });
+}
+
+for (const startMethod of START_METHODS) {
   Deno.test(`Pool with a Redis broker (${startMethod} children) stops a task a worker runs when its signal aborts, and the worker goes on`, async () => {
     await using redis = await startRedis();
     const name = freshName();
@@ -515,7 +537,9 @@ Deno.test("Pool with a Redis broker leaves no keys behind once terminated: its q
   await deadline(pool.join(), TIMEOUT);
   // The worker finishes the two it runs, writing their results nowhere.
   await until(async () => await length() === 0 && await held() === 0);
-  assertEquals(await client.sendCommand(["KEYS", `mp:${name}:*`]), [key]);
+  // What is left is the worker's: its group's stream and its stamp.
+  const left = await client.sendCommand(["KEYS", `mp:${name}:*`]) as string[];
+  assertEquals(left.sort(), [key, `mp:${name}:workers`]);
 });
 
 Deno.test("Pool with a Redis broker takes a cancelled task back from the stream before any worker runs it", async () => {
