@@ -48,8 +48,6 @@ export interface ChildSide {
    * parent does.
    */
   receiveInit(): Promise<InitMessage>;
-  /** This process's pid, from its init message. */
-  pidOf(init: InitMessage): number;
   link(init: InitMessage): ParentLink;
   /** Tells the parent the exit code, just before the child ends. */
   reportExit(code: number): void;

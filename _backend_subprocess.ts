@@ -237,13 +237,18 @@ export class ChildLink {
   }
 
   #onMain(payload: Uint8Array): void {
-    this.#read++;
-    // Already applied from a copy a blocking call brought.
-    if (this.#read <= this.#applied) return;
-    this.#applied = this.#read;
+    this.#applyAt(++this.#read, payload);
+    this.#unblock();
+  }
+
+  /** Applies the frame at `place` on the main connection, unless already applied. */
+  #applyAt(place: number, payload: Uint8Array): void {
+    // Already applied from a copy a blocking call brought, or from the main
+    // connection before the copy came.
+    if (place <= this.#applied) return;
+    this.#applied = place;
     // Payloads are never reused: arguments may view them, uncopied.
     this.#router.receive(decode(payload, true) as UpMessage);
-    this.#unblock();
   }
 
   #onBlocking(payload: Uint8Array, reply: Reply): void {
@@ -257,12 +262,7 @@ export class ChildLink {
       const [frame, reply] = this.#blocked[0]!;
       if (this.#applied < frame.w) return;
       this.#blocked.shift();
-      frame.r.forEach((payload, i) => {
-        const place = frame.w + 1 + i;
-        if (place <= this.#applied) return;
-        this.#applied = place;
-        this.#router.receive(decode(payload, true) as UpMessage);
-      });
+      frame.r.forEach((payload, i) => this.#applyAt(frame.w + 1 + i, payload));
       this.#router.receive(frame.m, reply);
     }
   }
@@ -290,10 +290,6 @@ class CallServer {
     this.#acceptLoop();
   }
 
-  get size(): number {
-    return this.#children.size;
-  }
-
   attach(token: string, pid: number): ChildLink {
     const link = new ChildLink(pid);
     this.#children.set(token, link);
@@ -301,27 +297,31 @@ class CallServer {
     return link;
   }
 
-  detach(token: string): void {
-    this.hold(token, false);
-    this.#children.delete(token);
-  }
-
-  hold(token: string, held: boolean): void {
-    const before = this.#held.size;
-    if (held && this.#children.has(token)) this.#held.add(token);
-    else this.#held.delete(token);
-    this.#children.get(token)?.hold(held);
-    if (before === 0 && this.#held.size > 0) this.#listener.ref();
-    else if (before > 0 && this.#held.size === 0) this.#listener.unref();
-  }
-
-  close(): void {
+  /**
+   * Stops serving the child `token`, if given; once no child is left, the
+   * listener and its socket file go.
+   */
+  release(token?: string): void {
+    if (token !== undefined) {
+      this.hold(token, false);
+      this.#children.delete(token);
+    }
+    if (this.#children.size > 0 || server !== this) return;
+    server = null;
     this.#listener.close();
     try {
       Deno.removeSync(this.path);
     } catch {
       // Already gone.
     }
+  }
+
+  hold(token: string, held: boolean): void {
+    if (held && this.#children.has(token)) this.#held.add(token);
+    else this.#held.delete(token);
+    this.#children.get(token)?.hold(held);
+    if (this.#held.size > 0) this.#listener.ref();
+    else this.#listener.unref();
   }
 
   #acceptLoop(): void {
@@ -350,23 +350,7 @@ class CallServer {
   }
 }
 
-async function sendInit(
-  stdin: WritableStreamDefaultWriter<Uint8Array>,
-  init: InitMessage,
-): Promise<void> {
-  const payload = encode(init);
-  const frame = new Uint8Array(4 + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame.set(payload, 4);
-  await stdin.write(frame);
-}
-
 let server: CallServer | null = null;
-
-function exitCodeOf(status: Deno.CommandStatus): number {
-  if (status.signal !== null) return -(SIGNAL_NUMBERS[status.signal] ?? 1);
-  return status.code;
-}
 
 function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
   server ??= new CallServer();
@@ -387,29 +371,23 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
       stderr: "inherit",
     }).spawn();
   } catch (error) {
-    if (calls.size === 0) {
-      calls.close();
-      server = null;
-    }
+    calls.release();
     throw error;
   }
   const attached = calls.attach(token, child.pid);
   const stdin = child.stdin.getWriter();
   const identity = shareWithChild(child.pid);
-  const message = { ...init, socket: calls.path, token };
+  const info = { ...init.info, pid: child.pid };
+  const message = { ...init, info, socket: calls.path, token };
   if (identity !== null) message.identity = identity;
-  sendInit(stdin, message).catch(() => {
-    // The child died before reading: its status says how.
-  });
+  // A child that dies before reading it has its status say how.
+  new FrameWriter((bytes) => stdin.write(bytes)).send(encode(message));
   const exited = child.status.then(async (status) => {
     await stdin.close().catch(() => {});
     await attached.closed();
-    calls.detach(token);
-    if (calls.size === 0 && server === calls) {
-      calls.close();
-      server = null;
-    }
-    return exitCodeOf(status);
+    calls.release(token);
+    if (status.signal === null) return status.code;
+    return -(SIGNAL_NUMBERS[status.signal] ?? 1);
   });
   const signal = (name: Deno.Signal) => {
     try {
@@ -517,7 +495,6 @@ export const subprocessChild: ChildSide = {
       });
     return promise;
   },
-  pidOf: () => Deno.pid,
   link: (init) => subprocessParentLink(init.socket!, init.token!),
   // The OS reports its exit code.
   reportExit() {},

@@ -4,11 +4,7 @@
 // target, deliver pending writes, then exit with Python's exit codes. What
 // differs between start methods is the backend's child side, chosen once.
 import type { ChildSide, InitMessage } from "./_backend.ts";
-import {
-  adoptIsolateTable,
-  adoptSharedTable,
-  wasStopped,
-} from "./_isolates.ts";
+import { adoptTable, wasStopped } from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
 import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
@@ -101,13 +97,8 @@ async function runTarget(init: InitMessage): Promise<number> {
 }
 
 const init = await side.receiveInit();
-Object.assign(current, init.info, { pid: side.pidOf(init) });
-if (init.isolates !== undefined) {
-  adoptIsolateTable(init.isolates, init.info.pid, init.table ?? null);
-}
-if (init.identity !== undefined) {
-  adoptSharedTable(init.identity.table, init.identity.code);
-}
+Object.assign(current, init.info);
+adoptTable(init);
 setDefaultModule(init.module);
 setParentLink(side.link(init));
 exitOnStrayErrors();

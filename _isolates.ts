@@ -23,6 +23,8 @@ import {
   sharedBuffer,
   wordsOf,
 } from "./_shm.ts";
+import type { InitMessage } from "./_backend.ts";
+import { callEach } from "./_util.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
 const MAX_TOKENS = 1 << 16;
@@ -62,29 +64,17 @@ function words(): Int32Array {
   return table;
 }
 
-/** The table, for a worker child of this process to share. */
-export function isolateTable(): SharedArrayBuffer {
-  return words().buffer as SharedArrayBuffer;
-}
-
 /** How other OS processes map the table, if they can. */
-export function isolateTableRef(): BufferRef | null {
+function tableRef(): BufferRef | null {
   return bufferRef(words().buffer as SharedArrayBuffer);
 }
 
-/**
- * In a worker child: share the parent's table and take the code in `pid`;
- * `ref` says how other OS processes map it, if they can.
- */
-export function adoptIsolateTable(
-  buffer: SharedArrayBuffer,
-  pid: number,
-  ref: BufferRef | null,
-) {
-  table = wordsOf(ref === null ? buffer : mapBuffer(ref, buffer) ?? buffer);
-  tree = ref?.name ?? null;
-  ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
-  ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
+/** The table, for a worker child of this process to share. */
+export function isolateTable(): {
+  isolates: SharedArrayBuffer;
+  table: BufferRef | null;
+} {
+  return { isolates: words().buffer as SharedArrayBuffer, table: tableRef() };
 }
 
 /**
@@ -95,7 +85,7 @@ export function shareWithChild(
   pid: number,
 ): { table: BufferRef; code: number } | null {
   const code = callerCode(pid, pid);
-  const ref = isolateTableRef();
+  const ref = tableRef();
   if (ref === null) return null;
   markCrossProcess();
   return { table: ref, code };
@@ -111,19 +101,28 @@ export function markCrossProcess(): void {
 }
 
 /**
- * In a subprocess child: maps the tree's table and takes `code`.
- *
- * @returns Whether it could; if not, this process reaches every object
- * through calls.
+ * In a child, takes its parent's table and its own code. A worker child
+ * shares the table and takes the code in its pid; a subprocess child maps
+ * the tree's table and takes the code it was registered under, when memory
+ * is shared across OS processes (else it reaches every object through
+ * calls).
  */
-export function adoptSharedTable(ref: BufferRef, code: number): boolean {
-  const buffer = mapBuffer(ref);
-  if (buffer === null) return false;
+export function adoptTable(init: InitMessage): void {
+  const { isolates, table: ref = null, identity } = init;
+  if (isolates !== undefined) {
+    table = wordsOf(
+      ref === null ? isolates : mapBuffer(ref, isolates) ?? isolates,
+    );
+    tree = ref?.name ?? null;
+    ownCode = tokenOfPid(init.info.pid) ?? MAIN_TOKEN;
+    ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
+    return;
+  }
+  const buffer = identity === undefined ? null : mapBuffer(identity.table);
+  if (buffer === null) return;
   table = wordsOf(buffer);
-  ownCode = code;
-  ownWord = -1;
-  tree = ref.name;
-  return true;
+  ownCode = identity!.code;
+  tree = identity!.table.name;
 }
 
 /**
@@ -139,7 +138,7 @@ let tree: string | null | undefined;
  * only within one tree, where codes mean the same.
  */
 export function treeName(): string | null {
-  tree ??= bufferRef(words().buffer as SharedArrayBuffer)?.name ?? null;
+  tree ??= tableRef()?.name ?? null;
   return tree;
 }
 
@@ -360,16 +359,6 @@ export function onDeath(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
-function runListeners(): void {
-  for (const listener of listeners) {
-    try {
-      listener();
-    } catch (error) {
-      console.error(error);
-    }
-  }
-}
-
 async function watchDeaths(): Promise<void> {
   watching = true;
   const view = words();
@@ -381,7 +370,7 @@ async function watchDeaths(): Promise<void> {
     const now = Atomics.load(view, EPOCH);
     if (now === seen) continue;
     seen = now;
-    runListeners();
+    callEach(listeners);
   }
 }
 
@@ -406,7 +395,7 @@ function markDead(view: Int32Array, code: number): void {
   Atomics.store(view, deadWord(code), DEAD);
   Atomics.add(view, EPOCH, 1);
   Atomics.notify(view, EPOCH);
-  runListeners();
+  callEach(listeners);
 }
 
 /**
@@ -425,12 +414,7 @@ export function markExitedBehind(pid: number, route: number): boolean {
   const found = findRemote(view, pid, true);
   if (found < 0) return false; // It never called: it holds nothing.
   const code = MAX_TOKENS + found;
-  const via = callerCode(route, route);
-  let ancestor = parentOf(view, code);
-  for (let depth = 0; ancestor !== via; depth++) {
-    if (ancestor <= 0 || depth >= 64) return false;
-    ancestor = parentOf(view, ancestor);
-  }
+  if (!descendsFrom(view, code, callerCode(route, route))) return false;
   markDead(view, code);
   return true;
 }

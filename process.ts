@@ -49,6 +49,7 @@ import {
   getDefaultModule,
   nextChildName,
   notifyChildExit,
+  type ProcessInfo,
   type StartMethod,
 } from "./_runtime.ts";
 import {
@@ -58,7 +59,7 @@ import {
 } from "./_target.ts";
 import { settleWithin, validateTimeout } from "./_util.ts";
 
-export type { StartMethod } from "./_runtime.ts";
+export type { ProcessInfo, StartMethod } from "./_runtime.ts";
 
 const BACKENDS: Readonly<Record<StartMethod, Backend>> = {
   worker: workerBackend,
@@ -118,20 +119,6 @@ export function setStartMethod(method: StartMethod): void {
  */
 export function getStartMethod(): StartMethod {
   return defaultStartMethod;
-}
-
-/** What a process knows about itself, from {@linkcode currentProcess}. */
-export interface ProcessInfo {
-  /** `"MainProcess"` in the main process, else the child's name. */
-  readonly name: string;
-  /** The OS pid, or for a worker child a unique id above any OS pid. */
-  readonly pid: number;
-  /** The pid of the process that started this one. */
-  readonly parentPid: number;
-  /** Whether this is the main process rather than a child. */
-  readonly isMain: boolean;
-  /** How this process was started; `null` in the main process. */
-  readonly startMethod: StartMethod | null;
 }
 
 /**
