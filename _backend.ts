@@ -102,11 +102,8 @@ export interface SpawnOptions {
   worker?: Worker | undefined;
 }
 
-/** Creates children of one start method. */
-export interface Backend {
-  readonly method: StartMethod;
-  spawn(init: InitMessage, options: SpawnOptions): ChildHandle;
-}
+/** Creates a child of one start method. */
+export type Spawn = (init: InitMessage, options: SpawnOptions) => ChildHandle;
 
 /** Exit codes as Python reports them for signals: minus the signal number. */
 export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {

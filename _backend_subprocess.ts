@@ -18,12 +18,10 @@
 // if the parent is killed first, its children remove it as they exit.
 import { socketPath } from "./_util.ts";
 import {
-  type Backend,
-  type ChildHandle,
   type ChildSide,
   type InitMessage,
   SIGNAL_NUMBERS,
-  type SpawnOptions,
+  type Spawn,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
 import { readEach, RingOutbox, type RingPair } from "./_ring_link.ts";
@@ -287,7 +285,7 @@ class CallServer {
   constructor() {
     this.path = socketPath("mp");
     this.#listener = Deno.listen({ transport: "unix", path: this.path });
-    this.#acceptLoop();
+    acceptEach(this.#listener, (conn) => this.#handshake(conn));
   }
 
   attach(token: string, pid: number): ChildLink {
@@ -324,10 +322,6 @@ class CallServer {
     else this.#listener.unref();
   }
 
-  #acceptLoop(): void {
-    acceptEach(this.#listener, (conn) => this.#handshake(conn));
-  }
-
   async #handshake(conn: Deno.Conn): Promise<void> {
     const header = new Uint8Array(TOKEN_LENGTH + 1);
     let got = 0;
@@ -352,7 +346,8 @@ class CallServer {
 
 let server: CallServer | null = null;
 
-function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
+/** Starts a child under the subprocess start method. */
+export const spawnSubprocess: Spawn = (init, options) => {
   server ??= new CallServer();
   const calls = server;
   const token = crypto.randomUUID();
@@ -406,20 +401,14 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
       calls.hold(token, held);
     },
   };
-}
-
-/** The subprocess start method. */
-export const subprocessBackend: Backend = { method: "subprocess", spawn };
+};
 
 /**
  * A subprocess child's link to its parent (see the module comment): the
  * main thread's connection, opened at the first message, and a helper
  * worker for blocking calls, started at the first one.
  */
-export function subprocessParentLink(
-  socket: string,
-  token: string,
-): ParentLink {
+function linkToParent(socket: string, token: string): ParentLink {
   let connection: Promise<Deno.Conn> | null = null;
   const connect = async () => {
     const conn = await Deno.connect({ transport: "unix", path: socket });
@@ -495,7 +484,7 @@ export const subprocessChild: ChildSide = {
       });
     return promise;
   },
-  link: (init) => subprocessParentLink(init.socket!, init.token!),
+  link: (init) => linkToParent(init.socket!, init.token!),
   // The OS reports its exit code.
   reportExit() {},
 };

@@ -1,12 +1,6 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
-import type {
-  Backend,
-  ChildHandle,
-  ChildSide,
-  InitMessage,
-  SpawnOptions,
-} from "./_backend.ts";
+import type { ChildSide, InitMessage, Spawn } from "./_backend.ts";
 import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
 import {
   CallRouter,
@@ -34,7 +28,8 @@ export function prestartWorker(name: string): Worker {
   return new Worker(CHILD_URL, { type: "module", name });
 }
 
-function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
+/** Starts a child under the worker start method. */
+export const spawnWorker: Spawn = (child, options) => {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
@@ -82,10 +77,7 @@ function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
     post: (id, value, transfer) =>
       worker.postMessage({ t: "posted", id, value }, transfer),
   };
-}
-
-/** The worker start method. */
-export const workerBackend: Backend = { method: "worker", spawn };
+};
 
 /** A value the parent posted (see `ChildHandle.post`). */
 interface Posted {

@@ -183,10 +183,6 @@ export function tokenOfPid(pid: number): number | null {
   return token > MAIN_TOKEN && token < MAX_TOKENS ? token : null;
 }
 
-function hashOf(pid: number): number {
-  return Math.imul(pid | 0, 0x9e3779b1) ^ Math.floor(pid / 2 ** 32);
-}
-
 /**
  * The remote slot of a live registration of `pid` (or, with `dead`, of one
  * marked dead too), else the first free one.
@@ -194,8 +190,9 @@ function hashOf(pid: number): number {
 function findRemote(view: Int32Array, pid: number, dead = false): number {
   const high = Math.floor(pid / 2 ** 32) | 0;
   const low = pid | 0;
+  const hash = Math.imul(low, 0x9e3779b1) ^ high;
   for (let probe = 0; probe < REMOTE_SLOTS; probe++) {
-    const slot = (hashOf(pid) + probe) & (REMOTE_SLOTS - 1);
+    const slot = (hash + probe) & (REMOTE_SLOTS - 1);
     const at = REMOTE_BASE + slot * REMOTE_WORDS;
     const state = Atomics.load(view, at + 3);
     if (state === FREE) return -1 - slot;
@@ -381,8 +378,7 @@ async function watchDeaths(): Promise<void> {
  */
 export function markExited(pid: number): void {
   const view = words();
-  const token = tokenOfPid(pid);
-  let code = token;
+  let code = tokenOfPid(pid);
   if (code === null) {
     const found = findRemote(view, pid);
     if (found < 0) return; // It never called: it holds nothing.

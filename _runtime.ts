@@ -163,18 +163,16 @@ export function callOwner(
   if (heldBatch !== null) releaseBatch();
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-  const onAbort = () => link.send({ t: "cancel", c });
-  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal !== undefined) {
+    const onAbort = () => link.send({ t: "cancel", c });
+    signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal.removeEventListener("abort", onAbort);
+    promise.then(done, done);
+  }
   inflight.set(c, {
     link,
-    resolve(value) {
-      signal?.removeEventListener("abort", onAbort);
-      resolve(value);
-    },
-    reject(error) {
-      signal?.removeEventListener("abort", onAbort);
-      reject(signal?.aborted ? signal.reason : error);
-    },
+    resolve,
+    reject: (error) => reject(signal?.aborted ? signal.reason : error),
   });
   try {
     link.send({ t: "call", c, o: owner, id, op, a: args });
@@ -449,37 +447,29 @@ export class CallRouter {
   }
 
   async #run(message: CallMessage, reply: Reply): Promise<void> {
+    const { c, o, id, op, a } = message;
     // A call held back until its child died: nobody waits for its answer.
-    if (this.#closed && message.c !== 0) return;
-    if (message.c === 0 && message.o !== current.pid) {
-      notifyOwner(message.o, message.id, message.op, message.a);
-      return;
-    }
+    if (this.#closed && c !== 0) return;
+    if (c === 0 && o !== current.pid) return notifyOwner(o, id, op, a);
     const controller = new AbortController();
     waitsForOthers(controller.signal);
-    if (message.c !== 0) this.#running.set(message.c, controller);
+    if (c !== 0) this.#running.set(c, controller);
     let answer: ReturnMessage;
     try {
-      const value = message.o === current.pid
+      const value = o === current.pid
         ? await this.#apply(message, controller.signal)
-        : await callOwner(
-          message.o,
-          message.id,
-          message.op,
-          message.a,
-          controller.signal,
-        );
+        : await callOwner(o, id, op, a, controller.signal);
       // An answer without a value goes without its `v` (read back as
       // undefined): exact JSON, so it takes the codec's fast path.
       answer = value === undefined
-        ? { t: "ret", c: message.c, ok: true } as ReturnMessage
-        : { t: "ret", c: message.c, ok: true, v: value };
+        ? { t: "ret", c, ok: true } as ReturnMessage
+        : { t: "ret", c, ok: true, v: value };
     } catch (error) {
-      answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
+      answer = { t: "ret", c, ok: false, v: toWireError(error) };
     } finally {
-      this.#running.delete(message.c);
+      this.#running.delete(c);
     }
-    if (message.c === 0) {
+    if (c === 0) {
       if (!answer.ok) console.error(fromWireError(answer.v as WireError));
       return;
     }

@@ -69,9 +69,7 @@ function readSource(module: string): string | null {
   let source: string | null = null;
   try {
     const url = new URL(module);
-    if (url.protocol === "file:") {
-      source = Deno.readTextFileSync(url);
-    }
+    if (url.protocol === "file:") source = Deno.readTextFileSync(url);
   } catch {
     // Unreadable (no permission, remote): the child does the check instead.
   }

@@ -31,14 +31,14 @@
  * @module
  */
 import {
-  type Backend,
   checkStartPermissions,
   type ChildHandle,
   childHandles,
   childSetups,
+  type Spawn,
 } from "./_backend.ts";
-import { subprocessBackend } from "./_backend_subprocess.ts";
-import { workerBackend } from "./_backend_worker.ts";
+import { spawnSubprocess } from "./_backend_subprocess.ts";
+import { spawnWorker } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
 import { reduce } from "./_reduce.ts";
 // Every process that starts children relays their exits up the tree (the
@@ -61,9 +61,9 @@ import { settleWithin, validateTimeout } from "./_util.ts";
 
 export type { ProcessInfo, StartMethod } from "./_runtime.ts";
 
-const BACKENDS: Readonly<Record<StartMethod, Backend>> = {
-  worker: workerBackend,
-  subprocess: subprocessBackend,
+const SPAWN: Readonly<Record<StartMethod, Spawn>> = {
+  worker: spawnWorker,
+  subprocess: spawnSubprocess,
 };
 
 let defaultStartMethod: StartMethod = "worker";
@@ -369,13 +369,13 @@ export class Process<A extends unknown[] = unknown[]> {
     checkNotImporting(`process ${this.#name}`);
     const targetName = this.#checkTarget();
     checkStartPermissions(this.#startMethod, `process ${this.#name}`);
-    const backend = BACKENDS[this.#startMethod];
+    const startMethod = this.#startMethod;
     const exitHooks: (() => void)[] = [];
-    const { value, reduced } = reduce(this.#args, backend.method, "args", {
+    const { value, reduced } = reduce(this.#args, startMethod, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
     const { preload, worker } = childSetups.get(this) ?? {};
-    const handle = backend.spawn({
+    const handle = SPAWN[startMethod]({
       t: "init",
       module: this.#module,
       target: targetName,
@@ -387,7 +387,7 @@ export class Process<A extends unknown[] = unknown[]> {
         pid: 0,
         parentPid: current.pid,
         isMain: false,
-        startMethod: backend.method,
+        startMethod,
       },
     }, { denoFlags: this.#denoFlags, worker });
     this.#handle = handle;
@@ -441,15 +441,10 @@ export class Process<A extends unknown[] = unknown[]> {
   async join(options: JoinOptions = {}): Promise<number | null> {
     const { timeout = Infinity, signal } = options;
     validateTimeout(timeout);
-    const exited = this.#exited;
-    if (exited === null) {
-      throw new Error(
-        `Cannot join process ${this.#name} as it has not been started: call start() first`,
-      );
-    }
+    this.#started("join");
     signal?.throwIfAborted();
     if (this.#exitCode !== null) return this.#exitCode;
-    return await settleWithin(exited, timeout, signal, () => null);
+    return await settleWithin(this.#exited!, timeout, signal, () => null);
   }
 
   /**
