@@ -124,8 +124,14 @@ export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
   SIGTERM: 15,
 };
 
-function allowed(descriptor: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(descriptor).state === "granted";
+/** Whether this process holds the permission `descriptor` describes. */
+export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    // A permission name this Deno does not know: nothing is granted.
+    return false;
+  }
 }
 
 /** The flags missing for a unix socket at `path`. */

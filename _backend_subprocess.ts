@@ -18,6 +18,7 @@
 // if the parent is killed first, its children remove it as they exit.
 import { socketPath } from "./_util.ts";
 import {
+  allowed,
   type ChildSide,
   type InitMessage,
   SIGNAL_NUMBERS,
@@ -66,16 +67,8 @@ const PERMISSIONS = [
 
 /** The parent's fully granted permissions, as `deno run` flags. */
 export function inheritedFlags(): string[] {
-  const flags: string[] = [];
-  for (const name of PERMISSIONS) {
-    try {
-      const { state } = Deno.permissions.querySync({ name });
-      if (state === "granted") flags.push(`--allow-${name}`);
-    } catch {
-      // A permission name this Deno does not know: nothing to inherit.
-    }
-  }
-  return flags;
+  const granted = PERMISSIONS.filter((name) => allowed({ name }));
+  return granted.map((name) => `--allow-${name}`);
 }
 
 const SHORT_FLAGS: Record<string, string> = {
@@ -307,11 +300,7 @@ class CallServer {
     if (this.#children.size > 0 || server !== this) return;
     server = null;
     this.#listener.close();
-    try {
-      Deno.removeSync(this.path);
-    } catch {
-      // Already gone.
-    }
+    removeSocket(this.path);
   }
 
   hold(token: string, held: boolean): void {
@@ -453,16 +442,13 @@ function linkToParent(socket: string, token: string): ParentLink {
 // Captured before the child entry wraps `Deno.exit`.
 const realExit = Deno.exit;
 
-/**
- * The parent died (perhaps SIGKILLed, unable to clean up): its socket file
- * would stay in the temporary directory, so its children remove it.
- */
+/** Removes the socket file at `path`, unless it is gone already. */
 function removeSocket(path: string | undefined): void {
   if (path === undefined) return;
   try {
     Deno.removeSync(path);
   } catch {
-    // Another child was first, or the parent had removed it.
+    // Gone: a child was first, or the parent had removed it.
   }
 }
 
@@ -479,6 +465,8 @@ export const subprocessChild: ChildSide = {
     })
       .catch(() => {})
       .finally(() => {
+        // The parent died (perhaps SIGKILLed, unable to clean up): its
+        // socket file would stay in the temporary directory.
         removeSocket(socket);
         realExit(1);
       });

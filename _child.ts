@@ -27,19 +27,13 @@ const side: ChildSide = "WorkerGlobalScope" in globalThis
 const realExit = Deno.exit;
 
 /**
- * The code an OS process reports for `Deno.exit(code)`: its low 8 bits, so
- * both start methods agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
- */
-function osExitCode(code: number): number {
-  return Math.trunc(code) & 0xff;
-}
-
-/**
  * Ends this child with `code` once what it sent has reached its parent; a
  * worker reports the code, as it has no OS exit code of its own.
  */
 function exit(code: number): never {
-  const status = osExitCode(code);
+  // What an OS process reports: the low 8 bits, so both start methods
+  // agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
+  const status = Math.trunc(code) & 0xff;
   try {
     deliverNow();
   } catch (error) {
