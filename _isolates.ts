@@ -70,10 +70,7 @@ function tableRef(): BufferRef | null {
 }
 
 /** The table, for a worker child of this process to share. */
-export function isolateTable(): {
-  isolates: SharedArrayBuffer;
-  table: BufferRef | null;
-} {
+export function isolateTable(): Pick<InitMessage, "isolates" | "table"> {
   return { isolates: words().buffer as SharedArrayBuffer, table: tableRef() };
 }
 
