@@ -163,16 +163,18 @@ export function callOwner(
   if (heldBatch !== null) releaseBatch();
   const c = nextCallId++;
   const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-  if (signal !== undefined) {
-    const onAbort = () => link.send({ t: "cancel", c });
-    signal.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal.removeEventListener("abort", onAbort);
-    promise.then(done, done);
-  }
+  const onAbort = () => link.send({ t: "cancel", c });
+  signal?.addEventListener("abort", onAbort, { once: true });
   inflight.set(c, {
     link,
-    resolve,
-    reject: (error) => reject(signal?.aborted ? signal.reason : error),
+    resolve(value) {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(value);
+    },
+    reject(error) {
+      signal?.removeEventListener("abort", onAbort);
+      reject(signal?.aborted ? signal.reason : error);
+    },
   });
   try {
     link.send({ t: "call", c, o: owner, id, op, a: args });
