@@ -206,14 +206,9 @@ export function callOwnerSync(
   args: unknown[],
   link: ParentLink | null = parentLink,
 ): unknown {
-  const answer = linkTo(owner, link).callSync({
-    t: "call",
-    c: nextCallId++,
-    o: owner,
-    id,
-    op,
-    a: args,
-  });
+  const to = linkTo(owner, link);
+  const c = nextCallId++;
+  const answer = to.callSync({ t: "call", c, o: owner, id, op, a: args });
   if (answer.ok) return answer.v;
   throw fromWireError(answer.v as WireError);
 }
