@@ -48,8 +48,6 @@ export interface ChildSide {
    * parent does.
    */
   receiveInit(): Promise<InitMessage>;
-  /** This process's pid, from its init message. */
-  pidOf(init: InitMessage): number;
   link(init: InitMessage): ParentLink;
   /** Tells the parent the exit code, just before the child ends. */
   reportExit(code: number): void;
@@ -104,11 +102,8 @@ export interface SpawnOptions {
   worker?: Worker | undefined;
 }
 
-/** Creates children of one start method. */
-export interface Backend {
-  readonly method: StartMethod;
-  spawn(init: InitMessage, options: SpawnOptions): ChildHandle;
-}
+/** Creates a child of one start method. */
+export type Spawn = (init: InitMessage, options: SpawnOptions) => ChildHandle;
 
 /** Exit codes as Python reports them for signals: minus the signal number. */
 export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
@@ -129,8 +124,14 @@ export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
   SIGTERM: 15,
 };
 
-function allowed(descriptor: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(descriptor).state === "granted";
+/** Whether this process holds the permission `descriptor` describes. */
+export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    // A permission name this Deno does not know: nothing is granted.
+    return false;
+  }
 }
 
 /** The flags missing for a unix socket at `path`. */

@@ -18,12 +18,11 @@
 // if the parent is killed first, its children remove it as they exit.
 import { socketPath } from "./_util.ts";
 import {
-  type Backend,
-  type ChildHandle,
+  allowed,
   type ChildSide,
   type InitMessage,
   SIGNAL_NUMBERS,
-  type SpawnOptions,
+  type Spawn,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
 import { readEach, RingOutbox, type RingPair } from "./_ring_link.ts";
@@ -68,16 +67,8 @@ const PERMISSIONS = [
 
 /** The parent's fully granted permissions, as `deno run` flags. */
 export function inheritedFlags(): string[] {
-  const flags: string[] = [];
-  for (const name of PERMISSIONS) {
-    try {
-      const { state } = Deno.permissions.querySync({ name });
-      if (state === "granted") flags.push(`--allow-${name}`);
-    } catch {
-      // A permission name this Deno does not know: nothing to inherit.
-    }
-  }
-  return flags;
+  const granted = PERMISSIONS.filter((name) => allowed({ name }));
+  return granted.map((name) => `--allow-${name}`);
 }
 
 const SHORT_FLAGS: Record<string, string> = {
@@ -237,13 +228,18 @@ export class ChildLink {
   }
 
   #onMain(payload: Uint8Array): void {
-    this.#read++;
-    // Already applied from a copy a blocking call brought.
-    if (this.#read <= this.#applied) return;
-    this.#applied = this.#read;
+    this.#applyAt(++this.#read, payload);
+    this.#unblock();
+  }
+
+  /** Applies the frame at `place` on the main connection, unless already applied. */
+  #applyAt(place: number, payload: Uint8Array): void {
+    // Already applied from a copy a blocking call brought, or from the main
+    // connection before the copy came.
+    if (place <= this.#applied) return;
+    this.#applied = place;
     // Payloads are never reused: arguments may view them, uncopied.
     this.#router.receive(decode(payload, true) as UpMessage);
-    this.#unblock();
   }
 
   #onBlocking(payload: Uint8Array, reply: Reply): void {
@@ -257,12 +253,7 @@ export class ChildLink {
       const [frame, reply] = this.#blocked[0]!;
       if (this.#applied < frame.w) return;
       this.#blocked.shift();
-      frame.r.forEach((payload, i) => {
-        const place = frame.w + 1 + i;
-        if (place <= this.#applied) return;
-        this.#applied = place;
-        this.#router.receive(decode(payload, true) as UpMessage);
-      });
+      frame.r.forEach((payload, i) => this.#applyAt(frame.w + 1 + i, payload));
       this.#router.receive(frame.m, reply);
     }
   }
@@ -287,11 +278,7 @@ class CallServer {
   constructor() {
     this.path = socketPath("mp");
     this.#listener = Deno.listen({ transport: "unix", path: this.path });
-    this.#acceptLoop();
-  }
-
-  get size(): number {
-    return this.#children.size;
+    acceptEach(this.#listener, (conn) => this.#handshake(conn));
   }
 
   attach(token: string, pid: number): ChildLink {
@@ -301,31 +288,27 @@ class CallServer {
     return link;
   }
 
-  detach(token: string): void {
-    this.hold(token, false);
-    this.#children.delete(token);
+  /**
+   * Stops serving the child `token`, if given; once no child is left, the
+   * listener and its socket file go.
+   */
+  release(token?: string): void {
+    if (token !== undefined) {
+      this.hold(token, false);
+      this.#children.delete(token);
+    }
+    if (this.#children.size > 0 || server !== this) return;
+    server = null;
+    this.#listener.close();
+    removeSocket(this.path);
   }
 
   hold(token: string, held: boolean): void {
-    const before = this.#held.size;
     if (held && this.#children.has(token)) this.#held.add(token);
     else this.#held.delete(token);
     this.#children.get(token)?.hold(held);
-    if (before === 0 && this.#held.size > 0) this.#listener.ref();
-    else if (before > 0 && this.#held.size === 0) this.#listener.unref();
-  }
-
-  close(): void {
-    this.#listener.close();
-    try {
-      Deno.removeSync(this.path);
-    } catch {
-      // Already gone.
-    }
-  }
-
-  #acceptLoop(): void {
-    acceptEach(this.#listener, (conn) => this.#handshake(conn));
+    if (this.#held.size > 0) this.#listener.ref();
+    else this.#listener.unref();
   }
 
   async #handshake(conn: Deno.Conn): Promise<void> {
@@ -350,25 +333,10 @@ class CallServer {
   }
 }
 
-async function sendInit(
-  stdin: WritableStreamDefaultWriter<Uint8Array>,
-  init: InitMessage,
-): Promise<void> {
-  const payload = encode(init);
-  const frame = new Uint8Array(4 + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame.set(payload, 4);
-  await stdin.write(frame);
-}
-
 let server: CallServer | null = null;
 
-function exitCodeOf(status: Deno.CommandStatus): number {
-  if (status.signal !== null) return -(SIGNAL_NUMBERS[status.signal] ?? 1);
-  return status.code;
-}
-
-function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
+/** Starts a child under the subprocess start method. */
+export const spawnSubprocess: Spawn = (init, options) => {
   server ??= new CallServer();
   const calls = server;
   const token = crypto.randomUUID();
@@ -387,29 +355,23 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
       stderr: "inherit",
     }).spawn();
   } catch (error) {
-    if (calls.size === 0) {
-      calls.close();
-      server = null;
-    }
+    calls.release();
     throw error;
   }
   const attached = calls.attach(token, child.pid);
   const stdin = child.stdin.getWriter();
   const identity = shareWithChild(child.pid);
-  const message = { ...init, socket: calls.path, token };
+  const info = { ...init.info, pid: child.pid };
+  const message = { ...init, info, socket: calls.path, token };
   if (identity !== null) message.identity = identity;
-  sendInit(stdin, message).catch(() => {
-    // The child died before reading: its status says how.
-  });
+  // A child that dies before reading it has its status say how.
+  new FrameWriter((bytes) => stdin.write(bytes)).send(encode(message));
   const exited = child.status.then(async (status) => {
     await stdin.close().catch(() => {});
     await attached.closed();
-    calls.detach(token);
-    if (calls.size === 0 && server === calls) {
-      calls.close();
-      server = null;
-    }
-    return exitCodeOf(status);
+    calls.release(token);
+    if (status.signal === null) return status.code;
+    return -(SIGNAL_NUMBERS[status.signal] ?? 1);
   });
   const signal = (name: Deno.Signal) => {
     try {
@@ -428,20 +390,14 @@ function spawn(init: InitMessage, options: SpawnOptions): ChildHandle {
       calls.hold(token, held);
     },
   };
-}
-
-/** The subprocess start method. */
-export const subprocessBackend: Backend = { method: "subprocess", spawn };
+};
 
 /**
  * A subprocess child's link to its parent (see the module comment): the
  * main thread's connection, opened at the first message, and a helper
  * worker for blocking calls, started at the first one.
  */
-export function subprocessParentLink(
-  socket: string,
-  token: string,
-): ParentLink {
+function linkToParent(socket: string, token: string): ParentLink {
   let connection: Promise<Deno.Conn> | null = null;
   const connect = async () => {
     const conn = await Deno.connect({ transport: "unix", path: socket });
@@ -486,16 +442,13 @@ export function subprocessParentLink(
 // Captured before the child entry wraps `Deno.exit`.
 const realExit = Deno.exit;
 
-/**
- * The parent died (perhaps SIGKILLed, unable to clean up): its socket file
- * would stay in the temporary directory, so its children remove it.
- */
+/** Removes the socket file at `path`, unless it is gone already. */
 function removeSocket(path: string | undefined): void {
   if (path === undefined) return;
   try {
     Deno.removeSync(path);
   } catch {
-    // Another child was first, or the parent had removed it.
+    // Gone: a child was first, or the parent had removed it.
   }
 }
 
@@ -512,13 +465,14 @@ export const subprocessChild: ChildSide = {
     })
       .catch(() => {})
       .finally(() => {
+        // The parent died (perhaps SIGKILLed, unable to clean up): its
+        // socket file would stay in the temporary directory.
         removeSocket(socket);
         realExit(1);
       });
     return promise;
   },
-  pidOf: () => Deno.pid,
-  link: (init) => subprocessParentLink(init.socket!, init.token!),
+  link: (init) => linkToParent(init.socket!, init.token!),
   // The OS reports its exit code.
   reportExit() {},
 };

@@ -1,18 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
-import type {
-  Backend,
-  ChildHandle,
-  ChildSide,
-  InitMessage,
-  SpawnOptions,
-} from "./_backend.ts";
-import {
-  fenceWorker,
-  isolateTable,
-  isolateTableRef,
-  nextWorkerPid,
-} from "./_isolates.ts";
+import type { ChildSide, InitMessage, Spawn } from "./_backend.ts";
+import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
@@ -39,22 +28,15 @@ export function prestartWorker(name: string): Worker {
   return new Worker(CHILD_URL, { type: "module", name });
 }
 
-function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
+/** Starts a child under the worker start method. */
+export const spawnWorker: Spawn = (child, options) => {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
-  const init = {
-    ...child,
-    info: { ...child.info, pid },
-    isolates: isolateTable(),
-    table: isolateTableRef(),
-  };
+  const init = { ...child, info: { ...child.info, pid }, ...isolateTable() };
   const worker = options.worker ?? prestartWorker(init.info.name);
   const { promise: exited, resolve } = Promise.withResolvers<number>();
-  const router = new CallRouter(
-    init.info.pid,
-    (answer) => worker.postMessage(answer),
-  );
+  const router = new CallRouter(pid, (answer) => worker.postMessage(answer));
   let done = false;
   const finish = (code: number) => {
     if (done) return;
@@ -64,7 +46,7 @@ function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
     // `terminate()` stops the thread asynchronously: a worker stopped from
     // outside may run on briefly, so its exit (which frees what it held) is
     // reported once it can change shared memory no more.
-    fenceWorker(init.info.pid).then(() => resolve(code));
+    fenceWorker(pid).then(() => resolve(code));
   };
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const message = event.data;
@@ -82,7 +64,7 @@ function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
   worker.postMessage(init);
   let held = true;
   return {
-    pid: init.info.pid,
+    pid,
     exited,
     terminate: () => finish(-15),
     kill: () => finish(-9),
@@ -95,29 +77,7 @@ function spawn(child: InitMessage, options: SpawnOptions): ChildHandle {
     post: (id, value, transfer) =>
       worker.postMessage({ t: "posted", id, value }, transfer),
   };
-}
-
-/** The worker start method. */
-export const workerBackend: Backend = { method: "worker", spawn };
-
-/**
- * A worker child's link to its parent: everything goes in order through the
- * worker's own port, and a blocking call's answer is written into a slot of
- * shared memory while this thread sleeps.
- */
-export function workerParentLink(post: (message: unknown) => void): ParentLink {
-  return {
-    send: post,
-    flushed: () => Promise.resolve(),
-    // Posted messages are delivered even after the worker closes.
-    unsent: () => false,
-    callSync(message) {
-      const slot = newSlot();
-      post({ ...message, s: slot });
-      return waitAnswer(slot, post);
-    },
-  };
-}
+};
 
 /** A value the parent posted (see `ChildHandle.post`). */
 interface Posted {
@@ -132,7 +92,25 @@ interface WorkerScope {
 }
 
 const scope = globalThis as unknown as WorkerScope;
+const post = (message: unknown) => scope.postMessage(message);
 let reported = false;
+
+/**
+ * A worker child's link to its parent: everything goes in order through the
+ * worker's own port, and a blocking call's answer is written into a slot of
+ * shared memory while this thread sleeps.
+ */
+const parentLink: ParentLink = {
+  send: post,
+  flushed: () => Promise.resolve(),
+  // Posted messages are delivered even after the worker closes.
+  unsent: () => false,
+  callSync(message) {
+    const slot = newSlot();
+    post({ ...message, s: slot });
+    return waitAnswer(slot, post);
+  },
+};
 
 /** The worker start method's half inside the child. */
 export const workerChild: ChildSide = {
@@ -148,11 +126,10 @@ export const workerChild: ChildSide = {
     };
     return promise;
   },
-  pidOf: (init) => init.info.pid,
-  link: () => workerParentLink((message) => scope.postMessage(message)),
+  link: () => parentLink,
   reportExit(code) {
     if (reported) return;
     reported = true;
-    scope.postMessage({ t: "exit", code });
+    post({ t: "exit", code });
   },
 };

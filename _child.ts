@@ -4,11 +4,7 @@
 // target, deliver pending writes, then exit with Python's exit codes. What
 // differs between start methods is the backend's child side, chosen once.
 import type { ChildSide, InitMessage } from "./_backend.ts";
-import {
-  adoptIsolateTable,
-  adoptSharedTable,
-  wasStopped,
-} from "./_isolates.ts";
+import { adoptTable, wasStopped } from "./_isolates.ts";
 // Loaded in every child, so that exits are reported up the tree through it.
 import "./_shared.ts";
 import { rebuild } from "./_reduce.ts";
@@ -31,19 +27,13 @@ const side: ChildSide = "WorkerGlobalScope" in globalThis
 const realExit = Deno.exit;
 
 /**
- * The code an OS process reports for `Deno.exit(code)`: its low 8 bits, so
- * both start methods agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
- */
-function osExitCode(code: number): number {
-  return Math.trunc(code) & 0xff;
-}
-
-/**
  * Ends this child with `code` once what it sent has reached its parent; a
  * worker reports the code, as it has no OS exit code of its own.
  */
 function exit(code: number): never {
-  const status = osExitCode(code);
+  // What an OS process reports: the low 8 bits, so both start methods
+  // agree (`Deno.exit(300)` gives 44, `Deno.exit(-1)` 255).
+  const status = Math.trunc(code) & 0xff;
   try {
     deliverNow();
   } catch (error) {
@@ -101,13 +91,8 @@ async function runTarget(init: InitMessage): Promise<number> {
 }
 
 const init = await side.receiveInit();
-Object.assign(current, init.info, { pid: side.pidOf(init) });
-if (init.isolates !== undefined) {
-  adoptIsolateTable(init.isolates, init.info.pid, init.table ?? null);
-}
-if (init.identity !== undefined) {
-  adoptSharedTable(init.identity.table, init.identity.code);
-}
+Object.assign(current, init.info);
+adoptTable(init);
 setDefaultModule(init.module);
 setParentLink(side.link(init));
 exitOnStrayErrors();

@@ -23,6 +23,8 @@ import {
   sharedBuffer,
   wordsOf,
 } from "./_shm.ts";
+import type { InitMessage } from "./_backend.ts";
+import { callEach } from "./_util.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
 const MAX_TOKENS = 1 << 16;
@@ -62,29 +64,14 @@ function words(): Int32Array {
   return table;
 }
 
-/** The table, for a worker child of this process to share. */
-export function isolateTable(): SharedArrayBuffer {
-  return words().buffer as SharedArrayBuffer;
-}
-
 /** How other OS processes map the table, if they can. */
-export function isolateTableRef(): BufferRef | null {
+function tableRef(): BufferRef | null {
   return bufferRef(words().buffer as SharedArrayBuffer);
 }
 
-/**
- * In a worker child: share the parent's table and take the code in `pid`;
- * `ref` says how other OS processes map it, if they can.
- */
-export function adoptIsolateTable(
-  buffer: SharedArrayBuffer,
-  pid: number,
-  ref: BufferRef | null,
-) {
-  table = wordsOf(ref === null ? buffer : mapBuffer(ref, buffer) ?? buffer);
-  tree = ref?.name ?? null;
-  ownCode = tokenOfPid(pid) ?? MAIN_TOKEN;
-  ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
+/** The table, for a worker child of this process to share. */
+export function isolateTable(): Pick<InitMessage, "isolates" | "table"> {
+  return { isolates: words().buffer as SharedArrayBuffer, table: tableRef() };
 }
 
 /**
@@ -95,7 +82,7 @@ export function shareWithChild(
   pid: number,
 ): { table: BufferRef; code: number } | null {
   const code = callerCode(pid, pid);
-  const ref = isolateTableRef();
+  const ref = tableRef();
   if (ref === null) return null;
   markCrossProcess();
   return { table: ref, code };
@@ -111,19 +98,28 @@ export function markCrossProcess(): void {
 }
 
 /**
- * In a subprocess child: maps the tree's table and takes `code`.
- *
- * @returns Whether it could; if not, this process reaches every object
- * through calls.
+ * In a child, takes its parent's table and its own code. A worker child
+ * shares the table and takes the code in its pid; a subprocess child maps
+ * the tree's table and takes the code it was registered under, when memory
+ * is shared across OS processes (else it reaches every object through
+ * calls).
  */
-export function adoptSharedTable(ref: BufferRef, code: number): boolean {
-  const buffer = mapBuffer(ref);
-  if (buffer === null) return false;
+export function adoptTable(init: InitMessage): void {
+  const { isolates, table: ref = null, identity } = init;
+  if (isolates !== undefined) {
+    table = wordsOf(
+      ref === null ? isolates : mapBuffer(ref, isolates) ?? isolates,
+    );
+    tree = ref?.name ?? null;
+    ownCode = tokenOfPid(init.info.pid) ?? MAIN_TOKEN;
+    ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
+    return;
+  }
+  const buffer = identity === undefined ? null : mapBuffer(identity.table);
+  if (buffer === null) return;
   table = wordsOf(buffer);
-  ownCode = code;
-  ownWord = -1;
-  tree = ref.name;
-  return true;
+  ownCode = identity!.code;
+  tree = identity!.table.name;
 }
 
 /**
@@ -139,7 +135,7 @@ let tree: string | null | undefined;
  * only within one tree, where codes mean the same.
  */
 export function treeName(): string | null {
-  tree ??= bufferRef(words().buffer as SharedArrayBuffer)?.name ?? null;
+  tree ??= tableRef()?.name ?? null;
   return tree;
 }
 
@@ -184,10 +180,6 @@ export function tokenOfPid(pid: number): number | null {
   return token > MAIN_TOKEN && token < MAX_TOKENS ? token : null;
 }
 
-function hashOf(pid: number): number {
-  return Math.imul(pid | 0, 0x9e3779b1) ^ Math.floor(pid / 2 ** 32);
-}
-
 /**
  * The remote slot of a live registration of `pid` (or, with `dead`, of one
  * marked dead too), else the first free one.
@@ -195,8 +187,9 @@ function hashOf(pid: number): number {
 function findRemote(view: Int32Array, pid: number, dead = false): number {
   const high = Math.floor(pid / 2 ** 32) | 0;
   const low = pid | 0;
+  const hash = Math.imul(low, 0x9e3779b1) ^ high;
   for (let probe = 0; probe < REMOTE_SLOTS; probe++) {
-    const slot = (hashOf(pid) + probe) & (REMOTE_SLOTS - 1);
+    const slot = (hash + probe) & (REMOTE_SLOTS - 1);
     const at = REMOTE_BASE + slot * REMOTE_WORDS;
     const state = Atomics.load(view, at + 3);
     if (state === FREE) return -1 - slot;
@@ -360,16 +353,6 @@ export function onDeath(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
-function runListeners(): void {
-  for (const listener of listeners) {
-    try {
-      listener();
-    } catch (error) {
-      console.error(error);
-    }
-  }
-}
-
 async function watchDeaths(): Promise<void> {
   watching = true;
   const view = words();
@@ -381,7 +364,7 @@ async function watchDeaths(): Promise<void> {
     const now = Atomics.load(view, EPOCH);
     if (now === seen) continue;
     seen = now;
-    runListeners();
+    callEach(listeners);
   }
 }
 
@@ -392,8 +375,7 @@ async function watchDeaths(): Promise<void> {
  */
 export function markExited(pid: number): void {
   const view = words();
-  const token = tokenOfPid(pid);
-  let code = token;
+  let code = tokenOfPid(pid);
   if (code === null) {
     const found = findRemote(view, pid);
     if (found < 0) return; // It never called: it holds nothing.
@@ -406,7 +388,7 @@ function markDead(view: Int32Array, code: number): void {
   Atomics.store(view, deadWord(code), DEAD);
   Atomics.add(view, EPOCH, 1);
   Atomics.notify(view, EPOCH);
-  runListeners();
+  callEach(listeners);
 }
 
 /**
@@ -425,12 +407,7 @@ export function markExitedBehind(pid: number, route: number): boolean {
   const found = findRemote(view, pid, true);
   if (found < 0) return false; // It never called: it holds nothing.
   const code = MAX_TOKENS + found;
-  const via = callerCode(route, route);
-  let ancestor = parentOf(view, code);
-  for (let depth = 0; ancestor !== via; depth++) {
-    if (ancestor <= 0 || depth >= 64) return false;
-    ancestor = parentOf(view, ancestor);
-  }
+  if (!descendsFrom(view, code, callerCode(route, route))) return false;
   markDead(view, code);
   return true;
 }

@@ -10,17 +10,23 @@
 import { decode, encode } from "./_codec.ts";
 import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
 import { waitsForOthers } from "./_futex.ts";
+import { callEach } from "./_util.ts";
 
 /** A start method: how a child process is created. */
 export type StartMethod = "worker" | "subprocess";
 
-/** What a process knows about itself. */
+/** What a process knows about itself, from `currentProcess()`. */
 export interface ProcessInfo {
-  name: string;
-  pid: number;
-  parentPid: number;
-  isMain: boolean;
-  startMethod: StartMethod | null;
+  /** `"MainProcess"` in the main process, else the child's name. */
+  readonly name: string;
+  /** The OS pid, or for a worker child a unique id above any OS pid. */
+  readonly pid: number;
+  /** The pid of the process that started this one. */
+  readonly parentPid: number;
+  /** Whether this is the main process rather than a child. */
+  readonly isMain: boolean;
+  /** How this process was started; `null` in the main process. */
+  readonly startMethod: StartMethod | null;
 }
 
 /** An operation a child asks its parent to apply to an exposed object. */
@@ -200,16 +206,9 @@ export function callOwnerSync(
   args: unknown[],
   link: ParentLink | null = parentLink,
 ): unknown {
-  if (link === null) throw unreachable(owner);
-  if (heldBatch !== null) releaseBatch();
-  const answer = link.callSync({
-    t: "call",
-    c: nextCallId++,
-    o: owner,
-    id,
-    op,
-    a: args,
-  });
+  const to = linkTo(owner, link);
+  const c = nextCallId++;
+  const answer = to.callSync({ t: "call", c, o: owner, id, op, a: args });
   if (answer.ok) return answer.v;
   throw fromWireError(answer.v as WireError);
 }
@@ -225,9 +224,17 @@ export function notifyOwner(
   args: unknown[],
   link: ParentLink | null = parentLink,
 ): void {
+  linkTo(owner, link).send({ t: "call", c: 0, o: owner, id, op, a: args });
+}
+
+/**
+ * The link a message to `owner` goes through, once the messages held back
+ * (see {@linkcode holdBatch}) have gone before it.
+ */
+function linkTo(owner: number, link: ParentLink | null): ParentLink {
   if (link === null) throw unreachable(owner);
   if (heldBatch !== null) releaseBatch();
-  link.send({ t: "call", c: 0, o: owner, id, op, a: args });
+  return link;
 }
 
 /**
@@ -275,13 +282,24 @@ function settle(c: number) {
 
 const posted = new Map<number, PromiseWithResolvers<unknown>>();
 
+/**
+ * Where a posted value and its taker meet: the first of the two to come
+ * makes the entry, the second removes it.
+ */
+function postedEntry(id: number): PromiseWithResolvers<unknown> {
+  const entry = posted.get(id);
+  if (entry !== undefined) {
+    posted.delete(id);
+    return entry;
+  }
+  const fresh = Promise.withResolvers<unknown>();
+  posted.set(id, fresh);
+  return fresh;
+}
+
 /** Keeps a value the parent posted under `id` for {@linkcode takePosted}. */
 export function receivePosted(id: number, value: unknown): void {
-  const waiting = posted.get(id);
-  if (waiting !== undefined) posted.delete(id);
-  const entry = waiting ?? Promise.withResolvers<unknown>();
-  entry.resolve(value);
-  if (waiting === undefined) posted.set(id, entry);
+  postedEntry(id).resolve(value);
 }
 
 /**
@@ -289,14 +307,7 @@ export function receivePosted(id: number, value: unknown): void {
  * beside the channel that said to take it, so it may come later.
  */
 export function takePosted(id: number): Promise<unknown> {
-  const arrived = posted.get(id);
-  if (arrived !== undefined) {
-    posted.delete(id);
-    return arrived.promise;
-  }
-  const entry = Promise.withResolvers<unknown>();
-  posted.set(id, entry);
-  return entry.promise;
+  return postedEntry(id).promise;
 }
 
 /** Delivers the parent's answer to the call it belongs to. */
@@ -315,13 +326,6 @@ export function failInflight(error: Error, link?: ParentLink): void {
   for (const [c, entry] of [...inflight]) {
     if (link === undefined || entry.link === link) settle(c)?.reject(error);
   }
-}
-
-/** How many calls still wait for an answer through `link`. */
-export function inflightThrough(link: ParentLink): number {
-  let count = 0;
-  for (const entry of inflight.values()) if (entry.link === link) count++;
-  return count;
 }
 
 /** Registers work that must finish before this child exits (Python's feeder-thread rule). */
@@ -440,37 +444,29 @@ export class CallRouter {
   }
 
   async #run(message: CallMessage, reply: Reply): Promise<void> {
+    const { c, o, id, op, a } = message;
     // A call held back until its child died: nobody waits for its answer.
-    if (this.#closed && message.c !== 0) return;
-    if (message.c === 0 && message.o !== current.pid) {
-      notifyOwner(message.o, message.id, message.op, message.a);
-      return;
-    }
+    if (this.#closed && c !== 0) return;
+    if (c === 0 && o !== current.pid) return notifyOwner(o, id, op, a);
     const controller = new AbortController();
     waitsForOthers(controller.signal);
-    if (message.c !== 0) this.#running.set(message.c, controller);
+    if (c !== 0) this.#running.set(c, controller);
     let answer: ReturnMessage;
     try {
-      const value = message.o === current.pid
+      const value = o === current.pid
         ? await this.#apply(message, controller.signal)
-        : await callOwner(
-          message.o,
-          message.id,
-          message.op,
-          message.a,
-          controller.signal,
-        );
+        : await callOwner(o, id, op, a, controller.signal);
       // An answer without a value goes without its `v` (read back as
       // undefined): exact JSON, so it takes the codec's fast path.
       answer = value === undefined
-        ? { t: "ret", c: message.c, ok: true } as ReturnMessage
-        : { t: "ret", c: message.c, ok: true, v: value };
+        ? { t: "ret", c, ok: true } as ReturnMessage
+        : { t: "ret", c, ok: true, v: value };
     } catch (error) {
-      answer = { t: "ret", c: message.c, ok: false, v: toWireError(error) };
+      answer = { t: "ret", c, ok: false, v: toWireError(error) };
     } finally {
-      this.#running.delete(message.c);
+      this.#running.delete(c);
     }
-    if (message.c === 0) {
+    if (c === 0) {
       if (!answer.ok) console.error(fromWireError(answer.v as WireError));
       return;
     }
@@ -543,36 +539,24 @@ export function writeSlot(
 }
 
 /**
- * Blocks until the answer is in `slot`, then returns its bytes; for one too
- * large, calls `fetch(key, biggerSlot)` and waits again.
- */
-export function waitSlot(
-  slot: SharedArrayBuffer,
-  fetch: (key: number, slot: SharedArrayBuffer) => void,
-): Uint8Array {
-  let words = new Int32Array(slot, 0, 4);
-  Atomics.wait(words, 0, SLOT_PENDING);
-  if (Atomics.load(words, 0) === SLOT_TOO_SMALL) {
-    const bigger = newSlot(words[1]);
-    fetch(words[2]!, bigger);
-    slot = bigger;
-    words = new Int32Array(slot, 0, 4);
-    Atomics.wait(words, 0, SLOT_PENDING);
-  }
-  const answer = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
-  Atomics.store(words, 0, SLOT_PENDING);
-  return answer;
-}
-
-/**
- * Blocks until the answer to a blocking call is in `slot`; `post` carries a
- * request for an answer too large for it.
+ * Blocks until the answer to a blocking call is in `slot`; for one too
+ * large, `post` carries a request to write it into a larger slot, and this
+ * waits again.
  */
 export function waitAnswer(
   slot: SharedArrayBuffer,
   post: (message: FetchMessage) => void,
 ): ReturnMessage {
-  const bytes = waitSlot(slot, (k, s) => post({ t: "fetch", k, s }));
+  let words = new Int32Array(slot, 0, 4);
+  Atomics.wait(words, 0, SLOT_PENDING);
+  if (Atomics.load(words, 0) === SLOT_TOO_SMALL) {
+    slot = newSlot(words[1]);
+    post({ t: "fetch", k: words[2]!, s: slot });
+    words = new Int32Array(slot, 0, 4);
+    Atomics.wait(words, 0, SLOT_PENDING);
+  }
+  // The codec reads from memory of its own, never from a shared buffer.
+  const bytes = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
   return decode(bytes) as ReturnMessage;
 }
 
@@ -608,13 +592,7 @@ export function onChildExit(listener: (pid: number) => void): () => void {
 
 /** Reports that a direct child has exited. */
 export function notifyChildExit(pid: number): void {
-  for (const listener of exitListeners) {
-    try {
-      listener(pid);
-    } catch (error) {
-      console.error(error);
-    }
-  }
+  callEach(exitListeners, pid);
 }
 
 let childCount = 0;

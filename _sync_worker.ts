@@ -64,37 +64,39 @@ async function connect(init: InitMessage): Promise<Deno.Conn> {
       goneMessage = (error as Error).message;
       throw error;
     }
+    // A direct link's caller sleeps while a call is out, and its program
+    // must be able to end while this worker idles.
+    conn.unref();
   } else {
     conn = await Deno.connect({ transport: "unix", path: init.socket! });
     await writeAll(conn, handshake(init.token, BLOCKING));
   }
-  // A direct link's caller sleeps while a call is out, and its program
-  // must be able to end while this worker idles.
-  if (init.direct !== undefined) conn.unref();
   readFrames(conn, (payload) => {
-    const { c } = decode(payload) as ReturnMessage;
-    const slot = slots.get(c);
-    slots.delete(c);
-    if (slot !== undefined) writeSlot(slot, payload, kept.keep);
-  }).catch(() => {}).finally(() => {
-    parentGone = true;
-    for (const c of [...slots.keys()]) fail(c);
-  });
+    answer((decode(payload) as ReturnMessage).c, payload);
+  }).catch(() => {}).finally(failAll);
   return conn;
+}
+
+/** Writes the answer to call `c` into its caller's slot. */
+function answer(c: number, bytes: Uint8Array): void {
+  const slot = slots.get(c);
+  slots.delete(c);
+  if (slot !== undefined) writeSlot(slot, bytes, kept.keep);
 }
 
 /** Wakes the caller of `c`, whose parent is gone, with an error. */
 function fail(c: number): void {
-  const slot = slots.get(c);
-  slots.delete(c);
-  const error = new ProcessError(goneMessage);
-  const answer: ReturnMessage = {
-    t: "ret",
+  const error = toWireError(new ProcessError(goneMessage));
+  answer(
     c,
-    ok: false,
-    v: toWireError(error),
-  };
-  if (slot !== undefined) writeSlot(slot, encode(answer), kept.keep);
+    encode({ t: "ret", c, ok: false, v: error } satisfies ReturnMessage),
+  );
+}
+
+/** The parent is gone: every call waiting, and every later one, fails. */
+function failAll(): void {
+  parentGone = true;
+  for (const c of [...slots.keys()]) fail(c);
 }
 
 const writer = new FrameWriter(async (bytes) => {
@@ -104,19 +106,15 @@ const writer = new FrameWriter(async (bytes) => {
 scope.onmessage = ({ data: message }) => {
   if (message.t === "init") {
     connection = connect(message);
-    connection.catch(() => {
-      parentGone = true;
-      for (const c of [...slots.keys()]) fail(c);
-    });
+    connection.catch(failAll);
   } else if (message.t === "fetch") {
     kept.deliver(message.k, message.s);
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
     if (parentGone) return fail(m.c);
-    const frame: BlockingFrame = { w, r, m };
     try {
-      writer.send(encode(frame));
+      writer.send(encode({ w, r, m } satisfies BlockingFrame));
     } catch {
       fail(m.c);
     }

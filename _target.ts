@@ -69,9 +69,7 @@ function readSource(module: string): string | null {
   let source: string | null = null;
   try {
     const url = new URL(module);
-    if (url.protocol === "file:") {
-      source = Deno.readTextFileSync(url);
-    }
+    if (url.protocol === "file:") source = Deno.readTextFileSync(url);
   } catch {
     // Unreadable (no permission, remote): the child does the check instead.
   }
@@ -88,10 +86,6 @@ export function trustExports(module: string): void {
   sourceExports.set(module, null);
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
 /**
  * Whether the module source certainly does not export `name`. The parent
  * cannot import its own main module while that module is still running (it
@@ -101,7 +95,8 @@ function escapeRegExp(text: string): string {
 export function certainlyNotExported(name: string, module: string): boolean {
   const source = readSource(module);
   if (source === null || /\bexport\s*\*/.test(source)) return false;
-  const id = escapeRegExp(name);
+  // The name, escaped for a regular expression.
+  const id = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const patterns = [
     new RegExp(`^.*\\bexport\\b.*\\b${id}\\b`, "m"),
     new RegExp(`\\bexport\\s*(?:type\\s*)?\\{[^}]*\\b${id}\\b`),

@@ -29,18 +29,12 @@ export function setLongTimeout(
   delay: number,
 ): () => void {
   if (delay === Infinity) return () => {};
-  if (!(delay > MAX_TIMER_MS)) {
-    const timer = setTimeout(callback, delay);
-    return () => clearTimeout(timer);
-  }
   const deadline = performance.now() + delay;
   let timer: ReturnType<typeof setTimeout>;
   const arm = (left: number) => {
-    timer = setTimeout(() => {
-      const rest = deadline - performance.now();
-      if (rest > MAX_TIMER_MS) arm(rest);
-      else timer = setTimeout(callback, rest);
-    }, Math.min(left, MAX_TIMER_MS));
+    timer = left > MAX_TIMER_MS
+      ? setTimeout(() => arm(deadline - performance.now()), MAX_TIMER_MS)
+      : setTimeout(callback, left);
   };
   arm(delay);
   return () => clearTimeout(timer);
@@ -58,28 +52,35 @@ export function settleWithin<T, U>(
   onTimeout: () => U,
 ): Promise<T | U> {
   if (timeout === Infinity && signal === undefined) return promise;
-  return new Promise<T | U>((resolve, reject) => {
-    const onAbort = () => done(() => reject(signal!.reason));
-    if (signal?.aborted) return onAbort();
-    const cancel = setLongTimeout(
-      () => done(() => resolve(onTimeout())),
-      timeout,
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
-    function done(settle: () => void) {
-      cancel();
-      signal?.removeEventListener("abort", onAbort);
-      try {
-        settle();
-      } catch (error) {
-        reject(error);
-      }
-    }
-    promise.then(
-      (value) => done(() => resolve(value)),
-      (error) => done(() => reject(error)),
-    );
+  const stop = Promise.withResolvers<U>();
+  const onAbort = () => stop.reject(signal!.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const cancel = setLongTimeout(
+    () => stop.resolve(Promise.try(onTimeout)),
+    timeout,
+  );
+  return Promise.race([promise, stop.promise]).finally(() => {
+    cancel();
+    signal?.removeEventListener("abort", onAbort);
   });
+}
+
+/**
+ * Calls every listener with `args`: one that throws is reported and does
+ * not keep the others from running.
+ */
+export function callEach<A extends unknown[]>(
+  listeners: Iterable<(...args: A) => void>,
+  ...args: A
+): void {
+  for (const listener of listeners) {
+    try {
+      listener(...args);
+    } catch (error) {
+      console.error(error);
+    }
+  }
 }
 
 /** Names a value's kind and, briefly, the value, for error messages. */

@@ -31,14 +31,14 @@
  * @module
  */
 import {
-  type Backend,
   checkStartPermissions,
   type ChildHandle,
   childHandles,
   childSetups,
+  type Spawn,
 } from "./_backend.ts";
-import { subprocessBackend } from "./_backend_subprocess.ts";
-import { workerBackend } from "./_backend_worker.ts";
+import { spawnSubprocess } from "./_backend_subprocess.ts";
+import { spawnWorker } from "./_backend_worker.ts";
 import { markExited } from "./_isolates.ts";
 import { reduce } from "./_reduce.ts";
 // Every process that starts children relays their exits up the tree (the
@@ -49,6 +49,7 @@ import {
   getDefaultModule,
   nextChildName,
   notifyChildExit,
+  type ProcessInfo,
   type StartMethod,
 } from "./_runtime.ts";
 import {
@@ -58,11 +59,11 @@ import {
 } from "./_target.ts";
 import { settleWithin, validateTimeout } from "./_util.ts";
 
-export type { StartMethod } from "./_runtime.ts";
+export type { ProcessInfo, StartMethod } from "./_runtime.ts";
 
-const BACKENDS: Readonly<Record<StartMethod, Backend>> = {
-  worker: workerBackend,
-  subprocess: subprocessBackend,
+const SPAWN: Readonly<Record<StartMethod, Spawn>> = {
+  worker: spawnWorker,
+  subprocess: spawnSubprocess,
 };
 
 let defaultStartMethod: StartMethod = "worker";
@@ -118,20 +119,6 @@ export function setStartMethod(method: StartMethod): void {
  */
 export function getStartMethod(): StartMethod {
   return defaultStartMethod;
-}
-
-/** What a process knows about itself, from {@linkcode currentProcess}. */
-export interface ProcessInfo {
-  /** `"MainProcess"` in the main process, else the child's name. */
-  readonly name: string;
-  /** The OS pid, or for a worker child a unique id above any OS pid. */
-  readonly pid: number;
-  /** The pid of the process that started this one. */
-  readonly parentPid: number;
-  /** Whether this is the main process rather than a child. */
-  readonly isMain: boolean;
-  /** How this process was started; `null` in the main process. */
-  readonly startMethod: StartMethod | null;
 }
 
 /**
@@ -382,13 +369,13 @@ export class Process<A extends unknown[] = unknown[]> {
     checkNotImporting(`process ${this.#name}`);
     const targetName = this.#checkTarget();
     checkStartPermissions(this.#startMethod, `process ${this.#name}`);
-    const backend = BACKENDS[this.#startMethod];
+    const startMethod = this.#startMethod;
     const exitHooks: (() => void)[] = [];
-    const { value, reduced } = reduce(this.#args, backend.method, "args", {
+    const { value, reduced } = reduce(this.#args, startMethod, "args", {
       onChildExit: (fn) => exitHooks.push(fn),
     });
     const { preload, worker } = childSetups.get(this) ?? {};
-    const handle = backend.spawn({
+    const handle = SPAWN[startMethod]({
       t: "init",
       module: this.#module,
       target: targetName,
@@ -400,7 +387,7 @@ export class Process<A extends unknown[] = unknown[]> {
         pid: 0,
         parentPid: current.pid,
         isMain: false,
-        startMethod: backend.method,
+        startMethod,
       },
     }, { denoFlags: this.#denoFlags, worker });
     this.#handle = handle;
@@ -454,15 +441,10 @@ export class Process<A extends unknown[] = unknown[]> {
   async join(options: JoinOptions = {}): Promise<number | null> {
     const { timeout = Infinity, signal } = options;
     validateTimeout(timeout);
-    const exited = this.#exited;
-    if (exited === null) {
-      throw new Error(
-        `Cannot join process ${this.#name} as it has not been started: call start() first`,
-      );
-    }
+    this.#started("join");
     signal?.throwIfAborted();
     if (this.#exitCode !== null) return this.#exitCode;
-    return await settleWithin(exited, timeout, signal, () => null);
+    return await settleWithin(this.#exited!, timeout, signal, () => null);
   }
 
   /**
