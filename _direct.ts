@@ -34,6 +34,7 @@ import {
 } from "./_ring_link.ts";
 import {
   addFlusher,
+  barrierThrough,
   current,
   failInflight,
   newSlot,
@@ -466,6 +467,9 @@ export class DirectLink implements ParentLink {
   #error: Error | null = null;
   /** Calls sent and not yet answered: while any, the link keeps us alive. */
   #pending = 0;
+  /** The owner's pid, and whether it may not have applied all sent yet. */
+  #owner = 0;
+  #unapplied = false;
 
   constructor(address: DirectAddress) {
     this.#address = address;
@@ -481,7 +485,7 @@ export class DirectLink implements ParentLink {
       });
     // A child's last operations, unawaited, still reach the server before
     // it exits (the feeder-thread rule of queues).
-    addFlusher(() => this.flushed().catch(() => {}));
+    addFlusher(() => this.#applied().catch(() => {}));
   }
 
   #connect(): Promise<Deno.Conn> {
@@ -568,8 +572,10 @@ export class DirectLink implements ParentLink {
 
   send(message: UpMessage): void {
     const bytes = this.#check(encode(message));
-    if (message.t === "call" && message.c !== 0) {
-      if (this.#pending++ === 0) this.#conn?.ref();
+    if (message.t === "call") {
+      this.#owner = message.o;
+      this.#unapplied = true;
+      if (message.c !== 0 && this.#pending++ === 0) this.#conn?.ref();
     }
     this.#writer.send(bytes);
     if (this.#connection === null) this.#connect().catch(() => {});
@@ -584,6 +590,18 @@ export class DirectLink implements ParentLink {
       await this.#connection;
     }
     await this.#writer.flushed();
+  }
+
+  /**
+   * Resolves once the owner has applied everything sent: being in its ring
+   * or socket is not enough, as the owner reads other links too, and whoever
+   * learns that this process exited may ask it at once for what it wrote.
+   */
+  async #applied(): Promise<void> {
+    await this.flushed();
+    if (!this.#unapplied || this.#error !== null) return;
+    await barrierThrough(this.#owner, this);
+    this.#unapplied = false;
   }
 
   unsent(): boolean {

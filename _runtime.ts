@@ -184,6 +184,18 @@ export function callOwner(
   return promise;
 }
 
+/**
+ * Resolves once `owner` has applied every operation sent before through
+ * `link` (rejects if the owner is gone): what an answer to an unawaited
+ * call would have told.
+ */
+export function barrierThrough(
+  owner: number,
+  link: ParentLink,
+): Promise<unknown> {
+  return callOwner(owner, BARRIER_ID, BARRIER, [], undefined, link);
+}
+
 /** Sends an operation to object `id` exposed by the parent; see {@linkcode callOwner}. */
 export function callParent(
   id: number,
