@@ -263,10 +263,15 @@ async function handshakeWith(
       // Closed by the peer.
     }
     if (error instanceof AuthenticationError) throw error;
+    // Our own socket file answers only our server: a handshake it breaks
+    // off is a server that went away in the middle.
+    const why = address.transport === "unix"
+      ? "is gone: it shut down or died during the handshake"
+      : "did not complete the handshake";
     throw new ProcessError(
-      `Cannot reach the server at ${
-        describeAddress(address)
-      }: the handshake failed (${(error as Error).message})`,
+      `The server at ${describeAddress(address)} ${why} (${
+        (error as Error).message
+      })`,
       { cause: error },
     );
   }
