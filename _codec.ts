@@ -13,6 +13,8 @@
 
 const TAG_JSON = 0;
 const TAG_TREE = 1;
+/** The tag and the JSON text's length, before the text. */
+const HEADER = 5;
 const MAX_JSON_DEPTH = 64;
 /**
  * Arrays of numbers this long go as raw float64s: JSON text costs ~8× more
@@ -68,7 +70,7 @@ function exactJson(value: unknown, depth: number): boolean {
       if (value === null) return true;
       if (depth >= MAX_JSON_DEPTH || !firstMeeting(value)) return false;
       if (Array.isArray(value)) {
-        if (value.length >= NUMBER_RUN && isExactNumbers(value)) {
+        if (value.length >= NUMBER_RUN && isNumbers(value, true)) {
           sawRun = true;
           return true;
         }
@@ -91,26 +93,17 @@ function exactJson(value: unknown, depth: number): boolean {
 }
 
 /**
- * Whether every item is a finite number other than -0, in one flat loop: a
- * long array of numbers is checked without a call per item (which a child's
- * code has not optimized yet in its first maps).
+ * Whether every item is a number (with `exact`, a finite one other than -0),
+ * in one flat loop: a long array of numbers is checked without a call per
+ * item (which a child's code has not optimized yet in its first maps).
  */
-function isExactNumbers(array: unknown[]): boolean {
+function isNumbers(array: unknown[], exact: boolean): boolean {
   for (let i = 0; i < array.length; i++) {
     const item = array[i];
-    if (
-      typeof item !== "number" || !Number.isFinite(item) ||
-      item === 0 && 1 / item < 0
-    ) {
+    if (typeof item !== "number") return false;
+    if (exact && (!Number.isFinite(item) || item === 0 && 1 / item < 0)) {
       return false;
     }
-  }
-  return true;
-}
-
-function isNumberRun(array: unknown[]): boolean {
-  for (let i = 0; i < array.length; i++) {
-    if (typeof array[i] !== "number") return false;
   }
   return true;
 }
@@ -148,18 +141,14 @@ export function jsonKind(value: unknown): JsonKind {
   }
 }
 
-type ViewConstructor = new (
-  buffer: ArrayBuffer,
-  byteOffset: number,
-  length: number,
-) => ArrayBufferView;
-
-function viewConstructor(name: string): ViewConstructor {
-  const constructor = (globalThis as Record<string, unknown>)[name];
-  if (typeof constructor !== "function") {
-    throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
-  }
-  return constructor as ViewConstructor;
+interface ViewConstructor {
+  new (
+    buffer: ArrayBuffer,
+    byteOffset: number,
+    length: number,
+  ): ArrayBufferView;
+  /** Absent for a DataView. */
+  readonly BYTES_PER_ELEMENT?: number;
 }
 
 /**
@@ -337,7 +326,7 @@ class TreeWriter {
   }
 
   #writeArray(value: unknown[]): unknown {
-    if (value.length >= NUMBER_RUN && isNumberRun(value)) {
+    if (value.length >= NUMBER_RUN && isNumbers(value, false)) {
       // A loop: the typed array's own copy from an array runs 4× slower
       // here once the exact-JSON walk has been over it.
       const numbers = new Float64Array(value.length);
@@ -500,9 +489,14 @@ class TreeReader {
   }
 
   #readView(node: Record<string, unknown>): ArrayBufferView {
-    const View = viewConstructor(node.t as string);
-    const perItem = (View as unknown as { BYTES_PER_ELEMENT?: number })
-      .BYTES_PER_ELEMENT ?? 1;
+    const name = node.t as string;
+    const View = (globalThis as Record<string, unknown>)[name] as
+      | ViewConstructor
+      | undefined;
+    if (typeof View !== "function") {
+      throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
+    }
+    const perItem = View.BYTES_PER_ELEMENT ?? 1;
     const b = node.b as Record<string, unknown>;
     const byteOffset = node.o as number;
     const length = node.l as number;
@@ -530,63 +524,63 @@ class TreeReader {
   }
 }
 
+/** A value's encoding, to be written in place. */
+export interface Encoding {
+  /** The most bytes {@linkcode Encoding.fill} may write. */
+  readonly maxBytes: number;
+  /** Writes the encoding into `dest` at `offset`; returns its length. */
+  fill(dest: Uint8Array, offset: number): number;
+}
+
 /**
- * Encodes a structured-cloneable value to bytes, after `prefix` zero bytes
- * that the caller may fill (saves a copy when framing).
+ * How to write the encoding of a structured-cloneable value straight into
+ * `dest` (a ring, or a frame after its flag), saving an allocation and a
+ * copy per item: a header (the tag, then the length of the JSON text), the
+ * text, and the raw bytes of the tree.
  *
  * @param kind What {@linkcode jsonKind} says of `value`, if the caller knows.
  * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
-export function encode(
+export function encoding(
   value: unknown,
-  prefix = 0,
   kind: JsonKind = jsonKind(value),
-): Uint8Array {
-  const exact = kind === EXACT_JSON;
-  const writer = new TreeWriter();
-  const text = JSON.stringify(exact ? value : writer.write(value));
-  const bytes = new Uint8Array(prefix + maxJsonBytes(text) + writer.blobBytes);
-  const tag = exact ? TAG_JSON : TAG_TREE;
-  let offset = prefix + encodeJsonInto(text, bytes, prefix, tag);
-  for (const blob of writer.blobs) {
-    bytes.set(blob, offset);
-    offset += blob.length;
-  }
-  return bytes.subarray(0, offset);
+): Encoding {
+  const writer = kind === EXACT_JSON ? null : new TreeWriter();
+  const text = JSON.stringify(writer === null ? value : writer.write(value));
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const maxText = text.length * 3;
+  return {
+    maxBytes: HEADER + maxText + (writer?.blobBytes ?? 0),
+    fill(dest, offset) {
+      dest[offset] = writer === null ? TAG_JSON : TAG_TREE;
+      const start = offset + HEADER;
+      const { written } = encoder.encodeInto(
+        text,
+        dest.subarray(start, start + maxText),
+      );
+      dest[offset + 1] = written & 0xff;
+      dest[offset + 2] = (written >>> 8) & 0xff;
+      dest[offset + 3] = (written >>> 16) & 0xff;
+      dest[offset + 4] = written >>> 24;
+      let end = start + written;
+      for (const blob of writer?.blobs ?? []) {
+        dest.set(blob, end);
+        end += blob.length;
+      }
+      return end - offset;
+    },
+  };
 }
 
 /**
- * The most bytes {@linkcode encodeJsonInto} may write for a JSON text.
- */
-export function maxJsonBytes(text: string): number {
-  return 5 + text.length * 3;
-}
-
-/**
- * Writes what {@linkcode encode} makes of an exact-JSON value, given its
- * `JSON.stringify` text, straight into `dest` at `offset` (which must have
- * {@linkcode maxJsonBytes} of room), saving an allocation per item.
+ * Encodes a structured-cloneable value to bytes.
  *
- * @param tag What the text is: JSON (the default), or a tree whose raw bytes
- * follow.
- * @returns The number of bytes written.
+ * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
-export function encodeJsonInto(
-  text: string,
-  dest: Uint8Array,
-  offset: number,
-  tag: number = TAG_JSON,
-): number {
-  dest[offset] = tag;
-  const { written } = encoder.encodeInto(
-    text,
-    dest.subarray(offset + 5, offset + 5 + text.length * 3),
-  );
-  dest[offset + 1] = written & 0xff;
-  dest[offset + 2] = (written >>> 8) & 0xff;
-  dest[offset + 3] = (written >>> 16) & 0xff;
-  dest[offset + 4] = written >>> 24;
-  return 5 + written;
+export function encode(value: unknown): Uint8Array {
+  const { maxBytes, fill } = encoding(value);
+  const bytes = new Uint8Array(maxBytes);
+  return bytes.subarray(0, fill(bytes, 0));
 }
 
 /**
@@ -599,7 +593,9 @@ export function encodeJsonInto(
 export function decode(bytes: Uint8Array, share = false): unknown {
   const length = bytes[1]! | bytes[2]! << 8 | bytes[3]! << 16 |
     bytes[4]! << 24;
-  const tree = JSON.parse(decoder.decode(bytes.subarray(5, 5 + length)));
+  const tree = JSON.parse(
+    decoder.decode(bytes.subarray(HEADER, HEADER + length)),
+  );
   if (bytes[0] === TAG_JSON) return tree;
-  return new TreeReader(bytes.subarray(5 + length), share).read(tree);
+  return new TreeReader(bytes.subarray(HEADER + length), share).read(tree);
 }
