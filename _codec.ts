@@ -245,8 +245,7 @@ class TreeWriter {
         : (value as Uint8Array).length;
       return { $: "T", t: type, b, o: value.byteOffset, l };
     }
-    const shared = typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer;
+    const shared = value instanceof SharedArrayBuffer;
     if (shared || value instanceof ArrayBuffer) {
       const buffer = value as ArrayBuffer | SharedArrayBuffer;
       const bytes = new Uint8Array(buffer);
@@ -422,9 +421,6 @@ class TreeReader {
       case "B": {
         const length = node.n as number;
         const max = node.x as number | undefined;
-        if (node.s === undefined && max === undefined) {
-          return keep(this.#bytes(node.o as number, length));
-        }
         const options = max === undefined ? undefined : { maxByteLength: max };
         const buffer = node.s === undefined
           ? new ArrayBuffer(length, options)

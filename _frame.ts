@@ -10,7 +10,7 @@ import {
   jsonKind,
   NOT_JSON,
 } from "./_codec.ts";
-import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
+import { rebuild, rebuildSync, reduce, type Reduced } from "./_reduce.ts";
 import { copyOf } from "./_ring.ts";
 
 /** The value's encoding follows. */
@@ -116,10 +116,7 @@ function rawValue(frame: Uint8Array): unknown {
 }
 
 /** A frame read in place: its value, and whether primitives need rebuilding. */
-export interface DecodedFrame {
-  value: unknown;
-  reduced: boolean;
-}
+export type DecodedFrame = Reduced;
 
 let scratch = new Uint8Array(64 * 1024);
 

@@ -107,9 +107,7 @@ const CLONEABLE_CLASSES: ReadonlySet<unknown> = new Set([
 function isLeafBuiltin(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof Error ||
     value instanceof Date || value instanceof RegExp ||
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer) ||
+    value instanceof ArrayBuffer || value instanceof SharedArrayBuffer ||
     value instanceof Boolean || value instanceof Number ||
     value instanceof String || value instanceof Blob;
 }
@@ -187,6 +185,33 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   return found;
 }
 
+/**
+ * Puts what `visit` makes of each key and item of a Map, Set, array or
+ * object `value` into `into`: an empty container of the same kind, or
+ * `value` itself, changed in place.
+ */
+function mapInto(
+  value: object,
+  into: object,
+  visit: (item: unknown) => unknown,
+): object {
+  if (value instanceof Map) {
+    const map = into as Map<unknown, unknown>;
+    const entries = [...value];
+    map.clear();
+    for (const [key, item] of entries) map.set(visit(key), visit(item));
+  } else if (value instanceof Set) {
+    const set = into as Set<unknown>;
+    const items = [...value];
+    set.clear();
+    for (const item of items) set.add(visit(item));
+  } else {
+    const record = into as Record<string, unknown>;
+    for (const [key, item] of Object.entries(value)) record[key] = visit(item);
+  }
+  return into;
+}
+
 function replace(
   value: unknown,
   target: StartMethod,
@@ -207,40 +232,15 @@ function replace(
     return descriptor;
   }
   if (isLeafBuiltin(value)) return value;
-  if (value instanceof Map) {
-    const copy = new Map();
-    memo.set(value, copy);
-    for (const [key, item] of value) {
-      copy.set(
-        replace(key, target, memo, context),
-        replace(item, target, memo, context),
-      );
-    }
-    return copy;
-  }
-  if (value instanceof Set) {
-    const copy = new Set();
-    memo.set(value, copy);
-    for (const item of value) copy.add(replace(item, target, memo, context));
-    return copy;
-  }
-  if (Array.isArray(value)) {
-    const copy: unknown[] = [];
-    memo.set(value, copy);
-    for (const item of value) copy.push(replace(item, target, memo, context));
-    return copy;
-  }
-  const copy: Record<string, unknown> = {};
+  const copy = value instanceof Map
+    ? new Map()
+    : value instanceof Set
+    ? new Set()
+    : Array.isArray(value)
+    ? new Array(value.length)
+    : {};
   memo.set(value, copy);
-  for (const key of Object.keys(value)) {
-    copy[key] = replace(
-      (value as Record<string, unknown>)[key],
-      target,
-      memo,
-      context,
-    );
-  }
-  return copy;
+  return mapInto(value, copy, (item) => replace(item, target, memo, context));
 }
 
 /** A value ready to be cloned into a child. */
@@ -321,23 +321,7 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
   }
   if (isLeafBuiltin(value)) return value;
   memo.set(value, value);
-  if (value instanceof Map) {
-    const entries = [...value];
-    value.clear();
-    for (const [key, item] of entries) {
-      value.set(restore(key, memo), restore(item, memo));
-    }
-  } else if (value instanceof Set) {
-    const items = [...value];
-    value.clear();
-    for (const item of items) value.add(restore(item, memo));
-  } else {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      record[key] = restore(record[key], memo);
-    }
-  }
-  return value;
+  return mapInto(value, value, (item) => restore(item, memo));
 }
 
 /**
