@@ -21,6 +21,8 @@ const VALUES: Record<string, unknown> = {
     b: shared,
   },
   "1 MiB Uint8Array in an object": { bytes: new Uint8Array(1024 * 1024) },
+  "lone 1 MiB Uint8Array": new Uint8Array(1024 * 1024),
+  "lone Float64Array of 16": new Float64Array(16),
   "error with a cause": new TypeError("bad", { cause: new Error("why") }),
 };
 
@@ -51,3 +53,16 @@ Deno.bench({
     decodeFrameSync(ring.subarray(0, length));
   },
 });
+
+const sab = new Uint8Array(new SharedArrayBuffer(2 * 1024 * 1024));
+for (const name of ["lone 1 MiB Uint8Array", "lone Float64Array of 16"]) {
+  Deno.bench({
+    name: `inPlaceFrame fill + decodeFrameSync (shared): ${name}`,
+    group: "frame",
+    fn() {
+      const frame = inPlaceFrame(VALUES[name])!;
+      const length = frame.fill(sab, 0);
+      decodeFrameSync(sab.subarray(0, length));
+    },
+  });
+}
