@@ -97,6 +97,11 @@ function exactJson(value: unknown, depth: number): boolean {
  * in one flat loop: a long array of numbers is checked without a call per
  * item (which a child's code has not optimized yet in its first maps).
  */
+function hasHoles(array: unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) if (!(i in array)) return true;
+  return false;
+}
+
 function isNumbers(array: unknown[], exact: boolean): boolean {
   for (let i = 0; i < array.length; i++) {
     const item = array[i];
@@ -201,11 +206,12 @@ class TreeWriter {
   blobBytes = 0;
   #seen = new Map<object, number>();
 
-  #blob(bytes: Uint8Array): number {
+  /** Puts `bytes` beside the tree; returns where (`o`) and how many (`n`). */
+  #blob(bytes: Uint8Array): { o: number; n: number } {
     const offset = this.blobBytes;
     this.blobs.push(bytes);
     this.blobBytes += bytes.length;
-    return offset;
+    return { o: offset, n: bytes.length };
   }
 
   write(value: unknown): unknown {
@@ -248,11 +254,9 @@ class TreeWriter {
     const shared = value instanceof SharedArrayBuffer;
     if (shared || value instanceof ArrayBuffer) {
       const buffer = value as ArrayBuffer | SharedArrayBuffer;
-      const bytes = new Uint8Array(buffer);
       const node: Record<string, unknown> = {
         $: "B",
-        o: this.#blob(bytes),
-        n: bytes.length,
+        ...this.#blob(new Uint8Array(buffer)),
       };
       // Memory cannot be shared with another process: the copy is a new
       // SharedArrayBuffer.
@@ -330,26 +334,12 @@ class TreeWriter {
       // here once the exact-JSON walk has been over it.
       const numbers = new Float64Array(value.length);
       for (let i = 0; i < value.length; i++) numbers[i] = value[i] as number;
-      return {
-        $: "F",
-        o: this.#blob(new Uint8Array(numbers.buffer)),
-        n: numbers.length,
-      };
+      return { $: "F", ...this.#blob(new Uint8Array(numbers.buffer)) };
     }
-    let dense = true;
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) {
-        dense = false;
-        break;
-      }
-    }
-    if (dense) return value.map((item) => this.write(item));
+    if (!hasHoles(value)) return value.map((item) => this.write(item));
     const entries: unknown[] = [];
-    for (const key of Object.keys(value)) {
-      entries.push(
-        key,
-        this.write((value as unknown as Record<string, unknown>)[key]),
-      );
+    for (const [key, item] of Object.entries(value)) {
+      entries.push(key, this.write(item));
     }
     return { $: "H", n: value.length, v: entries };
   }
@@ -461,12 +451,11 @@ class TreeReader {
       case "P":
         return keep(Object(this.read(node.v)));
       case "F": {
-        const length = node.n as number;
-        const start = node.o as number;
         // Copied out, so the float64s are aligned.
         const numbers = new Float64Array(
-          this.#blobs.slice(start, start + length * 8).buffer,
+          this.#bytes(node.o as number, node.n as number),
         );
+        const length = numbers.length;
         // Filled first, so the array stays packed.
         const array = keep(new Array<number>(length).fill(0));
         for (let i = 0; i < length; i++) array[i] = numbers[i]!;

@@ -289,23 +289,17 @@ async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
   for (const item of items) await loadKinds(item, seen);
 }
 
-/**
- * A key for descriptors that stand for the same primitive. Codecs without
- * shared references (JSON) send one primitive passed twice as two copies of
- * its descriptor; the key makes the child rebuild it once all the same.
- */
-function identityKey(descriptor: Descriptor): unknown {
-  const { data } = descriptor;
-  return typeof data === "number" || typeof data === "string"
-    ? `${descriptor[MARK]}:${data}`
-    : descriptor;
-}
-
 function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (memo.has(value)) return memo.get(value);
   if (isDescriptor(value)) {
-    const key = identityKey(value);
+    // Codecs without shared references (JSON) send one primitive passed
+    // twice as two copies of its descriptor: a key for the two makes the
+    // child rebuild it once all the same.
+    const { data } = value;
+    const key = typeof data === "number" || typeof data === "string"
+      ? `${value[MARK]}:${data}`
+      : value;
     if (memo.has(key)) return memo.get(key);
     const rebuild = kinds.get(value[MARK]);
     if (rebuild === undefined) {
@@ -315,7 +309,7 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
         }" in this process as ${value.module} does not register it`,
       );
     }
-    const rebuilt = rebuild(value.data);
+    const rebuilt = rebuild(data);
     memo.set(key, rebuilt);
     return rebuilt;
   }
