@@ -88,20 +88,13 @@ function kindOf(value: object): Kind | undefined {
   return undefined;
 }
 
-const CLONEABLE_CLASSES: ReadonlySet<unknown> = new Set([
+/** The classes of what is walked into: anything else but leaves loses its class. */
+const CONTAINERS: ReadonlySet<unknown> = new Set([
   Object.prototype,
   null,
   Array.prototype,
   Map.prototype,
   Set.prototype,
-  Date.prototype,
-  RegExp.prototype,
-  ArrayBuffer.prototype,
-  DataView.prototype,
-  Boolean.prototype,
-  Number.prototype,
-  String.prototype,
-  BigInt.prototype,
 ]);
 
 function isLeafBuiltin(value: object): boolean {
@@ -109,7 +102,8 @@ function isLeafBuiltin(value: object): boolean {
     value instanceof Date || value instanceof RegExp ||
     value instanceof ArrayBuffer || value instanceof SharedArrayBuffer ||
     value instanceof Boolean || value instanceof Number ||
-    value instanceof String || value instanceof Blob;
+    value instanceof String || value instanceof BigInt ||
+    value instanceof Blob;
 }
 
 function describe(value: unknown): string {
@@ -149,7 +143,7 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (kindOf(value) !== undefined) return true;
   if (isLeafBuiltin(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  if (!CLONEABLE_CLASSES.has(proto)) {
+  if (!CONTAINERS.has(proto)) {
     throw new TypeError(
       `Cannot send ${path} to another process as it is ${
         describe(value)
