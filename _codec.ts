@@ -488,21 +488,18 @@ class TreeReader {
     if (this.#share) {
       // View the message's bytes in place while the buffer is plain and
       // the view stays aligned; a span stands for the buffer meanwhile.
-      let span: Span | undefined;
-      if (b.$ === "B" && b.s === undefined && b.x === undefined) {
-        span = new Span(b.o as number, b.n as number);
-        this.#seen.push(span);
-      } else if (b.$ === "R" && this.#seen[b.i as number] instanceof Span) {
-        span = this.#seen[b.i as number] as Span;
-      }
-      const start = this.#blobs.byteOffset + (span?.offset ?? 0) + byteOffset;
-      if (span !== undefined && start % perItem === 0) {
-        return new View(this.#blobs.buffer as ArrayBuffer, start, length);
-      }
-      if (b.$ === "B" && span !== undefined) {
-        const buffer = this.#bytes(span.offset, span.length);
-        this.#seen[this.#seen.length - 1] = buffer;
-        return new View(buffer, byteOffset, length);
+      const plain = b.$ === "B" && b.s === undefined && b.x === undefined;
+      const span = plain
+        ? new Span(b.o as number, b.n as number)
+        : b.$ === "R"
+        ? this.#seen[b.i as number]
+        : undefined;
+      if (span instanceof Span) {
+        const start = this.#blobs.byteOffset + span.offset + byteOffset;
+        if (start % perItem === 0) {
+          if (plain) this.#seen.push(span);
+          return new View(this.#blobs.buffer as ArrayBuffer, start, length);
+        }
       }
     }
     return new View(this.read(b) as ArrayBuffer, byteOffset, length);
