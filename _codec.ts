@@ -282,17 +282,9 @@ class TreeWriter {
     if (value instanceof RegExp) {
       return { $: "X", s: value.source, f: value.flags };
     }
-    if (value instanceof DOMException) {
-      const node: Record<string, unknown> = {
-        $: "E",
-        n: value.name,
-        m: value.message,
-        d: 1,
-      };
-      if (typeof value.stack === "string") node.s = value.stack;
-      return node;
+    if (value instanceof DOMException || isError(value)) {
+      return this.#writeError(value);
     }
-    if (isError(value)) return this.#writeError(value);
     if (
       value instanceof Boolean || value instanceof Number ||
       value instanceof String || value instanceof BigInt
@@ -308,23 +300,27 @@ class TreeWriter {
 
   // As V8's serializer does: the class comes from `name` (one of the
   // built-in ones, else Error); only an own data `message` and `cause`, and
-  // a string `stack`, are kept.
+  // a string `stack`, are kept. A DOMException keeps its name and message.
   #writeError(value: Error): unknown {
-    const name = String(value.name);
-    const node: Record<string, unknown> = {
-      $: "E",
-      n: Object.hasOwn(ERROR_CLASSES, name) ? name : "Error",
-    };
-    const message = Object.getOwnPropertyDescriptor(value, "message");
-    if (message !== undefined && "value" in message) {
-      node.m = String(message.value);
+    const node: Record<string, unknown> = { $: "E" };
+    if (value instanceof DOMException) {
+      node.n = value.name;
+      node.m = value.message;
+      node.d = 1;
+    } else {
+      const name = String(value.name);
+      node.n = Object.hasOwn(ERROR_CLASSES, name) ? name : "Error";
+      const message = Object.getOwnPropertyDescriptor(value, "message");
+      if (message !== undefined && "value" in message) {
+        node.m = String(message.value);
+      }
+      const cause = Object.getOwnPropertyDescriptor(value, "cause");
+      if (cause !== undefined && "value" in cause) {
+        node.c = this.write(cause.value);
+      }
     }
     const stack = value.stack;
     if (typeof stack === "string") node.s = stack;
-    const cause = Object.getOwnPropertyDescriptor(value, "cause");
-    if (cause !== undefined && "value" in cause) {
-      node.c = this.write(cause.value);
-    }
     return node;
   }
 
