@@ -128,9 +128,6 @@ export function isExactJson(value: unknown): boolean {
  * faster as raw bytes.
  */
 export function jsonKind(value: unknown): JsonKind {
-  if (typeof value !== "object" || value === null) {
-    return exactJson(value, 0) ? EXACT_JSON : NOT_JSON;
-  }
   // Called again from a getter inside the walk: answer safely, as the
   // general path keeps everything.
   if (metCount !== 0) return NOT_JSON;
