@@ -13,6 +13,8 @@
 
 const TAG_JSON = 0;
 const TAG_TREE = 1;
+/** The tag and the JSON text's length, before the text. */
+const HEADER = 5;
 const MAX_JSON_DEPTH = 64;
 /**
  * Arrays of numbers this long go as raw float64s: JSON text costs ~8× more
@@ -68,7 +70,7 @@ function exactJson(value: unknown, depth: number): boolean {
       if (value === null) return true;
       if (depth >= MAX_JSON_DEPTH || !firstMeeting(value)) return false;
       if (Array.isArray(value)) {
-        if (value.length >= NUMBER_RUN && isExactNumbers(value)) {
+        if (value.length >= NUMBER_RUN && isNumbers(value, true)) {
           sawRun = true;
           return true;
         }
@@ -91,26 +93,22 @@ function exactJson(value: unknown, depth: number): boolean {
 }
 
 /**
- * Whether every item is a finite number other than -0, in one flat loop: a
- * long array of numbers is checked without a call per item (which a child's
- * code has not optimized yet in its first maps).
+ * Whether every item is a number (with `exact`, a finite one other than -0),
+ * in one flat loop: a long array of numbers is checked without a call per
+ * item (which a child's code has not optimized yet in its first maps).
  */
-function isExactNumbers(array: unknown[]): boolean {
-  for (let i = 0; i < array.length; i++) {
-    const item = array[i];
-    if (
-      typeof item !== "number" || !Number.isFinite(item) ||
-      item === 0 && 1 / item < 0
-    ) {
-      return false;
-    }
-  }
-  return true;
+function hasHoles(array: unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) if (!(i in array)) return true;
+  return false;
 }
 
-function isNumberRun(array: unknown[]): boolean {
+function isNumbers(array: unknown[], exact: boolean): boolean {
   for (let i = 0; i < array.length; i++) {
-    if (typeof array[i] !== "number") return false;
+    const item = array[i];
+    if (typeof item !== "number") return false;
+    if (exact && (!Number.isFinite(item) || item === 0 && 1 / item < 0)) {
+      return false;
+    }
   }
   return true;
 }
@@ -130,9 +128,6 @@ export function isExactJson(value: unknown): boolean {
  * faster as raw bytes.
  */
 export function jsonKind(value: unknown): JsonKind {
-  if (typeof value !== "object" || value === null) {
-    return exactJson(value, 0) ? EXACT_JSON : NOT_JSON;
-  }
   // Called again from a getter inside the walk: answer safely, as the
   // general path keeps everything.
   if (metCount !== 0) return NOT_JSON;
@@ -148,18 +143,14 @@ export function jsonKind(value: unknown): JsonKind {
   }
 }
 
-type ViewConstructor = new (
-  buffer: ArrayBuffer,
-  byteOffset: number,
-  length: number,
-) => ArrayBufferView;
-
-function viewConstructor(name: string): ViewConstructor {
-  const constructor = (globalThis as Record<string, unknown>)[name];
-  if (typeof constructor !== "function") {
-    throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
-  }
-  return constructor as ViewConstructor;
+interface ViewConstructor {
+  new (
+    buffer: ArrayBuffer,
+    byteOffset: number,
+    length: number,
+  ): ArrayBufferView;
+  /** Absent for a DataView. */
+  readonly BYTES_PER_ELEMENT?: number;
 }
 
 /**
@@ -212,11 +203,12 @@ class TreeWriter {
   blobBytes = 0;
   #seen = new Map<object, number>();
 
-  #blob(bytes: Uint8Array): number {
+  /** Puts `bytes` beside the tree; returns where (`o`) and how many (`n`). */
+  #blob(bytes: Uint8Array): { o: number; n: number } {
     const offset = this.blobBytes;
     this.blobs.push(bytes);
     this.blobBytes += bytes.length;
-    return offset;
+    return { o: offset, n: bytes.length };
   }
 
   write(value: unknown): unknown {
@@ -256,15 +248,12 @@ class TreeWriter {
         : (value as Uint8Array).length;
       return { $: "T", t: type, b, o: value.byteOffset, l };
     }
-    const shared = typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer;
+    const shared = value instanceof SharedArrayBuffer;
     if (shared || value instanceof ArrayBuffer) {
       const buffer = value as ArrayBuffer | SharedArrayBuffer;
-      const bytes = new Uint8Array(buffer);
       const node: Record<string, unknown> = {
         $: "B",
-        o: this.#blob(bytes),
-        n: bytes.length,
+        ...this.#blob(new Uint8Array(buffer)),
       };
       // Memory cannot be shared with another process: the copy is a new
       // SharedArrayBuffer.
@@ -290,17 +279,9 @@ class TreeWriter {
     if (value instanceof RegExp) {
       return { $: "X", s: value.source, f: value.flags };
     }
-    if (value instanceof DOMException) {
-      const node: Record<string, unknown> = {
-        $: "E",
-        n: value.name,
-        m: value.message,
-        d: 1,
-      };
-      if (typeof value.stack === "string") node.s = value.stack;
-      return node;
+    if (value instanceof DOMException || isError(value)) {
+      return this.#writeError(value);
     }
-    if (isError(value)) return this.#writeError(value);
     if (
       value instanceof Boolean || value instanceof Number ||
       value instanceof String || value instanceof BigInt
@@ -316,52 +297,42 @@ class TreeWriter {
 
   // As V8's serializer does: the class comes from `name` (one of the
   // built-in ones, else Error); only an own data `message` and `cause`, and
-  // a string `stack`, are kept.
+  // a string `stack`, are kept. A DOMException keeps its name and message.
   #writeError(value: Error): unknown {
-    const name = String(value.name);
-    const node: Record<string, unknown> = {
-      $: "E",
-      n: Object.hasOwn(ERROR_CLASSES, name) ? name : "Error",
-    };
-    const message = Object.getOwnPropertyDescriptor(value, "message");
-    if (message !== undefined && "value" in message) {
-      node.m = String(message.value);
+    const node: Record<string, unknown> = { $: "E" };
+    if (value instanceof DOMException) {
+      node.n = value.name;
+      node.m = value.message;
+      node.d = 1;
+    } else {
+      const name = String(value.name);
+      node.n = Object.hasOwn(ERROR_CLASSES, name) ? name : "Error";
+      const message = Object.getOwnPropertyDescriptor(value, "message");
+      if (message !== undefined && "value" in message) {
+        node.m = String(message.value);
+      }
+      const cause = Object.getOwnPropertyDescriptor(value, "cause");
+      if (cause !== undefined && "value" in cause) {
+        node.c = this.write(cause.value);
+      }
     }
     const stack = value.stack;
     if (typeof stack === "string") node.s = stack;
-    const cause = Object.getOwnPropertyDescriptor(value, "cause");
-    if (cause !== undefined && "value" in cause) {
-      node.c = this.write(cause.value);
-    }
     return node;
   }
 
   #writeArray(value: unknown[]): unknown {
-    if (value.length >= NUMBER_RUN && isNumberRun(value)) {
+    if (value.length >= NUMBER_RUN && isNumbers(value, false)) {
       // A loop: the typed array's own copy from an array runs 4× slower
       // here once the exact-JSON walk has been over it.
       const numbers = new Float64Array(value.length);
       for (let i = 0; i < value.length; i++) numbers[i] = value[i] as number;
-      return {
-        $: "F",
-        o: this.#blob(new Uint8Array(numbers.buffer)),
-        n: numbers.length,
-      };
+      return { $: "F", ...this.#blob(new Uint8Array(numbers.buffer)) };
     }
-    let dense = true;
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) {
-        dense = false;
-        break;
-      }
-    }
-    if (dense) return value.map((item) => this.write(item));
+    if (!hasHoles(value)) return value.map((item) => this.write(item));
     const entries: unknown[] = [];
-    for (const key of Object.keys(value)) {
-      entries.push(
-        key,
-        this.write((value as unknown as Record<string, unknown>)[key]),
-      );
+    for (const [key, item] of Object.entries(value)) {
+      entries.push(key, this.write(item));
     }
     return { $: "H", n: value.length, v: entries };
   }
@@ -433,9 +404,6 @@ class TreeReader {
       case "B": {
         const length = node.n as number;
         const max = node.x as number | undefined;
-        if (node.s === undefined && max === undefined) {
-          return keep(this.#bytes(node.o as number, length));
-        }
         const options = max === undefined ? undefined : { maxByteLength: max };
         const buffer = node.s === undefined
           ? new ArrayBuffer(length, options)
@@ -476,12 +444,11 @@ class TreeReader {
       case "P":
         return keep(Object(this.read(node.v)));
       case "F": {
-        const length = node.n as number;
-        const start = node.o as number;
         // Copied out, so the float64s are aligned.
         const numbers = new Float64Array(
-          this.#blobs.slice(start, start + length * 8).buffer,
+          this.#bytes(node.o as number, node.n as number),
         );
+        const length = numbers.length;
         // Filled first, so the array stays packed.
         const array = keep(new Array<number>(length).fill(0));
         for (let i = 0; i < length; i++) array[i] = numbers[i]!;
@@ -500,93 +467,95 @@ class TreeReader {
   }
 
   #readView(node: Record<string, unknown>): ArrayBufferView {
-    const View = viewConstructor(node.t as string);
-    const perItem = (View as unknown as { BYTES_PER_ELEMENT?: number })
-      .BYTES_PER_ELEMENT ?? 1;
+    const name = node.t as string;
+    const View = (globalThis as Record<string, unknown>)[name] as
+      | ViewConstructor
+      | undefined;
+    if (typeof View !== "function") {
+      throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
+    }
+    const perItem = View.BYTES_PER_ELEMENT ?? 1;
     const b = node.b as Record<string, unknown>;
     const byteOffset = node.o as number;
     const length = node.l as number;
     if (this.#share) {
       // View the message's bytes in place while the buffer is plain and
       // the view stays aligned; a span stands for the buffer meanwhile.
-      let span: Span | undefined;
-      if (b.$ === "B" && b.s === undefined && b.x === undefined) {
-        span = new Span(b.o as number, b.n as number);
-        this.#seen.push(span);
-      } else if (b.$ === "R" && this.#seen[b.i as number] instanceof Span) {
-        span = this.#seen[b.i as number] as Span;
-      }
-      const start = this.#blobs.byteOffset + (span?.offset ?? 0) + byteOffset;
-      if (span !== undefined && start % perItem === 0) {
-        return new View(this.#blobs.buffer as ArrayBuffer, start, length);
-      }
-      if (b.$ === "B" && span !== undefined) {
-        const buffer = this.#bytes(span.offset, span.length);
-        this.#seen[this.#seen.length - 1] = buffer;
-        return new View(buffer, byteOffset, length);
+      const plain = b.$ === "B" && b.s === undefined && b.x === undefined;
+      const span = plain
+        ? new Span(b.o as number, b.n as number)
+        : b.$ === "R"
+        ? this.#seen[b.i as number]
+        : undefined;
+      if (span instanceof Span) {
+        const start = this.#blobs.byteOffset + span.offset + byteOffset;
+        if (start % perItem === 0) {
+          if (plain) this.#seen.push(span);
+          return new View(this.#blobs.buffer as ArrayBuffer, start, length);
+        }
       }
     }
     return new View(this.read(b) as ArrayBuffer, byteOffset, length);
   }
 }
 
+/** A value's encoding, to be written in place. */
+export interface Encoding {
+  /** The most bytes {@linkcode Encoding.fill} may write. */
+  readonly maxBytes: number;
+  /** Writes the encoding into `dest` at `offset`; returns its length. */
+  fill(dest: Uint8Array, offset: number): number;
+}
+
 /**
- * Encodes a structured-cloneable value to bytes, after `prefix` zero bytes
- * that the caller may fill (saves a copy when framing).
+ * How to write the encoding of a structured-cloneable value straight into
+ * `dest` (a ring, or a frame after its flag), saving an allocation and a
+ * copy per item: a header (the tag, then the length of the JSON text), the
+ * text, and the raw bytes of the tree.
  *
  * @param kind What {@linkcode jsonKind} says of `value`, if the caller knows.
  * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
-export function encode(
+export function encoding(
   value: unknown,
-  prefix = 0,
   kind: JsonKind = jsonKind(value),
-): Uint8Array {
-  const exact = kind === EXACT_JSON;
-  const writer = new TreeWriter();
-  const text = JSON.stringify(exact ? value : writer.write(value));
-  const bytes = new Uint8Array(prefix + maxJsonBytes(text) + writer.blobBytes);
-  const tag = exact ? TAG_JSON : TAG_TREE;
-  let offset = prefix + encodeJsonInto(text, bytes, prefix, tag);
-  for (const blob of writer.blobs) {
-    bytes.set(blob, offset);
-    offset += blob.length;
-  }
-  return bytes.subarray(0, offset);
+): Encoding {
+  const writer = kind === EXACT_JSON ? null : new TreeWriter();
+  const text = JSON.stringify(writer === null ? value : writer.write(value));
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const maxText = text.length * 3;
+  return {
+    maxBytes: HEADER + maxText + (writer?.blobBytes ?? 0),
+    fill(dest, offset) {
+      dest[offset] = writer === null ? TAG_JSON : TAG_TREE;
+      const start = offset + HEADER;
+      const { written } = encoder.encodeInto(
+        text,
+        dest.subarray(start, start + maxText),
+      );
+      dest[offset + 1] = written & 0xff;
+      dest[offset + 2] = (written >>> 8) & 0xff;
+      dest[offset + 3] = (written >>> 16) & 0xff;
+      dest[offset + 4] = written >>> 24;
+      let end = start + written;
+      for (const blob of writer?.blobs ?? []) {
+        dest.set(blob, end);
+        end += blob.length;
+      }
+      return end - offset;
+    },
+  };
 }
 
 /**
- * The most bytes {@linkcode encodeJsonInto} may write for a JSON text.
- */
-export function maxJsonBytes(text: string): number {
-  return 5 + text.length * 3;
-}
-
-/**
- * Writes what {@linkcode encode} makes of an exact-JSON value, given its
- * `JSON.stringify` text, straight into `dest` at `offset` (which must have
- * {@linkcode maxJsonBytes} of room), saving an allocation per item.
+ * Encodes a structured-cloneable value to bytes.
  *
- * @param tag What the text is: JSON (the default), or a tree whose raw bytes
- * follow.
- * @returns The number of bytes written.
+ * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
-export function encodeJsonInto(
-  text: string,
-  dest: Uint8Array,
-  offset: number,
-  tag: number = TAG_JSON,
-): number {
-  dest[offset] = tag;
-  const { written } = encoder.encodeInto(
-    text,
-    dest.subarray(offset + 5, offset + 5 + text.length * 3),
-  );
-  dest[offset + 1] = written & 0xff;
-  dest[offset + 2] = (written >>> 8) & 0xff;
-  dest[offset + 3] = (written >>> 16) & 0xff;
-  dest[offset + 4] = written >>> 24;
-  return 5 + written;
+export function encode(value: unknown): Uint8Array {
+  const { maxBytes, fill } = encoding(value);
+  const bytes = new Uint8Array(maxBytes);
+  return bytes.subarray(0, fill(bytes, 0));
 }
 
 /**
@@ -599,7 +568,9 @@ export function encodeJsonInto(
 export function decode(bytes: Uint8Array, share = false): unknown {
   const length = bytes[1]! | bytes[2]! << 8 | bytes[3]! << 16 |
     bytes[4]! << 24;
-  const tree = JSON.parse(decoder.decode(bytes.subarray(5, 5 + length)));
+  const tree = JSON.parse(
+    decoder.decode(bytes.subarray(HEADER, HEADER + length)),
+  );
   if (bytes[0] === TAG_JSON) return tree;
-  return new TreeReader(bytes.subarray(5 + length), share).read(tree);
+  return new TreeReader(bytes.subarray(HEADER + length), share).read(tree);
 }

@@ -28,7 +28,7 @@ const MAX_DEPTH = 8;
 
 function toWireValue(value: unknown, depth: number): WireValue {
   if (value instanceof Error && depth < MAX_DEPTH) {
-    return { e: toWire(value, depth + 1) };
+    return { e: toWireError(value, depth + 1) };
   }
   try {
     // The record must be sendable, whatever the error held.
@@ -47,7 +47,15 @@ function describe(value: unknown): string {
   }
 }
 
-function toWire(error: Error, depth: number): WireError {
+/**
+ * Turns anything thrown into a cloneable record.
+ *
+ * @param depth How deep inside another error's cause or errors it is.
+ */
+export function toWireError(error: unknown, depth = 0): WireError {
+  if (!(error instanceof Error)) {
+    return { name: "Error", message: String(error) };
+  }
   const wire: WireError = {
     name: error.name,
     message: error.message,
@@ -61,12 +69,6 @@ function toWire(error: Error, depth: number): WireError {
     wire.errors = error.errors.map((item) => toWireValue(item, depth));
   }
   return wire;
-}
-
-/** Turns anything thrown into a cloneable record. */
-export function toWireError(error: unknown): WireError {
-  if (error instanceof Error) return toWire(error, 0);
-  return { name: "Error", message: String(error) };
 }
 
 function fromWireValue(wire: WireValue): unknown {

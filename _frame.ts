@@ -5,14 +5,12 @@
 // once on each side and never parsed.
 import {
   decode,
-  encode,
-  encodeJsonInto,
+  type Encoding,
+  encoding,
   jsonKind,
-  maxJsonBytes,
   NOT_JSON,
-  NUMBER_RUNS,
 } from "./_codec.ts";
-import { rebuild, rebuildSync, reduce } from "./_reduce.ts";
+import { rebuild, rebuildSync, reduce, type Reduced } from "./_reduce.ts";
 import { copyOf } from "./_ring.ts";
 
 /** The value's encoding follows. */
@@ -69,19 +67,6 @@ export function rawBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
     : new Uint8Array(value);
 }
 
-/** Writes a raw frame into `dest` at `offset`; returns its length. */
-export function writeRaw(
-  code: number,
-  bytes: Uint8Array,
-  dest: Uint8Array,
-  offset: number,
-): number {
-  dest[offset] = RAW;
-  dest[offset + 1] = code;
-  dest.set(bytes, offset + 2);
-  return 2 + bytes.length;
-}
-
 /**
  * Encodes a value as a frame, replacing primitives inside with descriptors.
  *
@@ -89,29 +74,32 @@ export function writeRaw(
  * @throws {TypeError} When some part cannot be cloned, naming where.
  */
 export function encodeFrame(value: unknown, path: string): Uint8Array {
-  const code = rawCode(value);
-  if (code >= 0) {
-    const bytes = rawBytes(value as ArrayBuffer);
-    const frame = new Uint8Array(2 + bytes.length);
-    writeRaw(code, bytes, frame, 0);
-    return frame;
-  }
-  const kind = jsonKind(value);
-  if (kind !== NOT_JSON) return ownBuffer(encode(value, 1, kind));
-  const { value: reduced, reduced: hasPrimitives } = reduce(
-    value,
-    "subprocess",
-    path,
-  );
-  const frame = encode(reduced, 1, NOT_JSON);
-  frame[0] = hasPrimitives ? REDUCED : VALUE;
-  return ownBuffer(frame);
+  const frame = inPlaceFrame(value) ?? reducedFrame(value, path);
+  const bytes = new Uint8Array(frame.maxBytes);
+  return ownBuffer(bytes.subarray(0, frame.fill(bytes, 0)));
+}
+
+function reducedFrame(value: unknown, path: string): Encoding {
+  const reduced = reduce(value, "subprocess", path);
+  const flag = reduced.reduced ? REDUCED : VALUE;
+  return flagged(flag, encoding(reduced.value, NOT_JSON));
+}
+
+/** The codec's encoding after a flag byte. */
+function flagged(flag: number, { maxBytes, fill }: Encoding): Encoding {
+  return {
+    maxBytes: 1 + maxBytes,
+    fill(dest, offset) {
+      dest[offset] = flag;
+      return 1 + fill(dest, offset + 1);
+    },
+  };
 }
 
 /**
  * A frame that all but fills its buffer. A frame may travel inside a
  * message to another process, and a message carries a view's whole buffer,
- * which `encode` sizes for the worst case of UTF-8.
+ * which `encoding` sizes for the worst case of UTF-8.
  */
 function ownBuffer(frame: Uint8Array): Uint8Array {
   const slack = frame.buffer.byteLength - frame.length;
@@ -128,10 +116,7 @@ function rawValue(frame: Uint8Array): unknown {
 }
 
 /** A frame read in place: its value, and whether primitives need rebuilding. */
-export interface DecodedFrame {
-  value: unknown;
-  reduced: boolean;
-}
+export type DecodedFrame = Reduced;
 
 let scratch = new Uint8Array(64 * 1024);
 
@@ -162,44 +147,24 @@ export function decodeFrameSync(frame: Uint8Array): unknown {
   return reduced ? rebuildSync(value) : value;
 }
 
-/** How to write a frame in place: its largest size and the filler. */
-export interface InPlaceFrame {
-  maxBytes: number;
-  fill: (dest: Uint8Array, offset: number) => number;
-}
-
 /**
  * For a lone typed array or exact JSON data, how to write its frame straight
  * into a ring (one copy, no allocation); `null` for anything else.
  */
-export function inPlaceFrame(value: unknown): InPlaceFrame | null {
+export function inPlaceFrame(value: unknown): Encoding | null {
   const code = rawCode(value);
   if (code >= 0) {
     const bytes = rawBytes(value as ArrayBuffer);
     return {
       maxBytes: 2 + bytes.length,
-      fill: (dest, offset) => writeRaw(code, bytes, dest, offset),
-    };
-  }
-  const kind = jsonKind(value);
-  if (kind === NOT_JSON) return null;
-  if (kind === NUMBER_RUNS) {
-    const frame = encode(value, 1, kind);
-    return {
-      maxBytes: frame.length,
-      fill: (dest, offset) => {
-        dest.set(frame, offset);
-        dest[offset] = VALUE;
-        return frame.length;
+      fill(dest, offset) {
+        dest[offset] = RAW;
+        dest[offset + 1] = code;
+        dest.set(bytes, offset + 2);
+        return 2 + bytes.length;
       },
     };
   }
-  const text = JSON.stringify(value);
-  return {
-    maxBytes: 1 + maxJsonBytes(text),
-    fill: (dest, offset) => {
-      dest[offset] = VALUE;
-      return 1 + encodeJsonInto(text, dest, offset + 1);
-    },
-  };
+  const kind = jsonKind(value);
+  return kind === NOT_JSON ? null : flagged(VALUE, encoding(value, kind));
 }

@@ -88,30 +88,22 @@ function kindOf(value: object): Kind | undefined {
   return undefined;
 }
 
-const CLONEABLE_CLASSES: ReadonlySet<unknown> = new Set([
+/** The classes of what is walked into: anything else but leaves loses its class. */
+const CONTAINERS: ReadonlySet<unknown> = new Set([
   Object.prototype,
   null,
   Array.prototype,
   Map.prototype,
   Set.prototype,
-  Date.prototype,
-  RegExp.prototype,
-  ArrayBuffer.prototype,
-  DataView.prototype,
-  Boolean.prototype,
-  Number.prototype,
-  String.prototype,
-  BigInt.prototype,
 ]);
 
 function isLeafBuiltin(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof Error ||
     value instanceof Date || value instanceof RegExp ||
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer) ||
+    value instanceof ArrayBuffer || value instanceof SharedArrayBuffer ||
     value instanceof Boolean || value instanceof Number ||
-    value instanceof String || value instanceof Blob;
+    value instanceof String || value instanceof BigInt ||
+    value instanceof Blob;
 }
 
 function describe(value: unknown): string {
@@ -151,7 +143,7 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (kindOf(value) !== undefined) return true;
   if (isLeafBuiltin(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  if (!CLONEABLE_CLASSES.has(proto)) {
+  if (!CONTAINERS.has(proto)) {
     throw new TypeError(
       `Cannot send ${path} to another process as it is ${
         describe(value)
@@ -187,6 +179,33 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   return found;
 }
 
+/**
+ * Puts what `visit` makes of each key and item of a Map, Set, array or
+ * object `value` into `into`: an empty container of the same kind, or
+ * `value` itself, changed in place.
+ */
+function mapInto(
+  value: object,
+  into: object,
+  visit: (item: unknown) => unknown,
+): object {
+  if (value instanceof Map) {
+    const map = into as Map<unknown, unknown>;
+    const entries = [...value];
+    map.clear();
+    for (const [key, item] of entries) map.set(visit(key), visit(item));
+  } else if (value instanceof Set) {
+    const set = into as Set<unknown>;
+    const items = [...value];
+    set.clear();
+    for (const item of items) set.add(visit(item));
+  } else {
+    const record = into as Record<string, unknown>;
+    for (const [key, item] of Object.entries(value)) record[key] = visit(item);
+  }
+  return into;
+}
+
 function replace(
   value: unknown,
   target: StartMethod,
@@ -207,40 +226,15 @@ function replace(
     return descriptor;
   }
   if (isLeafBuiltin(value)) return value;
-  if (value instanceof Map) {
-    const copy = new Map();
-    memo.set(value, copy);
-    for (const [key, item] of value) {
-      copy.set(
-        replace(key, target, memo, context),
-        replace(item, target, memo, context),
-      );
-    }
-    return copy;
-  }
-  if (value instanceof Set) {
-    const copy = new Set();
-    memo.set(value, copy);
-    for (const item of value) copy.add(replace(item, target, memo, context));
-    return copy;
-  }
-  if (Array.isArray(value)) {
-    const copy: unknown[] = [];
-    memo.set(value, copy);
-    for (const item of value) copy.push(replace(item, target, memo, context));
-    return copy;
-  }
-  const copy: Record<string, unknown> = {};
+  const copy = value instanceof Map
+    ? new Map()
+    : value instanceof Set
+    ? new Set()
+    : Array.isArray(value)
+    ? new Array(value.length)
+    : {};
   memo.set(value, copy);
-  for (const key of Object.keys(value)) {
-    copy[key] = replace(
-      (value as Record<string, unknown>)[key],
-      target,
-      memo,
-      context,
-    );
-  }
-  return copy;
+  return mapInto(value, copy, (item) => replace(item, target, memo, context));
 }
 
 /** A value ready to be cloned into a child. */
@@ -289,23 +283,17 @@ async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
   for (const item of items) await loadKinds(item, seen);
 }
 
-/**
- * A key for descriptors that stand for the same primitive. Codecs without
- * shared references (JSON) send one primitive passed twice as two copies of
- * its descriptor; the key makes the child rebuild it once all the same.
- */
-function identityKey(descriptor: Descriptor): unknown {
-  const { data } = descriptor;
-  return typeof data === "number" || typeof data === "string"
-    ? `${descriptor[MARK]}:${data}`
-    : descriptor;
-}
-
 function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (memo.has(value)) return memo.get(value);
   if (isDescriptor(value)) {
-    const key = identityKey(value);
+    // Codecs without shared references (JSON) send one primitive passed
+    // twice as two copies of its descriptor: a key for the two makes the
+    // child rebuild it once all the same.
+    const { data } = value;
+    const key = typeof data === "number" || typeof data === "string"
+      ? `${value[MARK]}:${data}`
+      : value;
     if (memo.has(key)) return memo.get(key);
     const rebuild = kinds.get(value[MARK]);
     if (rebuild === undefined) {
@@ -315,29 +303,13 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
         }" in this process as ${value.module} does not register it`,
       );
     }
-    const rebuilt = rebuild(value.data);
+    const rebuilt = rebuild(data);
     memo.set(key, rebuilt);
     return rebuilt;
   }
   if (isLeafBuiltin(value)) return value;
   memo.set(value, value);
-  if (value instanceof Map) {
-    const entries = [...value];
-    value.clear();
-    for (const [key, item] of entries) {
-      value.set(restore(key, memo), restore(item, memo));
-    }
-  } else if (value instanceof Set) {
-    const items = [...value];
-    value.clear();
-    for (const item of items) value.add(restore(item, memo));
-  } else {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      record[key] = restore(record[key], memo);
-    }
-  }
-  return value;
+  return mapInto(value, value, (item) => restore(item, memo));
 }
 
 /**

@@ -195,7 +195,6 @@ function memoryFor(descriptor: Descriptor<unknown>): Memory | undefined {
 type AnyShared = Shared<any, any, any>;
 
 const reapable = new Set<WeakRef<AnyShared>>();
-let reaping = false;
 
 function reapAll(): void {
   for (const ref of reapable) {
@@ -306,10 +305,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     this.state = memory === undefined ? null : kind.open(memory, config, this);
     if (memory !== undefined && kind.reap !== undefined) {
       reapable.add(new WeakRef(this));
-      if (!reaping) {
-        reaping = true;
-        onDeath(reapAll);
-      }
+      onDeath(reapAll); // Listeners are a set: added once.
     }
   }
 
@@ -350,34 +346,28 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         return Promise.reject(error) as ResultOf<O[N]>;
       }
     }
-    return this.#send(op, name, args, signal);
+    return this.#send(op, name, args, signal) as ResultOf<O[N]>;
   }
 
-  #send<N extends keyof O & string>(
+  #send(
     op: AnyOp<S>,
-    name: N,
-    args: ArgsOf<O[N]>,
+    name: string,
+    args: unknown[],
     signal: AbortSignal | undefined,
-  ): ResultOf<O[N]> {
+  ): unknown {
     const message = [current.pid, ...args];
     const id = this.#id;
     const owner = this.#owner;
     const link = this.#address === undefined
       ? undefined
       : (this.#link ??= directLink(this.#address));
-    switch (op.mode) {
-      case "async":
-        return callOwner(owner, id, name, message, signal, link) as ResultOf<
-          O[N]
-        >;
-      case "blocking":
-        return callOwnerSync(owner, id, name, message, link) as ResultOf<
-          O[N]
-        >;
-      default:
-        notifyOwner(owner, id, name, message, link);
-        return undefined as ResultOf<O[N]>;
+    if (op.mode === "async") {
+      return callOwner(owner, id, name, message, signal, link);
     }
+    if (op.mode === "blocking") {
+      return callOwnerSync(owner, id, name, message, link);
+    }
+    notifyOwner(owner, id, name, message, link);
   }
 
   /**
@@ -391,7 +381,8 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     signal?: AbortSignal,
   ): ResultOf<O[N]> {
     if (this.owned) return this.run(name, args, signal);
-    return this.#send(opOf(this.kind, name), name, args, signal);
+    const op = opOf(this.kind, name);
+    return this.#send(op, name, args, signal) as ResultOf<O[N]>;
   }
 
   /** Frees what dead parties held. */
@@ -435,22 +426,18 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
       config,
     };
     if (reduced) descriptor.nested = true;
-    if (
-      this.#memory !== undefined && !this.kind.ownerOnly &&
-      this.#address === undefined
-    ) {
-      if (target === "worker") descriptor.memory = this.#memory;
-    }
     const address = this.#address ??
       (this.owned ? servedAddress() ?? undefined : undefined);
     if (address !== undefined) descriptor.address = address;
-    // An object served at an address (a manager's) lives and dies with its
-    // server: other OS processes reach it there, never in its memory.
-    const shm = this.#memory === undefined || this.kind.ownerOnly ||
-        address !== undefined
-      ? null
-      : shmRefOf(this.#memory);
-    if (shm !== null) descriptor.shm = shm;
+    if (this.#memory !== undefined && !this.kind.ownerOnly) {
+      if (target === "worker" && this.#address === undefined) {
+        descriptor.memory = this.#memory;
+      }
+      // An object served at an address (a manager's) lives and dies with its
+      // server: other OS processes reach it there, never in its memory.
+      const shm = address === undefined ? shmRefOf(this.#memory) : null;
+      if (shm !== null) descriptor.shm = shm;
+    }
     return descriptor;
   }
 
@@ -467,13 +454,15 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     name = kind.name,
     extra?: (instance: P, context: ReduceContext | undefined) => unknown,
   ): void {
+    const keyOf = ({ owner, id }: Descriptor<unknown>) =>
+      `${name}:${owner}:${id}`;
     registerReducible(
       name,
       kind.module,
       Class,
       (data) => {
         const descriptor = data as Descriptor<unknown>;
-        const key = `${name}:${descriptor.owner}:${descriptor.id}`;
+        const key = keyOf(descriptor);
         const known = rebuilt.get(key)?.deref();
         if (known !== undefined) return known;
         const config = descriptor.nested
@@ -496,10 +485,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const shared = sharedOf(instance, target);
         const descriptor = shared.describe(target);
         if (extra !== undefined) descriptor.extra = extra(instance, context);
-        rebuilt.set(
-          `${name}:${descriptor.owner}:${descriptor.id}`,
-          new WeakRef(instance),
-        );
+        rebuilt.set(keyOf(descriptor), new WeakRef(instance));
         return descriptor;
       },
     );

@@ -169,20 +169,6 @@ export async function writeAll(
 /** Frames at least this long are read into a buffer of their own. */
 const LARGE = 64 * 1024;
 
-/** A frame longer than the reader accepts: the stream cannot go on. */
-export class FrameTooLargeError extends RangeError {
-  /**
-   * @param size The length the frame announced.
-   * @param limit The most the reader accepts.
-   */
-  constructor(size: number, limit: number) {
-    super(
-      `Cannot read a frame of ${size} bytes as the limit is ${limit} bytes`,
-    );
-    this.name = "RangeError";
-  }
-}
-
 /**
  * Reads frames from `reader` until end of stream, calling `onFrame` for each
  * with a payload it may keep (never reused). Resolves at a clean end;
@@ -201,7 +187,12 @@ export async function readFrames(
   while (true) {
     while (end - start >= HEADER) {
       const size = new DataView(buffer.buffer, start).getUint32(0, true);
-      if (size > limit) throw new FrameTooLargeError(size, limit);
+      if (size > limit) {
+        // The stream cannot go on: what follows would not line up.
+        throw new RangeError(
+          `Cannot read a frame of ${size} bytes as the limit is ${limit} bytes`,
+        );
+      }
       if (size >= LARGE) {
         // Read a large payload straight into its own buffer: one copy less.
         const payload = new Uint8Array(size);

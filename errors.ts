@@ -175,16 +175,8 @@ export class AuthenticationError extends Error {
  * ```
  */
 export class IndexError extends RangeError {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "IndexError";
-  }
+  /** Always `"IndexError"`, to tell the error apart by name. */
+  override name = "IndexError";
 }
 
 /**
@@ -199,16 +191,8 @@ export class IndexError extends RangeError {
  * ```
  */
 export class KeyError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "KeyError";
-  }
+  /** Always `"KeyError"`, to tell the error apart by name. */
+  override name = "KeyError";
 }
 
 /**
@@ -223,14 +207,6 @@ export class KeyError extends Error {
  * ```
  */
 export class ValueError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and why.
-   * @param options The standard error options, such as `cause`.
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ValueError";
-  }
+  /** Always `"ValueError"`, to tell the error apart by name. */
+  override name = "ValueError";
 }
