@@ -195,23 +195,20 @@ function waitArguments(
 
 /** What Lock, RLock and Semaphore share for `withLock()` and `hold()`. */
 interface Holdable {
-  /** Takes it at once when free, without the async machinery. */
-  acquireNow(): boolean | undefined;
-  acquireFor(timeout: number, signal?: AbortSignal): Promise<boolean>;
+  acquire(options?: AcquireOptions): Promise<boolean>;
   release(): void;
 }
 
+/** Acquires, always waiting (up to the timeout), or throws. */
 async function acquireOrThrow(
   what: string,
   doing: string,
   holdable: Holdable,
   options: WaitOptions | undefined,
 ): Promise<void> {
-  if (options === undefined && holdable.acquireNow()) return;
-  const { timeout, signal } = waitArguments(options);
-  if (!await holdable.acquireFor(timeout, signal)) {
+  if (!await holdable.acquire(options && { ...options, blocking: true })) {
     throw new TimeoutError(
-      `Cannot ${doing} as the ${what} was not acquired within ${timeout} ms`,
+      `Cannot ${doing} as the ${what} was not acquired within ${options?.timeout} ms`,
     );
   }
 }
@@ -257,7 +254,7 @@ const LOCK = {
   name: "lock",
   module: import.meta.url,
   open: (memory: SharedArrayBuffer, config: { reentrant: boolean }) =>
-    new LockCore(wordsOf(memory), 0, config.reentrant),
+    new LockCore(wordsOf(memory), config.reentrant),
   ops: {
     acquire: asyncOp((core: LockCore, { caller, signal }, timeout: number) =>
       core.acquire(caller, timeout, signal)
@@ -569,7 +566,7 @@ const BARRIER = {
     const view = wordsOf(words!);
     return {
       words: view,
-      lock: new LockCore(view, 0, false),
+      lock: new LockCore(view, false),
       waiters: new ConditionCore(waiters!),
       parties: config.parties,
       action: config.action,
@@ -615,11 +612,6 @@ export abstract class BaseLock {
    */
   #remoteHolds = 0;
   #remoteRecovered = false;
-  #holdable: Holdable = {
-    acquireNow: () => this.#shared.state?.acquireOwn(),
-    acquireFor: (timeout, signal) => this.#acquire(timeout, signal),
-    release: () => this.release(),
-  };
 
   /**
    * Creates an unlocked lock, or adopts a rebuilt one.
@@ -652,16 +644,13 @@ export abstract class BaseLock {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options === undefined && this.#shared.state?.acquireOwn()) return TRUE;
-    try {
-      const { timeout, signal } = acquireArguments(options);
-      return this.#acquire(timeout, signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const core = this.#shared.state;
+    if (options === undefined && core?.tryAcquire(selfCode())) return TRUE;
+    return this.#acquire(options);
   }
 
-  async #acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+  async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
+    const { timeout, signal } = acquireArguments(options);
     const result = await this.#shared.run("acquire", [timeout], signal);
     if (result === NOT_ACQUIRED) return false;
     if (!this.#shared.local) {
@@ -758,7 +747,7 @@ export abstract class BaseLock {
    * ```
    */
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld("lock", this.#holdable, fn, options);
+    return runHeld("lock", this, fn, options);
   }
 
   /**
@@ -783,7 +772,7 @@ export abstract class BaseLock {
    * ```
    */
   hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor("lock", this.#holdable, options);
+    return holdFor("lock", this, options);
   }
 
   static {
@@ -866,9 +855,6 @@ export class RLock extends BaseLock {
 // ---------------------------------------------------------------------------
 // Semaphore and BoundedSemaphore
 
-/** Set while BoundedSemaphore's constructor runs Semaphore's. */
-let bounding = false;
-
 /** A new semaphore's object, its value checked. */
 function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
@@ -903,12 +889,6 @@ let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
  */
 export class Semaphore {
   #shared: SemaphoreShared;
-  #holdable: Holdable = {
-    acquireNow: () => this.#shared.state?.tryAcquire(),
-    acquireFor: (timeout, signal) =>
-      this.#shared.run("acquire", [timeout], signal),
-    release: () => this.release(),
-  };
 
   /**
    * Creates a semaphore.
@@ -917,9 +897,8 @@ export class Semaphore {
    * @throws {RangeError} When `value` is not an integer from 0 to 2³¹ − 1.
    */
   constructor(value = 1) {
-    const bounded = bounding;
-    bounding = false;
-    this.#shared = adopted<SemaphoreShared>() ?? newSemaphore(value, bounded);
+    this.#shared = adopted<SemaphoreShared>() ??
+      newSemaphore(value, this instanceof BoundedSemaphore);
   }
 
   /**
@@ -941,16 +920,13 @@ export class Semaphore {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const core = this.#shared.state;
-    if (options === undefined && core !== null && core.tryAcquire()) {
-      return TRUE;
-    }
-    try {
-      const { timeout, signal } = acquireArguments(options);
-      return this.#shared.run("acquire", [timeout], signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    if (options === undefined && this.#shared.state?.tryAcquire()) return TRUE;
+    return this.#acquire(options);
+  }
+
+  async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
+    const { timeout, signal } = acquireArguments(options);
+    return await this.#shared.run("acquire", [timeout], signal);
   }
 
   /**
@@ -1001,7 +977,7 @@ export class Semaphore {
    * ```
    */
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld("semaphore", this.#holdable, fn, options);
+    return runHeld("semaphore", this, fn, options);
   }
 
   /**
@@ -1022,7 +998,7 @@ export class Semaphore {
    * ```
    */
   hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor("semaphore", this.#holdable, options);
+    return holdFor("semaphore", this, options);
   }
 
   static {
@@ -1047,18 +1023,7 @@ export class Semaphore {
  * }
  * ```
  */
-export class BoundedSemaphore extends Semaphore {
-  /**
-   * Creates a bounded semaphore.
-   *
-   * @param value The initial count, and the most it may reach.
-   * @throws {RangeError} When `value` is not an integer from 0 to 2³¹ − 1.
-   */
-  constructor(value = 1) {
-    bounding = true;
-    super(value);
-  }
-}
+export class BoundedSemaphore extends Semaphore {}
 
 // ---------------------------------------------------------------------------
 // Event
