@@ -376,7 +376,6 @@ const SLOT_FREE = 0;
 const WAITING = 1;
 const NOTIFIED = 2;
 const CANCELLED = 3;
-const SLOT_DEAD = 4;
 
 const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
@@ -442,7 +441,7 @@ export class ConditionCore {
     for (let i = 0; i < capacity && slot === -1; i++) {
       const at = (ticket + i) % capacity;
       const state = Atomics.load(view, slotAt(at));
-      if (state === SLOT_FREE || state === SLOT_DEAD) slot = at;
+      if (state === SLOT_FREE) slot = at;
     }
     if (slot === -1) {
       if (capacity >= MAX_CONDITION_WAITERS) {
@@ -512,16 +511,19 @@ export class ConditionCore {
     }
   }
 
-  /** Marks the slots of dead waiters, so `notify()` does not count them. */
+  /**
+   * Frees the slots of dead waiters, so `notify()` does not count them. A
+   * waiter's task the owner runs for it (and that still ends the wait)
+   * finds its slot no longer WAITING, as a notified one does.
+   */
   reap(dead: (code: number) => boolean): void {
     const view = this.#grown();
     const capacity = view[CAPACITY]!;
     for (let slot = 0; slot < capacity; slot++) {
       const at = slotAt(slot);
       const state = Atomics.load(view, at);
-      if (state === SLOT_FREE || state === SLOT_DEAD) continue;
-      if (dead(view[at + SLOT_CODE]!)) {
-        Atomics.compareExchange(view, at, state, SLOT_DEAD);
+      if (state !== SLOT_FREE && dead(view[at + SLOT_CODE]!)) {
+        Atomics.compareExchange(view, at, state, SLOT_FREE);
       }
     }
   }

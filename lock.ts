@@ -98,6 +98,7 @@ import {
   adopter,
   asyncOp,
   blockingOp,
+  type Kind,
   notifyOp,
   Shared,
 } from "./_shared.ts";
@@ -267,12 +268,18 @@ const LOCK = {
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
 
-type LockShared = Shared<LockCore, { reentrant: boolean }, typeof LOCK.ops>;
+/** The object of a kind declared here. */
+type SharedOf<K> = K extends Kind<infer S, infer C, infer O> ? Shared<S, C, O>
+  : never;
+
+type LockShared = SharedOf<typeof LOCK>;
 
 const SEMAPHORE = {
   name: "semaphore",
   module: import.meta.url,
-  open: (memory: SharedArrayBuffer) => new SemaphoreCore(wordsOf(memory)),
+  // The config tells a process without the memory which release to send.
+  open: (memory: SharedArrayBuffer, _config: { bounded: boolean }) =>
+    new SemaphoreCore(wordsOf(memory)),
   ops: {
     acquire: asyncOp((
       core: SemaphoreCore,
@@ -287,11 +294,7 @@ const SEMAPHORE = {
   },
 };
 
-type SemaphoreShared = Shared<
-  SemaphoreCore,
-  { bounded: boolean },
-  typeof SEMAPHORE.ops
->;
+type SemaphoreShared = SharedOf<typeof SEMAPHORE>;
 
 const EVENT = {
   name: "event",
@@ -307,7 +310,7 @@ const EVENT = {
   },
 };
 
-type EventShared = Shared<EventCore, null, typeof EVENT.ops>;
+type EventShared = SharedOf<typeof EVENT>;
 
 interface ConditionState {
   waiters: ConditionCore;
@@ -364,11 +367,7 @@ const CONDITION = {
     state.waiters.reap(dead),
 };
 
-type ConditionShared = Shared<
-  ConditionState,
-  { lock: Lock | RLock },
-  typeof CONDITION.ops
->;
+type ConditionShared = SharedOf<typeof CONDITION>;
 
 /** A barrier's action, by reference: where the wait that trips it runs. */
 interface ActionRef {
@@ -493,17 +492,15 @@ async function waitForTrip(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const deadline = performance.now() + timeout;
-  while (barrier.words[STATE] === FILLING) {
-    const left = deadline - performance.now();
-    try {
-      if (left > 0) await conditionWait(barrier, caller, left, signal);
-    } catch (reason) {
-      setState(barrier, BROKEN);
-      throw reason;
+  try {
+    while (barrier.words[STATE] === FILLING) {
+      const left = deadline - performance.now();
+      if (left <= 0) setState(barrier, BROKEN);
+      else await conditionWait(barrier, caller, left, signal);
     }
-    if (barrier.words[STATE] === FILLING && performance.now() >= deadline) {
-      setState(barrier, BROKEN);
-    }
+  } catch (reason) {
+    setState(barrier, BROKEN);
+    throw reason;
   }
   if (barrier.words[STATE]! < 0) {
     throw new BrokenBarrierError(
@@ -592,7 +589,7 @@ const BARRIER = {
   reap: reapBarrier,
 };
 
-type BarrierShared = Shared<BarrierState, BarrierConfig, typeof BARRIER.ops>;
+type BarrierShared = SharedOf<typeof BARRIER>;
 
 // ---------------------------------------------------------------------------
 // Lock and RLock
@@ -701,10 +698,7 @@ export abstract class BaseLock {
    * ```
    */
   locked(): boolean {
-    const core = this.#shared.state;
-    if (core !== null) return core.locked();
-    if (this.#remoteHolds > 0) return true;
-    return this.#shared.run("locked", []);
+    return this.#remoteHolds > 0 || this.#shared.run("locked", []);
   }
 
   /**
@@ -952,9 +946,7 @@ export class Semaphore {
       );
     }
     const shared = this.#shared;
-    if (shared.state !== null) shared.state.release(n);
-    else if (shared.config.bounded) shared.run("release", [n]);
-    else shared.run("releaseUnbounded", [n]);
+    shared.run(shared.config.bounded ? "release" : "releaseUnbounded", [n]);
   }
 
   /**
@@ -1403,26 +1395,20 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
     );
   }
   validateTimeout(timeout);
-  return new Shared(
-    BARRIER,
-    { parties, timeout, action: actionRef(action, module) },
-    [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
-  );
-}
-
-function actionRef(
-  action: unknown,
-  module: string | URL,
-): ActionRef | null {
-  if (action === undefined) return null;
-  if (typeof action !== "function") {
+  if (action !== undefined && typeof action !== "function") {
     throw new TypeError(
       `Cannot create a barrier with a ${typeof action} action: pass a function`,
     );
   }
-  const ref = { module: new URL(module).href, name: action.name };
-  actions.set(`${ref.module}#${ref.name}`, action as () => unknown);
-  return ref;
+  let ref: ActionRef | null = null;
+  if (action !== undefined) {
+    ref = { module: new URL(module).href, name: action.name };
+    actions.set(`${ref.module}#${ref.name}`, action);
+  }
+  return new Shared(BARRIER, { parties, timeout, action: ref }, [
+    sharedMemory(ENTRIES + parties),
+    ConditionCore.newBuffer(),
+  ]);
 }
 
 /** A worker child imports the action by name: it must be exported. */
