@@ -102,7 +102,7 @@ import {
   notifyOp,
   Shared,
 } from "./_shared.ts";
-import { getDefaultModule } from "./_runtime.ts";
+import { getDefaultModule, type StartMethod } from "./_runtime.ts";
 import {
   certainlyNotExported,
   findExport,
@@ -417,10 +417,8 @@ const ENTRIES = LOCK_WORDS + 2;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
-interface BarrierState extends ConditionState {
+interface BarrierState extends ConditionState, BarrierConfig {
   words: Int32Array;
-  parties: number;
-  action: ActionRef | null;
 }
 
 function setState(barrier: BarrierState, state: number): void {
@@ -561,12 +559,12 @@ const BARRIER = {
     config: BarrierConfig,
   ): BarrierState => {
     const view = wordsOf(words!);
+    const lock = new LockCore(view, false);
     return {
+      ...config,
       words: view,
-      lock: new LockCore(view, false),
+      lock,
       waiters: new ConditionCore(waiters!),
-      parties: config.parties,
-      action: config.action,
     };
   },
   ops: {
@@ -1412,7 +1410,9 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
 }
 
 /** A worker child imports the action by name: it must be exported. */
-function checkAction({ name, module }: ActionRef): void {
+function checkAction(action: ActionRef | null, target: StartMethod): void {
+  if (action === null || target !== "worker") return;
+  const { name, module } = action;
   if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
     throw new TypeError(
       `Cannot send the barrier to a worker child as its action is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
@@ -1601,8 +1601,6 @@ Shared.register(
   adopter(() => new Condition()),
 );
 Shared.register(BARRIER, Barrier, (barrier, target) => {
-  const shared = barrierOf(barrier);
-  const { action } = shared.config;
-  if (target === "worker" && action !== null) checkAction(action);
-  return shared;
+  checkAction(barrierOf(barrier).config.action, target);
+  return barrierOf(barrier);
 }, adopter(() => new Barrier(1)));
