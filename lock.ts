@@ -200,18 +200,26 @@ interface Holdable {
   release(): void;
 }
 
-/** Acquires, always waiting (up to the timeout), or throws. */
-async function acquireOrThrow(
+/**
+ * Acquires, always waiting (up to the timeout), and returns what releases
+ * it (once) at the end of a `using` block.
+ *
+ * @throws {TimeoutError} When not acquired within the timeout.
+ */
+async function holdFor(
   what: string,
-  doing: string,
   holdable: Holdable,
   options: WaitOptions | undefined,
-): Promise<void> {
+  doing = `hold the ${what}`,
+): Promise<DisposableStack> {
   if (!await holdable.acquire(options && { ...options, blocking: true })) {
     throw new TimeoutError(
       `Cannot ${doing} as the ${what} was not acquired within ${options?.timeout} ms`,
     );
   }
+  const held = new DisposableStack();
+  held.defer(() => holdable.release());
+  return held;
 }
 
 /** Acquires, runs `fn`, releases: Python's `with`. */
@@ -226,24 +234,12 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  await acquireOrThrow(what, "run the function", holdable, options);
+  const held = await holdFor(what, holdable, options, "run the function");
   try {
     return await fn();
   } finally {
-    holdable.release();
+    held.dispose();
   }
-}
-
-/** Acquires and returns what releases it (once) at the end of a `using` block. */
-async function holdFor(
-  what: string,
-  holdable: Holdable,
-  options: WaitOptions | undefined,
-): Promise<Disposable> {
-  await acquireOrThrow(what, `hold the ${what}`, holdable, options);
-  const held = new DisposableStack();
-  held.defer(() => holdable.release());
-  return held;
 }
 
 // ---------------------------------------------------------------------------
