@@ -186,11 +186,10 @@ export async function waitWhile(
       const address = tree === null ? null : addressOf(view, index);
       if (address !== null) {
         await sleepInKernel(tree!, address, value, slice, signal);
-        continue;
+      } else {
+        const wait = Atomics.waitAsync(view, index, value, slice);
+        if (wait.async) await untilAborted(wait.value, signal);
       }
-      const wait = Atomics.waitAsync(view, index, value, slice);
-      if (!wait.async) continue;
-      await untilAborted(wait.value, signal);
     }
     if (!ONE_CPU && woken === wakesHere(view, index)) {
       const budget = budgetOf(view, index);

@@ -381,9 +381,6 @@ const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
 export const MAX_CONDITION_WAITERS = 1 << 14;
 
-/** How a condition wait ended. */
-export type WaitOutcome = "notified" | "timeout" | "aborted";
-
 function slotAt(slot: number): number {
   return CONDITION_HEADER + slot * SLOT_WORDS;
 }
@@ -464,13 +461,17 @@ export class ConditionCore {
 
   /**
    * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts;
-   * the condition's lock is not held meanwhile.
+   * the condition's lock is not held meanwhile. A waiter notified as it
+   * gave up was notified.
+   *
+   * @returns Whether it was notified (`false` at the timeout).
+   * @throws The signal's reason when it aborts first.
    */
   async sleep(
     slot: number,
     timeout: number,
     signal: AbortSignal | undefined,
-  ): Promise<WaitOutcome> {
+  ): Promise<boolean> {
     const view = this.#view;
     const word = slotAt(slot);
     let aborted = false;
@@ -479,10 +480,11 @@ export class ConditionCore {
     } catch {
       aborted = true;
     }
-    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) === WAITING) {
-      return aborted ? "aborted" : "timeout";
+    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) !== WAITING) {
+      return true;
     }
-    return "notified";
+    if (aborted) throw signal!.reason;
+    return false;
   }
 
   /** Frees a waiter's slot after it took the lock back. */

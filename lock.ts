@@ -329,11 +329,12 @@ async function conditionWait(
   if (lock.holder() !== caller) throw notHeld("wait on");
   const slot = waiters.enqueue(caller);
   const saved = lock.releaseForWait();
-  const outcome = await waiters.sleep(slot, timeout, signal);
-  await lock.restore(caller, saved);
-  waiters.dequeue(slot);
-  if (outcome === "aborted") throw signal!.reason;
-  return outcome === "notified";
+  try {
+    return await waiters.sleep(slot, timeout, signal);
+  } finally {
+    await lock.restore(caller, saved);
+    waiters.dequeue(slot);
+  }
 }
 
 const CONDITION = {
