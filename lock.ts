@@ -129,7 +129,7 @@ export interface WaitOptions {
 export interface AcquireOptions extends WaitOptions {
   /**
    * Whether to wait for the lock; with `false` the answer comes at once, and
-   * `timeout` must not be given (as in Python).
+   * `timeout` is ignored (as Python's multiprocessing locks do).
    *
    * @default {true}
    */
@@ -164,7 +164,7 @@ export interface BarrierOptions {
   module?: string | URL;
 }
 
-/** The backends of the locks, for the Condition built around them. */
+/** The answer of an acquire that succeeded at once. */
 const TRUE = Promise.resolve(true);
 /** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
@@ -622,7 +622,6 @@ export abstract class BaseLock {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if `timeout` passed first, or at
    * once when `blocking` is `false` and the lock is held.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -897,7 +896,6 @@ export class Semaphore {
    * and a `signal` to stop waiting.
    * @returns `true` once a unit is taken; `false` if `timeout` passed first,
    * or at once when `blocking` is `false` and none is left.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -1182,7 +1180,6 @@ export class Condition {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if not (see
    * {@linkcode Lock.prototype.acquire}).
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -1451,7 +1448,7 @@ export class Barrier {
   /**
    * Creates a barrier.
    *
-   * @param parties How many calls to `wait()` fill it, from 1 to 65,535.
+   * @param parties How many calls to `wait()` fill it, from 1 to 16,384.
    * @param options An `action` to run once per cycle, a default `timeout`,
    * and the `module` that exports the action.
    * @throws {RangeError} When `parties` is out of range or `timeout` is
