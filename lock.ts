@@ -442,8 +442,8 @@ async function barrierWait(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  signal?.throwIfAborted();
   const { words, lock } = barrier;
+  // Rejects at once when the signal has aborted, before anything changes.
   await lock.acquire(caller, Infinity, signal);
   try {
     while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
