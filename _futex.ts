@@ -20,7 +20,6 @@ import { addressOf, futexWait, futexWake } from "./_shm.ts";
  */
 const SPIN_MS = 0.05;
 const MIN_SPIN_MS = 0.002;
-let spinMs = SPIN_MS;
 /**
  * The longest single sleep. Sleeping in slices bounds what a missed wake-up
  * could cost, and keeps every timer far below the 2³¹ ms that overflow.
@@ -64,7 +63,8 @@ export function deadlineOf(timeout: number): number {
   return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal) {
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal) {
+  if (signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -76,13 +76,16 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal) {
 }
 
 /**
- * The spin before a sleep in the kernel, adapting as `spinMs` does, up to
+ * The spin before a sleep in the kernel, adapting as a plain one does, up to
  * longer: that sleep's wake-up crosses two threads (the one blocked in the
  * futex, then the event loop's), and the other side is another OS process
  * on its own CPU, not this thread's event loop.
  */
 const KERNEL_SPIN_MS = 0.2;
-let kernelSpinMs = KERNEL_SPIN_MS;
+
+/** The spin budgets: full length, and the length each adapted to. */
+const PLAIN = { full: SPIN_MS, ms: SPIN_MS };
+const KERNEL = { full: KERNEL_SPIN_MS, ms: KERNEL_SPIN_MS };
 
 /**
  * Whether this process may run on one CPU only (`taskset -c 0`, a one-core
@@ -121,29 +124,29 @@ function countWake(view: Int32Array, index: number): void {
  */
 const WAKE_MS = 0.1;
 
-function isKernelWord(view: Int32Array, index: number): boolean {
-  return crossProcessWords() !== null && addressOf(view, index) !== null;
+/** The budget of a spin on `view[index]`: a kernel word's, or a plain one's. */
+function budgetOf(view: Int32Array, index: number): typeof PLAIN {
+  const kernel = crossProcessWords() !== null &&
+    addressOf(view, index) !== null;
+  return kernel ? KERNEL : PLAIN;
 }
 
 function spin(view: Int32Array, index: number, value: number): boolean {
   if (ONE_CPU) return Atomics.load(view, index) !== value;
-  const kernel = isKernelWord(view, index);
-  const budget = kernel ? kernelSpinMs : spinMs;
-  const until = performance.now() + budget;
+  const budget = budgetOf(view, index);
+  const ms = budget.ms;
+  const until = performance.now() + ms;
   do {
     for (let i = 0; i < 64; i++) {
       if (Atomics.load(view, index) !== value) {
-        if (kernel) {
-          kernelSpinMs = Math.min(KERNEL_SPIN_MS, budget * 2 + 0.001);
-        } else spinMs = Math.min(SPIN_MS, budget * 2 + 0.001);
+        budget.ms = Math.min(budget.full, ms * 2 + 0.001);
         return true;
       }
     }
   } while (performance.now() < until);
   // When the change must come through this thread's own event loop (an
   // answer to a subprocess child's call), spinning only delays it.
-  if (kernel) kernelSpinMs = Math.max(MIN_SPIN_MS, budget / 2);
-  else spinMs = Math.max(MIN_SPIN_MS, budget / 2);
+  budget.ms = Math.max(MIN_SPIN_MS, ms / 2);
   return false;
 }
 
@@ -183,18 +186,15 @@ export async function waitWhile(
       const address = tree === null ? null : addressOf(view, index);
       if (address !== null) {
         await sleepInKernel(tree!, address, value, slice, signal);
-        continue;
+      } else {
+        const wait = Atomics.waitAsync(view, index, value, slice);
+        if (wait.async) await untilAborted(wait.value, signal);
       }
-      const wait = Atomics.waitAsync(view, index, value, slice);
-      if (!wait.async) continue;
-      if (signal === undefined) await wait.value;
-      else await untilAborted(wait.value, signal);
     }
     if (!ONE_CPU && woken === wakesHere(view, index)) {
+      const budget = budgetOf(view, index);
       const took = performance.now() - started;
-      if (!isKernelWord(view, index)) {
-        if (took < SPIN_MS + WAKE_MS) spinMs = SPIN_MS;
-      } else if (took < KERNEL_SPIN_MS + WAKE_MS) kernelSpinMs = KERNEL_SPIN_MS;
+      if (took < budget.full + WAKE_MS) budget.ms = budget.full;
     }
     return true;
   } finally {
@@ -213,7 +213,6 @@ async function sleepInKernel(
   Atomics.add(tree, KERNEL_SLEEPERS, 1);
   const sleep = futexWait(address, value, ms);
   try {
-    if (signal === undefined) return await sleep;
     await untilAborted(sleep, signal);
   } catch (error) {
     // The thread asleep in the kernel is woken (with whoever else sleeps

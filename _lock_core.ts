@@ -16,9 +16,36 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import { deadlineOf, notify, take, waitWhile } from "./_futex.ts";
-import { isDead, selfCode } from "./_isolates.ts";
+import {
+  deadlineOf,
+  notify,
+  take,
+  waitFor,
+  waitWhile,
+  wake,
+} from "./_futex.ts";
+import { isDead } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
+
+/**
+ * Tries `attempt` at once and, unless that fails with `timeout` 0, waits up
+ * to `timeout` ms as {@linkcode take} does.
+ */
+function acquireWithin<T>(
+  view: Int32Array,
+  index: number,
+  timeout: number,
+  signal: AbortSignal | undefined,
+  attempt: () => T,
+  sleepOn: (value: number) => number | null,
+  waiters?: number,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const result = attempt();
+  if (result || timeout <= 0) return Promise.resolve(result);
+  const deadline = deadlineOf(timeout);
+  return take(view, index, deadline, signal, attempt, sleepOn, waiters);
+}
 
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
@@ -30,10 +57,12 @@ export const TAKEN_OVER = 2;
 // Lock and RLock
 
 /**
- * The words of a lock, from its base index. The state word is 0 when free,
- * DIED when free after its holder died, else the holder's code times two,
- * plus one while some task sleeps waiting for it (so that a release learns
- * from the word itself whether to wake anyone).
+ * The words of a lock. The state word is 0 when free, DIED when free after
+ * its holder died, else the holder's code times two, plus one while some
+ * task sleeps waiting for it (so that a release learns from the word itself
+ * whether to wake anyone). COUNT is the re-entry count of an RLock, and 1
+ * while a Lock is held, so that a condition wait saves and restores either
+ * the same way.
  */
 const STATE = 0;
 const COUNT = 1;
@@ -49,54 +78,29 @@ function isFree(value: number): boolean {
   return value === 0 || value === DIED;
 }
 
-/** A Lock (or, re-entrant, an RLock) in shared memory. */
+/** A Lock (or, re-entrant, an RLock) in shared memory, at the view's start. */
 export class LockCore {
-  readonly view: Int32Array;
-  readonly base: number;
-  readonly reentrant: boolean;
-
-  constructor(view: Int32Array, base: number, reentrant: boolean) {
-    this.view = view;
-    this.base = base;
-    this.reentrant = reentrant;
-  }
-
-  /** This isolate's state word when it holds the lock, once known. */
-  #mine = 0;
-
-  /**
-   * The fast path of an acquire by this isolate: takes a free lock with one
-   * compare-and-swap.
-   */
-  acquireOwn(): boolean {
-    const view = this.view;
-    const base = this.base;
-    const mine = this.#mine ||= selfCode() << 1;
-    if (Atomics.compareExchange(view, base, 0, mine) !== 0) return false;
-    if (this.reentrant) view[base + COUNT] = 1;
-    return true;
-  }
+  constructor(readonly view: Int32Array, readonly reentrant: boolean) {}
 
   /** Takes the lock for `code` if it is free (or already its own, re-entrant). */
   tryAcquire(code: number): number {
     const view = this.view;
-    const base = this.base;
     const mine = code << 1;
-    const seen = Atomics.compareExchange(view, base, 0, mine);
+    const seen = Atomics.compareExchange(view, STATE, 0, mine);
     if (seen === 0) {
-      if (this.reentrant) view[base + COUNT] = 1;
+      view[COUNT] = 1;
       return ACQUIRED;
     }
-    if (seen === DIED) {
-      if (Atomics.compareExchange(view, base, DIED, mine) !== DIED) {
-        return NOT_ACQUIRED;
-      }
-      view[base + RECOVERED] = 1;
-      if (this.reentrant) view[base + COUNT] = 1;
+    if (
+      seen === DIED &&
+      Atomics.compareExchange(view, STATE, DIED, mine) === DIED
+    ) {
+      view[COUNT] = 1;
+      view[RECOVERED] = 1;
       return TAKEN_OVER;
     }
     if (this.reentrant && seen >> 1 === code) {
-      view[base + COUNT]!++;
+      view[COUNT]!++;
       return ACQUIRED;
     }
     return NOT_ACQUIRED;
@@ -112,15 +116,11 @@ export class LockCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const result = this.tryAcquire(code);
-    if (result !== NOT_ACQUIRED || timeout <= 0) return Promise.resolve(result);
     const view = this.view;
-    const base = this.base;
-    return take(
+    return acquireWithin(
       view,
-      base + STATE,
-      deadlineOf(timeout),
+      STATE,
+      timeout,
       signal,
       () => this.tryAcquire(code),
       (value) => {
@@ -133,7 +133,7 @@ export class LockCore {
         }
         const marked = value | SLEEPERS;
         return value === marked ||
-            Atomics.compareExchange(view, base, value, marked) === value
+            Atomics.compareExchange(view, STATE, value, marked) === value
           ? marked
           : null;
       },
@@ -142,7 +142,7 @@ export class LockCore {
 
   /** The holder's code, or 0 when free. */
   holder(): number {
-    const state = Atomics.load(this.view, this.base);
+    const state = Atomics.load(this.view, STATE);
     return isFree(state) ? 0 : state >> 1;
   }
 
@@ -152,7 +152,7 @@ export class LockCore {
 
   /** Whether the current hold was taken over from a holder that died. */
   recovered(): boolean {
-    return this.locked() && this.view[this.base + RECOVERED] === 1;
+    return this.locked() && this.view[RECOVERED] === 1;
   }
 
   /**
@@ -163,7 +163,6 @@ export class LockCore {
    */
   release(code: number): void {
     const view = this.view;
-    const base = this.base;
     if (this.reentrant) {
       const holder = this.holder();
       if (holder !== code) {
@@ -173,11 +172,11 @@ export class LockCore {
             : "Cannot release the re-entrant lock as another process holds it: only its owner may release it",
         );
       }
-      if (--view[base + COUNT]! > 0) return;
+      if (--view[COUNT]! > 0) return;
     }
     const seen = this.#free();
     if (isFree(seen)) {
-      if (seen === DIED) Atomics.compareExchange(view, base, 0, DIED);
+      if (seen === DIED) Atomics.compareExchange(view, STATE, 0, DIED);
       throw new RangeError(
         "Cannot release the lock as it is not held: acquire it first",
       );
@@ -187,10 +186,9 @@ export class LockCore {
   /** Frees the lock, waking its waiters; returns the state it had. */
   #free(): number {
     const view = this.view;
-    const base = this.base;
-    view[base + RECOVERED] = 0;
-    const seen = Atomics.exchange(view, base, 0);
-    if ((seen & SLEEPERS) !== 0) notify(view, base, Infinity);
+    view[RECOVERED] = 0;
+    const seen = Atomics.exchange(view, STATE, 0);
+    if ((seen & SLEEPERS) !== 0) notify(view, STATE);
     return seen;
   }
 
@@ -200,18 +198,16 @@ export class LockCore {
    * @returns What {@linkcode restore} needs: the re-entry count.
    */
   releaseForWait(): number {
-    const saved = this.reentrant ? this.view[this.base + COUNT]! : 1;
+    const saved = this.view[COUNT]!;
     this.#free();
     return saved;
   }
 
   /** Takes the lock back after a condition wait, whatever happens meanwhile. */
-  async restore(
-    code: number,
-    saved: number,
-  ): Promise<number> {
+  async restore(code: number, saved: number): Promise<number> {
     const result = await this.acquire(code, Infinity);
-    if (this.reentrant) this.view[this.base + COUNT]! += saved - 1;
+    // Another task of the same process may have entered an RLock meanwhile.
+    this.view[COUNT]! += saved - 1;
     return result;
   }
 
@@ -222,13 +218,12 @@ export class LockCore {
    */
   forceRelease(holder: number): boolean {
     const view = this.view;
-    const base = this.base;
     for (;;) {
-      const seen = Atomics.load(view, base);
+      const seen = Atomics.load(view, STATE);
       if (isFree(seen) || seen >> 1 !== holder) return false;
-      if (Atomics.compareExchange(view, base, seen, DIED) === seen) break;
+      if (Atomics.compareExchange(view, STATE, seen, DIED) === seen) break;
     }
-    notify(view, base, Infinity);
+    notify(view, STATE);
     return true;
   }
 
@@ -265,11 +260,7 @@ export const MAX_SEMAPHORE_VALUE = 0x7fffffff;
 
 /** A Semaphore (bounded, or not when `bound` is -1) in shared memory. */
 export class SemaphoreCore {
-  readonly view: Int32Array;
-
-  constructor(view: Int32Array) {
-    this.view = view;
-  }
+  constructor(readonly view: Int32Array) {}
 
   /** A fresh buffer for a semaphore. */
   static newBuffer(value: number, bound: number): SharedArrayBuffer {
@@ -292,13 +283,10 @@ export class SemaphoreCore {
   }
 
   acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.tryAcquire()) return Promise.resolve(true);
-    if (timeout <= 0) return Promise.resolve(false);
-    return take(
+    return acquireWithin(
       this.view,
       VALUE,
-      deadlineOf(timeout),
+      timeout,
       signal,
       () => this.tryAcquire(),
       (value) => value > 0 ? null : value,
@@ -314,9 +302,9 @@ export class SemaphoreCore {
   release(n: number): void {
     const view = this.view;
     const bound = view[BOUND]!;
+    const limit = bound >= 0 ? bound : MAX_SEMAPHORE_VALUE;
     for (;;) {
       const value = Atomics.load(view, VALUE);
-      const limit = bound >= 0 ? bound : MAX_SEMAPHORE_VALUE;
       if (value + n > limit) {
         throw new RangeError(
           bound >= 0
@@ -328,57 +316,47 @@ export class SemaphoreCore {
         break;
       }
     }
-    if (Atomics.load(view, WAITERS) !== 0) {
-      notify(view, VALUE, Infinity);
-    }
+    if (Atomics.load(view, WAITERS) !== 0) notify(view, VALUE);
   }
 }
 
 // ---------------------------------------------------------------------------
 // Event
 
-/** Bit 0: the flag; the other bits count how many times it was set. */
-const FLAG = 0;
+/**
+ * How many times the flag was set; the word after it counts the sleepers
+ * (see `_futex.ts`'s `waitFor`).
+ */
+const SETS = 0;
+const FLAG = 2;
 /** How many 32-bit words an event takes. */
-export const EVENT_WORDS = 2;
+export const EVENT_WORDS = 3;
 
 /** An Event in shared memory. */
 export class EventCore {
-  readonly view: Int32Array;
-
-  constructor(view: Int32Array) {
-    this.view = view;
-  }
+  constructor(readonly view: Int32Array) {}
 
   isSet(): boolean {
-    return (Atomics.load(this.view, FLAG) & 1) === 1;
+    return Atomics.load(this.view, FLAG) === 1;
   }
 
   set(): void {
-    const view = this.view;
-    if ((Atomics.or(view, FLAG, 1) & 1) === 0) {
-      Atomics.add(view, FLAG, 2);
-      notify(view, FLAG, Infinity);
-    }
+    if (Atomics.exchange(this.view, FLAG, 1) === 0) wake(this.view, SETS);
   }
 
   clear(): void {
-    Atomics.and(this.view, FLAG, ~1);
+    Atomics.store(this.view, FLAG, 0);
   }
 
   /** Waits until the flag is set (or was set at some point meanwhile). */
   async wait(timeout: number, signal?: AbortSignal): Promise<boolean> {
     signal?.throwIfAborted();
     const view = this.view;
-    const start = Atomics.load(view, FLAG);
-    if ((start & 1) === 1) return true;
-    const deadline = deadlineOf(timeout);
-    let seen = start;
-    for (;;) {
-      if (!await waitWhile(view, FLAG, seen, deadline, signal)) return false;
-      seen = Atomics.load(view, FLAG);
-      if ((seen & 1) === 1 || seen >>> 1 !== start >>> 1) return true;
-    }
+    const sets = Atomics.load(view, SETS);
+    const ready = () =>
+      this.isSet() || Atomics.load(view, SETS) !== sets ? true : undefined;
+    return await waitFor(view, SETS, deadlineOf(timeout), signal, ready) ??
+      false;
   }
 }
 
@@ -398,14 +376,10 @@ const SLOT_FREE = 0;
 const WAITING = 1;
 const NOTIFIED = 2;
 const CANCELLED = 3;
-const SLOT_DEAD = 4;
 
 const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
 export const MAX_CONDITION_WAITERS = 1 << 14;
-
-/** How a condition wait ended. */
-export type WaitOutcome = "notified" | "timeout" | "aborted";
 
 function slotAt(slot: number): number {
   return CONDITION_HEADER + slot * SLOT_WORDS;
@@ -464,7 +438,7 @@ export class ConditionCore {
     for (let i = 0; i < capacity && slot === -1; i++) {
       const at = (ticket + i) % capacity;
       const state = Atomics.load(view, slotAt(at));
-      if (state === SLOT_FREE || state === SLOT_DEAD) slot = at;
+      if (state === SLOT_FREE) slot = at;
     }
     if (slot === -1) {
       if (capacity >= MAX_CONDITION_WAITERS) {
@@ -487,13 +461,17 @@ export class ConditionCore {
 
   /**
    * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts;
-   * the condition's lock is not held meanwhile.
+   * the condition's lock is not held meanwhile. A waiter notified as it
+   * gave up was notified.
+   *
+   * @returns Whether it was notified (`false` at the timeout).
+   * @throws The signal's reason when it aborts first.
    */
   async sleep(
     slot: number,
     timeout: number,
     signal: AbortSignal | undefined,
-  ): Promise<WaitOutcome> {
+  ): Promise<boolean> {
     const view = this.#view;
     const word = slotAt(slot);
     let aborted = false;
@@ -502,10 +480,11 @@ export class ConditionCore {
     } catch {
       aborted = true;
     }
-    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) === WAITING) {
-      return aborted ? "aborted" : "timeout";
+    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) !== WAITING) {
+      return true;
     }
-    return "notified";
+    if (aborted) throw signal!.reason;
+    return false;
   }
 
   /** Frees a waiter's slot after it took the lock back. */
@@ -534,16 +513,19 @@ export class ConditionCore {
     }
   }
 
-  /** Marks the slots of dead waiters, so `notify()` does not count them. */
+  /**
+   * Frees the slots of dead waiters, so `notify()` does not count them. A
+   * waiter's task the owner runs for it (and that still ends the wait)
+   * finds its slot no longer WAITING, as a notified one does.
+   */
   reap(dead: (code: number) => boolean): void {
     const view = this.#grown();
     const capacity = view[CAPACITY]!;
     for (let slot = 0; slot < capacity; slot++) {
       const at = slotAt(slot);
       const state = Atomics.load(view, at);
-      if (state === SLOT_FREE || state === SLOT_DEAD) continue;
-      if (dead(view[at + SLOT_CODE]!)) {
-        Atomics.compareExchange(view, at, state, SLOT_DEAD);
+      if (state !== SLOT_FREE && dead(view[at + SLOT_CODE]!)) {
+        Atomics.compareExchange(view, at, state, SLOT_FREE);
       }
     }
   }

@@ -98,10 +98,11 @@ import {
   adopter,
   asyncOp,
   blockingOp,
+  type Kind,
   notifyOp,
   Shared,
 } from "./_shared.ts";
-import { getDefaultModule } from "./_runtime.ts";
+import { getDefaultModule, type StartMethod } from "./_runtime.ts";
 import {
   certainlyNotExported,
   findExport,
@@ -128,7 +129,7 @@ export interface WaitOptions {
 export interface AcquireOptions extends WaitOptions {
   /**
    * Whether to wait for the lock; with `false` the answer comes at once, and
-   * `timeout` must not be given (as in Python).
+   * `timeout` is ignored (as Python's multiprocessing locks do).
    *
    * @default {true}
    */
@@ -163,7 +164,7 @@ export interface BarrierOptions {
   module?: string | URL;
 }
 
-/** The backends of the locks, for the Condition built around them. */
+/** The answer of an acquire that succeeded at once. */
 const TRUE = Promise.resolve(true);
 /** `notifyAll()`: more waiters than a condition can hold. */
 const ALL = 0x7fffffff;
@@ -195,25 +196,30 @@ function waitArguments(
 
 /** What Lock, RLock and Semaphore share for `withLock()` and `hold()`. */
 interface Holdable {
-  /** Takes it at once when free, without the async machinery. */
-  acquireNow(): boolean | undefined;
-  acquireFor(timeout: number, signal?: AbortSignal): Promise<boolean>;
+  acquire(options?: AcquireOptions): Promise<boolean>;
   release(): void;
 }
 
-async function acquireOrThrow(
+/**
+ * Acquires, always waiting (up to the timeout), and returns what releases
+ * it (once) at the end of a `using` block.
+ *
+ * @throws {TimeoutError} When not acquired within the timeout.
+ */
+async function holdFor(
   what: string,
-  doing: string,
   holdable: Holdable,
   options: WaitOptions | undefined,
-): Promise<void> {
-  if (options === undefined && holdable.acquireNow()) return;
-  const { timeout, signal } = waitArguments(options);
-  if (!await holdable.acquireFor(timeout, signal)) {
+  doing = `hold the ${what}`,
+): Promise<DisposableStack> {
+  if (!await holdable.acquire(options && { ...options, blocking: true })) {
     throw new TimeoutError(
-      `Cannot ${doing} as the ${what} was not acquired within ${timeout} ms`,
+      `Cannot ${doing} as the ${what} was not acquired within ${options?.timeout} ms`,
     );
   }
+  const held = new DisposableStack();
+  held.defer(() => holdable.release());
+  return held;
 }
 
 /** Acquires, runs `fn`, releases: Python's `with`. */
@@ -228,24 +234,12 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  await acquireOrThrow(what, "run the function", holdable, options);
+  const held = await holdFor(what, holdable, options, "run the function");
   try {
     return await fn();
   } finally {
-    holdable.release();
+    held.dispose();
   }
-}
-
-/** Acquires and returns what releases it (once) at the end of a `using` block. */
-async function holdFor(
-  what: string,
-  holdable: Holdable,
-  options: WaitOptions | undefined,
-): Promise<Disposable> {
-  await acquireOrThrow(what, `hold the ${what}`, holdable, options);
-  const held = new DisposableStack();
-  held.defer(() => holdable.release());
-  return held;
 }
 
 // ---------------------------------------------------------------------------
@@ -257,7 +251,7 @@ const LOCK = {
   name: "lock",
   module: import.meta.url,
   open: (memory: SharedArrayBuffer, config: { reentrant: boolean }) =>
-    new LockCore(wordsOf(memory), 0, config.reentrant),
+    new LockCore(wordsOf(memory), config.reentrant),
   ops: {
     acquire: asyncOp((core: LockCore, { caller, signal }, timeout: number) =>
       core.acquire(caller, timeout, signal)
@@ -270,12 +264,18 @@ const LOCK = {
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
 
-type LockShared = Shared<LockCore, { reentrant: boolean }, typeof LOCK.ops>;
+/** The object of a kind declared here. */
+type SharedOf<K> = K extends Kind<infer S, infer C, infer O> ? Shared<S, C, O>
+  : never;
+
+type LockShared = SharedOf<typeof LOCK>;
 
 const SEMAPHORE = {
   name: "semaphore",
   module: import.meta.url,
-  open: (memory: SharedArrayBuffer) => new SemaphoreCore(wordsOf(memory)),
+  // The config tells a process without the memory which release to send.
+  open: (memory: SharedArrayBuffer, _config: { bounded: boolean }) =>
+    new SemaphoreCore(wordsOf(memory)),
   ops: {
     acquire: asyncOp((
       core: SemaphoreCore,
@@ -290,11 +290,7 @@ const SEMAPHORE = {
   },
 };
 
-type SemaphoreShared = Shared<
-  SemaphoreCore,
-  { bounded: boolean },
-  typeof SEMAPHORE.ops
->;
+type SemaphoreShared = SharedOf<typeof SEMAPHORE>;
 
 const EVENT = {
   name: "event",
@@ -310,7 +306,7 @@ const EVENT = {
   },
 };
 
-type EventShared = Shared<EventCore, null, typeof EVENT.ops>;
+type EventShared = SharedOf<typeof EVENT>;
 
 interface ConditionState {
   waiters: ConditionCore;
@@ -333,11 +329,12 @@ async function conditionWait(
   if (lock.holder() !== caller) throw notHeld("wait on");
   const slot = waiters.enqueue(caller);
   const saved = lock.releaseForWait();
-  const outcome = await waiters.sleep(slot, timeout, signal);
-  await lock.restore(caller, saved);
-  waiters.dequeue(slot);
-  if (outcome === "aborted") throw signal!.reason;
-  return outcome === "notified";
+  try {
+    return await waiters.sleep(slot, timeout, signal);
+  } finally {
+    await lock.restore(caller, saved);
+    waiters.dequeue(slot);
+  }
 }
 
 const CONDITION = {
@@ -367,11 +364,7 @@ const CONDITION = {
     state.waiters.reap(dead),
 };
 
-type ConditionShared = Shared<
-  ConditionState,
-  { lock: Lock | RLock },
-  typeof CONDITION.ops
->;
+type ConditionShared = SharedOf<typeof CONDITION>;
 
 /** A barrier's action, by reference: where the wait that trips it runs. */
 interface ActionRef {
@@ -421,10 +414,8 @@ const ENTRIES = LOCK_WORDS + 2;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
-interface BarrierState extends ConditionState {
+interface BarrierState extends ConditionState, BarrierConfig {
   words: Int32Array;
-  parties: number;
-  action: ActionRef | null;
 }
 
 function setState(barrier: BarrierState, state: number): void {
@@ -451,8 +442,8 @@ async function barrierWait(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  signal?.throwIfAborted();
   const { words, lock } = barrier;
+  // Rejects at once when the signal has aborted, before anything changes.
   await lock.acquire(caller, Infinity, signal);
   try {
     while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
@@ -496,17 +487,15 @@ async function waitForTrip(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const deadline = performance.now() + timeout;
-  while (barrier.words[STATE] === FILLING) {
-    const left = deadline - performance.now();
-    try {
-      if (left > 0) await conditionWait(barrier, caller, left, signal);
-    } catch (reason) {
-      setState(barrier, BROKEN);
-      throw reason;
+  try {
+    while (barrier.words[STATE] === FILLING) {
+      const left = deadline - performance.now();
+      if (left <= 0) setState(barrier, BROKEN);
+      else await conditionWait(barrier, caller, left, signal);
     }
-    if (barrier.words[STATE] === FILLING && performance.now() >= deadline) {
-      setState(barrier, BROKEN);
-    }
+  } catch (reason) {
+    setState(barrier, BROKEN);
+    throw reason;
   }
   if (barrier.words[STATE]! < 0) {
     throw new BrokenBarrierError(
@@ -567,12 +556,12 @@ const BARRIER = {
     config: BarrierConfig,
   ): BarrierState => {
     const view = wordsOf(words!);
+    const lock = new LockCore(view, false);
     return {
+      ...config,
       words: view,
-      lock: new LockCore(view, 0, false),
+      lock,
       waiters: new ConditionCore(waiters!),
-      parties: config.parties,
-      action: config.action,
     };
   },
   ops: {
@@ -595,7 +584,7 @@ const BARRIER = {
   reap: reapBarrier,
 };
 
-type BarrierShared = Shared<BarrierState, BarrierConfig, typeof BARRIER.ops>;
+type BarrierShared = SharedOf<typeof BARRIER>;
 
 // ---------------------------------------------------------------------------
 // Lock and RLock
@@ -615,11 +604,6 @@ export abstract class BaseLock {
    */
   #remoteHolds = 0;
   #remoteRecovered = false;
-  #holdable: Holdable = {
-    acquireNow: () => this.#shared.state?.acquireOwn(),
-    acquireFor: (timeout, signal) => this.#acquire(timeout, signal),
-    release: () => this.release(),
-  };
 
   /**
    * Creates an unlocked lock, or adopts a rebuilt one.
@@ -638,7 +622,6 @@ export abstract class BaseLock {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if `timeout` passed first, or at
    * once when `blocking` is `false` and the lock is held.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -652,16 +635,13 @@ export abstract class BaseLock {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options === undefined && this.#shared.state?.acquireOwn()) return TRUE;
-    try {
-      const { timeout, signal } = acquireArguments(options);
-      return this.#acquire(timeout, signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const core = this.#shared.state;
+    if (options === undefined && core?.tryAcquire(selfCode())) return TRUE;
+    return this.#acquire(options);
   }
 
-  async #acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+  async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
+    const { timeout, signal } = acquireArguments(options);
     const result = await this.#shared.run("acquire", [timeout], signal);
     if (result === NOT_ACQUIRED) return false;
     if (!this.#shared.local) {
@@ -712,10 +692,7 @@ export abstract class BaseLock {
    * ```
    */
   locked(): boolean {
-    const core = this.#shared.state;
-    if (core !== null) return core.locked();
-    if (this.#remoteHolds > 0) return true;
-    return this.#shared.run("locked", []);
+    return this.#remoteHolds > 0 || this.#shared.run("locked", []);
   }
 
   /**
@@ -758,7 +735,7 @@ export abstract class BaseLock {
    * ```
    */
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld("lock", this.#holdable, fn, options);
+    return runHeld("lock", this, fn, options);
   }
 
   /**
@@ -783,7 +760,7 @@ export abstract class BaseLock {
    * ```
    */
   hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor("lock", this.#holdable, options);
+    return holdFor("lock", this, options);
   }
 
   static {
@@ -866,9 +843,6 @@ export class RLock extends BaseLock {
 // ---------------------------------------------------------------------------
 // Semaphore and BoundedSemaphore
 
-/** Set while BoundedSemaphore's constructor runs Semaphore's. */
-let bounding = false;
-
 /** A new semaphore's object, its value checked. */
 function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
@@ -903,12 +877,6 @@ let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
  */
 export class Semaphore {
   #shared: SemaphoreShared;
-  #holdable: Holdable = {
-    acquireNow: () => this.#shared.state?.tryAcquire(),
-    acquireFor: (timeout, signal) =>
-      this.#shared.run("acquire", [timeout], signal),
-    release: () => this.release(),
-  };
 
   /**
    * Creates a semaphore.
@@ -917,9 +885,8 @@ export class Semaphore {
    * @throws {RangeError} When `value` is not an integer from 0 to 2³¹ − 1.
    */
   constructor(value = 1) {
-    const bounded = bounding;
-    bounding = false;
-    this.#shared = adopted<SemaphoreShared>() ?? newSemaphore(value, bounded);
+    this.#shared = adopted<SemaphoreShared>() ??
+      newSemaphore(value, this instanceof BoundedSemaphore);
   }
 
   /**
@@ -929,7 +896,6 @@ export class Semaphore {
    * and a `signal` to stop waiting.
    * @returns `true` once a unit is taken; `false` if `timeout` passed first,
    * or at once when `blocking` is `false` and none is left.
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -941,16 +907,13 @@ export class Semaphore {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const core = this.#shared.state;
-    if (options === undefined && core !== null && core.tryAcquire()) {
-      return TRUE;
-    }
-    try {
-      const { timeout, signal } = acquireArguments(options);
-      return this.#shared.run("acquire", [timeout], signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    if (options === undefined && this.#shared.state?.tryAcquire()) return TRUE;
+    return this.#acquire(options);
+  }
+
+  async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
+    const { timeout, signal } = acquireArguments(options);
+    return await this.#shared.run("acquire", [timeout], signal);
   }
 
   /**
@@ -976,9 +939,7 @@ export class Semaphore {
       );
     }
     const shared = this.#shared;
-    if (shared.state !== null) shared.state.release(n);
-    else if (shared.config.bounded) shared.run("release", [n]);
-    else shared.run("releaseUnbounded", [n]);
+    shared.run(shared.config.bounded ? "release" : "releaseUnbounded", [n]);
   }
 
   /**
@@ -1001,7 +962,7 @@ export class Semaphore {
    * ```
    */
   withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return runHeld("semaphore", this.#holdable, fn, options);
+    return runHeld("semaphore", this, fn, options);
   }
 
   /**
@@ -1022,7 +983,7 @@ export class Semaphore {
    * ```
    */
   hold(options?: WaitOptions): Promise<Disposable> {
-    return holdFor("semaphore", this.#holdable, options);
+    return holdFor("semaphore", this, options);
   }
 
   static {
@@ -1047,18 +1008,7 @@ export class Semaphore {
  * }
  * ```
  */
-export class BoundedSemaphore extends Semaphore {
-  /**
-   * Creates a bounded semaphore.
-   *
-   * @param value The initial count, and the most it may reach.
-   * @throws {RangeError} When `value` is not an integer from 0 to 2³¹ − 1.
-   */
-  constructor(value = 1) {
-    bounding = true;
-    super(value);
-  }
-}
+export class BoundedSemaphore extends Semaphore {}
 
 // ---------------------------------------------------------------------------
 // Event
@@ -1230,7 +1180,6 @@ export class Condition {
    * and a `signal` to stop waiting.
    * @returns `true` once acquired; `false` if not (see
    * {@linkcode Lock.prototype.acquire}).
-   * @throws {TypeError} When `blocking` is `false` and `timeout` is given.
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example Usage
@@ -1438,30 +1387,26 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
     );
   }
   validateTimeout(timeout);
-  return new Shared(
-    BARRIER,
-    { parties, timeout, action: actionRef(action, module) },
-    [sharedMemory(ENTRIES + parties), ConditionCore.newBuffer()],
-  );
-}
-
-function actionRef(
-  action: unknown,
-  module: string | URL,
-): ActionRef | null {
-  if (action === undefined) return null;
-  if (typeof action !== "function") {
+  if (action !== undefined && typeof action !== "function") {
     throw new TypeError(
       `Cannot create a barrier with a ${typeof action} action: pass a function`,
     );
   }
-  const ref = { module: new URL(module).href, name: action.name };
-  actions.set(`${ref.module}#${ref.name}`, action as () => unknown);
-  return ref;
+  let ref: ActionRef | null = null;
+  if (action !== undefined) {
+    ref = { module: new URL(module).href, name: action.name };
+    actions.set(`${ref.module}#${ref.name}`, action);
+  }
+  return new Shared(BARRIER, { parties, timeout, action: ref }, [
+    sharedMemory(ENTRIES + parties),
+    ConditionCore.newBuffer(),
+  ]);
 }
 
 /** A worker child imports the action by name: it must be exported. */
-function checkAction({ name, module }: ActionRef): void {
+function checkAction(action: ActionRef | null, target: StartMethod): void {
+  if (action === null || target !== "worker") return;
+  const { name, module } = action;
   if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
     throw new TypeError(
       `Cannot send the barrier to a worker child as its action is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
@@ -1503,7 +1448,7 @@ export class Barrier {
   /**
    * Creates a barrier.
    *
-   * @param parties How many calls to `wait()` fill it, from 1 to 65,535.
+   * @param parties How many calls to `wait()` fill it, from 1 to 16,384.
    * @param options An `action` to run once per cycle, a default `timeout`,
    * and the `module` that exports the action.
    * @throws {RangeError} When `parties` is out of range or `timeout` is
@@ -1650,8 +1595,6 @@ Shared.register(
   adopter(() => new Condition()),
 );
 Shared.register(BARRIER, Barrier, (barrier, target) => {
-  const shared = barrierOf(barrier);
-  const { action } = shared.config;
-  if (target === "worker" && action !== null) checkAction(action);
-  return shared;
+  checkAction(barrierOf(barrier).config.action, target);
+  return barrierOf(barrier);
 }, adopter(() => new Barrier(1)));
