@@ -1137,11 +1137,16 @@ function newCondition(lock: Lock | RLock): ConditionShared {
  * first; a waiter that timed out, was aborted or died is not counted. At
  * most 16,384 tasks may wait on one condition at once.
  *
- * @example Producer and consumer
- * ```ts
- * import { Condition } from "@mp/multiprocessing/lock";
+ * Async tasks of one process share an `RLock`'s hold, so a task's `wait()`
+ * would release the lock for all of them: when tasks of one process both
+ * wait and notify, give the condition a {@linkcode Lock}, which serializes
+ * them.
  *
- * const condition = new Condition();
+ * @example Producer and consumer in one process
+ * ```ts
+ * import { Condition, Lock } from "@mp/multiprocessing/lock";
+ *
+ * const condition = new Condition(new Lock());
  * const items: number[] = [];
  * const consumer = condition.withLock(async () => {
  *   await condition.waitFor(() => items.length > 0, { timeout: 1_000 });
