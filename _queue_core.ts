@@ -8,7 +8,7 @@
 // Items travel as encoded bytes; the owner never decodes them.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { waitFor, wake } from "./_futex.ts";
+import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
 import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
 import { addFlusher, holdBatch } from "./_runtime.ts";
@@ -48,42 +48,14 @@ const WRITERS = 16;
 /** A pair's code while a reaper clears it: no writer claims it then. */
 const CLEARING = -1;
 
-/** An item read in place: its value, and whether primitives need rebuilding. */
-export type TakenItem = DecodedFrame;
+/**
+ * What a queue's put, get and their nowait forms run on: its memory where
+ * mapped, else calls to its owner. Its other operations run through the
+ * shared object either way.
+ */
+export type QueueCore = LocalCore | ViaOwner;
 
-/** What a queue is, whichever process it is used from. */
-export interface QueueCore {
-  readonly maxsize: number;
-  /**
-   * Puts plain JSON data or a typed array with one copy, when there is room
-   * for it now; `null` means nothing was done: use `put`. The promise
-   * resolves once this producer may go on (see `RingWriter.backPressure`).
-   */
-  tryPutFast(item: unknown): Promise<void> | null;
-  /** Takes an item without waiting, decoding it in place; else `undefined`. */
-  tryGetFast(): TakenItem | undefined;
-  put(bytes: Uint8Array, timeout: number, signal?: AbortSignal): Promise<void>;
-  putNowait(bytes: Uint8Array): void;
-  get(timeout: number, signal?: AbortSignal): Promise<Uint8Array>;
-  getNowait(): Uint8Array;
-  qsize(): number;
-  shutdown(immediate: boolean): void;
-  taskDone(): void;
-  join(timeout: number, signal?: AbortSignal): Promise<void>;
-}
-
-const deadlineOf = (timeout: number) => performance.now() + timeout;
 const RESOLVED = Promise.resolve();
-
-function fullError(maxsize: number): FullError {
-  return new FullError(
-    `Cannot put to the queue as it is full: maxsize is ${maxsize}`,
-  );
-}
-
-function emptyError(): EmptyError {
-  return new EmptyError("Cannot get from the queue as it is empty");
-}
 
 function shutDownError(action: "put to" | "get from"): ShutDownError {
   return new ShutDownError(
@@ -92,7 +64,7 @@ function shutDownError(action: "put to" | "get from"): ShutDownError {
 }
 
 /** The ring in shared memory, with this process's pending writes. */
-export class LocalCore implements QueueCore {
+export class LocalCore {
   #ring: Ring;
   /** The queue's counters, in the words its ring keeps for its user. */
   #words: Int32Array;
@@ -125,29 +97,17 @@ export class LocalCore implements QueueCore {
     );
     // The owner outlives its queue's users: nobody reaps it.
     this.#pair = handOff === null ? null : -1;
-    if (handOff !== null) ring.onCommit = () => this.#unreserve(1);
     if (handOff !== null) {
-      addFlusher(async () => {
-        const frames = await this.#writer.takeUnwritten();
-        if (frames.length > 0) handOff(frames);
-      });
+      ring.onCommit = () => this.#unreserve(1);
+      this.#writer.handOffAtExit(handOff);
     }
   }
 
-  /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
   /** A new queue's memory; `maxsize` ≤ 0 means unbounded. */
   static memory(maxsize: number): RingBuffers {
     const ring = Ring.create();
     Atomics.store(ring.state, MAXSIZE, Math.max(0, maxsize));
     return ring.buffers;
-  }
-
-  get maxsize(): number {
-    return Atomics.load(this.#words, MAXSIZE);
-  }
-
-  #flags(): number {
-    return Atomics.load(this.#words, FLAGS);
   }
 
   /**
@@ -156,26 +116,22 @@ export class LocalCore implements QueueCore {
    * once its parent has reaped what it held.
    */
   #tryReserve(): "ok" | "full" | "shut down" {
+    const words = this.#words;
     beginEffect();
     try {
-      return this.#reserve();
+      while (true) {
+        if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+        const size = Atomics.load(words, SIZE);
+        const maxsize = Atomics.load(words, MAXSIZE);
+        if (maxsize > 0 && size >= maxsize) return "full";
+        if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+          Atomics.add(words, UNFINISHED, 1);
+          this.#reserved();
+          return "ok";
+        }
+      }
     } finally {
       endEffect();
-    }
-  }
-
-  #reserve(): "ok" | "full" | "shut down" {
-    const words = this.#words;
-    while (true) {
-      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
-      const size = Atomics.load(words, SIZE);
-      const maxsize = Atomics.load(words, MAXSIZE);
-      if (maxsize > 0 && size >= maxsize) return "full";
-      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
-        Atomics.add(words, UNFINISHED, 1);
-        this.#reserved();
-        return "ok";
-      }
     }
   }
 
@@ -231,19 +187,21 @@ export class LocalCore implements QueueCore {
     wake(this.#words, SIZE_SEQ);
   }
 
+  /**
+   * Puts plain JSON data or a typed array with one copy, when there is room
+   * for it now; `null` means nothing was done: use `put`. The promise
+   * resolves once this producer may go on (see `RingWriter.backPressure`).
+   */
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
     if (frame === null || this.#tryReserve() !== "ok") return null;
-    if (
-      this.#writer.idle && this.#ring.tryWriteWith(frame.maxBytes, frame.fill)
-    ) {
-      return RESOLVED;
-    }
-    this.#writer.keepWith(frame.maxBytes, frame.fill);
-    return this.#writer.backPressure();
+    return this.#writer.writeWith(frame)
+      ? RESOLVED
+      : this.#writer.backPressure();
   }
 
-  tryGetFast(): TakenItem | undefined {
+  /** Takes an item without waiting, decoding it in place; else `undefined`. */
+  tryGetFast(): DecodedFrame | undefined {
     if (!this.#readable()) return undefined;
     const item = this.#ring.tryReadWith(decodeFrame);
     if (item !== undefined) this.#takenOne();
@@ -260,9 +218,9 @@ export class LocalCore implements QueueCore {
       return result === "full" ? undefined : result;
     };
     const deadline = deadlineOf(timeout);
-    const result = reserved() ??
+    const result =
       await waitFor(this.#words, SIZE_SEQ, deadline, signal, reserved) ??
-      "full";
+        "full";
     this.#afterReserve(result, bytes);
     await this.#writer.backPressure();
   }
@@ -272,7 +230,13 @@ export class LocalCore implements QueueCore {
   }
 
   #afterReserve(result: string, bytes: Uint8Array): void {
-    if (result === "full") throw fullError(this.maxsize);
+    if (result === "full") {
+      throw new FullError(
+        `Cannot put to the queue as it is full: maxsize is ${
+          Atomics.load(this.#words, MAXSIZE)
+        }`,
+      );
+    }
     if (result === "shut down") throw shutDownError("put to");
     this.enqueue(bytes);
   }
@@ -289,11 +253,6 @@ export class LocalCore implements QueueCore {
     }
   }
 
-  /**
-   * Before a child exits: items it could not write yet (the ring is full
-   * and nobody reads) go to the owner, which writes them later, so the
-   * child can exit and `join()` never waits on unread data.
-   */
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
     const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
@@ -306,21 +265,21 @@ export class LocalCore implements QueueCore {
   }
 
   #readable(): boolean {
-    return (this.#flags() & IMMEDIATE) === 0;
+    return (Atomics.load(this.#words, FLAGS) & IMMEDIATE) === 0;
   }
 
   /** Whether a reader should stop waiting: shut down and nothing left. */
   #drained(): boolean {
-    const flags = this.#flags();
+    const flags = Atomics.load(this.#words, FLAGS);
     return (flags & SHUT_DOWN) !== 0 &&
       ((flags & IMMEDIATE) !== 0 || Atomics.load(this.#words, SIZE) <= 0);
   }
 
   #taken(bytes: Uint8Array | null): Uint8Array {
     if (bytes === null) {
-      throw this.#flags() & SHUT_DOWN && this.#drained()
+      throw this.#drained()
         ? shutDownError("get from")
-        : emptyError();
+        : new EmptyError("Cannot get from the queue as it is empty");
     }
     this.#takenOne();
     return bytes;
@@ -510,31 +469,24 @@ export type QueueShared = Shared<
 >;
 
 /**
- * A queue reached through calls to its owner: an unbounded put goes out
- * batched and unanswered (like Python's feeder), and an item taken is
- * acknowledged, so the owner can put back one a dead taker never got.
+ * A queue's put and get reached through calls to its owner: an unbounded
+ * put goes out batched and unanswered (like Python's feeder), and an item
+ * taken is acknowledged, so the owner can put back one a dead taker never
+ * got.
  */
-class ViaOwner implements QueueCore {
+class ViaOwner {
   #shared: QueueShared;
-  #batch: FrameBatch;
+  #batch: FrameBatch | null = null;
 
   constructor(shared: QueueShared) {
     this.#shared = shared;
-    this.#batch = new FrameBatch((packed) => shared.run("putBatch", [packed]));
-    // Items put in the child's last tick go out before it exits.
-    addFlusher(() => Promise.resolve(this.#batch.flush()));
-  }
-
-  get maxsize(): number {
-    return this.#shared.config.maxsize;
-  }
-
-  tryPutFast(): null {
-    return null;
-  }
-
-  tryGetFast(): undefined {
-    return undefined;
+    if (shared.config.maxsize === 0) {
+      const batch = this.#batch = new FrameBatch((packed) =>
+        shared.run("putBatch", [packed])
+      );
+      // Items put in the child's last tick go out before it exits.
+      addFlusher(() => Promise.resolve(batch.flush()));
+    }
   }
 
   async put(
@@ -542,13 +494,12 @@ class ViaOwner implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    signal?.throwIfAborted();
-    if (this.maxsize === 0) this.#batch.add(bytes);
+    if (this.#batch !== null) this.#batch.add(bytes);
     else await this.#shared.run("put", [bytes, timeout], signal);
   }
 
   putNowait(bytes: Uint8Array): void {
-    if (this.maxsize === 0) this.#batch.add(bytes);
+    if (this.#batch !== null) this.#batch.add(bytes);
     else this.#shared.run("putNowait", [bytes]);
   }
 
@@ -566,25 +517,9 @@ class ViaOwner implements QueueCore {
     this.#shared.run("ack", [key]);
     return bytes;
   }
-
-  qsize(): number {
-    return this.#shared.run("qsize", []);
-  }
-
-  shutdown(immediate: boolean): void {
-    this.#shared.run("shutdown", [immediate]);
-  }
-
-  taskDone(): void {
-    this.#shared.run("taskDone", []);
-  }
-
-  async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    await this.#shared.run("join", [timeout], signal);
-  }
 }
 
-/** The core a queue's methods use: its memory where mapped, else calls. */
+/** The core a queue's put and get use: its memory where mapped, else calls. */
 export function queueCore(shared: QueueShared): QueueCore {
   return shared.state ?? new ViaOwner(shared);
 }

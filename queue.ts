@@ -36,10 +36,14 @@ import {
   type QueueCore,
   queueCore,
   type QueueShared,
-  type TakenItem,
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync } from "./_reduce.ts";
-import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
+import {
+  type DecodedFrame,
+  decodeFrameFully,
+  decodeFrameSync,
+  encodeFrame,
+} from "./_frame.ts";
 import { adopted, adopter, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
@@ -78,12 +82,11 @@ export interface ShutdownOptions {
   immediate?: boolean;
 }
 
-// Read a queue's core and shared object from outside the class, for
-// subclasses and reduction.
-let coreOf: (queue: Queue<unknown>) => QueueCore;
+// Reads a queue's shared object from outside the class, for subclasses and
+// reduction.
 let sharedOf: (queue: Queue<unknown>) => QueueShared;
 
-function settle(taken: TakenItem): Promise<unknown> {
+function settle(taken: DecodedFrame): Promise<unknown> {
   return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
 }
 
@@ -147,7 +150,7 @@ export class Queue<T> implements AsyncIterable<T> {
 
   /** The most items the queue holds; 0 for no limit. */
   get maxsize(): number {
-    return this.#core.maxsize;
+    return this.#shared.config.maxsize;
   }
 
   /**
@@ -176,7 +179,7 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const done = this.#closed ? null : this.#core.tryPutFast(item);
+      const done = this.#closed ? null : this.#shared.state?.tryPutFast(item);
       return done ?? this.#core.put(this.#encode(item), timeout, signal);
     } catch (error) {
       return Promise.reject(error);
@@ -205,7 +208,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   putNowait(item: T): void {
-    if (this.#closed || this.#core.tryPutFast(item) === null) {
+    if (this.#closed || !this.#shared.state?.tryPutFast(item)) {
       this.#core.putNowait(this.#encode(item));
     }
   }
@@ -244,7 +247,7 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const taken = this.#core.tryGetFast();
+      const taken = this.#shared.state?.tryGetFast();
       if (taken !== undefined) return settle(taken) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
@@ -273,7 +276,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   getNowait(): T {
-    const taken = this.#core.tryGetFast();
+    const taken = this.#shared.state?.tryGetFast();
     if (taken === undefined) {
       return decodeFrameSync(this.#core.getNowait()) as T;
     }
@@ -295,7 +298,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   qsize(): number {
-    return this.#core.qsize();
+    return this.#shared.run("qsize", []);
   }
 
   /**
@@ -369,7 +372,7 @@ export class Queue<T> implements AsyncIterable<T> {
    */
   shutdown(options: ShutdownOptions = {}): void {
     const { immediate = false } = options;
-    this.#core.shutdown(immediate);
+    this.#shared.run("shutdown", [immediate]);
   }
 
   /**
@@ -400,7 +403,6 @@ export class Queue<T> implements AsyncIterable<T> {
   }
 
   static {
-    coreOf = (queue) => queue.#core;
     sharedOf = (queue) => queue.#shared;
   }
 }
@@ -440,7 +442,7 @@ export class JoinableQueue<T> extends Queue<T> {
    * ```
    */
   taskDone(): void {
-    coreOf(this).taskDone();
+    sharedOf(this).run("taskDone", []);
   }
 
   /**
@@ -461,7 +463,7 @@ export class JoinableQueue<T> extends Queue<T> {
     const { timeout = Infinity, signal } = options;
     validateTimeout(timeout);
     signal?.throwIfAborted();
-    await coreOf(this).join(timeout, signal);
+    await sharedOf(this).run("join", [timeout], signal);
   }
 }
 
