@@ -9,20 +9,18 @@
 // it or exits, so a child that dies never leaves its peer waiting.
 import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, TooLongError } from "./_ring.ts";
+import { checkLength, Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import { settleWithin } from "./_util.ts";
+import { deadlineOf } from "./_futex.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
-/** What a Connection is, whichever process it is used from. */
+/**
+ * What a Connection receives and closes through: its memory where mapped,
+ * else calls to its owner. It sends through the shared object either way.
+ */
 export type EndCore = LocalEnd | ViaOwner;
-
-function eofError(): EOFError {
-  return new EOFError(
-    "Cannot receive as the other end is closed and nothing is left to read",
-  );
-}
 
 function timeoutError(timeout: number): TimeoutError {
   return new TimeoutError(
@@ -41,35 +39,27 @@ function dropWriteHandle(ring: Ring): void {
   ring.wakeReaders();
 }
 
-/** What a non-owning isolate asks of the owner for its copy of an end. */
-interface OwnerSide {
-  handOff(frames: Uint8Array[]): void;
-  release(lease: number): void;
-}
-
 /** An end over its rings in shared memory, with this process's pending writes. */
 export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
   #writer: RingWriter | null;
-  /** `null` in the owner. */
-  #owner: OwnerSide | null;
+  #shared: EndShared;
   /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
 
-  constructor(recv: Ring | null, send: Ring | null, owner: OwnerSide | null) {
+  constructor(recv: Ring | null, send: Ring | null, shared: EndShared) {
     this.#recv = recv;
     this.#send = send;
     this.#writer = send === null ? null : new RingWriter(send);
-    this.#owner = owner;
-    if (owner !== null && send !== null) {
-      addFlusher(async () => {
-        const frames = await this.#writer!.takeUnwritten();
-        if (frames.length > 0) owner.handOff(frames);
-      });
+    this.#shared = shared;
+    if (!shared.owned) {
+      this.#writer?.handOffAtExit((frames) =>
+        shared.atOwner("handOff", [frames])
+      );
     }
   }
 
@@ -77,12 +67,7 @@ export class LocalEnd {
   trySendFast(value: unknown): boolean {
     const frame = inPlaceFrame(value);
     if (frame === null) return false;
-    if (
-      this.#writer!.idle && this.#send!.tryWriteWith(frame.maxBytes, frame.fill)
-    ) {
-      return true;
-    }
-    this.#writer!.keepWith(frame.maxBytes, frame.fill);
+    this.#writer!.writeWith(frame);
     return true;
   }
 
@@ -105,28 +90,29 @@ export class LocalEnd {
     const ring = this.#recv!;
     const unread = this.#unread[0];
     if (unread !== undefined) {
-      if (unread.length > maxLength) {
-        throw new TooLongError(unread.length, maxLength);
-      }
+      checkLength(unread.length, maxLength);
       return this.#unread.shift()!;
     }
-    const deadline = performance.now() + timeout;
     const frame = ring.tryRead(maxLength) ??
       await ring.read(
-        deadline,
+        deadlineOf(timeout),
         signal,
         () => writeHandles(ring) <= 0,
         maxLength,
       );
     if (frame !== null) return frame;
-    throw writeHandles(ring) <= 0 ? eofError() : timeoutError(timeout);
+    throw writeHandles(ring) <= 0
+      ? new EOFError(
+        "Cannot receive as the other end is closed and nothing is left to read",
+      )
+      : timeoutError(timeout);
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
     const ring = this.#recv!;
     if (this.#unread.length > 0) return Promise.resolve(true);
     return ring.waitReadable(
-      performance.now() + timeout,
+      deadlineOf(timeout),
       signal,
       () => writeHandles(ring) <= 0,
     );
@@ -138,10 +124,7 @@ export class LocalEnd {
    */
   close(lease: number): void {
     if (this.#writer === null) return;
-    const release = () =>
-      this.#owner === null
-        ? this.releaseLease(lease)
-        : this.#owner.release(lease);
+    const release = () => this.#shared.atOwner("release", [lease]);
     this.#writer.flushed().then(release, release);
   }
 
@@ -185,18 +168,6 @@ class ViaOwner {
     if (shared.config.readable) addFlusher(() => this.#giveBack());
   }
 
-  trySendFast(): boolean {
-    return false;
-  }
-
-  tryRecvFast(): undefined {
-    return undefined;
-  }
-
-  send(frame: Uint8Array): void {
-    this.#shared.run("send", [frame]);
-  }
-
   async recv(
     maxLength: number,
     timeout: number,
@@ -206,9 +177,7 @@ class ViaOwner {
     const frame = await settleWithin(ahead.frame, timeout, signal, () => {
       throw timeoutError(timeout);
     });
-    if (frame.length > maxLength) {
-      throw new TooLongError(frame.length, maxLength);
-    }
+    checkLength(frame.length, maxLength);
     this.#ahead = this.#fetch();
     return frame;
   }
@@ -275,10 +244,7 @@ export const PIPE_END = {
     return new LocalEnd(
       readable ? ring(0) : null,
       writable ? ring(readable ? 1 : 0) : null,
-      shared.owned ? null : {
-        handOff: (frames) => shared.atOwner("handOff", [frames]),
-        release: (lease) => shared.atOwner("release", [lease]),
-      },
+      shared,
     );
   },
   ops: {

@@ -638,6 +638,7 @@ export class Ring {
   }
 }
 
-function checkLength(length: number, maxLength: number): void {
+/** @throws {TooLongError} When `length` is over `maxLength`. */
+export function checkLength(length: number, maxLength: number): void {
   if (length > maxLength) throw new TooLongError(length, maxLength);
 }

@@ -156,8 +156,8 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   send(value: T): void {
     this.#check("send");
-    if (!this.#end.trySendFast(value)) {
-      this.#end.send(encodeFrame(value, "value"));
+    if (!this.#shared.state?.trySendFast(value)) {
+      this.#shared.run("send", [encodeFrame(value, "value")]);
     }
   }
 
@@ -184,7 +184,7 @@ export class Connection<T> implements AsyncIterable<T> {
       !this.#closed && this.readable && signal?.aborted !== true &&
       (timeout === undefined || timeout >= 0)
     ) {
-      const taken = this.#end.tryRecvFast();
+      const taken = this.#shared.state?.tryRecvFast();
       if (taken !== undefined) {
         return (taken.reduced
           ? rebuild(taken.value)
@@ -283,7 +283,7 @@ export class Connection<T> implements AsyncIterable<T> {
     const frame = new Uint8Array(1 + length);
     frame[0] = BYTES;
     frame.set(bytes.subarray(offset, offset + length), 1);
-    this.#end.send(frame);
+    this.#shared.run("send", [frame]);
   }
 
   /**
