@@ -4,6 +4,7 @@
 import type { InPlaceFrame } from "./_frame.ts";
 import { MAX_FRAME, type Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
+import { settleWithin } from "./_util.ts";
 
 /** Kept bytes, or frames, above which `put` waits for the ring to drain. */
 const HIGH_WATER = 8 * 1024 * 1024;
@@ -110,14 +111,10 @@ export class RingWriter {
     ) {
       const reads = this.#ring.reads;
       if (reads === this.#stalledAt) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), STALL_MS);
-      });
-      const progressed = this.#progress.promise.then(() => false);
-      const isStalled = await Promise.race([stalled, progressed]);
-      clearTimeout(timer);
-      if (isStalled && this.#ring.reads === reads) {
+      // Stalled: for STALL_MS none of these frames went in, and nobody read.
+      const progress = this.#progress.promise.then(() => false);
+      const stalled = () => this.#ring.reads === reads;
+      if (await settleWithin(progress, STALL_MS, undefined, stalled)) {
         this.#stalledAt = reads;
         return;
       }

@@ -90,7 +90,7 @@ export class LocalCore {
       ring,
       () => {
         if (this.#readable()) return false;
-        this.#discard(this.#writer.discard());
+        this.#forget(this.#writer.discard());
         return true;
       },
       (count) => this.#unreserve(count),
@@ -172,13 +172,17 @@ export class LocalCore {
       }
       Atomics.store(words, pair + 1, 0);
       Atomics.store(words, pair, 0);
-      if (count === 0) continue;
-      Atomics.sub(words, SIZE, count);
-      wake(words, SIZE_SEQ);
-      if (Atomics.sub(words, UNFINISHED, count) <= count) {
-        wake(words, TASK_SEQ);
-      }
+      this.#forget(count);
     }
+  }
+
+  /** Stops counting `count` items that will never be taken. */
+  #forget(count: number): void {
+    if (count === 0) return;
+    const words = this.#words;
+    Atomics.sub(words, SIZE, count);
+    wake(words, SIZE_SEQ);
+    if (Atomics.sub(words, UNFINISHED, count) <= count) wake(words, TASK_SEQ);
   }
 
   /** Marks one taken item gone from the queue's size. */
@@ -246,13 +250,6 @@ export class LocalCore {
     this.#writer.write(bytes);
   }
 
-  #discard(count: number): void {
-    for (let i = 0; i < count; i++) {
-      this.#takenOne();
-      this.taskDone();
-    }
-  }
-
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
     const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
@@ -296,7 +293,7 @@ export class LocalCore {
     if (!immediate) return;
     let dropped = this.#writer.discard();
     while (this.#ring.tryRead() !== null) dropped++;
-    this.#discard(dropped);
+    this.#forget(dropped);
   }
 
   taskDone(): void {

@@ -179,29 +179,20 @@ export class Connection<T> implements AsyncIterable<T> {
    * ```
    */
   recv(options: RecvOptions = {}): Promise<T> {
-    const { timeout, signal } = options;
-    if (
-      !this.#closed && this.readable && signal?.aborted !== true &&
-      (timeout === undefined || timeout >= 0)
-    ) {
+    const { timeout = Infinity, signal } = options;
+    try {
+      this.#checkWait(timeout, signal);
       const taken = this.#shared.state?.tryRecvFast();
       if (taken !== undefined) {
         return (taken.reduced
           ? rebuild(taken.value)
           : Promise.resolve(taken.value)) as Promise<T>;
       }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#receive(Infinity, options).then(decodeFrameFully) as Promise<
-      T
-    >;
-  }
-
-  async #receive(
-    maxLength: number,
-    { timeout = Infinity, signal }: RecvOptions,
-  ): Promise<Uint8Array> {
-    this.#checkWait(timeout, signal);
-    return await this.#end.recv(maxLength, timeout, signal);
+    const frame = this.#end.recv(Infinity, timeout, signal);
+    return frame.then(decodeFrameFully) as Promise<T>;
   }
 
   #checkWait(timeout: number, signal: AbortSignal | undefined): void {
@@ -315,9 +306,11 @@ export class Connection<T> implements AsyncIterable<T> {
         `Cannot receive with maxlength ${maxlength}: it must be 0 or more`,
       );
     }
+    const { timeout = Infinity, signal } = options;
+    this.#checkWait(timeout, signal);
     try {
       // A frame is the message after a flag byte.
-      const frame = await this.#receive(maxlength + 1, options);
+      const frame = await this.#end.recv(maxlength + 1, timeout, signal);
       return frame.subarray(1);
     } catch (error) {
       if (!(error instanceof TooLongError)) throw error;
