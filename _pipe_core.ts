@@ -33,12 +33,6 @@ function timeoutError(timeout: number): TimeoutError {
 const writeHandles = (ring: Ring) => Atomics.load(ring.state, 0);
 const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
 
-/** Drops a write handle; readers wake to notice end of stream. */
-function dropWriteHandle(ring: Ring): void {
-  Atomics.sub(ring.state, 0, 1);
-  ring.wakeReaders();
-}
-
 /** An end over its rings in shared memory, with this process's pending writes. */
 export class LocalEnd {
   #recv: Ring | null;
@@ -140,7 +134,9 @@ export class LocalEnd {
   /** The owner's: releases a copy's handle once (`0`: its own). */
   releaseLease(lease: number): void {
     if (lease !== 0 && !this.#leases.delete(lease)) return;
-    dropWriteHandle(this.#send!);
+    Atomics.sub(this.#send!.state, 0, 1);
+    // Readers wake to notice end of stream.
+    this.#send!.wakeReaders();
   }
 
   /** The owner's: a message a caller fetched but never took, served first. */
@@ -195,17 +191,12 @@ class ViaOwner {
 
   async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
     const ahead = this.#ahead ??= this.#fetch();
-    try {
-      return await settleWithin(
-        ahead.frame.then(() => true),
-        timeout,
-        signal,
-        () => false,
-      );
-    } catch (error) {
+    // At end of file, recv answers at once.
+    const ready = ahead.frame.then(() => true, (error) => {
       if (error instanceof EOFError) return true;
       throw error;
-    }
+    });
+    return await settleWithin(ready, timeout, signal, () => false);
   }
 
   async #giveBack(): Promise<void> {

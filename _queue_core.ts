@@ -11,7 +11,7 @@ import { RingWriter } from "./_feeder.ts";
 import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
 import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
-import { addFlusher, holdBatch } from "./_runtime.ts";
+import { holdBatch } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
   EmptyError,
@@ -155,9 +155,8 @@ export class LocalCore {
 
   /** Records in the ledger that `count` reserved items left this writer. */
   #unreserve(count: number): void {
-    if (this.#pair !== null && this.#pair >= 0) {
-      Atomics.sub(this.#words, this.#pair + 1, count);
-    }
+    const pair = this.#pair ?? -1;
+    if (pair >= 0) Atomics.sub(this.#words, pair + 1, count);
   }
 
   /** Stops counting the items dead writers reserved and never wrote. */
@@ -473,16 +472,15 @@ export type QueueShared = Shared<
  */
 class ViaOwner {
   #shared: QueueShared;
+  /** Unbounded puts; held as a batch, so they go out before the child exits. */
   #batch: FrameBatch | null = null;
 
   constructor(shared: QueueShared) {
     this.#shared = shared;
     if (shared.config.maxsize === 0) {
-      const batch = this.#batch = new FrameBatch((packed) =>
+      this.#batch = new FrameBatch((packed) =>
         shared.run("putBatch", [packed])
       );
-      // Items put in the child's last tick go out before it exits.
-      addFlusher(() => Promise.resolve(batch.flush()));
     }
   }
 

@@ -314,11 +314,7 @@ export class Connection<T> implements AsyncIterable<T> {
       return frame.subarray(1);
     } catch (error) {
       if (!(error instanceof TooLongError)) throw error;
-      throw new RangeError(
-        `Cannot receive the message as it is ${
-          error.length - 1
-        } bytes, longer than maxlength ${maxlength}: it stays unread`,
-      );
+      throw new TooLongError(error.length - 1, maxlength);
     }
   }
 

@@ -93,18 +93,6 @@ function settle(taken: DecodedFrame): Promise<unknown> {
 // The queue keeps `maxsize` in a 32-bit word of shared memory.
 const MAX_MAXSIZE = 2 ** 31 - 1;
 
-function validateMaxsize(maxsize: unknown): number {
-  if (
-    typeof maxsize !== "number" || !Number.isInteger(maxsize) ||
-    maxsize > MAX_MAXSIZE
-  ) {
-    throw new RangeError(
-      `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to ${MAX_MAXSIZE} (0 or less for no limit)`,
-    );
-  }
-  return maxsize;
-}
-
 /**
  * A FIFO queue shared between processes (Python's
  * `multiprocessing.Queue`).
@@ -141,7 +129,12 @@ export class Queue<T> implements AsyncIterable<T> {
     let shared = adopted<QueueShared>();
     if (shared === null) {
       const { maxsize = 0 } = options;
-      const bound = Math.max(0, validateMaxsize(maxsize));
+      if (!Number.isInteger(maxsize) || maxsize > MAX_MAXSIZE) {
+        throw new RangeError(
+          `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to ${MAX_MAXSIZE} (0 or less for no limit)`,
+        );
+      }
+      const bound = Math.max(0, maxsize);
       shared = new Shared(QUEUE, { maxsize: bound }, LocalCore.memory(bound));
     }
     this.#shared = shared;
@@ -252,11 +245,8 @@ export class Queue<T> implements AsyncIterable<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#getSlowly(timeout, signal);
-  }
-
-  async #getSlowly(timeout: number, signal?: AbortSignal): Promise<T> {
-    return await decodeFrameFully(await this.#core.get(timeout, signal)) as T;
+    const bytes = this.#core.get(timeout, signal);
+    return bytes.then(decodeFrameFully) as Promise<T>;
   }
 
   /**
