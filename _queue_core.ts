@@ -324,10 +324,18 @@ export class LocalCore {
     }
   }
 
-  putQuietly(bytes: Uint8Array): void {
-    // The child does not wait for an answer, so an item put after shutdown
-    // has nobody to tell: it is dropped, as the shutdown intended.
-    if (this.#tryReserve() === "ok") this.enqueue(bytes);
+  /** Puts the items a child packed (see `ViaOwner`), in order. */
+  putPacked(packed: Uint8Array): void {
+    const view = new DataView(packed.buffer, packed.byteOffset);
+    for (let offset = 0; offset < packed.length;) {
+      const length = view.getUint32(offset, true);
+      // The child does not wait for an answer, so an item put after
+      // shutdown has nobody to tell: it is dropped, as the shutdown intended.
+      if (this.#tryReserve() === "ok") {
+        this.enqueue(packed.subarray(offset + 4, offset + 4 + length));
+      }
+      offset += 4 + length;
+    }
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
@@ -357,56 +365,6 @@ export class LocalCore {
   }
 }
 
-/**
- * Frames put in one tick, sent to the owner as one message: per-message
- * costs (encoding, a syscall, a dispatch) then fall on the batch, not on
- * each item.
- */
-class FrameBatch {
-  #frames: Uint8Array[] = [];
-  #bytes = 0;
-  #send: (packed: Uint8Array) => void;
-
-  constructor(send: (packed: Uint8Array) => void) {
-    this.#send = send;
-  }
-
-  #flush = () => this.flush();
-
-  add(frame: Uint8Array): void {
-    // Sent before anything else this process sends, so order holds.
-    holdBatch(this.#flush);
-    this.#frames.push(frame);
-    this.#bytes += 4 + frame.length;
-    if (this.#bytes >= 1024 * 1024) this.flush();
-  }
-
-  flush(): void {
-    if (this.#frames.length === 0) return;
-    const packed = new Uint8Array(this.#bytes);
-    const view = new DataView(packed.buffer);
-    let offset = 0;
-    for (const frame of this.#frames) {
-      view.setUint32(offset, frame.length, true);
-      packed.set(frame, offset + 4);
-      offset += 4 + frame.length;
-    }
-    this.#frames = [];
-    this.#bytes = 0;
-    this.#send(packed);
-  }
-}
-
-/** Splits what {@linkcode FrameBatch} packed. */
-function* unpackFrames(packed: Uint8Array): Generator<Uint8Array> {
-  const view = new DataView(packed.buffer, packed.byteOffset);
-  for (let offset = 0; offset < packed.length;) {
-    const length = view.getUint32(offset, true);
-    yield packed.subarray(offset + 4, offset + 4 + length);
-    offset += 4 + length;
-  }
-}
-
 /** The queue kind: its state, and what a holder without the memory sends. */
 export const QUEUE = {
   name: "queue",
@@ -429,7 +387,7 @@ export const QUEUE = {
     ) => core.put(bytes, timeout, signal)),
     /** Puts to an unbounded queue, batched: unanswered, applied in order. */
     putBatch: notifyOp((core: LocalCore, _, packed: Uint8Array) => {
-      for (const frame of unpackFrames(packed)) core.putQuietly(frame);
+      core.putPacked(packed);
     }),
     putNowait: blockingOp((core: LocalCore, _, bytes: Uint8Array) =>
       core.putNowait(bytes)
@@ -472,16 +430,18 @@ export type QueueShared = Shared<
  */
 class ViaOwner {
   #shared: QueueShared;
-  /** Unbounded puts; held as a batch, so they go out before the child exits. */
-  #batch: FrameBatch | null = null;
+  /**
+   * Unbounded puts of this tick, sent to the owner as one message:
+   * per-message costs (encoding, a syscall, a dispatch) then fall on the
+   * batch, not on each item. Held (see `holdBatch`), so they go out before
+   * anything else this process sends, and before it exits.
+   */
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #flush = () => this.#sendBatch();
 
   constructor(shared: QueueShared) {
     this.#shared = shared;
-    if (shared.config.maxsize === 0) {
-      this.#batch = new FrameBatch((packed) =>
-        shared.run("putBatch", [packed])
-      );
-    }
   }
 
   async put(
@@ -489,13 +449,35 @@ class ViaOwner {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    if (this.#batch !== null) this.#batch.add(bytes);
+    if (this.#shared.config.maxsize === 0) this.#hold(bytes);
     else await this.#shared.run("put", [bytes, timeout], signal);
   }
 
   putNowait(bytes: Uint8Array): void {
-    if (this.#batch !== null) this.#batch.add(bytes);
+    if (this.#shared.config.maxsize === 0) this.#hold(bytes);
     else this.#shared.run("putNowait", [bytes]);
+  }
+
+  #hold(frame: Uint8Array): void {
+    holdBatch(this.#flush);
+    this.#batch.push(frame);
+    this.#batchBytes += 4 + frame.length;
+    if (this.#batchBytes >= 1024 * 1024) this.#sendBatch();
+  }
+
+  #sendBatch(): void {
+    if (this.#batch.length === 0) return;
+    const packed = new Uint8Array(this.#batchBytes);
+    const view = new DataView(packed.buffer);
+    let offset = 0;
+    for (const frame of this.#batch) {
+      view.setUint32(offset, frame.length, true);
+      packed.set(frame, offset + 4);
+      offset += 4 + frame.length;
+    }
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#shared.run("putBatch", [packed]);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
