@@ -30,7 +30,6 @@ function timeoutError(timeout: number): TimeoutError {
 
 // Each direction's count of open handles that may still write, in the word
 // its ring keeps for its user: EOF once it drops to 0.
-const writeHandles = (ring: Ring) => Atomics.load(ring.state, 0);
 const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
 
 /** An end over its rings in shared memory, with this process's pending writes. */
@@ -44,6 +43,8 @@ export class LocalEnd {
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
+  /** Whether every handle that could write to this end is closed. */
+  #writersGone = () => Atomics.load(this.#recv!.state, 0) <= 0;
 
   constructor(recv: Ring | null, send: Ring | null, shared: EndShared) {
     this.#recv = recv;
@@ -87,15 +88,11 @@ export class LocalEnd {
       checkLength(unread.length, maxLength);
       return this.#unread.shift()!;
     }
+    const deadline = deadlineOf(timeout);
     const frame = ring.tryRead(maxLength) ??
-      await ring.read(
-        deadlineOf(timeout),
-        signal,
-        () => writeHandles(ring) <= 0,
-        maxLength,
-      );
+      await ring.read(deadline, signal, this.#writersGone, maxLength);
     if (frame !== null) return frame;
-    throw writeHandles(ring) <= 0
+    throw this.#writersGone()
       ? new EOFError(
         "Cannot receive as the other end is closed and nothing is left to read",
       )
@@ -103,13 +100,9 @@ export class LocalEnd {
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    const ring = this.#recv!;
     if (this.#unread.length > 0) return Promise.resolve(true);
-    return ring.waitReadable(
-      deadlineOf(timeout),
-      signal,
-      () => writeHandles(ring) <= 0,
-    );
+    const deadline = deadlineOf(timeout);
+    return this.#recv!.waitReadable(deadline, signal, this.#writersGone);
   }
 
   /**
@@ -122,10 +115,9 @@ export class LocalEnd {
     this.#writer.flushed().then(release, release);
   }
 
-  /** The owner's: a handle for a copy of this end sent to another process. */
+  /** The owner's: a handle for a copy of this writable end sent elsewhere. */
   newLease(): number {
-    if (this.#send === null) return 0;
-    addWriteHandle(this.#send);
+    addWriteHandle(this.#send!);
     const lease = this.#nextLease++;
     this.#leases.add(lease);
     return lease;

@@ -192,8 +192,7 @@ export class Ring {
 
   /** Wakes every reader, to re-check a condition of the user's (EOF, shutdown). */
   wakeReaders(): void {
-    Atomics.add(this.#words, PUT_SEQ, 1);
-    notify(this.#words, PUT_SEQ);
+    wake(this.#words, PUT_SEQ);
   }
 
   // -- Locks -----------------------------------------------------------------
@@ -226,9 +225,7 @@ export class Ring {
 
   #unlock(index: number): void {
     Atomics.store(this.#words, index, 0);
-    if (Atomics.load(this.#words, index + 1) > 0) {
-      notify(this.#words, index);
-    }
+    if (Atomics.load(this.#words, index + 1) > 0) notify(this.#words, index);
   }
 
   /**
