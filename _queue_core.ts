@@ -111,11 +111,11 @@ export class LocalCore {
   }
 
   /**
-   * Takes a slot for one item without waiting. An effect (see
-   * `beginEffect`), so that a worker stopped from outside reserves nothing
-   * once its parent has reaped what it held.
+   * Takes a slot for one item without waiting; `undefined` when the queue
+   * is full. An effect (see `beginEffect`), so that a worker stopped from
+   * outside reserves nothing once its parent has reaped what it held.
    */
-  #tryReserve(): "ok" | "full" | "shut down" {
+  #tryReserve(): "ok" | "shut down" | undefined {
     const words = this.#words;
     beginEffect();
     try {
@@ -123,7 +123,7 @@ export class LocalCore {
         if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
         const size = Atomics.load(words, SIZE);
         const maxsize = Atomics.load(words, MAXSIZE);
-        if (maxsize > 0 && size >= maxsize) return "full";
+        if (maxsize > 0 && size >= maxsize) return undefined;
         if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
           Atomics.add(words, UNFINISHED, 1);
           this.#reserved();
@@ -216,14 +216,10 @@ export class LocalCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    const reserved = () => {
-      const result = this.#tryReserve();
-      return result === "full" ? undefined : result;
-    };
+    const reserve = () => this.#tryReserve();
     const deadline = deadlineOf(timeout);
-    const result =
-      await waitFor(this.#words, SIZE_SEQ, deadline, signal, reserved) ??
-        "full";
+    const words = this.#words;
+    const result = await waitFor(words, SIZE_SEQ, deadline, signal, reserve);
     this.#afterReserve(result, bytes);
     await this.#writer.backPressure();
   }
@@ -232,8 +228,8 @@ export class LocalCore {
     this.#afterReserve(this.#tryReserve(), bytes);
   }
 
-  #afterReserve(result: string, bytes: Uint8Array): void {
-    if (result === "full") {
+  #afterReserve(result: string | undefined, bytes: Uint8Array): void {
+    if (result === undefined) {
       throw new FullError(
         `Cannot put to the queue as it is full: maxsize is ${
           Atomics.load(this.#words, MAXSIZE)
