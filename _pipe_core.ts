@@ -7,7 +7,7 @@
 // every handle that could write to it is closed. Each copy of a sending end
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
-import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
+import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
 import { checkLength, Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
@@ -66,11 +66,11 @@ export class LocalEnd {
     return true;
   }
 
-  /** Receives a frame decoded in place, if one is there now. */
-  tryRecvFast(): DecodedFrame | undefined {
+  /** Receives a value decoded in place, if one is there now. */
+  tryRecvFast(): Promise<unknown> | undefined {
     const unread = this.#unread.shift();
-    if (unread !== undefined) return decodeFrame(unread);
-    return this.#recv!.tryReadWith(decodeFrame);
+    if (unread !== undefined) return decodeFrameFully(unread);
+    return this.#recv!.tryReadWith(decodeFrameFully);
   }
 
   send(frame: Uint8Array): void {

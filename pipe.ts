@@ -39,7 +39,6 @@ import {
   newPipe,
   PIPE_END,
 } from "./_pipe_core.ts";
-import { rebuild } from "./_reduce.ts";
 import { adopted, handOver, Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
 import { TooLongError } from "./_ring.ts";
@@ -183,11 +182,7 @@ export class Connection<T> implements AsyncIterable<T> {
     try {
       this.#checkWait(timeout, signal);
       const taken = this.#shared.state?.tryRecvFast();
-      if (taken !== undefined) {
-        return (taken.reduced
-          ? rebuild(taken.value)
-          : Promise.resolve(taken.value)) as Promise<T>;
-      }
+      if (taken !== undefined) return taken as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
