@@ -107,13 +107,9 @@ export class TooLongError extends RangeError {
  * Copies bytes out of shared memory into a new private array
  * (`TypedArray.prototype.slice` on shared memory is ~20× slower).
  */
-export function copyOf(
-  source: Uint8Array,
-  start = 0,
-  end = source.length,
-): Uint8Array {
-  const copy = new Uint8Array(end - start);
-  copy.set(source.subarray(start, end));
+export function copyOf(source: Uint8Array, start = 0): Uint8Array {
+  const copy = new Uint8Array(source.length - start);
+  copy.set(source.subarray(start));
   return copy;
 }
 
@@ -142,7 +138,7 @@ onDeath(() => {
   for (const ref of liveRings) {
     const ring = ref.deref();
     if (ring === undefined) liveRings.delete(ref);
-    else ring.releaseDead(isDead);
+    else ring.releaseDead();
   }
 });
 
@@ -211,7 +207,7 @@ export class Ring {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const locked = () => this.#tryLock(index) || (this.#freeDead() ?? false);
+    const locked = () => this.#tryLock(index) || (this.releaseDead() ?? false);
     return await take(
       this.#words,
       index,
@@ -229,24 +225,20 @@ export class Ring {
   }
 
   /**
-   * What a waiter does before it sleeps again: a holder that died in an OS
-   * process whose death the processes holding this ring never hear of (a
-   * sibling of the owner's) is found by whoever waits for it.
-   */
-  #freeDead(): undefined {
-    this.releaseDead(isDead);
-    return undefined;
-  }
-
-  /**
    * Frees the locks and the area held by an isolate that is gone, so the
    * others do not wait forever. Its half-written frame was never committed.
+   * Run on each death this isolate hears of, and by a waiter before it
+   * sleeps again: a holder that died in an OS process whose death the
+   * processes holding this ring never hear of (a sibling of the owner's) is
+   * found by whoever waits for it.
+   *
+   * @returns `undefined`, to chain after a failed attempt.
    */
-  releaseDead(dead: (code: number) => boolean): void {
+  releaseDead(): undefined {
     for (const index of [WRITE_LOCK, READ_LOCK]) {
       const holder = Atomics.load(this.#words, index);
       if (
-        holder !== 0 && dead(holder) &&
+        holder !== 0 && isDead(holder) &&
         Atomics.compareExchange(this.#words, index, holder, 0) === holder
       ) {
         notify(this.#words, index);
@@ -255,7 +247,7 @@ export class Ring {
     const area = Atomics.load(this.#words, AREA);
     const holder = holderOf(area);
     // Holders below IN_RING are party codes; IN_RING and above are not.
-    if (holder !== 0 && holder < IN_RING && dead(holder)) {
+    if (holder !== 0 && holder < IN_RING && isDead(holder)) {
       this.#setArea(area, generationOf(area), 0);
     }
   }
@@ -277,7 +269,7 @@ export class Ring {
   /** Takes the free area for a new frame; its generation, else `undefined`. */
   #tryTakeArea(): number | undefined {
     const area = Atomics.load(this.#words, AREA);
-    if (holderOf(area) !== 0) return this.#freeDead();
+    if (holderOf(area) !== 0) return this.releaseDead();
     const generation = (generationOf(area) + 1) % GENERATIONS;
     beginEffect();
     try {
