@@ -147,7 +147,7 @@ interface Ahead {
  * on its way, so a `recv()` in a loop costs no round trip of its own; what
  * it fetched but never took goes back to the owner at close or exit.
  */
-class ViaOwner {
+export class ViaOwner {
   #shared: EndShared;
   #ahead: Ahead | null = null;
 
@@ -253,11 +253,6 @@ export const PIPE_END = {
 
 /** A pipe end as this isolate reaches it. */
 export type EndShared = Shared<LocalEnd, EndConfig, typeof PIPE_END.ops>;
-
-/** The core an end's methods use: its memory where mapped, else calls. */
-export function endCore(shared: EndShared): EndCore {
-  return shared.state ?? new ViaOwner(shared);
-}
 
 /** The memory and config of a new pipe's two ends. */
 export function newPipe(

@@ -424,7 +424,7 @@ export type QueueShared = Shared<
  * taken is acknowledged, so the owner can put back one a dead taker never
  * got.
  */
-class ViaOwner {
+export class ViaOwner {
   #shared: QueueShared;
   /**
    * Unbounded puts of this tick, sent to the owner as one message:
@@ -490,9 +490,4 @@ class ViaOwner {
     this.#shared.run("ack", [key]);
     return bytes;
   }
-}
-
-/** The core a queue's put and get use: its memory where mapped, else calls. */
-export function queueCore(shared: QueueShared): QueueCore {
-  return shared.state ?? new ViaOwner(shared);
 }

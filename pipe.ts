@@ -34,10 +34,10 @@
 import { BYTES, decodeFrameFully, encodeFrame, rawBytes } from "./_frame.ts";
 import {
   type EndCore,
-  endCore,
   type EndShared,
   newPipe,
   PIPE_END,
+  ViaOwner,
 } from "./_pipe_core.ts";
 import { adopted, handOver, Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
@@ -103,7 +103,7 @@ export class Connection<T> implements AsyncIterable<T> {
       );
     }
     this.#shared = end.shared;
-    this.#end = endCore(end.shared);
+    this.#end = end.shared.state ?? new ViaOwner(end.shared);
     this.#lease = end.lease;
   }
 

@@ -34,8 +34,8 @@ import {
   LocalCore,
   QUEUE,
   type QueueCore,
-  queueCore,
   type QueueShared,
+  ViaOwner,
 } from "./_queue_core.ts";
 import { rebuild, rebuildSync } from "./_reduce.ts";
 import {
@@ -138,7 +138,7 @@ export class Queue<T> implements AsyncIterable<T> {
       shared = new Shared(QUEUE, { maxsize: bound }, LocalCore.memory(bound));
     }
     this.#shared = shared;
-    this.#core = queueCore(shared);
+    this.#core = shared.state ?? new ViaOwner(shared);
   }
 
   /** The most items the queue holds; 0 for no limit. */
