@@ -6,7 +6,7 @@
 // the taker acknowledges them, so an item a dead taker never got goes back.
 //
 // Items travel as encoded bytes; the owner never decodes them.
-import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
+import { inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
 import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
@@ -203,10 +203,13 @@ export class LocalCore {
       : this.#writer.backPressure();
   }
 
-  /** Takes an item without waiting, decoding it in place; else `undefined`. */
-  tryGetFast(): DecodedFrame | undefined {
+  /**
+   * Takes an item without waiting, handing `decode` its frame in place (see
+   * `Ring.tryReadWith`); `undefined` when there is none.
+   */
+  tryGetFast<T>(decode: (frame: Uint8Array) => T): T | undefined {
     if (!this.#readable()) return undefined;
-    const item = this.#ring.tryReadWith(decodeFrame);
+    const item = this.#ring.tryReadWith(decode);
     if (item !== undefined) this.#takenOne();
     return item;
   }

@@ -37,9 +37,9 @@ import {
   type QueueShared,
   ViaOwner,
 } from "./_queue_core.ts";
-import { rebuild, rebuildSync } from "./_reduce.ts";
+import { rebuildSync } from "./_reduce.ts";
 import {
-  type DecodedFrame,
+  decodeFrame,
   decodeFrameFully,
   decodeFrameSync,
   encodeFrame,
@@ -85,10 +85,6 @@ export interface ShutdownOptions {
 // Reads a queue's shared object from outside the class, for subclasses and
 // reduction.
 let sharedOf: (queue: Queue<unknown>) => QueueShared;
-
-function settle(taken: DecodedFrame): Promise<unknown> {
-  return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
-}
 
 // The queue keeps `maxsize` in a 32-bit word of shared memory.
 const MAX_MAXSIZE = 2 ** 31 - 1;
@@ -240,8 +236,8 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const taken = this.#shared.state?.tryGetFast();
-      if (taken !== undefined) return settle(taken) as Promise<T>;
+      const taken = this.#shared.state?.tryGetFast(decodeFrameFully);
+      if (taken !== undefined) return taken as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -266,7 +262,8 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   getNowait(): T {
-    const taken = this.#shared.state?.tryGetFast();
+    // Not decodeFrameSync: an item may be `undefined`.
+    const taken = this.#shared.state?.tryGetFast(decodeFrame);
     if (taken === undefined) {
       return decodeFrameSync(this.#core.getNowait()) as T;
     }
