@@ -1,7 +1,10 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The feeder: what a process has put or sent and the ring had no room for
 // yet, written in order as room appears.
+import type { InPlaceFrame } from "./_frame.ts";
 import { MAX_FRAME, type Ring } from "./_ring.ts";
+import { addFlusher } from "./_runtime.ts";
+import { settleWithin } from "./_util.ts";
 
 /** Kept bytes, or frames, above which `put` waits for the ring to drain. */
 const HIGH_WATER = 8 * 1024 * 1024;
@@ -49,10 +52,6 @@ export class RingWriter {
     this.#onGone = onGone;
   }
 
-  get #kept(): number {
-    return this.#pending.length - this.#head;
-  }
-
   /** Whether no frame is kept: a new one may be written directly. */
   get idle(): boolean {
     return this.#head === this.#pending.length;
@@ -74,14 +73,14 @@ export class RingWriter {
   }
 
   /**
-   * Keeps a frame of at most `maxBytes` that `fill` writes (as in
-   * `Ring.tryWriteWith`), to be written after the others. Small frames share
-   * one arena: a buffer per item would leave the collector behind.
+   * Writes a frame that `fill` writes in place (as in `Ring.tryWriteWith`):
+   * now if it can, else kept after the others. Small kept frames share one
+   * arena: a buffer per item would leave the collector behind.
+   *
+   * @returns Whether it was written now.
    */
-  keepWith(
-    maxBytes: number,
-    fill: (dest: Uint8Array, offset: number) => number,
-  ): void {
+  writeWith({ maxBytes, fill }: InPlaceFrame): boolean {
+    if (this.idle && this.#ring.tryWriteWith(maxBytes, fill)) return true;
     if (this.#arena.length - this.#arenaUsed < maxBytes) {
       this.#arena = new Uint8Array(Math.max(ARENA_BYTES, maxBytes));
       this.#arenaUsed = 0;
@@ -90,6 +89,7 @@ export class RingWriter {
     const length = fill(this.#arena, start);
     this.#arenaUsed = start + length;
     this.#keep(this.#arena.subarray(start, start + length));
+    return false;
   }
 
   #keep(bytes: Uint8Array): void {
@@ -111,14 +111,10 @@ export class RingWriter {
     ) {
       const reads = this.#ring.reads;
       if (reads === this.#stalledAt) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), STALL_MS);
-      });
-      const progressed = this.#progress.promise.then(() => false);
-      const isStalled = await Promise.race([stalled, progressed]);
-      clearTimeout(timer);
-      if (isStalled && this.#ring.reads === reads) {
+      // Stalled: for STALL_MS none of these frames went in, and nobody read.
+      const progress = this.#progress.promise.then(() => false);
+      const stalled = () => this.#ring.reads === reads;
+      if (await settleWithin(progress, STALL_MS, undefined, stalled)) {
         this.#stalledAt = reads;
         return;
       }
@@ -132,7 +128,7 @@ export class RingWriter {
 
   /** Drops the frames not yet written, returning how many. */
   discard(): number {
-    const count = this.#kept;
+    const count = this.#pending.length - this.#head;
     this.#pending = [];
     this.#head = 0;
     this.#pendingBytes = 0;
@@ -173,6 +169,18 @@ export class RingWriter {
   /** Resolves once every kept frame is written. */
   async flushed(): Promise<void> {
     while (this.#draining !== null) await this.#draining;
+  }
+
+  /**
+   * Before this child exits, hands the frames it could not write yet (the
+   * ring full and nobody reading) to `handOff`, for the owner to write
+   * later: the child can exit, and nothing waits on data never written.
+   */
+  handOffAtExit(handOff: (frames: Uint8Array[]) => void): void {
+    addFlusher(async () => {
+      const frames = await this.takeUnwritten();
+      if (frames.length > 0) handOff(frames);
+    });
   }
 
   /**

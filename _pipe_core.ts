@@ -7,22 +7,20 @@
 // every handle that could write to it is closed. Each copy of a sending end
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
-import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
+import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { Ring, TooLongError } from "./_ring.ts";
+import { checkLength, Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import { settleWithin } from "./_util.ts";
+import { deadlineOf } from "./_futex.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
-/** What a Connection is, whichever process it is used from. */
+/**
+ * What a Connection receives and closes through: its memory where mapped,
+ * else calls to its owner. It sends through the shared object either way.
+ */
 export type EndCore = LocalEnd | ViaOwner;
-
-function eofError(): EOFError {
-  return new EOFError(
-    "Cannot receive as the other end is closed and nothing is left to read",
-  );
-}
 
 function timeoutError(timeout: number): TimeoutError {
   return new TimeoutError(
@@ -32,44 +30,31 @@ function timeoutError(timeout: number): TimeoutError {
 
 // Each direction's count of open handles that may still write, in the word
 // its ring keeps for its user: EOF once it drops to 0.
-const writeHandles = (ring: Ring) => Atomics.load(ring.state, 0);
 const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
-
-/** Drops a write handle; readers wake to notice end of stream. */
-function dropWriteHandle(ring: Ring): void {
-  Atomics.sub(ring.state, 0, 1);
-  ring.wakeReaders();
-}
-
-/** What a non-owning isolate asks of the owner for its copy of an end. */
-interface OwnerSide {
-  handOff(frames: Uint8Array[]): void;
-  release(lease: number): void;
-}
 
 /** An end over its rings in shared memory, with this process's pending writes. */
 export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
   #writer: RingWriter | null;
-  /** `null` in the owner. */
-  #owner: OwnerSide | null;
+  #shared: EndShared;
   /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
+  /** Whether every handle that could write to this end is closed. */
+  #writersGone = () => Atomics.load(this.#recv!.state, 0) <= 0;
 
-  constructor(recv: Ring | null, send: Ring | null, owner: OwnerSide | null) {
+  constructor(recv: Ring | null, send: Ring | null, shared: EndShared) {
     this.#recv = recv;
     this.#send = send;
     this.#writer = send === null ? null : new RingWriter(send);
-    this.#owner = owner;
-    if (owner !== null && send !== null) {
-      addFlusher(async () => {
-        const frames = await this.#writer!.takeUnwritten();
-        if (frames.length > 0) owner.handOff(frames);
-      });
+    this.#shared = shared;
+    if (!shared.owned) {
+      this.#writer?.handOffAtExit((frames) =>
+        shared.atOwner("handOff", [frames])
+      );
     }
   }
 
@@ -77,20 +62,15 @@ export class LocalEnd {
   trySendFast(value: unknown): boolean {
     const frame = inPlaceFrame(value);
     if (frame === null) return false;
-    if (
-      this.#writer!.idle && this.#send!.tryWriteWith(frame.maxBytes, frame.fill)
-    ) {
-      return true;
-    }
-    this.#writer!.keepWith(frame.maxBytes, frame.fill);
+    this.#writer!.writeWith(frame);
     return true;
   }
 
-  /** Receives a frame decoded in place, if one is there now. */
-  tryRecvFast(): DecodedFrame | undefined {
+  /** Receives a value decoded in place, if one is there now. */
+  tryRecvFast(): Promise<unknown> | undefined {
     const unread = this.#unread.shift();
-    if (unread !== undefined) return decodeFrame(unread);
-    return this.#recv!.tryReadWith(decodeFrame);
+    if (unread !== undefined) return decodeFrameFully(unread);
+    return this.#recv!.tryReadWith(decodeFrameFully);
   }
 
   send(frame: Uint8Array): void {
@@ -105,31 +85,24 @@ export class LocalEnd {
     const ring = this.#recv!;
     const unread = this.#unread[0];
     if (unread !== undefined) {
-      if (unread.length > maxLength) {
-        throw new TooLongError(unread.length, maxLength);
-      }
+      checkLength(unread.length, maxLength);
       return this.#unread.shift()!;
     }
-    const deadline = performance.now() + timeout;
+    const deadline = deadlineOf(timeout);
     const frame = ring.tryRead(maxLength) ??
-      await ring.read(
-        deadline,
-        signal,
-        () => writeHandles(ring) <= 0,
-        maxLength,
-      );
+      await ring.read(deadline, signal, this.#writersGone, maxLength);
     if (frame !== null) return frame;
-    throw writeHandles(ring) <= 0 ? eofError() : timeoutError(timeout);
+    throw this.#writersGone()
+      ? new EOFError(
+        "Cannot receive as the other end is closed and nothing is left to read",
+      )
+      : timeoutError(timeout);
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    const ring = this.#recv!;
     if (this.#unread.length > 0) return Promise.resolve(true);
-    return ring.waitReadable(
-      performance.now() + timeout,
-      signal,
-      () => writeHandles(ring) <= 0,
-    );
+    const deadline = deadlineOf(timeout);
+    return this.#recv!.waitReadable(deadline, signal, this.#writersGone);
   }
 
   /**
@@ -138,17 +111,13 @@ export class LocalEnd {
    */
   close(lease: number): void {
     if (this.#writer === null) return;
-    const release = () =>
-      this.#owner === null
-        ? this.releaseLease(lease)
-        : this.#owner.release(lease);
+    const release = () => this.#shared.atOwner("release", [lease]);
     this.#writer.flushed().then(release, release);
   }
 
-  /** The owner's: a handle for a copy of this end sent to another process. */
+  /** The owner's: a handle for a copy of this writable end sent elsewhere. */
   newLease(): number {
-    if (this.#send === null) return 0;
-    addWriteHandle(this.#send);
+    addWriteHandle(this.#send!);
     const lease = this.#nextLease++;
     this.#leases.add(lease);
     return lease;
@@ -157,7 +126,9 @@ export class LocalEnd {
   /** The owner's: releases a copy's handle once (`0`: its own). */
   releaseLease(lease: number): void {
     if (lease !== 0 && !this.#leases.delete(lease)) return;
-    dropWriteHandle(this.#send!);
+    Atomics.sub(this.#send!.state, 0, 1);
+    // Readers wake to notice end of stream.
+    this.#send!.wakeReaders();
   }
 
   /** The owner's: a message a caller fetched but never took, served first. */
@@ -176,25 +147,13 @@ interface Ahead {
  * on its way, so a `recv()` in a loop costs no round trip of its own; what
  * it fetched but never took goes back to the owner at close or exit.
  */
-class ViaOwner {
+export class ViaOwner {
   #shared: EndShared;
   #ahead: Ahead | null = null;
 
   constructor(shared: EndShared) {
     this.#shared = shared;
     if (shared.config.readable) addFlusher(() => this.#giveBack());
-  }
-
-  trySendFast(): boolean {
-    return false;
-  }
-
-  tryRecvFast(): undefined {
-    return undefined;
-  }
-
-  send(frame: Uint8Array): void {
-    this.#shared.run("send", [frame]);
   }
 
   async recv(
@@ -206,9 +165,7 @@ class ViaOwner {
     const frame = await settleWithin(ahead.frame, timeout, signal, () => {
       throw timeoutError(timeout);
     });
-    if (frame.length > maxLength) {
-      throw new TooLongError(frame.length, maxLength);
-    }
+    checkLength(frame.length, maxLength);
     this.#ahead = this.#fetch();
     return frame;
   }
@@ -226,17 +183,12 @@ class ViaOwner {
 
   async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
     const ahead = this.#ahead ??= this.#fetch();
-    try {
-      return await settleWithin(
-        ahead.frame.then(() => true),
-        timeout,
-        signal,
-        () => false,
-      );
-    } catch (error) {
+    // At end of file, recv answers at once.
+    const ready = ahead.frame.then(() => true, (error) => {
       if (error instanceof EOFError) return true;
       throw error;
-    }
+    });
+    return await settleWithin(ready, timeout, signal, () => false);
   }
 
   async #giveBack(): Promise<void> {
@@ -275,10 +227,7 @@ export const PIPE_END = {
     return new LocalEnd(
       readable ? ring(0) : null,
       writable ? ring(readable ? 1 : 0) : null,
-      shared.owned ? null : {
-        handOff: (frames) => shared.atOwner("handOff", [frames]),
-        release: (lease) => shared.atOwner("release", [lease]),
-      },
+      shared,
     );
   },
   ops: {
@@ -304,11 +253,6 @@ export const PIPE_END = {
 
 /** A pipe end as this isolate reaches it. */
 export type EndShared = Shared<LocalEnd, EndConfig, typeof PIPE_END.ops>;
-
-/** The core an end's methods use: its memory where mapped, else calls. */
-export function endCore(shared: EndShared): EndCore {
-  return shared.state ?? new ViaOwner(shared);
-}
 
 /** The memory and config of a new pipe's two ends. */
 export function newPipe(

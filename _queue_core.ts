@@ -6,12 +6,12 @@
 // the taker acknowledges them, so an item a dead taker never got goes back.
 //
 // Items travel as encoded bytes; the owner never decodes them.
-import { type DecodedFrame, decodeFrame, inPlaceFrame } from "./_frame.ts";
+import { inPlaceFrame } from "./_frame.ts";
 import { RingWriter } from "./_feeder.ts";
-import { waitFor, wake } from "./_futex.ts";
+import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
 import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
-import { addFlusher, holdBatch } from "./_runtime.ts";
+import { holdBatch } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
   EmptyError,
@@ -48,42 +48,14 @@ const WRITERS = 16;
 /** A pair's code while a reaper clears it: no writer claims it then. */
 const CLEARING = -1;
 
-/** An item read in place: its value, and whether primitives need rebuilding. */
-export type TakenItem = DecodedFrame;
+/**
+ * What a queue's put, get and their nowait forms run on: its memory where
+ * mapped, else calls to its owner. Its other operations run through the
+ * shared object either way.
+ */
+export type QueueCore = LocalCore | ViaOwner;
 
-/** What a queue is, whichever process it is used from. */
-export interface QueueCore {
-  readonly maxsize: number;
-  /**
-   * Puts plain JSON data or a typed array with one copy, when there is room
-   * for it now; `null` means nothing was done: use `put`. The promise
-   * resolves once this producer may go on (see `RingWriter.backPressure`).
-   */
-  tryPutFast(item: unknown): Promise<void> | null;
-  /** Takes an item without waiting, decoding it in place; else `undefined`. */
-  tryGetFast(): TakenItem | undefined;
-  put(bytes: Uint8Array, timeout: number, signal?: AbortSignal): Promise<void>;
-  putNowait(bytes: Uint8Array): void;
-  get(timeout: number, signal?: AbortSignal): Promise<Uint8Array>;
-  getNowait(): Uint8Array;
-  qsize(): number;
-  shutdown(immediate: boolean): void;
-  taskDone(): void;
-  join(timeout: number, signal?: AbortSignal): Promise<void>;
-}
-
-const deadlineOf = (timeout: number) => performance.now() + timeout;
 const RESOLVED = Promise.resolve();
-
-function fullError(maxsize: number): FullError {
-  return new FullError(
-    `Cannot put to the queue as it is full: maxsize is ${maxsize}`,
-  );
-}
-
-function emptyError(): EmptyError {
-  return new EmptyError("Cannot get from the queue as it is empty");
-}
 
 function shutDownError(action: "put to" | "get from"): ShutDownError {
   return new ShutDownError(
@@ -92,7 +64,7 @@ function shutDownError(action: "put to" | "get from"): ShutDownError {
 }
 
 /** The ring in shared memory, with this process's pending writes. */
-export class LocalCore implements QueueCore {
+export class LocalCore {
   #ring: Ring;
   /** The queue's counters, in the words its ring keeps for its user. */
   #words: Int32Array;
@@ -118,23 +90,19 @@ export class LocalCore implements QueueCore {
       ring,
       () => {
         if (this.#readable()) return false;
-        this.#discard(this.#writer.discard());
+        this.#forget(this.#writer.discard());
         return true;
       },
       (count) => this.#unreserve(count),
     );
     // The owner outlives its queue's users: nobody reaps it.
     this.#pair = handOff === null ? null : -1;
-    if (handOff !== null) ring.onCommit = () => this.#unreserve(1);
     if (handOff !== null) {
-      addFlusher(async () => {
-        const frames = await this.#writer.takeUnwritten();
-        if (frames.length > 0) handOff(frames);
-      });
+      ring.onCommit = () => this.#unreserve(1);
+      this.#writer.handOffAtExit(handOff);
     }
   }
 
-  /** A new queue's core; `maxsize` ≤ 0 means unbounded. */
   /** A new queue's memory; `maxsize` ≤ 0 means unbounded. */
   static memory(maxsize: number): RingBuffers {
     const ring = Ring.create();
@@ -142,40 +110,28 @@ export class LocalCore implements QueueCore {
     return ring.buffers;
   }
 
-  get maxsize(): number {
-    return Atomics.load(this.#words, MAXSIZE);
-  }
-
-  #flags(): number {
-    return Atomics.load(this.#words, FLAGS);
-  }
-
   /**
-   * Takes a slot for one item without waiting. An effect (see
-   * `beginEffect`), so that a worker stopped from outside reserves nothing
-   * once its parent has reaped what it held.
+   * Takes a slot for one item without waiting; `undefined` when the queue
+   * is full. An effect (see `beginEffect`), so that a worker stopped from
+   * outside reserves nothing once its parent has reaped what it held.
    */
-  #tryReserve(): "ok" | "full" | "shut down" {
+  #tryReserve(): "ok" | "shut down" | undefined {
+    const words = this.#words;
     beginEffect();
     try {
-      return this.#reserve();
+      while (true) {
+        if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
+        const size = Atomics.load(words, SIZE);
+        const maxsize = Atomics.load(words, MAXSIZE);
+        if (maxsize > 0 && size >= maxsize) return undefined;
+        if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
+          Atomics.add(words, UNFINISHED, 1);
+          this.#reserved();
+          return "ok";
+        }
+      }
     } finally {
       endEffect();
-    }
-  }
-
-  #reserve(): "ok" | "full" | "shut down" {
-    const words = this.#words;
-    while (true) {
-      if (Atomics.load(words, FLAGS) & SHUT_DOWN) return "shut down";
-      const size = Atomics.load(words, SIZE);
-      const maxsize = Atomics.load(words, MAXSIZE);
-      if (maxsize > 0 && size >= maxsize) return "full";
-      if (Atomics.compareExchange(words, SIZE, size, size + 1) === size) {
-        Atomics.add(words, UNFINISHED, 1);
-        this.#reserved();
-        return "ok";
-      }
     }
   }
 
@@ -199,9 +155,8 @@ export class LocalCore implements QueueCore {
 
   /** Records in the ledger that `count` reserved items left this writer. */
   #unreserve(count: number): void {
-    if (this.#pair !== null && this.#pair >= 0) {
-      Atomics.sub(this.#words, this.#pair + 1, count);
-    }
+    const pair = this.#pair ?? -1;
+    if (pair >= 0) Atomics.sub(this.#words, pair + 1, count);
   }
 
   /** Stops counting the items dead writers reserved and never wrote. */
@@ -216,13 +171,17 @@ export class LocalCore implements QueueCore {
       }
       Atomics.store(words, pair + 1, 0);
       Atomics.store(words, pair, 0);
-      if (count === 0) continue;
-      Atomics.sub(words, SIZE, count);
-      wake(words, SIZE_SEQ);
-      if (Atomics.sub(words, UNFINISHED, count) <= count) {
-        wake(words, TASK_SEQ);
-      }
+      this.#forget(count);
     }
+  }
+
+  /** Stops counting `count` items that will never be taken. */
+  #forget(count: number): void {
+    if (count === 0) return;
+    const words = this.#words;
+    Atomics.sub(words, SIZE, count);
+    wake(words, SIZE_SEQ);
+    if (Atomics.sub(words, UNFINISHED, count) <= count) wake(words, TASK_SEQ);
   }
 
   /** Marks one taken item gone from the queue's size. */
@@ -231,21 +190,26 @@ export class LocalCore implements QueueCore {
     wake(this.#words, SIZE_SEQ);
   }
 
+  /**
+   * Puts plain JSON data or a typed array with one copy, when there is room
+   * for it now; `null` means nothing was done: use `put`. The promise
+   * resolves once this producer may go on (see `RingWriter.backPressure`).
+   */
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
     if (frame === null || this.#tryReserve() !== "ok") return null;
-    if (
-      this.#writer.idle && this.#ring.tryWriteWith(frame.maxBytes, frame.fill)
-    ) {
-      return RESOLVED;
-    }
-    this.#writer.keepWith(frame.maxBytes, frame.fill);
-    return this.#writer.backPressure();
+    return this.#writer.writeWith(frame)
+      ? RESOLVED
+      : this.#writer.backPressure();
   }
 
-  tryGetFast(): TakenItem | undefined {
+  /**
+   * Takes an item without waiting, handing `decode` its frame in place (see
+   * `Ring.tryReadWith`); `undefined` when there is none.
+   */
+  tryGetFast<T>(decode: (frame: Uint8Array) => T): T | undefined {
     if (!this.#readable()) return undefined;
-    const item = this.#ring.tryReadWith(decodeFrame);
+    const item = this.#ring.tryReadWith(decode);
     if (item !== undefined) this.#takenOne();
     return item;
   }
@@ -255,14 +219,10 @@ export class LocalCore implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    const reserved = () => {
-      const result = this.#tryReserve();
-      return result === "full" ? undefined : result;
-    };
+    const reserve = () => this.#tryReserve();
     const deadline = deadlineOf(timeout);
-    const result = reserved() ??
-      await waitFor(this.#words, SIZE_SEQ, deadline, signal, reserved) ??
-      "full";
+    const words = this.#words;
+    const result = await waitFor(words, SIZE_SEQ, deadline, signal, reserve);
     this.#afterReserve(result, bytes);
     await this.#writer.backPressure();
   }
@@ -271,8 +231,14 @@ export class LocalCore implements QueueCore {
     this.#afterReserve(this.#tryReserve(), bytes);
   }
 
-  #afterReserve(result: string, bytes: Uint8Array): void {
-    if (result === "full") throw fullError(this.maxsize);
+  #afterReserve(result: string | undefined, bytes: Uint8Array): void {
+    if (result === undefined) {
+      throw new FullError(
+        `Cannot put to the queue as it is full: maxsize is ${
+          Atomics.load(this.#words, MAXSIZE)
+        }`,
+      );
+    }
     if (result === "shut down") throw shutDownError("put to");
     this.enqueue(bytes);
   }
@@ -282,18 +248,6 @@ export class LocalCore implements QueueCore {
     this.#writer.write(bytes);
   }
 
-  #discard(count: number): void {
-    for (let i = 0; i < count; i++) {
-      this.#takenOne();
-      this.taskDone();
-    }
-  }
-
-  /**
-   * Before a child exits: items it could not write yet (the ring is full
-   * and nobody reads) go to the owner, which writes them later, so the
-   * child can exit and `join()` never waits on unread data.
-   */
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
     const fast = this.#readable() ? this.#ring.tryRead() : null;
     const bytes = fast ??
@@ -306,21 +260,21 @@ export class LocalCore implements QueueCore {
   }
 
   #readable(): boolean {
-    return (this.#flags() & IMMEDIATE) === 0;
+    return (Atomics.load(this.#words, FLAGS) & IMMEDIATE) === 0;
   }
 
   /** Whether a reader should stop waiting: shut down and nothing left. */
   #drained(): boolean {
-    const flags = this.#flags();
+    const flags = Atomics.load(this.#words, FLAGS);
     return (flags & SHUT_DOWN) !== 0 &&
       ((flags & IMMEDIATE) !== 0 || Atomics.load(this.#words, SIZE) <= 0);
   }
 
   #taken(bytes: Uint8Array | null): Uint8Array {
     if (bytes === null) {
-      throw this.#flags() & SHUT_DOWN && this.#drained()
+      throw this.#drained()
         ? shutDownError("get from")
-        : emptyError();
+        : new EmptyError("Cannot get from the queue as it is empty");
     }
     this.#takenOne();
     return bytes;
@@ -337,7 +291,7 @@ export class LocalCore implements QueueCore {
     if (!immediate) return;
     let dropped = this.#writer.discard();
     while (this.#ring.tryRead() !== null) dropped++;
-    this.#discard(dropped);
+    this.#forget(dropped);
   }
 
   taskDone(): void {
@@ -369,10 +323,18 @@ export class LocalCore implements QueueCore {
     }
   }
 
-  putQuietly(bytes: Uint8Array): void {
-    // The child does not wait for an answer, so an item put after shutdown
-    // has nobody to tell: it is dropped, as the shutdown intended.
-    if (this.#tryReserve() === "ok") this.enqueue(bytes);
+  /** Puts the items a child packed (see `ViaOwner`), in order. */
+  putPacked(packed: Uint8Array): void {
+    const view = new DataView(packed.buffer, packed.byteOffset);
+    for (let offset = 0; offset < packed.length;) {
+      const length = view.getUint32(offset, true);
+      // The child does not wait for an answer, so an item put after
+      // shutdown has nobody to tell: it is dropped, as the shutdown intended.
+      if (this.#tryReserve() === "ok") {
+        this.enqueue(packed.subarray(offset + 4, offset + 4 + length));
+      }
+      offset += 4 + length;
+    }
   }
 
   /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
@@ -402,56 +364,6 @@ export class LocalCore implements QueueCore {
   }
 }
 
-/**
- * Frames put in one tick, sent to the owner as one message: per-message
- * costs (encoding, a syscall, a dispatch) then fall on the batch, not on
- * each item.
- */
-class FrameBatch {
-  #frames: Uint8Array[] = [];
-  #bytes = 0;
-  #send: (packed: Uint8Array) => void;
-
-  constructor(send: (packed: Uint8Array) => void) {
-    this.#send = send;
-  }
-
-  #flush = () => this.flush();
-
-  add(frame: Uint8Array): void {
-    // Sent before anything else this process sends, so order holds.
-    holdBatch(this.#flush);
-    this.#frames.push(frame);
-    this.#bytes += 4 + frame.length;
-    if (this.#bytes >= 1024 * 1024) this.flush();
-  }
-
-  flush(): void {
-    if (this.#frames.length === 0) return;
-    const packed = new Uint8Array(this.#bytes);
-    const view = new DataView(packed.buffer);
-    let offset = 0;
-    for (const frame of this.#frames) {
-      view.setUint32(offset, frame.length, true);
-      packed.set(frame, offset + 4);
-      offset += 4 + frame.length;
-    }
-    this.#frames = [];
-    this.#bytes = 0;
-    this.#send(packed);
-  }
-}
-
-/** Splits what {@linkcode FrameBatch} packed. */
-function* unpackFrames(packed: Uint8Array): Generator<Uint8Array> {
-  const view = new DataView(packed.buffer, packed.byteOffset);
-  for (let offset = 0; offset < packed.length;) {
-    const length = view.getUint32(offset, true);
-    yield packed.subarray(offset + 4, offset + 4 + length);
-    offset += 4 + length;
-  }
-}
-
 /** The queue kind: its state, and what a holder without the memory sends. */
 export const QUEUE = {
   name: "queue",
@@ -474,7 +386,7 @@ export const QUEUE = {
     ) => core.put(bytes, timeout, signal)),
     /** Puts to an unbounded queue, batched: unanswered, applied in order. */
     putBatch: notifyOp((core: LocalCore, _, packed: Uint8Array) => {
-      for (const frame of unpackFrames(packed)) core.putQuietly(frame);
+      core.putPacked(packed);
     }),
     putNowait: blockingOp((core: LocalCore, _, bytes: Uint8Array) =>
       core.putNowait(bytes)
@@ -510,31 +422,25 @@ export type QueueShared = Shared<
 >;
 
 /**
- * A queue reached through calls to its owner: an unbounded put goes out
- * batched and unanswered (like Python's feeder), and an item taken is
- * acknowledged, so the owner can put back one a dead taker never got.
+ * A queue's put and get reached through calls to its owner: an unbounded
+ * put goes out batched and unanswered (like Python's feeder), and an item
+ * taken is acknowledged, so the owner can put back one a dead taker never
+ * got.
  */
-class ViaOwner implements QueueCore {
+export class ViaOwner {
   #shared: QueueShared;
-  #batch: FrameBatch;
+  /**
+   * Unbounded puts of this tick, sent to the owner as one message:
+   * per-message costs (encoding, a syscall, a dispatch) then fall on the
+   * batch, not on each item. Held (see `holdBatch`), so they go out before
+   * anything else this process sends, and before it exits.
+   */
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #flush = () => this.#sendBatch();
 
   constructor(shared: QueueShared) {
     this.#shared = shared;
-    this.#batch = new FrameBatch((packed) => shared.run("putBatch", [packed]));
-    // Items put in the child's last tick go out before it exits.
-    addFlusher(() => Promise.resolve(this.#batch.flush()));
-  }
-
-  get maxsize(): number {
-    return this.#shared.config.maxsize;
-  }
-
-  tryPutFast(): null {
-    return null;
-  }
-
-  tryGetFast(): undefined {
-    return undefined;
   }
 
   async put(
@@ -542,14 +448,35 @@ class ViaOwner implements QueueCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    signal?.throwIfAborted();
-    if (this.maxsize === 0) this.#batch.add(bytes);
+    if (this.#shared.config.maxsize === 0) this.#hold(bytes);
     else await this.#shared.run("put", [bytes, timeout], signal);
   }
 
   putNowait(bytes: Uint8Array): void {
-    if (this.maxsize === 0) this.#batch.add(bytes);
+    if (this.#shared.config.maxsize === 0) this.#hold(bytes);
     else this.#shared.run("putNowait", [bytes]);
+  }
+
+  #hold(frame: Uint8Array): void {
+    holdBatch(this.#flush);
+    this.#batch.push(frame);
+    this.#batchBytes += 4 + frame.length;
+    if (this.#batchBytes >= 1024 * 1024) this.#sendBatch();
+  }
+
+  #sendBatch(): void {
+    if (this.#batch.length === 0) return;
+    const packed = new Uint8Array(this.#batchBytes);
+    const view = new DataView(packed.buffer);
+    let offset = 0;
+    for (const frame of this.#batch) {
+      view.setUint32(offset, frame.length, true);
+      packed.set(frame, offset + 4);
+      offset += 4 + frame.length;
+    }
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#shared.run("putBatch", [packed]);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -566,25 +493,4 @@ class ViaOwner implements QueueCore {
     this.#shared.run("ack", [key]);
     return bytes;
   }
-
-  qsize(): number {
-    return this.#shared.run("qsize", []);
-  }
-
-  shutdown(immediate: boolean): void {
-    this.#shared.run("shutdown", [immediate]);
-  }
-
-  taskDone(): void {
-    this.#shared.run("taskDone", []);
-  }
-
-  async join(timeout: number, signal?: AbortSignal): Promise<void> {
-    await this.#shared.run("join", [timeout], signal);
-  }
-}
-
-/** The core a queue's methods use: its memory where mapped, else calls. */
-export function queueCore(shared: QueueShared): QueueCore {
-  return shared.state ?? new ViaOwner(shared);
 }

@@ -62,6 +62,11 @@ const STATE_WORDS = 48;
 const DATA_START = (RING_WORDS + STATE_WORDS) * 4;
 
 const HEADER = 4;
+/**
+ * The bytes a frame of `length` takes: whole words, so that a length word
+ * never wraps around the end of the ring.
+ */
+const frameBytes = (length: number) => HEADER + 4 * Math.ceil(length / 4);
 /** Set in a frame's length word: a marker of the frame in the area. */
 const MARKER = 0x80000000;
 const HOLDER_BITS = 0x40000;
@@ -102,14 +107,18 @@ export class TooLongError extends RangeError {
  * Copies bytes out of shared memory into a new private array
  * (`TypedArray.prototype.slice` on shared memory is ~20× slower).
  */
-export function copyOf(
-  source: Uint8Array,
-  start = 0,
-  end = source.length,
-): Uint8Array {
-  const copy = new Uint8Array(end - start);
-  copy.set(source.subarray(start, end));
+export function copyOf(source: Uint8Array, start = 0): Uint8Array {
+  const copy = new Uint8Array(source.length - start);
+  copy.set(source.subarray(start));
   return copy;
+}
+
+/** A filler (see `Ring.tryWriteWith`) that copies `payload`. */
+function copier(payload: Uint8Array) {
+  return (dest: Uint8Array, offset: number) => {
+    dest.set(payload, offset);
+    return payload.length;
+  };
 }
 
 let scratch = new Uint8Array(64 * 1024);
@@ -129,7 +138,7 @@ onDeath(() => {
   for (const ref of liveRings) {
     const ring = ref.deref();
     if (ring === undefined) liveRings.delete(ref);
-    else ring.releaseDead(isDead);
+    else ring.releaseDead();
   }
 });
 
@@ -146,6 +155,8 @@ export class Ring {
   onCommit: (() => void) | null = null;
   #words: Int32Array;
   #data: Uint8Array;
+  /** The data as words, to read and write the length word of a frame. */
+  #lengths: Uint32Array;
   /** The large-frame area: tracks the buffer's length as it grows. */
   #area: Uint8Array;
   #capacity: number;
@@ -154,12 +165,10 @@ export class Ring {
     const [buffer, area] = this.buffers = buffers;
     this.#words = new Int32Array(buffer, 0, RING_WORDS);
     this.state = new Int32Array(buffer, RING_WORDS * 4, STATE_WORDS);
-    this.#data = new Uint8Array(
-      buffer,
-      DATA_START,
-      buffer.byteLength - DATA_START,
-    );
-    this.#capacity = this.#data.length;
+    // Whole words, as frames are.
+    this.#capacity = (buffer.byteLength - DATA_START) & ~3;
+    this.#data = new Uint8Array(buffer, DATA_START, this.#capacity);
+    this.#lengths = new Uint32Array(buffer, DATA_START, this.#capacity / 4);
     this.#area = new Uint8Array(area);
     liveRings.add(new WeakRef(this));
   }
@@ -179,17 +188,7 @@ export class Ring {
 
   /** Wakes every reader, to re-check a condition of the user's (EOF, shutdown). */
   wakeReaders(): void {
-    Atomics.add(this.#words, PUT_SEQ, 1);
-    notify(this.#words, PUT_SEQ);
-  }
-
-  #wait<T>(
-    seq: number,
-    deadline: number,
-    signal: AbortSignal | undefined,
-    ready: () => T | undefined,
-  ): Promise<T | undefined> {
-    return waitFor(this.#words, seq, deadline, signal, ready);
+    wake(this.#words, PUT_SEQ);
   }
 
   // -- Locks -----------------------------------------------------------------
@@ -208,7 +207,7 @@ export class Ring {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const locked = () => this.#tryLock(index) || (this.#freeDead() ?? false);
+    const locked = () => this.#tryLock(index) || (this.releaseDead() ?? false);
     return await take(
       this.#words,
       index,
@@ -222,30 +221,24 @@ export class Ring {
 
   #unlock(index: number): void {
     Atomics.store(this.#words, index, 0);
-    if (Atomics.load(this.#words, index + 1) > 0) {
-      notify(this.#words, index);
-    }
-  }
-
-  /**
-   * What a waiter does before it sleeps again: a holder that died in an OS
-   * process whose death the processes holding this ring never hear of (a
-   * sibling of the owner's) is found by whoever waits for it.
-   */
-  #freeDead(): undefined {
-    this.releaseDead(isDead);
-    return undefined;
+    if (Atomics.load(this.#words, index + 1) > 0) notify(this.#words, index);
   }
 
   /**
    * Frees the locks and the area held by an isolate that is gone, so the
    * others do not wait forever. Its half-written frame was never committed.
+   * Run on each death this isolate hears of, and by a waiter before it
+   * sleeps again: a holder that died in an OS process whose death the
+   * processes holding this ring never hear of (a sibling of the owner's) is
+   * found by whoever waits for it.
+   *
+   * @returns `undefined`, to chain after a failed attempt.
    */
-  releaseDead(dead: (code: number) => boolean): void {
+  releaseDead(): undefined {
     for (const index of [WRITE_LOCK, READ_LOCK]) {
       const holder = Atomics.load(this.#words, index);
       if (
-        holder !== 0 && dead(holder) &&
+        holder !== 0 && isDead(holder) &&
         Atomics.compareExchange(this.#words, index, holder, 0) === holder
       ) {
         notify(this.#words, index);
@@ -254,7 +247,7 @@ export class Ring {
     const area = Atomics.load(this.#words, AREA);
     const holder = holderOf(area);
     // Holders below IN_RING are party codes; IN_RING and above are not.
-    if (holder !== 0 && holder < IN_RING && dead(holder)) {
+    if (holder !== 0 && holder < IN_RING && isDead(holder)) {
       this.#setArea(area, generationOf(area), 0);
     }
   }
@@ -273,41 +266,17 @@ export class Ring {
     return true;
   }
 
-  /** Takes the free area for a new frame; its generation, else -1. */
-  #tryTakeArea(): number {
+  /** Takes the free area for a new frame; its generation, else `undefined`. */
+  #tryTakeArea(): number | undefined {
     const area = Atomics.load(this.#words, AREA);
-    if (holderOf(area) !== 0) return -1;
+    if (holderOf(area) !== 0) return this.releaseDead();
     const generation = (generationOf(area) + 1) % GENERATIONS;
     beginEffect();
     try {
-      return this.#setArea(area, generation, selfCode()) ? generation : -1;
+      if (this.#setArea(area, generation, selfCode())) return generation;
     } finally {
       endEffect();
     }
-  }
-
-  async #takeArea(signal: AbortSignal | undefined): Promise<number> {
-    const taken = () => {
-      const generation = this.#tryTakeArea();
-      return generation < 0 ? this.#freeDead() : generation;
-    };
-    return (await this.#wait(AREA, Infinity, signal, taken))!;
-  }
-
-  #fillArea(payload: Uint8Array): void {
-    if (this.#area.length < payload.length) {
-      this.buffers[1].grow(payload.length);
-    }
-    this.#area.set(payload);
-    Atomics.store(this.#words, AREA_LENGTH, payload.length | 0);
-  }
-
-  /** Commits the marker of the area's frame; the area passes to the ring. */
-  #commitMarker(generation: number): void {
-    const tail = Atomics.load(this.#words, TAIL);
-    this.#commitFrame(tail, 0, (MARKER | generation) >>> 0);
-    const token = selfCode();
-    this.#setArea(areaWord(generation, token), generation, IN_RING);
   }
 
   /** Whether the area still holds the frame of `generation`, now held by this reader. */
@@ -336,39 +305,25 @@ export class Ring {
     return this.#capacity - this.#used();
   }
 
-  #isLarge(payload: Uint8Array): boolean {
-    return HEADER + payload.length > this.#capacity;
-  }
-
   /** Writes a frame now if nobody else is writing and it fits; else `false`. */
   tryWrite(payload: Uint8Array): boolean {
-    return this.#tryWriteNow(
-      HEADER + payload.length,
-      () => this.#copyFrame(payload),
-    );
+    return this.tryWriteWith(payload.length, copier(payload));
   }
 
   /**
-   * Writes a frame of at most `maxBytes`, less than the ring holds, now, if
-   * nobody else is writing and it fits: `fill(dest, offset)` writes the
-   * payload in place (no copy when the room is contiguous) and returns its
-   * length.
+   * Writes a frame of at most `maxBytes` now, if nobody else is writing and
+   * it fits: `fill(dest, offset)` writes the payload in place (no copy when
+   * the room is contiguous) and returns its length.
    */
   tryWriteWith(
     maxBytes: number,
     fill: (dest: Uint8Array, offset: number) => number,
   ): boolean {
-    return this.#tryWriteNow(
-      HEADER + maxBytes,
-      () => this.#writeWith(maxBytes, fill),
-    );
-  }
-
-  #tryWriteNow(room: number, write: () => void): boolean {
+    const room = frameBytes(maxBytes);
     if (room > this.#free() || !this.#tryLock(WRITE_LOCK)) return false;
     try {
       if (room > this.#free()) return false;
-      write();
+      this.#writeWith(maxBytes, fill);
       return true;
     } finally {
       this.#unlock(WRITE_LOCK);
@@ -380,23 +335,28 @@ export class Ring {
    * `signal` stops the wait; the frame is then not written at all.
    */
   async write(payload: Uint8Array, signal?: AbortSignal): Promise<void> {
-    if (!this.#isLarge(payload)) {
-      const room = HEADER + payload.length;
-      const write = () => this.#copyFrame(payload);
-      return await this.#underWriteLock(room, signal, write);
+    const length = payload.length;
+    if (HEADER + length <= this.#capacity) {
+      const write = () => this.#writeWith(length, copier(payload));
+      return await this.#underWriteLock(frameBytes(length), signal, write);
     }
-    const generation = await this.#takeArea(signal);
-    const token = selfCode();
+    const taken = () => this.#tryTakeArea();
+    const generation =
+      (await waitFor(this.#words, AREA, Infinity, signal, taken))!;
+    const held = areaWord(generation, selfCode());
     try {
-      this.#fillArea(payload);
-      await this.#underWriteLock(
-        HEADER,
-        signal,
-        () => this.#commitMarker(generation),
-      );
+      if (this.#area.length < length) this.buffers[1].grow(length);
+      this.#area.set(payload);
+      Atomics.store(this.#words, AREA_LENGTH, length | 0);
+      await this.#underWriteLock(HEADER, signal, () => {
+        const marker = (MARKER | generation) >>> 0;
+        this.#commitFrame(Atomics.load(this.#words, TAIL), 0, marker);
+        // The area passes to the ring with its marker.
+        this.#setArea(held, generation, IN_RING);
+      });
     } finally {
       // Unless the marker went in, the area is free again.
-      this.#setArea(areaWord(generation, token), generation, 0);
+      this.#setArea(held, generation, 0);
     }
   }
 
@@ -408,26 +368,11 @@ export class Ring {
     await this.#lock(WRITE_LOCK, Infinity, signal);
     try {
       const fits = () => this.#free() >= room || undefined;
-      await this.#wait(GET_SEQ, Infinity, signal, fits);
+      await waitFor(this.#words, GET_SEQ, Infinity, signal, fits);
       commit();
     } finally {
       this.#unlock(WRITE_LOCK);
     }
-  }
-
-  #copyAt(bytes: Uint8Array, at: number): void {
-    const first = Math.min(bytes.length, this.#capacity - at);
-    this.#data.set(bytes.subarray(0, first), at);
-    if (first < bytes.length) this.#data.set(bytes.subarray(first), 0);
-  }
-
-  #writeLength(at: number, length: number): void {
-    const data = this.#data;
-    const capacity = this.#capacity;
-    data[at] = length & 0xff;
-    data[(at + 1) % capacity] = (length >>> 8) & 0xff;
-    data[(at + 2) % capacity] = (length >>> 16) & 0xff;
-    data[(at + 3) % capacity] = length >>> 24;
   }
 
   #writeWith(
@@ -436,29 +381,23 @@ export class Ring {
   ): void {
     const tail = Atomics.load(this.#words, TAIL);
     const start = this.#offset(tail) + HEADER;
-    let length: number;
     if (start + maxBytes <= this.#capacity) {
-      length = fill(this.#data, start);
-    } else {
-      const scratch = scratchOf(maxBytes);
-      length = fill(scratch, 0);
-      this.#copyAt(scratch.subarray(0, length), start % this.#capacity);
+      return this.#commitFrame(tail, fill(this.#data, start));
     }
+    const scratch = scratchOf(maxBytes);
+    const length = fill(scratch, 0);
+    const first = Math.min(length, this.#capacity - start);
+    this.#data.set(scratch.subarray(0, first), start);
+    this.#data.set(scratch.subarray(first, length), 0);
     this.#commitFrame(tail, length);
-  }
-
-  #copyFrame(payload: Uint8Array): void {
-    const tail = Atomics.load(this.#words, TAIL);
-    this.#copyAt(payload, (this.#offset(tail) + HEADER) % this.#capacity);
-    this.#commitFrame(tail, payload.length);
   }
 
   /** Commits the frame whose payload is written after `tail`. */
   #commitFrame(tail: number, length: number, word = length): void {
     beginEffect();
     try {
-      this.#writeLength(this.#offset(tail), word);
-      const next = (tail + HEADER + length) % (2 * this.#capacity);
+      this.#lengths[this.#offset(tail) / 4] = word;
+      const next = (tail + frameBytes(length)) % (2 * this.#capacity);
       Atomics.store(this.#words, TAIL, next);
       this.onCommit?.();
       wake(this.#words, PUT_SEQ);
@@ -542,7 +481,8 @@ export class Ring {
     stop: () => boolean,
   ): Promise<boolean> {
     const ready = () => this.hasFrame() || stop() || undefined;
-    return await this.#wait(PUT_SEQ, deadline, signal, ready) ?? false;
+    return await waitFor(this.#words, PUT_SEQ, deadline, signal, ready) ??
+      false;
   }
 
   /** Reads the frame at the head, the reader lock held; skips lost markers. */
@@ -551,9 +491,11 @@ export class Ring {
     maxLength: number,
   ): T | undefined {
     while (this.hasFrame()) {
-      const head = Atomics.load(this.#words, HEAD);
-      const word = this.#readLength(this.#offset(head));
-      if ((word & MARKER) === 0) return this.#readSmall(word, read, maxLength);
+      const at = this.#offset(Atomics.load(this.#words, HEAD));
+      const word = this.#lengths[at / 4]!;
+      if ((word & MARKER) === 0) {
+        return this.#readSmall(at + HEADER, word, read, maxLength);
+      }
       const generation = word & (GENERATIONS - 1);
       if (this.#claimArea(generation)) {
         return this.#readLarge(generation, read, maxLength);
@@ -564,31 +506,26 @@ export class Ring {
     return undefined;
   }
 
+  /** Reads the small frame of `length` whose payload is at `start`. */
   #readSmall<T>(
+    start: number,
     length: number,
     read: (view: Uint8Array) => T,
     maxLength: number,
   ): T {
     checkLength(length, maxLength);
-    const head = this.#offset(Atomics.load(this.#words, HEAD));
-    const start = (head + HEADER) % this.#capacity;
-    let view: Uint8Array;
-    if (start + length <= this.#capacity) {
-      view = this.#data.subarray(start, start + length);
-    } else {
-      // Join the two parts; into a new array when a copy is what is asked.
-      view = read === copyOf
-        ? new Uint8Array(length)
-        : scratchOf(length).subarray(0, length);
-      const first = this.#capacity - start;
-      view.set(this.#data.subarray(start));
-      view.set(this.#data.subarray(0, length - first), first);
-      if (read === copyOf) read = (joined) => joined as T;
+    let view = this.#data.subarray(start, start + length);
+    if (view.length < length) {
+      // The frame wraps: join its two parts.
+      const joined = scratchOf(length).subarray(0, length);
+      joined.set(view);
+      joined.set(this.#data.subarray(0, length - view.length), view.length);
+      view = joined;
     }
     try {
       return read(view);
     } finally {
-      this.#commitRead(HEADER + length);
+      this.#commitRead(frameBytes(length));
     }
   }
 
@@ -602,11 +539,9 @@ export class Ring {
     // Grown by a writer in another OS process: a buffer's length is each
     // process's own.
     grownTo(this.buffers[1], length);
-    try {
-      checkLength(length, maxLength);
-    } catch (error) {
+    if (length > maxLength) {
       this.#setArea(held, generation, IN_RING);
-      throw error;
+      throw new TooLongError(length, maxLength);
     }
     try {
       return read(this.#area.subarray(0, length));
@@ -616,14 +551,6 @@ export class Ring {
       this.#setArea(held, generation, 0);
       this.#commitRead(HEADER);
     }
-  }
-
-  #readLength(at: number): number {
-    const data = this.#data;
-    const capacity = this.#capacity;
-    return (data[at]! | data[(at + 1) % capacity]! << 8 |
-      data[(at + 2) % capacity]! << 16 | data[(at + 3) % capacity]! << 24) >>>
-      0;
   }
 
   #commitRead(bytes: number): void {
@@ -638,6 +565,7 @@ export class Ring {
   }
 }
 
-function checkLength(length: number, maxLength: number): void {
+/** @throws {TooLongError} When `length` is over `maxLength`. */
+export function checkLength(length: number, maxLength: number): void {
   if (length > maxLength) throw new TooLongError(length, maxLength);
 }

@@ -34,12 +34,11 @@
 import { BYTES, decodeFrameFully, encodeFrame, rawBytes } from "./_frame.ts";
 import {
   type EndCore,
-  endCore,
   type EndShared,
   newPipe,
   PIPE_END,
+  ViaOwner,
 } from "./_pipe_core.ts";
-import { rebuild } from "./_reduce.ts";
 import { adopted, handOver, Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
 import { TooLongError } from "./_ring.ts";
@@ -104,7 +103,7 @@ export class Connection<T> implements AsyncIterable<T> {
       );
     }
     this.#shared = end.shared;
-    this.#end = endCore(end.shared);
+    this.#end = end.shared.state ?? new ViaOwner(end.shared);
     this.#lease = end.lease;
   }
 
@@ -156,8 +155,8 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   send(value: T): void {
     this.#check("send");
-    if (!this.#end.trySendFast(value)) {
-      this.#end.send(encodeFrame(value, "value"));
+    if (!this.#shared.state?.trySendFast(value)) {
+      this.#shared.run("send", [encodeFrame(value, "value")]);
     }
   }
 
@@ -179,29 +178,16 @@ export class Connection<T> implements AsyncIterable<T> {
    * ```
    */
   recv(options: RecvOptions = {}): Promise<T> {
-    const { timeout, signal } = options;
-    if (
-      !this.#closed && this.readable && signal?.aborted !== true &&
-      (timeout === undefined || timeout >= 0)
-    ) {
-      const taken = this.#end.tryRecvFast();
-      if (taken !== undefined) {
-        return (taken.reduced
-          ? rebuild(taken.value)
-          : Promise.resolve(taken.value)) as Promise<T>;
-      }
+    const { timeout = Infinity, signal } = options;
+    try {
+      this.#checkWait(timeout, signal);
+      const taken = this.#shared.state?.tryRecvFast();
+      if (taken !== undefined) return taken as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#receive(Infinity, options).then(decodeFrameFully) as Promise<
-      T
-    >;
-  }
-
-  async #receive(
-    maxLength: number,
-    { timeout = Infinity, signal }: RecvOptions,
-  ): Promise<Uint8Array> {
-    this.#checkWait(timeout, signal);
-    return await this.#end.recv(maxLength, timeout, signal);
+    const frame = this.#end.recv(Infinity, timeout, signal);
+    return frame.then(decodeFrameFully) as Promise<T>;
   }
 
   #checkWait(timeout: number, signal: AbortSignal | undefined): void {
@@ -283,7 +269,7 @@ export class Connection<T> implements AsyncIterable<T> {
     const frame = new Uint8Array(1 + length);
     frame[0] = BYTES;
     frame.set(bytes.subarray(offset, offset + length), 1);
-    this.#end.send(frame);
+    this.#shared.run("send", [frame]);
   }
 
   /**
@@ -315,17 +301,15 @@ export class Connection<T> implements AsyncIterable<T> {
         `Cannot receive with maxlength ${maxlength}: it must be 0 or more`,
       );
     }
+    const { timeout = Infinity, signal } = options;
+    this.#checkWait(timeout, signal);
     try {
       // A frame is the message after a flag byte.
-      const frame = await this.#receive(maxlength + 1, options);
+      const frame = await this.#end.recv(maxlength + 1, timeout, signal);
       return frame.subarray(1);
     } catch (error) {
       if (!(error instanceof TooLongError)) throw error;
-      throw new RangeError(
-        `Cannot receive the message as it is ${
-          error.length - 1
-        } bytes, longer than maxlength ${maxlength}: it stays unread`,
-      );
+      throw new TooLongError(error.length - 1, maxlength);
     }
   }
 

@@ -34,12 +34,16 @@ import {
   LocalCore,
   QUEUE,
   type QueueCore,
-  queueCore,
   type QueueShared,
-  type TakenItem,
+  ViaOwner,
 } from "./_queue_core.ts";
-import { rebuild, rebuildSync } from "./_reduce.ts";
-import { decodeFrameFully, decodeFrameSync, encodeFrame } from "./_frame.ts";
+import { rebuildSync } from "./_reduce.ts";
+import {
+  decodeFrame,
+  decodeFrameFully,
+  decodeFrameSync,
+  encodeFrame,
+} from "./_frame.ts";
 import { adopted, adopter, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
@@ -78,29 +82,12 @@ export interface ShutdownOptions {
   immediate?: boolean;
 }
 
-// Read a queue's core and shared object from outside the class, for
-// subclasses and reduction.
-let coreOf: (queue: Queue<unknown>) => QueueCore;
+// Reads a queue's shared object from outside the class, for subclasses and
+// reduction.
 let sharedOf: (queue: Queue<unknown>) => QueueShared;
-
-function settle(taken: TakenItem): Promise<unknown> {
-  return taken.reduced ? rebuild(taken.value) : Promise.resolve(taken.value);
-}
 
 // The queue keeps `maxsize` in a 32-bit word of shared memory.
 const MAX_MAXSIZE = 2 ** 31 - 1;
-
-function validateMaxsize(maxsize: unknown): number {
-  if (
-    typeof maxsize !== "number" || !Number.isInteger(maxsize) ||
-    maxsize > MAX_MAXSIZE
-  ) {
-    throw new RangeError(
-      `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to ${MAX_MAXSIZE} (0 or less for no limit)`,
-    );
-  }
-  return maxsize;
-}
 
 /**
  * A FIFO queue shared between processes (Python's
@@ -138,16 +125,21 @@ export class Queue<T> implements AsyncIterable<T> {
     let shared = adopted<QueueShared>();
     if (shared === null) {
       const { maxsize = 0 } = options;
-      const bound = Math.max(0, validateMaxsize(maxsize));
+      if (!Number.isInteger(maxsize) || maxsize > MAX_MAXSIZE) {
+        throw new RangeError(
+          `Cannot create a queue with maxsize ${maxsize}: it must be an integer up to ${MAX_MAXSIZE} (0 or less for no limit)`,
+        );
+      }
+      const bound = Math.max(0, maxsize);
       shared = new Shared(QUEUE, { maxsize: bound }, LocalCore.memory(bound));
     }
     this.#shared = shared;
-    this.#core = queueCore(shared);
+    this.#core = shared.state ?? new ViaOwner(shared);
   }
 
   /** The most items the queue holds; 0 for no limit. */
   get maxsize(): number {
-    return this.#core.maxsize;
+    return this.#shared.config.maxsize;
   }
 
   /**
@@ -176,7 +168,7 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const done = this.#closed ? null : this.#core.tryPutFast(item);
+      const done = this.#closed ? null : this.#shared.state?.tryPutFast(item);
       return done ?? this.#core.put(this.#encode(item), timeout, signal);
     } catch (error) {
       return Promise.reject(error);
@@ -205,7 +197,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   putNowait(item: T): void {
-    if (this.#closed || this.#core.tryPutFast(item) === null) {
+    if (this.#closed || !this.#shared.state?.tryPutFast(item)) {
       this.#core.putNowait(this.#encode(item));
     }
   }
@@ -244,16 +236,13 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const taken = this.#core.tryGetFast();
-      if (taken !== undefined) return settle(taken) as Promise<T>;
+      const taken = this.#shared.state?.tryGetFast(decodeFrameFully);
+      if (taken !== undefined) return taken as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#getSlowly(timeout, signal);
-  }
-
-  async #getSlowly(timeout: number, signal?: AbortSignal): Promise<T> {
-    return await decodeFrameFully(await this.#core.get(timeout, signal)) as T;
+    const bytes = this.#core.get(timeout, signal);
+    return bytes.then(decodeFrameFully) as Promise<T>;
   }
 
   /**
@@ -273,7 +262,8 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   getNowait(): T {
-    const taken = this.#core.tryGetFast();
+    // Not decodeFrameSync: an item may be `undefined`.
+    const taken = this.#shared.state?.tryGetFast(decodeFrame);
     if (taken === undefined) {
       return decodeFrameSync(this.#core.getNowait()) as T;
     }
@@ -295,7 +285,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   qsize(): number {
-    return this.#core.qsize();
+    return this.#shared.run("qsize", []);
   }
 
   /**
@@ -369,7 +359,7 @@ export class Queue<T> implements AsyncIterable<T> {
    */
   shutdown(options: ShutdownOptions = {}): void {
     const { immediate = false } = options;
-    this.#core.shutdown(immediate);
+    this.#shared.run("shutdown", [immediate]);
   }
 
   /**
@@ -400,7 +390,6 @@ export class Queue<T> implements AsyncIterable<T> {
   }
 
   static {
-    coreOf = (queue) => queue.#core;
     sharedOf = (queue) => queue.#shared;
   }
 }
@@ -440,7 +429,7 @@ export class JoinableQueue<T> extends Queue<T> {
    * ```
    */
   taskDone(): void {
-    coreOf(this).taskDone();
+    sharedOf(this).run("taskDone", []);
   }
 
   /**
@@ -461,7 +450,7 @@ export class JoinableQueue<T> extends Queue<T> {
     const { timeout = Infinity, signal } = options;
     validateTimeout(timeout);
     signal?.throwIfAborted();
-    await coreOf(this).join(timeout, signal);
+    await sharedOf(this).run("join", [timeout], signal);
   }
 }
 
