@@ -1,7 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The feeder: what a process has put or sent and the ring had no room for
 // yet, written in order as room appears.
-import type { InPlaceFrame } from "./_frame.ts";
+import type { Encoding } from "./_codec.ts";
 import { MAX_FRAME, type Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
 import { settleWithin } from "./_util.ts";
@@ -79,7 +79,7 @@ export class RingWriter {
    *
    * @returns Whether it was written now.
    */
-  writeWith({ maxBytes, fill }: InPlaceFrame): boolean {
+  writeWith({ maxBytes, fill }: Encoding): boolean {
     if (this.idle && this.#ring.tryWriteWith(maxBytes, fill)) return true;
     if (this.#arena.length - this.#arenaUsed < maxBytes) {
       this.#arena = new Uint8Array(Math.max(ARENA_BYTES, maxBytes));
