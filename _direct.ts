@@ -301,13 +301,29 @@ export class DirectServer {
   root: unknown = null;
 
   /**
+   * How a peer's token maps to its link, for a server of this process's
+   * subprocess children; `null` for a server of this isolate's objects.
+   */
+  #children: ((token: string) => ChildLink | undefined) | null;
+
+  /**
    * Starts listening.
    *
    * @param options Where, and the key for TCP.
    * @param limit The largest frame a peer may send.
+   * @param children For a server of this process's subprocess children
+   * rather than of its objects: the link of the child with a token, for
+   * the children spawned, which are known before they connect. Any other
+   * peer is refused; a child's exit is reported by the OS, not by its
+   * connections closing; and descriptors do not carry the address.
    */
-  constructor(options: ListenOptions, limit = DEFAULT_FRAME_LIMIT) {
-    if (ownAddress !== null) {
+  constructor(
+    options: ListenOptions,
+    limit = DEFAULT_FRAME_LIMIT,
+    children?: (token: string) => ChildLink | undefined,
+  ) {
+    this.#children = children ?? null;
+    if (ownAddress !== null && children === undefined) {
       throw new Error(
         `Cannot serve twice from one isolate: it serves at ${
           describeAddress(ownAddress)
@@ -315,7 +331,7 @@ export class DirectServer {
       );
     }
     if (options.transport === "unix") {
-      const path = socketPath("mp-srv");
+      const path = socketPath(children === undefined ? "mp-srv" : "mp");
       this.#listener = Deno.listen({ transport: "unix", path });
       // Only this user's processes may connect to a local server.
       Deno.chmodSync(path, 0o600);
@@ -323,8 +339,13 @@ export class DirectServer {
       const tree = treeName();
       if (tree !== null) this.address.tree = tree;
       // A server whose manager was never shut down ends with its parent
-      // (see `subprocessChild`): its socket file goes with it.
-      globalThis.addEventListener("unload", () => this.close(), { once: true });
+      // (see `subprocessChild`): its socket file goes with it. A server of
+      // children goes with its last child.
+      if (children === undefined) {
+        globalThis.addEventListener("unload", () => this.close(), {
+          once: true,
+        });
+      }
     } else {
       const listener = Deno.listen({
         hostname: options.hostname,
@@ -339,8 +360,13 @@ export class DirectServer {
         limit,
       };
     }
-    ownAddress = this.address;
+    if (children === undefined) ownAddress = this.address;
     this.#accept();
+  }
+
+  /** Whether waiting for peers keeps this program running. */
+  hold(held: boolean): void {
+    held ? this.#listener.ref() : this.#listener.unref();
   }
 
   #accept(): void {
@@ -370,12 +396,20 @@ export class DirectServer {
     ) {
       throw new Error("Cannot accept a peer whose greeting is malformed");
     }
+    const child = this.#children?.(hello.token);
+    if (this.#children !== null && child === undefined) {
+      throw new Error("Cannot accept a peer that is no child of this process");
+    }
     await writeSmall(
       conn,
       new TextEncoder().encode(JSON.stringify({ root: this.root })),
     );
     if (hello.role === PROBE) {
       conn.close();
+      return;
+    }
+    if (child !== undefined) {
+      child.onConnect(hello.role, conn);
       return;
     }
     let peer = this.#peers.get(hello.token);
@@ -418,7 +452,7 @@ export class DirectServer {
         // Already gone.
       }
     }
-    ownAddress = null;
+    if (ownAddress === this.address) ownAddress = null;
   }
 }
 
@@ -447,14 +481,36 @@ export function closeDirectLink(address: DirectAddress, reason: Error): void {
   links.get(keyOf(address))?.fail(reason);
 }
 
+/** How a link to a subprocess child's parent differs. */
+export interface DirectLinkOptions {
+  /**
+   * The token the owner knows this process by.
+   *
+   * @default {crypto.randomUUID()}
+   */
+  token?: string;
+  /**
+   * Whether the owner is this process's parent. The parent learns of the
+   * exit only once it has applied all this process sent, so the exit waits
+   * for no acknowledgement; and without shared memory blocking calls are
+   * the common ones (`lock.release()`, `qsize()`), so the helper worker is
+   * never stopped.
+   *
+   * @default {false}
+   */
+  parent?: boolean;
+}
+
 /**
  * One process's ordered link to an owner with an address: a main
- * connection, and a helper worker with a second one for blocking calls, as
- * a subprocess child has to its parent.
+ * connection, and a helper worker with a second one for blocking calls.
  */
 export class DirectLink implements ParentLink {
   #address: DirectAddress;
-  #token = crypto.randomUUID();
+  #token: string;
+  #parent: boolean;
+  /** What calls fail with once the owner is gone. */
+  #gone: string;
   #connection: Promise<Deno.Conn> | null = null;
   #conn: Deno.Conn | null = null;
   #writer: FrameWriter | RingOutbox;
@@ -471,8 +527,16 @@ export class DirectLink implements ParentLink {
   #owner = 0;
   #unapplied = false;
 
-  constructor(address: DirectAddress) {
+  constructor(address: DirectAddress, options: DirectLinkOptions = {}) {
+    const { token = crypto.randomUUID(), parent = false } = options;
     this.#address = address;
+    this.#token = token;
+    this.#parent = parent;
+    this.#gone = parent
+      ? "The parent process is gone"
+      : `The server at ${
+        describeAddress(address)
+      } is gone: it has shut down or died`;
     // On one CPU a ring's waker and waiter take turns through the kernel's
     // futex and two threads each way; the socket's round trip costs less.
     const rings = address.tree !== undefined && address.tree === treeName() &&
@@ -485,7 +549,7 @@ export class DirectLink implements ParentLink {
       });
     // A child's last operations, unawaited, still reach the server before
     // it exits (the feeder-thread rule of queues).
-    addFlusher(() => this.#applied().catch(() => {}));
+    if (!parent) addFlusher(() => this.#applied().catch(() => {}));
   }
 
   #connect(): Promise<Deno.Conn> {
@@ -501,15 +565,7 @@ export class DirectLink implements ParentLink {
         if (this.#pending === 0) conn.unref();
         readFrames(conn, (payload) => this.#receive(payload))
           .catch(() => {})
-          .finally(() =>
-            this.fail(
-              new ProcessError(
-                `The server at ${
-                  describeAddress(this.#address)
-                } is gone: it has shut down or died`,
-              ),
-            )
-          );
+          .finally(() => this.fail(new ProcessError(this.#gone)));
         return conn;
       },
       (error) => {
@@ -616,7 +672,7 @@ export class DirectLink implements ParentLink {
     try {
       return waitAnswer(slot, (fetch) => this.#post(fetch));
     } finally {
-      this.#retireHelper();
+      if (!this.#parent) this.#retireHelper();
     }
   }
 
@@ -650,6 +706,7 @@ export class DirectLink implements ParentLink {
         direct: this.#address,
         token: this.#token,
         rings: this.#rings?.ref,
+        gone: this.#gone,
       });
     }
     this.#helper.postMessage(message);
