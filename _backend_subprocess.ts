@@ -44,6 +44,7 @@ import {
   writeAll,
 } from "./_wire.ts";
 import { shareWithChild } from "./_isolates.ts";
+import { closeQuietly, removeSocket } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
 
@@ -252,14 +253,6 @@ export class ChildLink {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
-
 /** The server calls arrive on; open only while subprocess children live. */
 class CallServer {
   #children = new Map<string, ChildLink>();
@@ -365,16 +358,6 @@ export const spawnSubprocess: Spawn = (init, options) => {
 
 // Captured before the child entry wraps `Deno.exit`.
 const realExit = Deno.exit;
-
-/** Removes the socket file at `path`, unless it is gone already. */
-function removeSocket(path: string | undefined): void {
-  if (path === undefined) return;
-  try {
-    Deno.removeSync(path);
-  } catch {
-    // Gone: a child was first, or the parent had removed it.
-  }
-}
 
 /** The subprocess start method's half inside the child. */
 export const subprocessChild: ChildSide = {

@@ -5,12 +5,14 @@
 // An isolate that serves (a manager's server) listens on a unix socket, or
 // on TCP for other hosts, and every object it owns carries that address in
 // its descriptor (`_shared.ts`). A process holding such an object opens one
-// connection per address (and a second for blocking calls, as a subprocess
-// child does to its parent) and sends the object's operations there: the
-// owner serves each peer exactly as it serves a subprocess child, with the
-// same ordered link, framing and codec (`_backend_subprocess.ts`). When a
-// peer's connections close, the peer is dead to the owner, and what it held
-// is freed by the layer's one rule for dead parties.
+// connection per address (and a second for blocking calls) and sends the
+// object's operations there: the owner serves each peer with the ordered
+// link of `_backend_subprocess.ts`. When a peer's connections close, the
+// peer is dead to the owner, and what it held is freed by the layer's one
+// rule for dead parties.
+//
+// A subprocess child reaches its parent by the same link: the parent serves
+// its children at an address of their own, which only they may use.
 //
 // A peer of the same process tree that shares memory with the owner sends
 // its operations over a pair of rings instead (`_ring_link.ts`): the socket
@@ -20,7 +22,7 @@
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
 // refused at the sender and, should one come anyway, end the connection.
-import { holdWorker, socketPath } from "./_util.ts";
+import { closeQuietly, holdWorker, removeSocket, socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited, treeName } from "./_isolates.ts";
@@ -214,11 +216,7 @@ export async function probeDirect(address: DirectAddress): Promise<unknown> {
     PROBE,
     crypto.randomUUID(),
   );
-  try {
-    conn.close();
-  } catch {
-    // Closed by the server.
-  }
+  closeQuietly(conn);
   return root;
 }
 
@@ -257,11 +255,7 @@ async function handshakeWith(
     ) as { root: unknown };
     return { conn, root: accepted.root };
   } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the peer.
-    }
+    closeQuietly(conn);
     if (error instanceof AuthenticationError) throw error;
     throw new ProcessError(
       `Cannot reach the server at ${
@@ -371,13 +365,7 @@ export class DirectServer {
 
   #accept(): void {
     acceptEach(this.#listener, (conn) => {
-      this.#greet(conn).catch(() => {
-        try {
-          conn.close();
-        } catch {
-          // Closed by the peer.
-        }
-      });
+      this.#greet(conn).catch(() => closeQuietly(conn));
     });
   }
 
@@ -445,13 +433,7 @@ export class DirectServer {
     this.#closed = true;
     this.#listener.close();
     for (const peer of this.#peers.values()) peer.abort();
-    if (this.address.transport === "unix") {
-      try {
-        Deno.removeSync(this.address.path!);
-      } catch {
-        // Already gone.
-      }
-    }
+    removeSocket(this.address.path);
     if (ownAddress === this.address) ownAddress = null;
   }
 }
@@ -603,13 +585,7 @@ export class DirectLink implements ParentLink {
     failInflight(this.#error, this);
     if (this.#writer instanceof RingOutbox) this.#writer.close();
     this.#rings?.pair.down.wakeReaders();
-    if (this.#conn !== null) {
-      try {
-        this.#conn.close();
-      } catch {
-        // Closed by the peer.
-      }
-    }
+    if (this.#conn !== null) closeQuietly(this.#conn);
     this.#helper?.terminate();
     this.#helper = null;
   }

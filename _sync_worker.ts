@@ -49,7 +49,7 @@ const scope = globalThis as unknown as {
 const slots = new Map<number, SharedArrayBuffer>();
 const kept = new KeptAnswers();
 let connection: Promise<Deno.Conn> | null = null;
-let parentGone = false;
+let ownerGone = false;
 let goneMessage = "";
 
 async function connect(init: InitMessage): Promise<Deno.Conn> {
@@ -77,7 +77,7 @@ function answer(c: number, bytes: Uint8Array): void {
   if (slot !== undefined) writeSlot(slot, bytes, kept.keep);
 }
 
-/** Wakes the caller of `c`, whose parent is gone, with an error. */
+/** Wakes the caller of `c`, whose owner is gone, with an error. */
 function fail(c: number): void {
   const error = toWireError(new ProcessError(goneMessage));
   answer(
@@ -86,9 +86,9 @@ function fail(c: number): void {
   );
 }
 
-/** The parent is gone: every call waiting, and every later one, fails. */
+/** The owner is gone: every call waiting, and every later one, fails. */
 function failAll(): void {
-  parentGone = true;
+  ownerGone = true;
   for (const c of [...slots.keys()]) fail(c);
 }
 
@@ -105,7 +105,7 @@ scope.onmessage = ({ data: message }) => {
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
-    if (parentGone) return fail(m.c);
+    if (ownerGone) return fail(m.c);
     try {
       writer.send(encode({ w, r, m } satisfies BlockingFrame));
     } catch {
