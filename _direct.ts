@@ -641,7 +641,9 @@ export class DirectLink implements ParentLink {
   }
 
   callSync(message: Parameters<ParentLink["callSync"]>[0]) {
-    this.#check(encode(message));
+    if (this.#error !== null) throw this.#error;
+    // Only an owner with a limit (a parent has none) needs the size now.
+    if (this.#address.limit < Infinity) this.#check(encode(message));
     const { written, frames } = this.#writer.unconfirmed();
     const slot = newSlot();
     this.#post({ t: "call", w: written, r: frames, m: message, s: slot });
