@@ -8,15 +8,15 @@
 // frame the main connection may not have written yet; the parent applies
 // frames by their place on the main connection, each once, whichever
 // connection brings it first, so nothing is overtaken or applied twice.
+// The child's end is a `DirectLink` and the parent's listener a
+// `DirectServer` of its children (`_direct.ts`): the link any process has to
+// a manager's server; `ChildLink` below is the parent's end of both.
 //
 // The child's stdout and stderr are the parent's, as in Python. Its stdin
 // carries the init frame and then stays open: end of stdin means the parent
 // died, and the child exits (Deno has no PDEATHSIG). Calls from the child
 // travel over a unix socket that the parent listens on while it has
 // subprocess children; a child connects only when it first needs its parent.
-// The child's end is a `DirectLink` and the parent's listener a
-// `DirectServer` of its children (`_direct.ts`): the link any process has to
-// a manager's server, each end the same.
 // The parent removes the socket file once its last subprocess child is gone;
 // if the parent is killed first, its children remove it as they exit.
 import {
