@@ -8,6 +8,9 @@
 // frame the main connection may not have written yet; the parent applies
 // frames by their place on the main connection, each once, whichever
 // connection brings it first, so nothing is overtaken or applied twice.
+// The child's end is a `DirectLink` and the parent's listener a
+// `DirectServer` of its children (`_direct.ts`): the link any process has to
+// a manager's server; `ChildLink` below is the parent's end of both.
 //
 // The child's stdout and stderr are the parent's, as in Python. Its stdin
 // carries the init frame and then stays open: end of stdin means the parent
@@ -16,7 +19,6 @@
 // subprocess children; a child connects only when it first needs its parent.
 // The parent removes the socket file once its last subprocess child is gone;
 // if the parent is killed first, its children remove it as they exit.
-import { socketPath } from "./_util.ts";
 import {
   allowed,
   type ChildSide,
@@ -25,34 +27,26 @@ import {
   type Spawn,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
+import { DirectLink, DirectServer } from "./_direct.ts";
 import { readEach, RingOutbox, type RingPair } from "./_ring_link.ts";
 import {
   CallRouter,
-  failInflight,
-  newSlot,
-  type ParentLink,
-  receiveReturn,
   type Reply,
   type ReturnMessage,
   type UpMessage,
-  waitAnswer,
 } from "./_runtime.ts";
 import {
-  acceptEach,
   BLOCKING,
   type BlockingFrame,
   FrameWriter,
-  handshake,
   MAIN,
   readFrames,
   writeAll,
 } from "./_wire.ts";
-import { ProcessError } from "./errors.ts";
 import { shareWithChild } from "./_isolates.ts";
+import { closeQuietly, removeSocket } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
-/** A child opens its connection with its token, `crypto.randomUUID()` long. */
-export const TOKEN_LENGTH = 36;
 
 const PERMISSIONS = [
   "read",
@@ -259,26 +253,19 @@ export class ChildLink {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/** The listener calls arrive on; open only while subprocess children live. */
+/** The server calls arrive on; open only while subprocess children live. */
 class CallServer {
-  readonly path: string;
-  #listener: Deno.Listener;
   #children = new Map<string, ChildLink>();
-  /** Children that keep the program running: the listener does while any do. */
+  #server = new DirectServer(
+    { transport: "unix" },
+    Infinity,
+    (token) => this.#children.get(token),
+  );
+  /** Children that keep the program running: the server does while any do. */
   #held = new Set<string>();
 
-  constructor() {
-    this.path = socketPath("mp");
-    this.#listener = Deno.listen({ transport: "unix", path: this.path });
-    acceptEach(this.#listener, (conn) => this.#handshake(conn));
+  get path(): string {
+    return this.#server.address.path!;
   }
 
   attach(token: string, pid: number): ChildLink {
@@ -290,7 +277,7 @@ class CallServer {
 
   /**
    * Stops serving the child `token`, if given; once no child is left, the
-   * listener and its socket file go.
+   * server and its socket file go.
    */
   release(token?: string): void {
     if (token !== undefined) {
@@ -299,37 +286,14 @@ class CallServer {
     }
     if (this.#children.size > 0 || server !== this) return;
     server = null;
-    this.#listener.close();
-    removeSocket(this.path);
+    this.#server.close();
   }
 
   hold(token: string, held: boolean): void {
     if (held && this.#children.has(token)) this.#held.add(token);
     else this.#held.delete(token);
     this.#children.get(token)?.hold(held);
-    if (this.#held.size > 0) this.#listener.ref();
-    else this.#listener.unref();
-  }
-
-  async #handshake(conn: Deno.Conn): Promise<void> {
-    const header = new Uint8Array(TOKEN_LENGTH + 1);
-    let got = 0;
-    try {
-      while (got < header.length) {
-        const n = await conn.read(header.subarray(got));
-        if (n === null) break;
-        got += n;
-      }
-    } catch {
-      // Treated as a failed handshake below.
-    }
-    const text = new TextDecoder().decode(header.subarray(0, got));
-    const child = this.#children.get(text.slice(0, TOKEN_LENGTH));
-    if (got < header.length || child === undefined) {
-      conn.close();
-      return;
-    }
-    child.onConnect(text.slice(TOKEN_LENGTH), conn);
+    this.#server.hold(this.#held.size > 0);
   }
 }
 
@@ -392,65 +356,8 @@ export const spawnSubprocess: Spawn = (init, options) => {
   };
 };
 
-/**
- * A subprocess child's link to its parent (see the module comment): the
- * main thread's connection, opened at the first message, and a helper
- * worker for blocking calls, started at the first one.
- */
-function linkToParent(socket: string, token: string): ParentLink {
-  let connection: Promise<Deno.Conn> | null = null;
-  const connect = async () => {
-    const conn = await Deno.connect({ transport: "unix", path: socket });
-    await writeAll(conn, handshake(token, MAIN));
-    readFrames(
-      conn,
-      (payload) => receiveReturn(decode(payload) as ReturnMessage),
-    )
-      .catch(() => {})
-      .finally(() =>
-        failInflight(new ProcessError("The parent process is gone"))
-      );
-    return conn;
-  };
-  const writer = new FrameWriter(async (bytes) => {
-    connection ??= connect();
-    await writeAll(await connection, bytes);
-  });
-  let helper: Worker | null = null;
-  const postToHelper = (message: unknown) => {
-    if (helper === null) {
-      helper = new Worker(new URL("./_sync_worker.ts", import.meta.url), {
-        type: "module",
-      });
-      helper.postMessage({ t: "init", socket, token });
-    }
-    helper.postMessage(message);
-  };
-  return {
-    send: (message: UpMessage) => writer.send(encode(message)),
-    flushed: () => writer.flushed(),
-    unsent: () => !writer.idle,
-    callSync(message) {
-      const { written, frames } = writer.unconfirmed();
-      const slot = newSlot();
-      postToHelper({ t: "call", w: written, r: frames, m: message, s: slot });
-      return waitAnswer(slot, postToHelper);
-    },
-  };
-}
-
 // Captured before the child entry wraps `Deno.exit`.
 const realExit = Deno.exit;
-
-/** Removes the socket file at `path`, unless it is gone already. */
-function removeSocket(path: string | undefined): void {
-  if (path === undefined) return;
-  try {
-    Deno.removeSync(path);
-  } catch {
-    // Gone: a child was first, or the parent had removed it.
-  }
-}
 
 /** The subprocess start method's half inside the child. */
 export const subprocessChild: ChildSide = {
@@ -472,7 +379,11 @@ export const subprocessChild: ChildSide = {
       });
     return promise;
   },
-  link: (init) => linkToParent(init.socket!, init.token!),
+  link: (init) =>
+    new DirectLink(
+      { transport: "unix", path: init.socket!, limit: Infinity },
+      { token: init.token!, parent: true },
+    ),
   // The OS reports its exit code.
   reportExit() {},
 };

@@ -5,12 +5,14 @@
 // An isolate that serves (a manager's server) listens on a unix socket, or
 // on TCP for other hosts, and every object it owns carries that address in
 // its descriptor (`_shared.ts`). A process holding such an object opens one
-// connection per address (and a second for blocking calls, as a subprocess
-// child does to its parent) and sends the object's operations there: the
-// owner serves each peer exactly as it serves a subprocess child, with the
-// same ordered link, framing and codec (`_backend_subprocess.ts`). When a
-// peer's connections close, the peer is dead to the owner, and what it held
-// is freed by the layer's one rule for dead parties.
+// connection per address (and a second for blocking calls) and sends the
+// object's operations there: the owner serves each peer with the ordered
+// link of `_backend_subprocess.ts`. When a peer's connections close, the
+// peer is dead to the owner, and what it held is freed by the layer's one
+// rule for dead parties.
+//
+// A subprocess child reaches its parent by the same link: the parent serves
+// its children at an address of their own, which only they may use.
 //
 // A peer of the same process tree that shares memory with the owner sends
 // its operations over a pair of rings instead (`_ring_link.ts`): the socket
@@ -20,7 +22,7 @@
 // (Python's `multiprocessing.connection` deliver_challenge and
 // answer_challenge, with HMAC-SHA256), and frames over the owner's limit are
 // refused at the sender and, should one come anyway, end the connection.
-import { holdWorker, socketPath } from "./_util.ts";
+import { closeQuietly, holdWorker, removeSocket, socketPath } from "./_util.ts";
 import { ChildLink } from "./_backend_subprocess.ts";
 import { decode, encode } from "./_codec.ts";
 import { DIRECT_ROUTE, markExited, treeName } from "./_isolates.ts";
@@ -214,11 +216,7 @@ export async function probeDirect(address: DirectAddress): Promise<unknown> {
     PROBE,
     crypto.randomUUID(),
   );
-  try {
-    conn.close();
-  } catch {
-    // Closed by the server.
-  }
+  closeQuietly(conn);
   return root;
 }
 
@@ -257,11 +255,7 @@ async function handshakeWith(
     ) as { root: unknown };
     return { conn, root: accepted.root };
   } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the peer.
-    }
+    closeQuietly(conn);
     if (error instanceof AuthenticationError) throw error;
     // Our own socket file answers only our server: a handshake it breaks
     // off is a server that went away in the middle.
@@ -306,13 +300,29 @@ export class DirectServer {
   root: unknown = null;
 
   /**
+   * How a peer's token maps to its link, for a server of this process's
+   * subprocess children; `null` for a server of this isolate's objects.
+   */
+  #children: ((token: string) => ChildLink | undefined) | null;
+
+  /**
    * Starts listening.
    *
    * @param options Where, and the key for TCP.
    * @param limit The largest frame a peer may send.
+   * @param children For a server of this process's subprocess children
+   * rather than of its objects: the link of the child with a token, for
+   * the children spawned, which are known before they connect. Any other
+   * peer is refused; a child's exit is reported by the OS, not by its
+   * connections closing; and descriptors do not carry the address.
    */
-  constructor(options: ListenOptions, limit = DEFAULT_FRAME_LIMIT) {
-    if (ownAddress !== null) {
+  constructor(
+    options: ListenOptions,
+    limit = DEFAULT_FRAME_LIMIT,
+    children?: (token: string) => ChildLink | undefined,
+  ) {
+    this.#children = children ?? null;
+    if (ownAddress !== null && children === undefined) {
       throw new Error(
         `Cannot serve twice from one isolate: it serves at ${
           describeAddress(ownAddress)
@@ -320,7 +330,7 @@ export class DirectServer {
       );
     }
     if (options.transport === "unix") {
-      const path = socketPath("mp-srv");
+      const path = socketPath(children === undefined ? "mp-srv" : "mp");
       this.#listener = Deno.listen({ transport: "unix", path });
       // Only this user's processes may connect to a local server.
       Deno.chmodSync(path, 0o600);
@@ -328,8 +338,13 @@ export class DirectServer {
       const tree = treeName();
       if (tree !== null) this.address.tree = tree;
       // A server whose manager was never shut down ends with its parent
-      // (see `subprocessChild`): its socket file goes with it.
-      globalThis.addEventListener("unload", () => this.close(), { once: true });
+      // (see `subprocessChild`): its socket file goes with it. A server of
+      // children goes with its last child.
+      if (children === undefined) {
+        globalThis.addEventListener("unload", () => this.close(), {
+          once: true,
+        });
+      }
     } else {
       const listener = Deno.listen({
         hostname: options.hostname,
@@ -344,19 +359,18 @@ export class DirectServer {
         limit,
       };
     }
-    ownAddress = this.address;
+    if (children === undefined) ownAddress = this.address;
     this.#accept();
+  }
+
+  /** Whether waiting for peers keeps this program running. */
+  hold(held: boolean): void {
+    held ? this.#listener.ref() : this.#listener.unref();
   }
 
   #accept(): void {
     acceptEach(this.#listener, (conn) => {
-      this.#greet(conn).catch(() => {
-        try {
-          conn.close();
-        } catch {
-          // Closed by the peer.
-        }
-      });
+      this.#greet(conn).catch(() => closeQuietly(conn));
     });
   }
 
@@ -375,12 +389,20 @@ export class DirectServer {
     ) {
       throw new Error("Cannot accept a peer whose greeting is malformed");
     }
+    const child = this.#children?.(hello.token);
+    if (this.#children !== null && child === undefined) {
+      throw new Error("Cannot accept a peer that is no child of this process");
+    }
     await writeSmall(
       conn,
       new TextEncoder().encode(JSON.stringify({ root: this.root })),
     );
     if (hello.role === PROBE) {
       conn.close();
+      return;
+    }
+    if (child !== undefined) {
+      child.onConnect(hello.role, conn);
       return;
     }
     let peer = this.#peers.get(hello.token);
@@ -416,14 +438,8 @@ export class DirectServer {
     this.#closed = true;
     this.#listener.close();
     for (const peer of this.#peers.values()) peer.abort();
-    if (this.address.transport === "unix") {
-      try {
-        Deno.removeSync(this.address.path!);
-      } catch {
-        // Already gone.
-      }
-    }
-    ownAddress = null;
+    removeSocket(this.address.path);
+    if (ownAddress === this.address) ownAddress = null;
   }
 }
 
@@ -452,14 +468,36 @@ export function closeDirectLink(address: DirectAddress, reason: Error): void {
   links.get(keyOf(address))?.fail(reason);
 }
 
+/** How a link to a subprocess child's parent differs. */
+export interface DirectLinkOptions {
+  /**
+   * The token the owner knows this process by.
+   *
+   * @default {crypto.randomUUID()}
+   */
+  token?: string;
+  /**
+   * Whether the owner is this process's parent. The parent learns of the
+   * exit only once it has applied all this process sent, so the exit waits
+   * for no acknowledgement; and without shared memory blocking calls are
+   * the common ones (`lock.release()`, `qsize()`), so the helper worker is
+   * never stopped.
+   *
+   * @default {false}
+   */
+  parent?: boolean;
+}
+
 /**
  * One process's ordered link to an owner with an address: a main
- * connection, and a helper worker with a second one for blocking calls, as
- * a subprocess child has to its parent.
+ * connection, and a helper worker with a second one for blocking calls.
  */
 export class DirectLink implements ParentLink {
   #address: DirectAddress;
-  #token = crypto.randomUUID();
+  #token: string;
+  #parent: boolean;
+  /** What calls fail with once the owner is gone. */
+  #gone: string;
   #connection: Promise<Deno.Conn> | null = null;
   #conn: Deno.Conn | null = null;
   #writer: FrameWriter | RingOutbox;
@@ -476,8 +514,16 @@ export class DirectLink implements ParentLink {
   #owner = 0;
   #unapplied = false;
 
-  constructor(address: DirectAddress) {
+  constructor(address: DirectAddress, options: DirectLinkOptions = {}) {
+    const { token = crypto.randomUUID(), parent = false } = options;
     this.#address = address;
+    this.#token = token;
+    this.#parent = parent;
+    this.#gone = parent
+      ? "The parent process is gone"
+      : `The server at ${
+        describeAddress(address)
+      } is gone: it has shut down or died`;
     // On one CPU a ring's waker and waiter take turns through the kernel's
     // futex and two threads each way; the socket's round trip costs less.
     const rings = address.tree !== undefined && address.tree === treeName() &&
@@ -490,7 +536,7 @@ export class DirectLink implements ParentLink {
       });
     // A child's last operations, unawaited, still reach the server before
     // it exits (the feeder-thread rule of queues).
-    addFlusher(() => this.#applied().catch(() => {}));
+    if (!parent) addFlusher(() => this.#applied().catch(() => {}));
   }
 
   #connect(): Promise<Deno.Conn> {
@@ -506,15 +552,7 @@ export class DirectLink implements ParentLink {
         if (this.#pending === 0) conn.unref();
         readFrames(conn, (payload) => this.#receive(payload))
           .catch(() => {})
-          .finally(() =>
-            this.fail(
-              new ProcessError(
-                `The server at ${
-                  describeAddress(this.#address)
-                } is gone: it has shut down or died`,
-              ),
-            )
-          );
+          .finally(() => this.fail(new ProcessError(this.#gone)));
         return conn;
       },
       (error) => {
@@ -552,13 +590,7 @@ export class DirectLink implements ParentLink {
     failInflight(this.#error, this);
     if (this.#writer instanceof RingOutbox) this.#writer.close();
     this.#rings?.pair.down.wakeReaders();
-    if (this.#conn !== null) {
-      try {
-        this.#conn.close();
-      } catch {
-        // Closed by the peer.
-      }
-    }
+    if (this.#conn !== null) closeQuietly(this.#conn);
     this.#helper?.terminate();
     this.#helper = null;
   }
@@ -614,14 +646,16 @@ export class DirectLink implements ParentLink {
   }
 
   callSync(message: Parameters<ParentLink["callSync"]>[0]) {
-    this.#check(encode(message));
+    if (this.#error !== null) throw this.#error;
+    // Only an owner with a limit (a parent has none) needs the size now.
+    if (this.#address.limit < Infinity) this.#check(encode(message));
     const { written, frames } = this.#writer.unconfirmed();
     const slot = newSlot();
     this.#post({ t: "call", w: written, r: frames, m: message, s: slot });
     try {
       return waitAnswer(slot, (fetch) => this.#post(fetch));
     } finally {
-      this.#retireHelper();
+      if (!this.#parent) this.#retireHelper();
     }
   }
 
@@ -655,6 +689,7 @@ export class DirectLink implements ParentLink {
         direct: this.#address,
         token: this.#token,
         rings: this.#rings?.ref,
+        gone: this.#gone,
       });
     }
     this.#helper.postMessage(message);

@@ -331,12 +331,12 @@ export function receiveReturn(message: ReturnMessage): void {
 }
 
 /**
- * Fails every call still waiting for an answer through `link` (by default
- * every call), as the process at its other end is gone.
+ * Fails every call still waiting for an answer through `link`, as the
+ * process at its other end is gone.
  */
-export function failInflight(error: Error, link?: ParentLink): void {
+export function failInflight(error: Error, link: ParentLink): void {
   for (const [c, entry] of [...inflight]) {
-    if (link === undefined || entry.link === link) settle(c)?.reject(error);
+    if (entry.link === link) settle(c)?.reject(error);
   }
 }
 

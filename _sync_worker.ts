@@ -1,11 +1,12 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// Carries the blocking calls of a subprocess child to its parent. The child's
-// main thread sleeps in `Atomics.wait` until this worker, over a connection
-// of its own, has the answer and writes it into the caller's slot. Each call
-// brings copies of the frames the main thread may not have written yet,
-// which the parent applies before the call (see `_backend_subprocess.ts`).
+// Carries the blocking calls of a `DirectLink` (a subprocess child's to its
+// parent, or a process's to a server). The caller's thread sleeps in
+// `Atomics.wait` until this worker, over a connection of its own, has the
+// answer and writes it into the caller's slot. Each call brings copies of
+// the frames the main connection may not have written yet, which the owner
+// applies before the call (see `_backend_subprocess.ts`).
 import { decode, encode } from "./_codec.ts";
-import { describeAddress, type DirectAddress, openDirect } from "./_direct.ts";
+import { type DirectAddress, openDirect } from "./_direct.ts";
 import { toWireError } from "./_errors_wire.ts";
 import type { RingPairRef } from "./_ring_link.ts";
 import { ProcessError } from "./errors.ts";
@@ -19,20 +20,19 @@ import {
   BLOCKING,
   type BlockingFrame,
   FrameWriter,
-  handshake,
   readFrames,
   writeAll,
 } from "./_wire.ts";
 
 interface InitMessage {
   t: "init";
-  /** The parent's socket, for a subprocess child's calls to its parent. */
-  socket?: string;
-  /** The owner's address, for calls to an owner reached directly. */
-  direct?: DirectAddress;
+  /** The owner's address: the parent's socket, or a server's. */
+  direct: DirectAddress;
   /** The rings a direct link sends its other calls over, if it does. */
   rings?: RingPairRef;
   token: string;
+  /** What calls fail with once the owner is gone. */
+  gone: string;
 }
 
 /** A blocking call, and the slot its answer goes into. */
@@ -49,28 +49,21 @@ const scope = globalThis as unknown as {
 const slots = new Map<number, SharedArrayBuffer>();
 const kept = new KeptAnswers();
 let connection: Promise<Deno.Conn> | null = null;
-let parentGone = false;
-let goneMessage = "The parent process is gone";
+let ownerGone = false;
+let goneMessage = "";
 
 async function connect(init: InitMessage): Promise<Deno.Conn> {
+  goneMessage = init.gone;
   let conn: Deno.Conn;
-  if (init.direct !== undefined) {
-    goneMessage = `The server at ${
-      describeAddress(init.direct)
-    } is gone: it has shut down or died`;
-    try {
-      conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
-    } catch (error) {
-      goneMessage = (error as Error).message;
-      throw error;
-    }
-    // A direct link's caller sleeps while a call is out, and its program
-    // must be able to end while this worker idles.
-    conn.unref();
-  } else {
-    conn = await Deno.connect({ transport: "unix", path: init.socket! });
-    await writeAll(conn, handshake(init.token, BLOCKING));
+  try {
+    conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
+  } catch (error) {
+    goneMessage = (error as Error).message;
+    throw error;
   }
+  // The caller sleeps while a call is out, and its program must be able to
+  // end while this worker idles.
+  conn.unref();
   readFrames(conn, (payload) => {
     answer((decode(payload) as ReturnMessage).c, payload);
   }).catch(() => {}).finally(failAll);
@@ -84,7 +77,7 @@ function answer(c: number, bytes: Uint8Array): void {
   if (slot !== undefined) writeSlot(slot, bytes, kept.keep);
 }
 
-/** Wakes the caller of `c`, whose parent is gone, with an error. */
+/** Wakes the caller of `c`, whose owner is gone, with an error. */
 function fail(c: number): void {
   const error = toWireError(new ProcessError(goneMessage));
   answer(
@@ -93,9 +86,9 @@ function fail(c: number): void {
   );
 }
 
-/** The parent is gone: every call waiting, and every later one, fails. */
+/** The owner is gone: every call waiting, and every later one, fails. */
 function failAll(): void {
-  parentGone = true;
+  ownerGone = true;
   for (const c of [...slots.keys()]) fail(c);
 }
 
@@ -112,7 +105,7 @@ scope.onmessage = ({ data: message }) => {
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
-    if (parentGone) return fail(m.c);
+    if (ownerGone) return fail(m.c);
     try {
       writer.send(encode({ w, r, m } satisfies BlockingFrame));
     } catch {

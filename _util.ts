@@ -106,6 +106,25 @@ export function describeValue(value: unknown): string {
   }
 }
 
+/** Closes `conn`, unless it is closed already (by its peer, perhaps). */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Removes the socket file at `path`, if any, unless it is gone already. */
+export function removeSocket(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Gone: another process was first.
+  }
+}
+
 /**
  * A fresh path for a unix socket of this process, in the temporary
  * directory (`TMPDIR`, else `/tmp`), named `<prefix>-<pid>-<random>.sock`.

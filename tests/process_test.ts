@@ -439,6 +439,61 @@ Deno.test("withAccess() adds the socket's access to flags, extending a scoped gr
   ]);
 });
 
+Deno.test("A subprocess child's link to its parent calls with its spawn token, a stranger's is refused, and once the parent's end is gone calls reject with ProcessError", async () => {
+  const { ChildLink } = await import("../_backend_subprocess.ts");
+  const { DirectLink, DirectServer } = await import("../_direct.ts");
+  const { ProcessError } = await import("../errors.ts");
+  const { callOwner, callOwnerSync, current, expose } = await import(
+    "../_runtime.ts"
+  );
+  const child = new ChildLink(current.pid);
+  const server = new DirectServer(
+    { transport: "unix" },
+    Infinity,
+    (token) => token === "spawned" ? child : undefined,
+  );
+  const address = {
+    transport: "unix" as const,
+    path: server.address.path!,
+    limit: Infinity,
+  };
+  const id = expose({}, (op, args, { signal }) => {
+    if (op === "echo") return args[0];
+    // Waits until the caller is gone.
+    return new Promise((_, reject) =>
+      signal.addEventListener("abort", () => reject(signal.reason))
+    );
+  });
+  const stranger = new DirectLink(address, { token: "other", parent: true });
+  await assertRejects(
+    () => callOwner(current.pid, id, "echo", [1], undefined, stranger),
+    ProcessError,
+    "the handshake failed",
+  );
+  const link = new DirectLink(address, { token: "spawned", parent: true });
+  assertEquals(
+    await callOwner(current.pid, id, "echo", [2], undefined, link),
+    2,
+  );
+  // A blocking call that succeeds needs a parent in another thread: this
+  // one serves (the children of the other tests make them).
+  const waiting = callOwner(current.pid, id, "wait", [], undefined, link);
+  await delay(50);
+  child.abort();
+  await assertRejects(
+    () => waiting,
+    ProcessError,
+    "The parent process is gone",
+  );
+  assertThrows(
+    () => callOwnerSync(current.pid, id, "echo", [4], link),
+    ProcessError,
+    "The parent process is gone",
+  );
+  await deadline(child.closed(), TIMEOUT);
+  server.close();
+});
+
 for (const startMethod of START_METHODS) {
   Deno.test(`A grandchild's exit relayed up prints nothing at a parent that uses no shared object (${startMethod})`, async () => {
     const program = new URL(
