@@ -252,11 +252,19 @@ async function handshakeWith(
     await writeSmall(conn, new TextEncoder().encode(JSON.stringify(hello)));
     const accepted = JSON.parse(
       new TextDecoder().decode(await readSmall(conn)),
-    ) as { root: unknown };
+    ) as { root: unknown; refused?: string };
+    if (accepted.refused !== undefined) {
+      throw new ProcessError(
+        `Cannot connect to the server at ${
+          describeAddress(address)
+        } as it refused this process: ${accepted.refused}`,
+      );
+    }
     return { conn, root: accepted.root };
   } catch (error) {
     closeQuietly(conn);
     if (error instanceof AuthenticationError) throw error;
+    if (error instanceof ProcessError) throw error;
     // Our own socket file answers only our server: a handshake it breaks
     // off is a server that went away in the middle.
     const why = address.transport === "unix"
@@ -391,7 +399,12 @@ export class DirectServer {
     }
     const child = this.#children?.(hello.token);
     if (this.#children !== null && child === undefined) {
-      throw new Error("Cannot accept a peer that is no child of this process");
+      const refused = "its token names no child of this process";
+      await writeSmall(
+        conn,
+        new TextEncoder().encode(JSON.stringify({ refused })),
+      );
+      throw new Error(`Cannot accept a peer as ${refused}`);
     }
     await writeSmall(
       conn,

@@ -468,7 +468,7 @@ Deno.test("A subprocess child's link to its parent calls with its spawn token, a
   await assertRejects(
     () => callOwner(current.pid, id, "echo", [1], undefined, stranger),
     ProcessError,
-    "the handshake failed",
+    "refused this process: its token names no child of this process",
   );
   const link = new DirectLink(address, { token: "spawned", parent: true });
   assertEquals(
