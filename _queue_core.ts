@@ -350,10 +350,11 @@ export class LocalCore {
   }
 
   /**
-   * Requeues the items dead takers never acknowledged, and forgets those
-   * dead writers never wrote.
+   * Frees what dead parties held of the ring, requeues the items dead
+   * takers never acknowledged, and forgets those dead writers never wrote.
    */
   requeueDead(dead: (code: number) => boolean): void {
+    this.#ring.releaseDead();
     this.#forgetDeadWriters(dead);
     for (const [key, { caller, bytes }] of this.#unacked) {
       if (!dead(caller)) continue;
