@@ -119,8 +119,11 @@ function copier(payload: Uint8Array) {
 
 let scratch = new Uint8Array(64 * 1024);
 
-/** A reusable buffer of at least `bytes`, for copies around the wrap point. */
-function scratchOf(bytes: number): Uint8Array {
+/**
+ * A reusable buffer of at least `bytes`, for copies around the wrap point
+ * (and into private memory: see `decodeFrame`).
+ */
+export function scratchOf(bytes: number): Uint8Array {
   if (scratch.length < bytes) scratch = new Uint8Array(bytes);
   return scratch;
 }

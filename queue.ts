@@ -37,12 +37,11 @@ import {
   type QueueShared,
   ViaOwner,
 } from "./_queue_core.ts";
-import { rebuildSync } from "./_reduce.ts";
 import {
   decodeFrame,
   decodeFrameFully,
-  decodeFrameSync,
   encodeFrame,
+  rebuiltSync,
 } from "./_frame.ts";
 import { adopted, adopter, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
@@ -263,11 +262,9 @@ export class Queue<T> implements AsyncIterable<T> {
    */
   getNowait(): T {
     // Not decodeFrameSync: an item may be `undefined`.
-    const taken = this.#shared.state?.tryGetFast(decodeFrame);
-    if (taken === undefined) {
-      return decodeFrameSync(this.#core.getNowait()) as T;
-    }
-    return (taken.reduced ? rebuildSync(taken.value) : taken.value) as T;
+    const taken = this.#shared.state?.tryGetFast(decodeFrame) ??
+      decodeFrame(this.#core.getNowait());
+    return rebuiltSync(taken) as T;
   }
 
   /**
