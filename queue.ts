@@ -43,7 +43,7 @@ import {
   encodeFrame,
   rebuiltSync,
 } from "./_frame.ts";
-import { adopted, adopter, Shared } from "./_shared.ts";
+import { adopted, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
 
@@ -542,21 +542,11 @@ export class SimpleQueue<T> {
   }
 
   static {
-    Shared.register(
-      QUEUE,
-      SimpleQueue,
-      (queue) => sharedOf(queue.#queue),
-      adopter(() => new SimpleQueue()),
-      "simple-queue",
-    );
+    Shared.register(QUEUE, SimpleQueue, (queue) => sharedOf(queue.#queue), {
+      name: "simple-queue",
+    });
   }
 }
 
-Shared.register(QUEUE, Queue, sharedOf, adopter(() => new Queue()));
-Shared.register(
-  QUEUE,
-  JoinableQueue,
-  sharedOf,
-  adopter(() => new JoinableQueue()),
-  "joinable-queue",
-);
+Shared.register(QUEUE, Queue, sharedOf);
+Shared.register(QUEUE, JoinableQueue, sharedOf, { name: "joinable-queue" });
