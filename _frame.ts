@@ -11,7 +11,7 @@ import {
   NOT_JSON,
 } from "./_codec.ts";
 import { rebuild, rebuildSync, reduce, type Reduced } from "./_reduce.ts";
-import { copyOf } from "./_ring.ts";
+import { copyOf, scratchOf } from "./_ring.ts";
 
 /** The value's encoding follows. */
 export const VALUE = 0;
@@ -115,22 +115,18 @@ function rawValue(frame: Uint8Array): unknown {
   return new View(buffer);
 }
 
-/** A frame read in place: its value, and whether primitives need rebuilding. */
-export type DecodedFrame = Reduced;
-
-let scratch = new Uint8Array(64 * 1024);
-
 /**
- * Decodes a frame without rebuilding primitives. `frame` may be a view of
- * shared memory: each byte is copied once.
+ * Decodes a frame without rebuilding primitives: its value, and whether
+ * primitives in it need rebuilding. `frame` may be a view of shared memory
+ * (or of the ring's scratch buffer, which this copies into): each byte is
+ * copied once.
  */
-export function decodeFrame(frame: Uint8Array): DecodedFrame {
+export function decodeFrame(frame: Uint8Array): Reduced {
   const flag = frame[0];
   if (flag === RAW) return { value: rawValue(frame), reduced: false };
   if (flag === BYTES) return { value: copyOf(frame, 1), reduced: false };
   // Text decodes 5× faster from private memory than from shared memory.
-  if (scratch.length < frame.length) scratch = new Uint8Array(frame.length);
-  const copy = scratch.subarray(0, frame.length);
+  const copy = scratchOf(frame.length).subarray(0, frame.length);
   copy.set(frame);
   return { value: decode(copy.subarray(1)), reduced: flag === REDUCED };
 }
@@ -141,10 +137,14 @@ export async function decodeFrameFully(frame: Uint8Array): Promise<unknown> {
   return reduced ? await rebuild(value) : value;
 }
 
+/** A decoded frame's value, its primitives rebuilt without waiting (see `rebuildSync`). */
+export function rebuiltSync({ value, reduced }: Reduced): unknown {
+  return reduced ? rebuildSync(value) : value;
+}
+
 /** Like {@linkcode decodeFrameFully}, without waiting (see `rebuildSync`). */
 export function decodeFrameSync(frame: Uint8Array): unknown {
-  const { value, reduced } = decodeFrame(frame);
-  return reduced ? rebuildSync(value) : value;
+  return rebuiltSync(decodeFrame(frame));
 }
 
 /**

@@ -116,29 +116,44 @@ export class LockCore {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    const view = this.view;
     return acquireWithin(
-      view,
+      this.view,
       STATE,
       timeout,
       signal,
       () => this.tryAcquire(code),
-      (value) => {
-        // A worker may run on briefly after its death was handled, and take
-        // the lock again: whoever would wait for it frees it instead.
-        if (
-          isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)
-        ) {
-          return null;
-        }
-        const marked = value | SLEEPERS;
-        return value === marked ||
-            Atomics.compareExchange(view, STATE, value, marked) === value
-          ? marked
-          : null;
-      },
+      this.#sleepOn,
     );
   }
+
+  /**
+   * Tries `attempt` (which takes the lock as {@linkcode tryAcquire} does)
+   * until it succeeds or the deadline passes, sleeping while the lock is
+   * held.
+   *
+   * @returns What `attempt` answered last (falsy at the deadline).
+   */
+  acquireUntil<T>(
+    deadline: number,
+    signal: AbortSignal | undefined,
+    attempt: () => T,
+  ): Promise<T> {
+    return take(this.view, STATE, deadline, signal, attempt, this.#sleepOn);
+  }
+
+  /** The state value a waiter sleeps on, or `null` to try again at once. */
+  #sleepOn = (value: number): number | null => {
+    // A worker may run on briefly after its death was handled, and take
+    // the lock again: whoever would wait for it frees it instead.
+    if (isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)) {
+      return null;
+    }
+    const marked = value | SLEEPERS;
+    return value === marked ||
+        Atomics.compareExchange(this.view, STATE, value, marked) === value
+      ? marked
+      : null;
+  };
 
   /** The holder's code, or 0 when free. */
   holder(): number {
@@ -174,7 +189,7 @@ export class LockCore {
       }
       if (--view[COUNT]! > 0) return;
     }
-    const seen = this.#free();
+    const seen = this.free();
     if (isFree(seen)) {
       if (seen === DIED) Atomics.compareExchange(view, STATE, 0, DIED);
       throw new RangeError(
@@ -183,8 +198,8 @@ export class LockCore {
     }
   }
 
-  /** Frees the lock, waking its waiters; returns the state it had. */
-  #free(): number {
+  /** Frees the lock, whoever holds it, waking its waiters; returns the state it had. */
+  free(): number {
     const view = this.view;
     view[RECOVERED] = 0;
     const seen = Atomics.exchange(view, STATE, 0);
@@ -199,7 +214,7 @@ export class LockCore {
    */
   releaseForWait(): number {
     const saved = this.view[COUNT]!;
-    this.#free();
+    this.free();
     return saved;
   }
 

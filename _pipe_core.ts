@@ -135,6 +135,11 @@ export class LocalEnd {
   giveBack(frame: Uint8Array): void {
     this.#unread.push(frame);
   }
+  /** Frees what dead parties held of its rings. */
+  releaseDead(): void {
+    this.#recv?.releaseDead();
+    this.#send?.releaseDead();
+  }
 }
 
 interface Ahead {
@@ -249,6 +254,7 @@ export const PIPE_END = {
       end.releaseLease(lease)
     ),
   },
+  reap: (end: LocalEnd) => end.releaseDead(),
 };
 
 /** A pipe end as this isolate reaches it. */

@@ -12,6 +12,7 @@ import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
 import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
 import { holdBatch } from "./_runtime.ts";
+import { joined } from "./_wire.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import {
   EmptyError,
@@ -323,7 +324,7 @@ export class LocalCore {
     }
   }
 
-  /** Puts the items a child packed (see `ViaOwner`), in order. */
+  /** Puts the items a child packed with `joined` (see `ViaOwner`), in order. */
   putPacked(packed: Uint8Array): void {
     const view = new DataView(packed.buffer, packed.byteOffset);
     for (let offset = 0; offset < packed.length;) {
@@ -350,10 +351,11 @@ export class LocalCore {
   }
 
   /**
-   * Requeues the items dead takers never acknowledged, and forgets those
-   * dead writers never wrote.
+   * Frees what dead parties held of the ring, requeues the items dead
+   * takers never acknowledged, and forgets those dead writers never wrote.
    */
   requeueDead(dead: (code: number) => boolean): void {
+    this.#ring.releaseDead();
     this.#forgetDeadWriters(dead);
     for (const [key, { caller, bytes }] of this.#unacked) {
       if (!dead(caller)) continue;
@@ -466,14 +468,7 @@ export class ViaOwner {
 
   #sendBatch(): void {
     if (this.#batch.length === 0) return;
-    const packed = new Uint8Array(this.#batchBytes);
-    const view = new DataView(packed.buffer);
-    let offset = 0;
-    for (const frame of this.#batch) {
-      view.setUint32(offset, frame.length, true);
-      packed.set(frame, offset + 4);
-      offset += 4 + frame.length;
-    }
+    const packed = joined(this.#batch);
     this.#batch = [];
     this.#batchBytes = 0;
     this.#shared.run("putBatch", [packed]);

@@ -25,37 +25,33 @@
 // size of the largest frame it held: a growable buffer cannot shrink.
 //
 // Waiting spins briefly, then sleeps with `Atomics.waitAsync`, so that no
-// thread ever blocks and the main thread's event loop keeps running. Lock
-// words (and the area's) hold the isolate token of their holder, so that the
-// parent of a worker that died holding one can free it.
-import { notify, take, waitFor, wake } from "./_futex.ts";
+// thread ever blocks and the main thread's event loop keeps running. The
+// two locks are `LockCore`s, and they and the area's word hold the code of
+// their holder, so that whoever learns it died (the kind's `reap`, or a
+// waiter) can free what it held.
+import { notify, waitFor, wake } from "./_futex.ts";
+import { LOCK_WORDS, LockCore, NOT_ACQUIRED } from "./_lock_core.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
-import {
-  beginEffect,
-  endEffect,
-  isDead,
-  onDeath,
-  selfCode,
-} from "./_isolates.ts";
+import { beginEffect, endEffect, isDead, selfCode } from "./_isolates.ts";
 
-// Each word waited on is followed by the count of its waiters (see
-// `waitFor`), so that wakers skip the notify when nobody sleeps.
 const WRITE_LOCK = 0;
-const READ_LOCK = 2;
+const READ_LOCK = WRITE_LOCK + LOCK_WORDS;
+// Each other word waited on is followed by the count of its waiters (see
+// `waitFor`), so that wakers skip the notify when nobody sleeps.
 /** The large-frame area's generation and holder; see the module comment. */
-const AREA = 4;
+const AREA = 6;
 /** Bumped on every commit of written bytes. */
-const PUT_SEQ = 6;
+const PUT_SEQ = 8;
 /** Bumped on every commit of read bytes. */
-const GET_SEQ = 8;
+const GET_SEQ = 10;
 /**
  * Where the reader and the writer are, in [0, 2 × capacity): each is moved
  * by one store of its own side, so a commit is a single write that a
  * process killed at any point has made whole or not at all.
  */
-const HEAD = 10;
-const TAIL = 11;
-const AREA_LENGTH = 13;
+const HEAD = 12;
+const TAIL = 13;
+const AREA_LENGTH = 14;
 const RING_WORDS = 16;
 /** Words the ring's user (a queue or a pipe) keeps its own state in. */
 const STATE_WORDS = 48;
@@ -123,24 +119,14 @@ function copier(payload: Uint8Array) {
 
 let scratch = new Uint8Array(64 * 1024);
 
-/** A reusable buffer of at least `bytes`, for copies around the wrap point. */
-function scratchOf(bytes: number): Uint8Array {
+/**
+ * A reusable buffer of at least `bytes`, for copies around the wrap point
+ * (and into private memory: see `decodeFrame`).
+ */
+export function scratchOf(bytes: number): Uint8Array {
   if (scratch.length < bytes) scratch = new Uint8Array(bytes);
   return scratch;
 }
-
-// Every ring this isolate uses, so that the locks of an isolate that died
-// holding them are freed, at any depth, whichever queue or pipe the ring
-// belongs to.
-const liveRings = new Set<WeakRef<Ring>>();
-
-onDeath(() => {
-  for (const ref of liveRings) {
-    const ring = ref.deref();
-    if (ring === undefined) liveRings.delete(ref);
-    else ring.releaseDead();
-  }
-});
 
 /** A frame ring in shared memory; see the module comment. */
 export class Ring {
@@ -154,6 +140,8 @@ export class Ring {
    */
   onCommit: (() => void) | null = null;
   #words: Int32Array;
+  #writeLock: LockCore;
+  #readLock: LockCore;
   #data: Uint8Array;
   /** The data as words, to read and write the length word of a frame. */
   #lengths: Uint32Array;
@@ -164,13 +152,16 @@ export class Ring {
   constructor(buffers: RingBuffers) {
     const [buffer, area] = this.buffers = buffers;
     this.#words = new Int32Array(buffer, 0, RING_WORDS);
+    const lockAt = (at: number) =>
+      new LockCore(new Int32Array(buffer, at * 4, LOCK_WORDS), false);
+    this.#writeLock = lockAt(WRITE_LOCK);
+    this.#readLock = lockAt(READ_LOCK);
     this.state = new Int32Array(buffer, RING_WORDS * 4, STATE_WORDS);
     // Whole words, as frames are.
     this.#capacity = (buffer.byteLength - DATA_START) & ~3;
     this.#data = new Uint8Array(buffer, DATA_START, this.#capacity);
     this.#lengths = new Uint32Array(buffer, DATA_START, this.#capacity / 4);
     this.#area = new Uint8Array(area);
-    liveRings.add(new WeakRef(this));
   }
 
   /** Allocates a ring whose area may grow to any frame's size. */
@@ -193,57 +184,42 @@ export class Ring {
 
   // -- Locks -----------------------------------------------------------------
 
-  #tryLock(index: number): boolean {
+  /**
+   * Takes `lock` for this isolate if it is free. An effect, so that a
+   * worker stopped from outside takes no lock once its parent freed those
+   * it held.
+   */
+  #tryLock(lock: LockCore): boolean {
     beginEffect();
     try {
-      return Atomics.compareExchange(this.#words, index, 0, selfCode()) === 0;
+      return lock.tryAcquire(selfCode()) !== NOT_ACQUIRED;
     } finally {
       endEffect();
     }
   }
 
-  async #lock(
-    index: number,
+  #lock(
+    lock: LockCore,
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const locked = () => this.#tryLock(index) || (this.releaseDead() ?? false);
-    return await take(
-      this.#words,
-      index,
-      deadline,
-      signal,
-      locked,
-      (holder) => holder === 0 ? null : holder,
-      index + 1,
-    );
-  }
-
-  #unlock(index: number): void {
-    Atomics.store(this.#words, index, 0);
-    if (Atomics.load(this.#words, index + 1) > 0) notify(this.#words, index);
+    return lock.acquireUntil(deadline, signal, () => this.#tryLock(lock));
   }
 
   /**
    * Frees the locks and the area held by an isolate that is gone, so the
    * others do not wait forever. Its half-written frame was never committed.
-   * Run on each death this isolate hears of, and by a waiter before it
-   * sleeps again: a holder that died in an OS process whose death the
-   * processes holding this ring never hear of (a sibling of the owner's) is
-   * found by whoever waits for it.
+   * Run by the kind of the ring's user on each death this isolate hears
+   * of; a waiter frees a dead holder itself (the locks' waiters, and the
+   * area's here), as one that died in an OS process whose death the
+   * processes holding this ring never hear of (a sibling of the owner's)
+   * is found only by whoever waits for it.
    *
    * @returns `undefined`, to chain after a failed attempt.
    */
   releaseDead(): undefined {
-    for (const index of [WRITE_LOCK, READ_LOCK]) {
-      const holder = Atomics.load(this.#words, index);
-      if (
-        holder !== 0 && isDead(holder) &&
-        Atomics.compareExchange(this.#words, index, holder, 0) === holder
-      ) {
-        notify(this.#words, index);
-      }
-    }
+    this.#writeLock.reap(isDead);
+    this.#readLock.reap(isDead);
     const area = Atomics.load(this.#words, AREA);
     const holder = holderOf(area);
     // Holders below IN_RING are party codes; IN_RING and above are not.
@@ -320,13 +296,13 @@ export class Ring {
     fill: (dest: Uint8Array, offset: number) => number,
   ): boolean {
     const room = frameBytes(maxBytes);
-    if (room > this.#free() || !this.#tryLock(WRITE_LOCK)) return false;
+    if (room > this.#free() || !this.#tryLock(this.#writeLock)) return false;
     try {
       if (room > this.#free()) return false;
       this.#writeWith(maxBytes, fill);
       return true;
     } finally {
-      this.#unlock(WRITE_LOCK);
+      this.#writeLock.free();
     }
   }
 
@@ -365,13 +341,13 @@ export class Ring {
     signal: AbortSignal | undefined,
     commit: () => void,
   ): Promise<void> {
-    await this.#lock(WRITE_LOCK, Infinity, signal);
+    await this.#lock(this.#writeLock, Infinity, signal);
     try {
       const fits = () => this.#free() >= room || undefined;
       await waitFor(this.#words, GET_SEQ, Infinity, signal, fits);
       commit();
     } finally {
-      this.#unlock(WRITE_LOCK);
+      this.#writeLock.free();
     }
   }
 
@@ -425,11 +401,11 @@ export class Ring {
     read: (view: Uint8Array) => T,
     maxLength = Infinity,
   ): T | undefined {
-    if (!this.hasFrame() || !this.#tryLock(READ_LOCK)) return undefined;
+    if (!this.hasFrame() || !this.#tryLock(this.#readLock)) return undefined;
     try {
       return this.#readFrame(read, maxLength);
     } finally {
-      this.#unlock(READ_LOCK);
+      this.#readLock.free();
     }
   }
 
@@ -457,7 +433,7 @@ export class Ring {
     stop: () => boolean,
     maxLength = Infinity,
   ): Promise<Uint8Array | null> {
-    if (!await this.#lock(READ_LOCK, deadline, signal)) return null;
+    if (!await this.#lock(this.#readLock, deadline, signal)) return null;
     try {
       while (await this.waitReadable(deadline, signal, stop)) {
         if (!this.hasFrame()) return null;
@@ -466,7 +442,7 @@ export class Ring {
       }
       return null;
     } finally {
-      this.#unlock(READ_LOCK);
+      this.#readLock.free();
     }
   }
 

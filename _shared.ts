@@ -108,7 +108,7 @@ export interface Kind<S, C, O extends Record<string, AnyOp<S>>> {
   readonly module: string;
   /**
    * Opens the state over its memory, in any isolate that maps it; `shared`
-   * lets the state reach the owner itself (see {@linkcode Shared.tell}).
+   * lets the state reach the owner itself (see {@linkcode Shared.atOwner}).
    */
   open(memory: Memory, config: C, shared: Shared<S, C, O>): S;
   readonly ops: O;
@@ -261,6 +261,16 @@ export function adopted<T>(): T | null {
   const what = handedOver as T | null;
   handedOver = null;
   return what;
+}
+
+/** Makes a public instance of a rebuilt object (see `Shared.register`). */
+type Wrap<T, P> = (shared: T, extra: unknown) => P;
+
+/** How {@linkcode Shared.register} names, rebuilds and describes a class's instances. */
+interface RegisterOptions<T, P> {
+  name?: string;
+  wrap?: Wrap<T, P>;
+  extra?: (instance: P, context: ReduceContext | undefined) => unknown;
 }
 
 /** The objects rebuilt in this isolate, so one passed twice is one object. */
@@ -443,17 +453,25 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
 
   /**
    * Registers the public class `Class` of kind `kind`: its instances cross
-   * into children through `sharedOf`, and a child rebuilds one with
-   * `wrap`, once per object however often it arrives.
+   * into children (under `options.name`, by default the kind's) through
+   * `sharedOf`, and a child rebuilds one with `options.wrap` (or `options`
+   * itself, a function), once per object however often it arrives. By
+   * default `wrap` hands the object to `new Class()` (see
+   * {@linkcode adopted}); `options.extra` adds what one copy carries of its
+   * own.
    */
   static register<S, C, O extends Record<string, AnyOp<S>>, P extends object>(
     kind: Kind<S, C, O>,
     Class: abstract new (...args: never[]) => P,
     sharedOf: (instance: P, target: StartMethod) => Shared<S, C, O>,
-    wrap: (shared: Shared<S, C, O>, extra: unknown) => P,
-    name = kind.name,
-    extra?: (instance: P, context: ReduceContext | undefined) => unknown,
+    options: RegisterOptions<Shared<S, C, O>, P> | Wrap<Shared<S, C, O>, P> =
+      {},
   ): void {
+    const {
+      name = kind.name,
+      wrap = adopter(() => new (Class as unknown as new () => P)()),
+      extra,
+    } = typeof options === "function" ? { wrap: options } : options;
     const keyOf = ({ owner, id }: Descriptor<unknown>) =>
       `${name}:${owner}:${id}`;
     registerReducible(

@@ -111,7 +111,7 @@ export class FrameWriter {
       from = i + 1;
     }
     if (from < batch.length) {
-      await this.#sink(joined(batch, from, batch.length, -1));
+      await this.#sink(joined(batch, from));
       this.#confirm(batch.length - from);
     }
   }
@@ -131,14 +131,15 @@ export class FrameWriter {
 }
 
 /**
- * Frames `from` to `to` of `batch` with their headers, then the header of a
- * large frame of length `large` written next on its own (if `large` ≥ 0).
+ * Frames `from` to `to` of `batch` joined, each after its length header,
+ * then the header of a large frame of length `large` written next on its
+ * own (if `large` ≥ 0).
  */
-function joined(
+export function joined(
   batch: Uint8Array[],
-  from: number,
-  to: number,
-  large: number,
+  from = 0,
+  to = batch.length,
+  large = -1,
 ): Uint8Array {
   let size = large >= 0 ? HEADER : 0;
   for (let i = from; i < to; i++) size += HEADER + batch[i]!.length;

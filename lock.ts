@@ -1576,30 +1576,15 @@ export class Barrier {
 // ---------------------------------------------------------------------------
 // Passing them to children
 
-Shared.register(LOCK, Lock, lockOf, adopter(() => new Lock()), "lock.Lock");
-Shared.register(LOCK, RLock, lockOf, adopter(() => new RLock()), "lock.RLock");
-Shared.register(
-  SEMAPHORE,
-  Semaphore,
-  semaphoreOf,
-  adopter(() => new Semaphore()),
-  "lock.Semaphore",
-);
-Shared.register(
-  SEMAPHORE,
-  BoundedSemaphore,
-  semaphoreOf,
-  adopter(() => new BoundedSemaphore()),
-  "lock.BoundedSemaphore",
-);
-Shared.register(EVENT, Event, eventOf, adopter(() => new Event()));
-Shared.register(
-  CONDITION,
-  Condition,
-  conditionOf,
-  adopter(() => new Condition()),
-);
+Shared.register(LOCK, Lock, lockOf, { name: "lock.Lock" });
+Shared.register(LOCK, RLock, lockOf, { name: "lock.RLock" });
+Shared.register(SEMAPHORE, Semaphore, semaphoreOf, { name: "lock.Semaphore" });
+Shared.register(SEMAPHORE, BoundedSemaphore, semaphoreOf, {
+  name: "lock.BoundedSemaphore",
+});
+Shared.register(EVENT, Event, eventOf);
+Shared.register(CONDITION, Condition, conditionOf);
 Shared.register(BARRIER, Barrier, (barrier, target) => {
   checkAction(barrierOf(barrier).config.action, target);
   return barrierOf(barrier);
-}, adopter(() => new Barrier(1)));
+}, { wrap: adopter(() => new Barrier(1)) });

@@ -1086,7 +1086,7 @@ for (
     kind as Kind<unknown, unknown, never>,
     Class as unknown as abstract new () => object,
     (proxy) => sharedOf(proxy),
-    adopter(proxyMakers.get(kind.name)!),
+    { wrap: adopter(proxyMakers.get(kind.name)!) },
   );
 }
 

@@ -407,20 +407,16 @@ export function Pipe<T = unknown>(
   return [first!, second!];
 }
 
-Shared.register(
-  PIPE_END,
-  Connection,
-  sharedOf,
-  (shared, lease) => connectionOf(shared, lease as number),
-  "connection",
+Shared.register(PIPE_END, Connection, sharedOf, {
+  wrap: (shared, lease) => connectionOf(shared, lease as number),
   // Each copy sent to a child holds a handle on the sending side, given up
   // when the child closes it or exits, so a dead child never leaves its
   // peer waiting for end of file.
-  (connection, context) => {
+  extra: (connection, context) => {
     const shared = sharedOf(connection);
     if (!shared.config.writable) return 0;
     const lease = shared.atOwner("lease", []);
     context?.onChildExit(() => shared.atOwner("release", [lease]));
     return lease;
   },
-);
+});

@@ -37,14 +37,13 @@ import {
   type QueueShared,
   ViaOwner,
 } from "./_queue_core.ts";
-import { rebuildSync } from "./_reduce.ts";
 import {
   decodeFrame,
   decodeFrameFully,
-  decodeFrameSync,
   encodeFrame,
+  rebuiltSync,
 } from "./_frame.ts";
-import { adopted, adopter, Shared } from "./_shared.ts";
+import { adopted, Shared } from "./_shared.ts";
 import { validateTimeout } from "./_util.ts";
 import { ShutDownError } from "./errors.ts";
 
@@ -263,11 +262,9 @@ export class Queue<T> implements AsyncIterable<T> {
    */
   getNowait(): T {
     // Not decodeFrameSync: an item may be `undefined`.
-    const taken = this.#shared.state?.tryGetFast(decodeFrame);
-    if (taken === undefined) {
-      return decodeFrameSync(this.#core.getNowait()) as T;
-    }
-    return (taken.reduced ? rebuildSync(taken.value) : taken.value) as T;
+    const taken = this.#shared.state?.tryGetFast(decodeFrame) ??
+      decodeFrame(this.#core.getNowait());
+    return rebuiltSync(taken) as T;
   }
 
   /**
@@ -545,21 +542,11 @@ export class SimpleQueue<T> {
   }
 
   static {
-    Shared.register(
-      QUEUE,
-      SimpleQueue,
-      (queue) => sharedOf(queue.#queue),
-      adopter(() => new SimpleQueue()),
-      "simple-queue",
-    );
+    Shared.register(QUEUE, SimpleQueue, (queue) => sharedOf(queue.#queue), {
+      name: "simple-queue",
+    });
   }
 }
 
-Shared.register(QUEUE, Queue, sharedOf, adopter(() => new Queue()));
-Shared.register(
-  QUEUE,
-  JoinableQueue,
-  sharedOf,
-  adopter(() => new JoinableQueue()),
-  "joinable-queue",
-);
+Shared.register(QUEUE, Queue, sharedOf);
+Shared.register(QUEUE, JoinableQueue, sharedOf, { name: "joinable-queue" });
