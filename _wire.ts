@@ -7,11 +7,10 @@ import type { CallMessage } from "./_runtime.ts";
 
 const HEADER = 4;
 
-// How a subprocess child's connections to its parent open: its token, then
-// which of its two connections this is.
-/** After the token, which connection this is: the main thread's. */
+// Which of a link's two connections a handshake opens (its `role`).
+/** The connection of the link's own thread. */
 export const MAIN = "m";
-/** After the token, which connection this is: the blocking-call helper's. */
+/** The connection of the link's blocking-call helper. */
 export const BLOCKING = "b";
 
 /**
@@ -23,11 +22,6 @@ export interface BlockingFrame {
   w: number;
   r: Uint8Array[];
   m: CallMessage;
-}
-
-/** The bytes that open a connection to the parent. */
-export function handshake(token: string, role: string): Uint8Array {
-  return new TextEncoder().encode(token + role);
 }
 
 /**
