@@ -26,7 +26,8 @@
  * ```ts
  * import { EmptyError } from "@mp/multiprocessing/errors";
  *
- * throw new EmptyError("Cannot get from the queue as it is empty");
+ * const error = new EmptyError("Cannot get from the queue as it is empty");
+ * console.log(error.name); // "EmptyError"
  * ```
  */
 export class EmptyError extends Error {
@@ -42,7 +43,8 @@ export class EmptyError extends Error {
  * ```ts
  * import { FullError } from "@mp/multiprocessing/errors";
  *
- * throw new FullError("Cannot put to the queue as it is full: maxsize is 3");
+ * const error = new FullError("Cannot put to the queue as it is full: maxsize is 3");
+ * console.log(error.name); // "FullError"
  * ```
  */
 export class FullError extends Error {
@@ -58,7 +60,8 @@ export class FullError extends Error {
  * ```ts
  * import { ShutDownError } from "@mp/multiprocessing/errors";
  *
- * throw new ShutDownError("Cannot put to the queue as it is shut down");
+ * const error = new ShutDownError("Cannot put to the queue as it is shut down");
+ * console.log(error.name); // "ShutDownError"
  * ```
  */
 export class ShutDownError extends Error {
@@ -74,7 +77,8 @@ export class ShutDownError extends Error {
  * ```ts
  * import { EOFError } from "@mp/multiprocessing/errors";
  *
- * throw new EOFError("Cannot receive as the other end is closed");
+ * const error = new EOFError("Cannot receive as the other end is closed");
+ * console.log(error.name); // "EOFError"
  * ```
  */
 export class EOFError extends Error {
@@ -90,7 +94,8 @@ export class EOFError extends Error {
  * ```ts
  * import { TimeoutError } from "@mp/multiprocessing/errors";
  *
- * throw new TimeoutError("Cannot get the result as it is not ready after 100 ms");
+ * const error = new TimeoutError("Cannot get the result as it is not ready after 100 ms");
+ * console.log(error.name); // "TimeoutError"
  * ```
  */
 export class TimeoutError extends Error {
@@ -106,7 +111,8 @@ export class TimeoutError extends Error {
  * ```ts
  * import { BrokenBarrierError } from "@mp/multiprocessing/errors";
  *
- * throw new BrokenBarrierError("Cannot wait on the barrier as it is broken");
+ * const error = new BrokenBarrierError("Cannot wait on the barrier as it is broken");
+ * console.log(error.name); // "BrokenBarrierError"
  * ```
  */
 export class BrokenBarrierError extends Error {
@@ -155,7 +161,8 @@ export class ProcessError extends Error {
  * ```ts
  * import { AuthenticationError } from "@mp/multiprocessing/errors";
  *
- * throw new AuthenticationError("Cannot connect to the manager as the authkey is wrong");
+ * const error = new AuthenticationError("Cannot connect to the manager as the authkey is wrong");
+ * console.log(error.name); // "AuthenticationError"
  * ```
  */
 export class AuthenticationError extends Error {
@@ -171,7 +178,8 @@ export class AuthenticationError extends Error {
  * ```ts
  * import { IndexError } from "@mp/multiprocessing/errors";
  *
- * throw new IndexError("Cannot get index 99 of the list as it has 5 items");
+ * const error = new IndexError("Cannot get index 99 of the list as it has 5 items");
+ * console.log(error.name); // "IndexError"
  * ```
  */
 export class IndexError extends RangeError {
@@ -187,7 +195,8 @@ export class IndexError extends RangeError {
  * ```ts
  * import { KeyError } from "@mp/multiprocessing/errors";
  *
- * throw new KeyError('Cannot delete key "a" from the dict as it is not there');
+ * const error = new KeyError('Cannot delete key "a" from the dict as it is not there');
+ * console.log(error.name); // "KeyError"
  * ```
  */
 export class KeyError extends Error {
@@ -203,7 +212,8 @@ export class KeyError extends Error {
  * ```ts
  * import { ValueError } from "@mp/multiprocessing/errors";
  *
- * throw new ValueError("Cannot remove 7 from the list as it is not there");
+ * const error = new ValueError("Cannot remove 7 from the list as it is not there");
+ * console.log(error.name); // "ValueError"
  * ```
  */
 export class ValueError extends Error {
