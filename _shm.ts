@@ -84,11 +84,6 @@ function lib(): Libc | null {
   return libc;
 }
 
-/** Whether this process shares memory with other OS processes. */
-export function shmEnabled(): boolean {
-  return lib() !== null;
-}
-
 /** How another process finds a buffer's memory. */
 export interface BufferRef {
   /** The memfd's unique name, checked by whoever opens it. */
