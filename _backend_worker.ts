@@ -22,10 +22,12 @@ type WorkerMessage = UpMessage | { t: "exit"; code: number };
 /**
  * Creates the worker of a child to be started: creating one blocks this
  * thread for milliseconds, after which the worker loads its modules on its
- * own thread while this one prepares what the child gets.
+ * own thread while this one prepares what the child gets. `entry`, a module
+ * that imports `_child.ts` after the target's module, loads both as one
+ * graph instead of one after the other.
  */
-export function prestartWorker(name: string): Worker {
-  return new Worker(CHILD_URL, { type: "module", name });
+export function prestartWorker(name: string, entry: URL = CHILD_URL): Worker {
+  return new Worker(entry, { type: "module", name });
 }
 
 /** Starts a child under the worker start method. */

@@ -31,10 +31,14 @@ let keepAlive: ReturnType<typeof setInterval> | undefined;
 
 // A pending `Atomics.waitAsync` does not keep the event loop alive, so a
 // program whose only work is waiting would exit: a timer holds it while
-// anything waits.
+// anything waits. A worker lives until it is closed or terminated, so it
+// needs none, and skips the few milliseconds a first timer costs (which a
+// pool child would pay before its first task).
+const IN_WORKER = "WorkerGlobalScope" in globalThis;
+
 /** Keeps the event loop alive until the matching {@linkcode unhold}. */
 export function hold(): void {
-  if (holds++ > 0) return;
+  if (holds++ > 0 || IN_WORKER) return;
   // One timer, referenced while anything waits: a pool's reader sleeps on
   // every result, and a new timer each time cost a subprocess pool 10% of
   // its serial apply.
@@ -55,7 +59,7 @@ export function waitsForOthers(signal: AbortSignal): void {
 
 /** Ends one {@linkcode hold}. */
 export function unhold(): void {
-  if (--holds === 0) Deno.unrefTimer(keepAlive!);
+  if (--holds === 0 && !IN_WORKER) Deno.unrefTimer(keepAlive!);
 }
 
 /** The deadline, in `performance.now()` time, of a timeout in ms. */

@@ -64,20 +64,32 @@ function switchedOff(): boolean {
   }
 }
 
-function load(): Libc | null {
-  if (Deno.build.os !== "linux" || SYS_FUTEX === 0n) return null;
+function allowed(): boolean {
+  if (Deno.build.os !== "linux" || SYS_FUTEX === 0n) return false;
   try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-      return null;
-    }
-    if (switchedOff()) return null;
-    return Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted" &&
+      !switchedOff();
+  } catch {
+    return false;
+  }
+}
+
+function load(): Libc | null {
+  try {
+    return usable() ? Deno.dlopen("libc.so.6", SYMBOLS).symbols : null;
   } catch {
     return null;
   }
 }
 
+let isUsable: boolean | undefined;
 let libc: Libc | null | undefined;
+
+/** Whether shared memory is on here, known without loading libc. */
+function usable(): boolean {
+  isUsable ??= allowed();
+  return isUsable;
+}
 
 function lib(): Libc | null {
   if (libc === undefined) libc = load();
@@ -223,10 +235,10 @@ export function mapBuffer(
   ref: BufferRef,
   buffer?: SharedArrayBuffer,
 ): SharedArrayBuffer | null {
-  const c = lib();
-  if (c === null) return null;
   if (buffer !== undefined) {
-    // Same OS process: the fd numbers hold here too.
+    // Same OS process: the fd numbers hold here too, and libc is not needed
+    // yet (loading it would cost a worker child a millisecond or two).
+    if (!usable()) return null;
     if (!mappings.has(buffer)) {
       const [, fd] = ref.at.find(([pid]) => pid === Deno.pid) ?? [0, -1];
       const address = Deno.UnsafePointer.value(
@@ -242,6 +254,8 @@ export function mapBuffer(
     }
     return buffer;
   }
+  const c = lib();
+  if (c === null) return null;
   const known = byName.get(ref.name)?.deref();
   if (known !== undefined) return grownTo(known, ref.length);
   const fd = openRef(c, ref);
@@ -287,7 +301,7 @@ export function addressOf(view: Int32Array, index: number): number | null {
 
 /** Wakes up to `count` processes sleeping in the kernel on `address`. */
 export function futexWake(address: number, count = 0x7fffffff): void {
-  libc!.wake(SYS_FUTEX, BigInt(address), FUTEX_WAKE, count);
+  lib()!.wake(SYS_FUTEX, BigInt(address), FUTEX_WAKE, count);
 }
 
 /**
@@ -305,5 +319,5 @@ export async function futexWait(
     BigInt(whole),
     BigInt(Math.floor((ms - whole * 1000) * 1e6)),
   ]);
-  await libc!.wait(SYS_FUTEX, BigInt(address), FUTEX_WAIT, value, timeout);
+  await lib()!.wait(SYS_FUTEX, BigInt(address), FUTEX_WAIT, value, timeout);
 }

@@ -103,6 +103,8 @@ export type {
 } from "./_broker.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
+/** A worker child's entry, which loads `WORKER_MODULE` with its own modules. */
+const CHILD_ENTRY = new URL("./_pool_child.ts", import.meta.url);
 trustExports(WORKER_MODULE);
 
 /** Options for {@linkcode Pool}. */
@@ -681,7 +683,12 @@ export class Pool {
    * running; once none are left for `RELEASE_MS`, they let go of it.
    */
   #busy = 0;
-  #held = true;
+  /**
+   * Nothing is pending at first: a pool never used does not hold the
+   * program. (Not let go of by a timer: a process's first timer costs
+   * milliseconds, and would delay the first task.)
+   */
+  #held = false;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ends the reader's wait: when it is let go of, and when joined. */
   #wait = new AbortController();
@@ -780,7 +787,7 @@ export class Pool {
     // The first child's worker comes before anything else is made (see
     // `#spawn`), even the result queue.
     const first = !this.#remote && startMethod === "worker"
-      ? prestartWorker(`PoolWorker-${poolWorkers + 1}`)
+      ? prestartWorker(`PoolWorker-${poolWorkers + 1}`, CHILD_ENTRY)
       : undefined;
     this.#results = new Queue<ResultMessage>();
     // The main module cannot be imported while it runs (it may be awaiting
@@ -796,8 +803,6 @@ export class Pool {
       return;
     }
     this.#spawn(first);
-    // Nothing is pending yet: a pool never used does not hold the program.
-    this.#idle();
     this.#starting = this.#processes - 1;
     if (this.#starting > 0) {
       const started = new Promise<void>((resolve) => this.#onStarted = resolve)
@@ -1872,7 +1877,9 @@ export class Pool {
     const name = `PoolWorker-${number}`;
     // First: the worker loads its modules while the rest is made here.
     const worker = prestarted ??
-      (this.#startMethod === "worker" ? prestartWorker(name) : undefined);
+      (this.#startMethod === "worker"
+        ? prestartWorker(name, CHILD_ENTRY)
+        : undefined);
     try {
       this.#start(number, name, worker);
     } catch (error) {
