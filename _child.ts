@@ -65,6 +65,23 @@ function exitOnStrayErrors(): void {
   });
 }
 
+/**
+ * Resolves after one turn of the event loop. Not by a timer: a process's
+ * first timer costs milliseconds (Deno loads its timer module then), which
+ * every child would add to its exit.
+ */
+function nextTurn(): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve) => {
+    port1.onmessage = () => {
+      port1.close();
+      port2.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
+
 async function runTarget(init: InitMessage): Promise<number> {
   for (const module of init.preload ?? []) {
     // Only started here; whoever imports it later hears of a failure.
@@ -82,7 +99,7 @@ async function runTarget(init: InitMessage): Promise<number> {
     await target(...args);
     // A promise the target left rejected is reported once the microtasks
     // have run, as in a Deno program, which then exits 1: give it that turn.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTurn();
     return Deno.exitCode;
   } catch (error) {
     report(error);
