@@ -263,11 +263,10 @@ export async function take<T>(
 ): Promise<T> {
   for (;;) {
     const result = attempt();
-    if (result) return result;
+    if (result || deadline <= performance.now()) return result;
     const value = sleepOn(Atomics.load(view, index));
-    if (value === null) continue;
-    if (!await waitWhile(view, index, value, deadline, signal, waiters)) {
-      return attempt();
+    if (value !== null) {
+      await waitWhile(view, index, value, deadline, signal, waiters);
     }
   }
 }

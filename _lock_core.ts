@@ -27,26 +27,6 @@ import {
 import { isDead } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 
-/**
- * Tries `attempt` at once and, unless that fails with `timeout` 0, waits up
- * to `timeout` ms as {@linkcode take} does.
- */
-function acquireWithin<T>(
-  view: Int32Array,
-  index: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-  attempt: () => T,
-  sleepOn: (value: number) => number | null,
-  waiters?: number,
-): Promise<T> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  const result = attempt();
-  if (result || timeout <= 0) return Promise.resolve(result);
-  const deadline = deadlineOf(timeout);
-  return take(view, index, deadline, signal, attempt, sleepOn, waiters);
-}
-
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
 export const ACQUIRED = 1;
@@ -111,19 +91,14 @@ export class LockCore {
    *
    * @returns NOT_ACQUIRED, ACQUIRED or TAKEN_OVER.
    */
-  acquire(
+  async acquire(
     code: number,
     timeout: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    return acquireWithin(
-      this.view,
-      STATE,
-      timeout,
-      signal,
-      () => this.tryAcquire(code),
-      this.#sleepOn,
-    );
+    signal?.throwIfAborted();
+    const attempt = () => this.tryAcquire(code);
+    return await this.acquireUntil(deadlineOf(timeout), signal, attempt);
   }
 
   /**
@@ -161,13 +136,9 @@ export class LockCore {
     return isFree(state) ? 0 : state >> 1;
   }
 
-  locked(): boolean {
-    return this.holder() !== 0;
-  }
-
   /** Whether the current hold was taken over from a holder that died. */
   recovered(): boolean {
-    return this.locked() && this.view[RECOVERED] === 1;
+    return this.holder() !== 0 && this.view[RECOVERED] === 1;
   }
 
   /**
@@ -242,10 +213,10 @@ export class LockCore {
     return true;
   }
 
-  /** Frees the lock if its holder is dead. */
-  reap(dead: (code: number) => boolean): void {
+  /** Frees the lock if its holder is dead; whether it did. */
+  reap(dead: (code: number) => boolean): boolean {
     const holder = this.holder();
-    if (holder !== 0 && dead(holder)) this.forceRelease(holder);
+    return holder !== 0 && dead(holder) && this.forceRelease(holder);
   }
 
   /** Takes the lock without yielding; for short internal critical sections. */
@@ -297,11 +268,12 @@ export class SemaphoreCore {
     }
   }
 
-  acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    return acquireWithin(
+  async acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    signal?.throwIfAborted();
+    return await take(
       this.view,
       VALUE,
-      timeout,
+      deadlineOf(timeout),
       signal,
       () => this.tryAcquire(),
       (value) => value > 0 ? null : value,
@@ -386,11 +358,15 @@ const CONDITION_HEADER = 2;
 const SLOT_WORDS = 3;
 const SLOT_CODE = 1;
 const SLOT_TICKET = 2;
-/** Slot states. */
+/**
+ * Slot states. A notifier leaves NOTIFIED in a waiter's slot, or a mark of
+ * its own above it (a barrier's outcome), for {@linkcode
+ * ConditionCore.dequeue} to answer.
+ */
 const SLOT_FREE = 0;
 const WAITING = 1;
-const NOTIFIED = 2;
-const CANCELLED = 3;
+export const CANCELLED = 2;
+export const NOTIFIED = 3;
 
 const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
@@ -475,12 +451,11 @@ export class ConditionCore {
   }
 
   /**
-   * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts;
-   * the condition's lock is not held meanwhile. A waiter notified as it
-   * gave up was notified.
+   * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts,
+   * then gives up the wait if it was not notified; the condition's lock is
+   * not held meanwhile.
    *
-   * @returns Whether it was notified (`false` at the timeout).
-   * @throws The signal's reason when it aborts first.
+   * @returns Whether `signal` aborted.
    */
   async sleep(
     slot: number,
@@ -495,16 +470,17 @@ export class ConditionCore {
     } catch {
       aborted = true;
     }
-    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) !== WAITING) {
-      return true;
-    }
-    if (aborted) throw signal!.reason;
-    return false;
+    Atomics.compareExchange(view, word, WAITING, CANCELLED);
+    return aborted;
   }
 
-  /** Frees a waiter's slot after it took the lock back. */
-  dequeue(slot: number): void {
-    Atomics.store(this.#view, slotAt(slot), SLOT_FREE);
+  /**
+   * Frees a waiter's slot after it took the lock back.
+   *
+   * @returns How its wait ended: CANCELLED, NOTIFIED or a notifier's mark.
+   */
+  dequeue(slot: number): number {
+    return Atomics.exchange(this.#view, slotAt(slot), SLOT_FREE);
   }
 
   /** Wakes up to `n` waiters, oldest first; the caller holds the lock. */
@@ -529,19 +505,40 @@ export class ConditionCore {
   }
 
   /**
+   * Ends every wait with `mark`, also one that gave up and has not taken
+   * the lock back yet (its slot can only be CANCELLED, as the caller holds
+   * the lock); the caller holds the lock.
+   */
+  endAll(mark: number): void {
+    const view = this.#grown();
+    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
+      const at = slotAt(slot);
+      if (Atomics.compareExchange(view, at, WAITING, mark) === WAITING) {
+        notify(view, at, Infinity);
+      } else {
+        Atomics.compareExchange(view, at, CANCELLED, mark);
+      }
+    }
+  }
+
+  /**
    * Frees the slots of dead waiters, so `notify()` does not count them. A
    * waiter's task the owner runs for it (and that still ends the wait)
-   * finds its slot no longer WAITING, as a notified one does.
+   * finds its slot freed, as a notified one does.
+   *
+   * @returns Whether a dead waiter's wait had not ended.
    */
-  reap(dead: (code: number) => boolean): void {
+  reap(dead: (code: number) => boolean): boolean {
     const view = this.#grown();
-    const capacity = view[CAPACITY]!;
-    for (let slot = 0; slot < capacity; slot++) {
+    let pending = false;
+    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
       const at = slotAt(slot);
       const state = Atomics.load(view, at);
       if (state !== SLOT_FREE && dead(view[at + SLOT_CODE]!)) {
+        pending ||= state === WAITING || state === CANCELLED;
         Atomics.compareExchange(view, at, state, SLOT_FREE);
       }
     }
+    return pending;
   }
 }

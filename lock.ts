@@ -79,6 +79,7 @@
  * @module
  */
 import {
+  CANCELLED,
   ConditionCore,
   EVENT_WORDS,
   EventCore,
@@ -87,6 +88,7 @@ import {
   MAX_CONDITION_WAITERS,
   MAX_SEMAPHORE_VALUE,
   NOT_ACQUIRED,
+  NOTIFIED,
   SemaphoreCore,
   sharedMemory,
   TAKEN_OVER,
@@ -259,7 +261,7 @@ const LOCK = {
     release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
     /** A release the caller knows is valid: nothing to answer. */
     releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
-    locked: blockingOp((core: LockCore) => core.locked()),
+    locked: blockingOp((core: LockCore) => core.holder() !== 0),
   },
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
@@ -319,22 +321,29 @@ function notHeld(doing: string): TypeError {
   );
 }
 
+/**
+ * Waits on the condition, its lock released meanwhile and held again
+ * before this settles.
+ *
+ * @returns How the wait ended: CANCELLED at the timeout, else NOTIFIED or
+ * a notifier's mark (see {@linkcode ConditionCore.dequeue}).
+ * @throws The signal's reason when it aborts before a notification.
+ */
 async function conditionWait(
   { waiters, lock }: ConditionState,
   caller: number,
   timeout: number,
   signal: AbortSignal | undefined,
-): Promise<boolean> {
+): Promise<number> {
   signal?.throwIfAborted();
   if (lock.holder() !== caller) throw notHeld("wait on");
   const slot = waiters.enqueue(caller);
   const saved = lock.releaseForWait();
-  try {
-    return await waiters.sleep(slot, timeout, signal);
-  } finally {
-    await lock.restore(caller, saved);
-    waiters.dequeue(slot);
-  }
+  const aborted = await waiters.sleep(slot, timeout, signal);
+  await lock.restore(caller, saved);
+  const ended = waiters.dequeue(slot);
+  if (aborted && ended === CANCELLED) throw signal!.reason;
+  return ended;
 }
 
 const CONDITION = {
@@ -354,7 +363,11 @@ const CONDITION = {
       state: ConditionState,
       { caller, signal },
       timeout: number,
-    ) => conditionWait(state, caller, timeout, signal)),
+    ) =>
+      conditionWait(state, caller, timeout, signal).then((ended) =>
+        ended !== CANCELLED
+      )
+    ),
     notify: blockingOp((state: ConditionState, { caller }, n: number) => {
       if (state.lock.holder() !== caller) throw notHeld("notify on");
       state.waiters.notify(n);
@@ -400,17 +413,17 @@ async function actionOf(ref: ActionRef): Promise<() => unknown> {
 }
 
 /**
- * A barrier is CPython's `threading.Barrier`, on a lock and a condition:
- * its words after the lock's are the state, the count of parties inside
- * `wait()`, and their codes, so that a dead party can be taken out.
+ * A barrier's words after its lock's: how many parties wait in the current
+ * cycle, and whether it is broken. A cycle ends (filled, broken or reset)
+ * at once, leaving each waiter's outcome in its slot of the condition, so
+ * the next cycle need not wait for the last one's parties to leave.
  */
-const FILLING = 0;
-const DRAINING = 1;
-const RESETTING = -1;
-const BROKEN = -2;
-const STATE = LOCK_WORDS;
-const COUNT = LOCK_WORDS + 1;
-const ENTRIES = LOCK_WORDS + 2;
+const COUNT = LOCK_WORDS;
+const BROKEN = LOCK_WORDS + 1;
+const BARRIER_WORDS = LOCK_WORDS + 2;
+/** The outcomes a cycle leaves its waiters. */
+const PASSED = NOTIFIED;
+const BROKE = NOTIFIED + 1;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
@@ -418,22 +431,19 @@ interface BarrierState extends ConditionState, BarrierConfig {
   words: Int32Array;
 }
 
-function setState(barrier: BarrierState, state: number): void {
-  barrier.words[STATE] = state;
-  barrier.waiters.notify(ALL);
+/** Ends the cycle with `outcome` for its waiters; the caller holds the lock. */
+function endCycle(
+  { words, waiters }: BarrierState,
+  outcome: number,
+  broken: 0 | 1,
+): void {
+  words[COUNT] = 0;
+  words[BROKEN] = broken;
+  waiters.endAll(outcome);
 }
 
-/** Takes `code`'s place out of the count: it left, or died. */
-function leave(barrier: BarrierState, code: number): void {
-  const { words } = barrier;
-  const count = words[COUNT]! - 1;
-  const at = words.subarray(ENTRIES, ENTRIES + count + 1).lastIndexOf(code);
-  if (at !== -1) words[ENTRIES + at] = words[ENTRIES + count]!;
-  words[COUNT] = count;
-  const state = words[STATE];
-  if (count === 0 && (state === DRAINING || state === RESETTING)) {
-    setState(barrier, FILLING);
-  }
+function breakBarrier(barrier: BarrierState): void {
+  endCycle(barrier, BROKE, 1);
 }
 
 async function barrierWait(
@@ -444,63 +454,41 @@ async function barrierWait(
 ): Promise<number> {
   const { words, lock } = barrier;
   // Rejects at once when the signal has aborted, before anything changes.
-  await lock.acquire(caller, Infinity, signal);
+  // Taken over: a party died inside wait() holding the lock.
+  if (await lock.acquire(caller, Infinity, signal) === TAKEN_OVER) {
+    breakBarrier(barrier);
+  }
   try {
-    while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
-      await conditionWait(barrier, caller, Infinity, signal);
-    }
-    if (words[STATE] === BROKEN) {
+    if (words[BROKEN] === 1) {
       throw new BrokenBarrierError(
         "Cannot wait on the barrier as it is broken: reset() it first",
       );
     }
     const index = words[COUNT]!;
-    words[ENTRIES + index] = caller;
     words[COUNT] = index + 1;
+    let outcome = PASSED;
     try {
-      if (index + 1 === barrier.parties) await trip(barrier);
-      else await waitForTrip(barrier, caller, timeout, signal);
-      return index;
-    } finally {
-      leave(barrier, caller);
+      if (index + 1 < barrier.parties) {
+        outcome = await conditionWait(barrier, caller, timeout, signal);
+      } else {
+        // The last party runs the action, then lets the others go.
+        if (barrier.action !== null) await (await actionOf(barrier.action))();
+        endCycle(barrier, PASSED, 0);
+      }
+    } catch (error) {
+      breakBarrier(barrier);
+      throw error;
     }
+    // Timed out while its cycle still filled.
+    if (outcome === CANCELLED) breakBarrier(barrier);
+    if (outcome !== PASSED) {
+      throw new BrokenBarrierError(
+        "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+      );
+    }
+    return index;
   } finally {
     lock.release(caller);
-  }
-}
-
-/** The last party runs the action, then lets the others go. */
-async function trip(barrier: BarrierState): Promise<void> {
-  try {
-    if (barrier.action !== null) await (await actionOf(barrier.action))();
-  } catch (error) {
-    setState(barrier, BROKEN);
-    throw error;
-  }
-  setState(barrier, DRAINING);
-}
-
-async function waitForTrip(
-  barrier: BarrierState,
-  caller: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const deadline = performance.now() + timeout;
-  try {
-    while (barrier.words[STATE] === FILLING) {
-      const left = deadline - performance.now();
-      if (left <= 0) setState(barrier, BROKEN);
-      else await conditionWait(barrier, caller, left, signal);
-    }
-  } catch (reason) {
-    setState(barrier, BROKEN);
-    throw reason;
-  }
-  if (barrier.words[STATE]! < 0) {
-    throw new BrokenBarrierError(
-      "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
-    );
   }
 }
 
@@ -518,52 +506,18 @@ function withBarrierLock(barrier: BarrierState, section: () => void): void {
   else barrier.lock.acquire(code, Infinity).then(run);
 }
 
-function resetBarrier(barrier: BarrierState): void {
-  const { words } = barrier;
-  if (words[COUNT]! > 0) {
-    if (words[STATE] === FILLING || words[STATE] === BROKEN) {
-      setState(barrier, RESETTING);
-    }
-  } else {
-    setState(barrier, FILLING);
-  }
-}
-
-/** A party that died inside `wait()` breaks the barrier, as Python's timeout does. */
-function reapBarrier(
-  barrier: BarrierState,
-  dead: (code: number) => boolean,
-): void {
-  barrier.lock.reap(dead);
-  barrier.waiters.reap(dead);
-  const { words } = barrier;
-  const inside = () => [...words.subarray(ENTRIES, ENTRIES + words[COUNT]!)];
-  if (!inside().some((code) => dead(code))) return;
-  withBarrierLock(barrier, () => {
-    const died = inside().filter((code) => dead(code));
-    for (const code of died) leave(barrier, code);
-    if (died.length > 0 && words[STATE] === FILLING) {
-      setState(barrier, BROKEN);
-    }
-  });
-}
-
 const BARRIER = {
   name: "barrier",
   module: import.meta.url,
   open: (
     [words, waiters]: readonly SharedArrayBuffer[],
     config: BarrierConfig,
-  ): BarrierState => {
-    const view = wordsOf(words!);
-    const lock = new LockCore(view, false);
-    return {
-      ...config,
-      words: view,
-      lock,
-      waiters: new ConditionCore(waiters!),
-    };
-  },
+  ): BarrierState => ({
+    ...config,
+    words: wordsOf(words!),
+    lock: new LockCore(wordsOf(words!), false),
+    waiters: new ConditionCore(waiters!),
+  }),
   ops: {
     wait: asyncOp((
       barrier: BarrierState,
@@ -571,17 +525,23 @@ const BARRIER = {
       timeout: number,
     ) => barrierWait(barrier, caller, timeout, signal)),
     abort: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => setState(barrier, BROKEN))
+      withBarrierLock(barrier, () => breakBarrier(barrier))
     ),
     reset: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => resetBarrier(barrier))
+      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 0))
     ),
     state: blockingOp(({ words }: BarrierState): [boolean, number] => [
-      words[STATE] === BROKEN,
-      words[STATE] === FILLING ? words[COUNT]! : 0,
+      words[BROKEN] === 1,
+      words[COUNT]!,
     ]),
   },
-  reap: reapBarrier,
+  /** A party that died inside `wait()` breaks the barrier, as a timeout does. */
+  reap: (barrier: BarrierState, dead: (code: number) => boolean) => {
+    const holderDied = barrier.lock.reap(dead);
+    if (barrier.waiters.reap(dead) || holderDied) {
+      withBarrierLock(barrier, () => breakBarrier(barrier));
+    }
+  },
 };
 
 type BarrierShared = SharedOf<typeof BARRIER>;
@@ -1403,7 +1363,7 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
     actions.set(`${ref.module}#${ref.name}`, action);
   }
   return new Shared(BARRIER, { parties, timeout, action: ref }, [
-    sharedMemory(ENTRIES + parties),
+    sharedMemory(BARRIER_WORDS),
     ConditionCore.newBuffer(),
   ]);
 }
