@@ -197,10 +197,7 @@ function waitArguments(
 }
 
 /** What Lock, RLock and Semaphore share for `withLock()` and `hold()`. */
-interface Holdable {
-  acquire(options?: AcquireOptions): Promise<boolean>;
-  release(): void;
-}
+type Holdable = Pick<Semaphore, "acquire" | "release">;
 
 /**
  * Acquires, always waiting (up to the timeout), and returns what releases
@@ -236,12 +233,8 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  const held = await holdFor(what, holdable, options, "run the function");
-  try {
-    return await fn();
-  } finally {
-    held.dispose();
-  }
+  using _held = await holdFor(what, holdable, options, "run the function");
+  return await fn();
 }
 
 // ---------------------------------------------------------------------------
@@ -275,9 +268,7 @@ type LockShared = SharedOf<typeof LOCK>;
 const SEMAPHORE = {
   name: "semaphore",
   module: import.meta.url,
-  // The config tells a process without the memory which release to send.
-  open: (memory: SharedArrayBuffer, _config: { bounded: boolean }) =>
-    new SemaphoreCore(wordsOf(memory)),
+  open: (memory: SharedArrayBuffer) => new SemaphoreCore(wordsOf(memory)),
   ops: {
     acquire: asyncOp((
       core: SemaphoreCore,
@@ -346,6 +337,10 @@ async function conditionWait(
   return ended;
 }
 
+function notCancelled(ended: number): boolean {
+  return ended !== CANCELLED;
+}
+
 const CONDITION = {
   name: "condition",
   module: import.meta.url,
@@ -363,11 +358,7 @@ const CONDITION = {
       state: ConditionState,
       { caller, signal },
       timeout: number,
-    ) =>
-      conditionWait(state, caller, timeout, signal).then((ended) =>
-        ended !== CANCELLED
-      )
-    ),
+    ) => conditionWait(state, caller, timeout, signal).then(notCancelled)),
     notify: blockingOp((state: ConditionState, { caller }, n: number) => {
       if (state.lock.holder() !== caller) throw notHeld("notify on");
       state.waiters.notify(n);
@@ -394,14 +385,13 @@ interface BarrierConfig {
 /** Actions found so far in this isolate, by module and name. */
 const actions = new Map<string, () => unknown>();
 
-async function actionOf(ref: ActionRef): Promise<() => unknown> {
-  const key = `${ref.module}#${ref.name}`;
-  let fn = actions.get(key);
-  if (fn === undefined) {
-    fn = findExport(await import(ref.module), ref.name);
+async function actionOf({ module, name }: ActionRef): Promise<() => unknown> {
+  const key = `${module}#${name}`;
+  if (!actions.has(key)) {
+    const fn = findExport(await import(module), name);
     if (fn === undefined) {
       throw new TypeError(
-        notExportedMessage(ref.name, ref.module).replace(
+        notExportedMessage(name, module).replace(
           "Cannot start the process",
           "Cannot run the barrier's action",
         ),
@@ -409,7 +399,7 @@ async function actionOf(ref: ActionRef): Promise<() => unknown> {
     }
     actions.set(key, fn);
   }
-  return fn;
+  return actions.get(key)!;
 }
 
 /**
@@ -442,10 +432,6 @@ function endCycle(
   waiters.endAll(outcome);
 }
 
-function breakBarrier(barrier: BarrierState): void {
-  endCycle(barrier, BROKE, 1);
-}
-
 async function barrierWait(
   barrier: BarrierState,
   caller: number,
@@ -456,7 +442,7 @@ async function barrierWait(
   // Rejects at once when the signal has aborted, before anything changes.
   // Taken over: a party died inside wait() holding the lock.
   if (await lock.acquire(caller, Infinity, signal) === TAKEN_OVER) {
-    breakBarrier(barrier);
+    endCycle(barrier, BROKE, 1);
   }
   try {
     if (words[BROKEN] === 1) {
@@ -476,11 +462,11 @@ async function barrierWait(
         endCycle(barrier, PASSED, 0);
       }
     } catch (error) {
-      breakBarrier(barrier);
+      endCycle(barrier, BROKE, 1);
       throw error;
     }
     // Timed out while its cycle still filled.
-    if (outcome === CANCELLED) breakBarrier(barrier);
+    if (outcome === CANCELLED) endCycle(barrier, BROKE, 1);
     if (outcome !== PASSED) {
       throw new BrokenBarrierError(
         "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
@@ -525,7 +511,7 @@ const BARRIER = {
       timeout: number,
     ) => barrierWait(barrier, caller, timeout, signal)),
     abort: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => breakBarrier(barrier))
+      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 1))
     ),
     reset: blockingOp((barrier: BarrierState) =>
       withBarrierLock(barrier, () => endCycle(barrier, BROKE, 0))
@@ -539,7 +525,7 @@ const BARRIER = {
   reap: (barrier: BarrierState, dead: (code: number) => boolean) => {
     const holderDied = barrier.lock.reap(dead);
     if (barrier.waiters.reap(dead) || holderDied) {
-      withBarrierLock(barrier, () => breakBarrier(barrier));
+      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 1));
     }
   },
 };
@@ -813,7 +799,7 @@ function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
     );
   }
   const buffer = SemaphoreCore.newBuffer(value, bounded ? value : -1);
-  return new Shared(SEMAPHORE, { bounded }, buffer);
+  return new Shared(SEMAPHORE, null, buffer);
 }
 
 let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
@@ -898,8 +884,9 @@ export class Semaphore {
         `Cannot release the semaphore ${n} times: pass a positive integer`,
       );
     }
-    const shared = this.#shared;
-    shared.run(shared.config.bounded ? "release" : "releaseUnbounded", [n]);
+    // A process without the memory sends an unbounded release unanswered.
+    const bounded = this instanceof BoundedSemaphore;
+    this.#shared.run(bounded ? "release" : "releaseUnbounded", [n]);
   }
 
   /**
@@ -972,8 +959,6 @@ export class BoundedSemaphore extends Semaphore {}
 
 // ---------------------------------------------------------------------------
 // Event
-
-let eventOf: (event: Event) => EventShared;
 
 /**
  * A flag shared by processes (Python's `multiprocessing.Event`): `wait()`
@@ -1067,14 +1052,12 @@ export class Event {
   }
 
   static {
-    eventOf = (event) => event.#shared;
+    Shared.register(EVENT, Event, (event) => event.#shared);
   }
 }
 
 // ---------------------------------------------------------------------------
 // Condition
-
-let conditionOf: (condition: Condition) => ConditionShared;
 
 /** A new condition's object, its lock checked. */
 function newCondition(lock: Lock | RLock): ConditionShared {
@@ -1332,7 +1315,7 @@ export class Condition {
   }
 
   static {
-    conditionOf = (condition) => condition.#shared;
+    Shared.register(CONDITION, Condition, (condition) => condition.#shared);
   }
 }
 
@@ -1383,8 +1366,6 @@ function checkAction(action: ActionRef | null, target: StartMethod): void {
     );
   }
 }
-
-let barrierOf: (barrier: Barrier) => BarrierShared;
 
 /**
  * A barrier shared by processes (Python's `multiprocessing.Barrier`):
@@ -1529,12 +1510,16 @@ export class Barrier {
   }
 
   static {
-    barrierOf = (barrier) => barrier.#shared;
+    Shared.register(BARRIER, Barrier, (barrier, target) => {
+      checkAction(barrier.#shared.config.action, target);
+      return barrier.#shared;
+    }, { wrap: adopter(() => new Barrier(1)) });
   }
 }
 
 // ---------------------------------------------------------------------------
-// Passing them to children
+// Passing them to children (Event, Condition and Barrier register in their
+// class bodies)
 
 Shared.register(LOCK, Lock, lockOf, { name: "lock.Lock" });
 Shared.register(LOCK, RLock, lockOf, { name: "lock.RLock" });
@@ -1542,9 +1527,3 @@ Shared.register(SEMAPHORE, Semaphore, semaphoreOf, { name: "lock.Semaphore" });
 Shared.register(SEMAPHORE, BoundedSemaphore, semaphoreOf, {
   name: "lock.BoundedSemaphore",
 });
-Shared.register(EVENT, Event, eventOf);
-Shared.register(CONDITION, Condition, conditionOf);
-Shared.register(BARRIER, Barrier, (barrier, target) => {
-  checkAction(barrierOf(barrier).config.action, target);
-  return barrierOf(barrier);
-}, { wrap: adopter(() => new Barrier(1)) });
