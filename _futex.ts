@@ -248,7 +248,6 @@ export function notify(view: Int32Array, index: number, count = Infinity) {
  * a lock word: one taken and freed in between would otherwise leave the
  * waiter asleep on "free", which nobody changes again.
  *
- * @param waiters The word that counts sleepers for the waker, if any.
  * @returns What `attempt` answered last (falsy at the deadline).
  * @throws The signal's reason when it aborts.
  */
@@ -259,14 +258,13 @@ export async function take<T>(
   signal: AbortSignal | undefined,
   attempt: () => T,
   sleepOn: (value: number) => number | null,
-  waiters?: number,
 ): Promise<T> {
   for (;;) {
     const result = attempt();
     if (result || deadline <= performance.now()) return result;
     const value = sleepOn(Atomics.load(view, index));
     if (value !== null) {
-      await waitWhile(view, index, value, deadline, signal, waiters);
+      await waitWhile(view, index, value, deadline, signal);
     }
   }
 }

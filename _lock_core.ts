@@ -67,17 +67,12 @@ export class LockCore {
     const view = this.view;
     const mine = code << 1;
     const seen = Atomics.compareExchange(view, STATE, 0, mine);
-    if (seen === 0) {
+    const died = seen === DIED &&
+      Atomics.compareExchange(view, STATE, DIED, mine) === DIED;
+    if (seen === 0 || died) {
       view[COUNT] = 1;
-      return ACQUIRED;
-    }
-    if (
-      seen === DIED &&
-      Atomics.compareExchange(view, STATE, DIED, mine) === DIED
-    ) {
-      view[COUNT] = 1;
-      view[RECOVERED] = 1;
-      return TAKEN_OVER;
+      if (died) view[RECOVERED] = 1;
+      return died ? TAKEN_OVER : ACQUIRED;
     }
     if (this.reentrant && seen >> 1 === code) {
       view[COUNT]!++;
@@ -228,17 +223,16 @@ export class LockCore {
   }
 }
 
-/** A new, zeroed shared buffer of `words` 32-bit words. */
-export function sharedMemory(words: number): SharedArrayBuffer {
-  return sharedBuffer(words * 4);
-}
-
 // ---------------------------------------------------------------------------
 // Semaphore
 
-const VALUE = 0;
-const WAITERS = 1;
-const BOUND = 2;
+/**
+ * How many releases there were; the word after it counts the sleepers
+ * (see `_futex.ts`'s `waitFor`).
+ */
+const RELEASES = 0;
+const VALUE = 2;
+const BOUND = 3;
 /** How many 32-bit words a semaphore takes. */
 const SEMAPHORE_WORDS = 4;
 /** The largest value a semaphore can count to. */
@@ -250,7 +244,7 @@ export class SemaphoreCore {
 
   /** A fresh buffer for a semaphore. */
   static newBuffer(value: number, bound: number): SharedArrayBuffer {
-    const buffer = sharedMemory(SEMAPHORE_WORDS);
+    const buffer = sharedBuffer(SEMAPHORE_WORDS * 4);
     const view = new Int32Array(buffer);
     view[VALUE] = value;
     view[BOUND] = bound;
@@ -270,15 +264,9 @@ export class SemaphoreCore {
 
   async acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
     signal?.throwIfAborted();
-    return await take(
-      this.view,
-      VALUE,
-      deadlineOf(timeout),
-      signal,
-      () => this.tryAcquire(),
-      (value) => value > 0 ? null : value,
-      WAITERS,
-    );
+    const ready = () => this.tryAcquire() || undefined;
+    const deadline = deadlineOf(timeout);
+    return await waitFor(this.view, RELEASES, deadline, signal, ready) ?? false;
   }
 
   /**
@@ -303,7 +291,7 @@ export class SemaphoreCore {
         break;
       }
     }
-    if (Atomics.load(view, WAITERS) !== 0) notify(view, VALUE);
+    wake(view, RELEASES);
   }
 }
 

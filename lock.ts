@@ -90,11 +90,10 @@ import {
   NOT_ACQUIRED,
   NOTIFIED,
   SemaphoreCore,
-  sharedMemory,
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
-import { wordsOf } from "./_shm.ts";
+import { sharedBuffer, wordsOf } from "./_shm.ts";
 import {
   adopted,
   adopter,
@@ -558,7 +557,7 @@ export abstract class BaseLock {
    */
   protected constructor(reentrant: boolean) {
     this.#shared = adopted<LockShared>() ??
-      new Shared(LOCK, { reentrant }, sharedMemory(LOCK_WORDS));
+      new Shared(LOCK, { reentrant }, sharedBuffer(LOCK_WORDS * 4));
   }
 
   /**
@@ -979,7 +978,7 @@ export class Event {
   /** Creates an event whose flag is not set. */
   constructor() {
     this.#shared = adopted<EventShared>() ??
-      new Shared(EVENT, null, sharedMemory(EVENT_WORDS));
+      new Shared(EVENT, null, sharedBuffer(EVENT_WORDS * 4));
   }
 
   /**
@@ -1218,10 +1217,8 @@ export class Condition {
     const { timeout, signal } = waitArguments(options);
     const deadline = performance.now() + timeout;
     let result = await predicate();
-    while (!result) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      await this.#shared.run("wait", [left], signal);
+    while (!result && deadline > performance.now()) {
+      await this.#shared.run("wait", [deadline - performance.now()], signal);
       result = await predicate();
     }
     return Boolean(result);
@@ -1346,7 +1343,7 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
     actions.set(`${ref.module}#${ref.name}`, action);
   }
   return new Shared(BARRIER, { parties, timeout, action: ref }, [
-    sharedMemory(BARRIER_WORDS),
+    sharedBuffer(BARRIER_WORDS * 4),
     ConditionCore.newBuffer(),
   ]);
 }
