@@ -24,7 +24,7 @@ import {
   waitWhile,
   wake,
 } from "./_futex.ts";
-import { isDead } from "./_isolates.ts";
+import { isDead, selfCode } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 
 /** Answers of the acquiring methods. */
@@ -214,12 +214,24 @@ export class LockCore {
     return holder !== 0 && dead(holder) && this.forceRelease(holder);
   }
 
-  /** Takes the lock without yielding; for short internal critical sections. */
-  lockSync(code: number): boolean {
+  /**
+   * Runs a short internal critical section holding the lock for this
+   * isolate: at once if the lock is free, or freed within a brief spin (its
+   * holder runs on another thread), else once it is acquired.
+   */
+  runLocked(section: () => void): void {
+    const code = selfCode();
+    const run = () => {
+      try {
+        section();
+      } finally {
+        this.release(code);
+      }
+    };
     for (let i = 0; i < 1_000_000; i++) {
-      if (this.tryAcquire(code) !== NOT_ACQUIRED) return true;
+      if (this.tryAcquire(code) !== NOT_ACQUIRED) return run();
     }
-    return false;
+    this.acquire(code, Infinity).then(run);
   }
 }
 
@@ -471,8 +483,11 @@ export class ConditionCore {
     return Atomics.exchange(this.#view, slotAt(slot), SLOT_FREE);
   }
 
-  /** Wakes up to `n` waiters, oldest first; the caller holds the lock. */
-  notify(n: number): void {
+  /**
+   * Wakes up to `n` waiters, oldest first, leaving `mark` in their slots;
+   * the caller holds the lock.
+   */
+  notify(n: number, mark = NOTIFIED): void {
     const view = this.#grown();
     const waiting: number[] = [];
     for (let slot = 0; slot < view[CAPACITY]!; slot++) {
@@ -485,7 +500,7 @@ export class ConditionCore {
     let woken = 0;
     for (let i = 0; i < waiting.length && woken < n; i++) {
       const at = slotAt(waiting[i]!);
-      if (Atomics.compareExchange(view, at, WAITING, NOTIFIED) === WAITING) {
+      if (Atomics.compareExchange(view, at, WAITING, mark) === WAITING) {
         notify(view, at, Infinity);
         woken++;
       }
@@ -498,14 +513,10 @@ export class ConditionCore {
    * the lock); the caller holds the lock.
    */
   endAll(mark: number): void {
-    const view = this.#grown();
+    this.notify(Infinity, mark);
+    const view = this.#view;
     for (let slot = 0; slot < view[CAPACITY]!; slot++) {
-      const at = slotAt(slot);
-      if (Atomics.compareExchange(view, at, WAITING, mark) === WAITING) {
-        notify(view, at, Infinity);
-      } else {
-        Atomics.compareExchange(view, at, CANCELLED, mark);
-      }
+      Atomics.compareExchange(view, slotAt(slot), CANCELLED, mark);
     }
   }
 

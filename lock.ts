@@ -477,20 +477,6 @@ async function barrierWait(
   }
 }
 
-/** Runs a short section holding the barrier's lock, now if it is free. */
-function withBarrierLock(barrier: BarrierState, section: () => void): void {
-  const code = selfCode();
-  const run = () => {
-    try {
-      section();
-    } finally {
-      barrier.lock.release(code);
-    }
-  };
-  if (barrier.lock.lockSync(code)) run();
-  else barrier.lock.acquire(code, Infinity).then(run);
-}
-
 const BARRIER = {
   name: "barrier",
   module: import.meta.url,
@@ -510,10 +496,10 @@ const BARRIER = {
       timeout: number,
     ) => barrierWait(barrier, caller, timeout, signal)),
     abort: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 1))
+      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 1))
     ),
     reset: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 0))
+      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 0))
     ),
     state: blockingOp(({ words }: BarrierState): [boolean, number] => [
       words[BROKEN] === 1,
@@ -524,7 +510,7 @@ const BARRIER = {
   reap: (barrier: BarrierState, dead: (code: number) => boolean) => {
     const holderDied = barrier.lock.reap(dead);
     if (barrier.waiters.reap(dead) || holderDied) {
-      withBarrierLock(barrier, () => endCycle(barrier, BROKE, 1));
+      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 1));
     }
   },
 };
