@@ -171,27 +171,19 @@ const TRUE = Promise.resolve(true);
 const ALL = 0x7fffffff;
 
 /**
- * Reads `acquire()` options. A non-blocking acquire answers at once, so
- * its timeout is ignored, as Python's multiprocessing locks do.
+ * Reads the options of a waiting method. A non-blocking acquire answers at
+ * once, so its timeout is ignored, as Python's multiprocessing locks do.
  *
- * @throws {RangeError} When a blocking acquire's `timeout` is negative.
+ * @throws {RangeError} When a blocking call's `timeout` is negative.
  */
-function acquireArguments(
-  options: AcquireOptions | undefined,
-): { timeout: number; signal: AbortSignal | undefined } {
-  const { blocking = true, signal } = options ?? {};
-  signal?.throwIfAborted();
-  return blocking ? waitArguments(options) : { timeout: 0, signal };
-}
-
-/** Reads {@linkcode WaitOptions}. */
 function waitArguments(
-  options: WaitOptions | undefined,
+  options: AcquireOptions | undefined,
   fallback = Infinity,
 ): { timeout: number; signal: AbortSignal | undefined } {
-  const { timeout = fallback, signal } = options ?? {};
-  validateTimeout(timeout);
+  const { blocking = true, timeout = fallback, signal } = options ?? {};
   signal?.throwIfAborted();
+  if (!blocking) return { timeout: 0, signal };
+  validateTimeout(timeout);
   return { timeout, signal };
 }
 
@@ -572,7 +564,7 @@ export abstract class BaseLock {
   }
 
   async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
-    const { timeout, signal } = acquireArguments(options);
+    const { timeout, signal } = waitArguments(options);
     const result = await this.#shared.run("acquire", [timeout], signal);
     if (result === NOT_ACQUIRED) return false;
     if (!this.#shared.local) {
@@ -843,7 +835,7 @@ export class Semaphore {
   }
 
   async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
-    const { timeout, signal } = acquireArguments(options);
+    const { timeout, signal } = waitArguments(options);
     return await this.#shared.run("acquire", [timeout], signal);
   }
 
