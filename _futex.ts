@@ -10,6 +10,7 @@
 // of kernel sleepers keeps the syscall off the path while nobody sleeps.
 import { crossProcessWords, KERNEL_SLEEPERS } from "./_isolates.ts";
 import { addressOf, futexWait, futexWake } from "./_shm.ts";
+import { settleWithin } from "./_util.ts";
 
 /**
  * How long a waiter spins before it sleeps. A wake-up through
@@ -63,16 +64,9 @@ export function deadlineOf(timeout: number): number {
   return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
-function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal) {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(value);
-    });
-  });
+/** Settles as a sleep does, or rejects once `signal` aborts. */
+function untilAborted(sleep: Promise<unknown>, signal?: AbortSignal) {
+  return settleWithin(sleep, Infinity, signal, () => {});
 }
 
 /**
