@@ -360,8 +360,7 @@ const SLOT_CODE = 1;
 const SLOT_TICKET = 2;
 /**
  * Slot states. A notifier leaves NOTIFIED in a waiter's slot, or a mark of
- * its own above it (a barrier's outcome), for {@linkcode
- * ConditionCore.dequeue} to answer.
+ * its own above it (a barrier's outcome), for the waiter to answer.
  */
 const SLOT_FREE = 0;
 const WAITING = 1;
@@ -381,7 +380,7 @@ function conditionBytes(slots: number): number {
 }
 
 /**
- * The waiters of a Condition, in shared memory: a slot per waiting task,
+ * A Condition's waiters, in shared memory, and its lock: a slot per waiting task,
  * each with its own word to sleep on, so that `notify(n)` wakes exactly n
  * of them, oldest (lowest ticket) first. Slots are taken and freed only by
  * the holder of the condition's lock; a waiter that gives up marks its slot
@@ -390,8 +389,18 @@ function conditionBytes(slots: number): number {
 export class ConditionCore {
   #view: Int32Array;
 
-  constructor(buffer: SharedArrayBuffer) {
+  /** Opens the waiters in `buffer` of a condition on `lock`. */
+  constructor(buffer: SharedArrayBuffer, readonly lock: LockCore) {
     this.#view = new Int32Array(buffer);
+  }
+
+  /** @throws {TypeError} When `caller` does not hold the lock. */
+  checkHeld(caller: number, doing: string): void {
+    if (this.lock.holder() !== caller) {
+      throw new TypeError(
+        `Cannot ${doing} the condition as its lock is not held: acquire it first`,
+      );
+    }
   }
 
   /** A fresh growable buffer for a condition. */
@@ -419,7 +428,7 @@ export class ConditionCore {
    *
    * @throws {RangeError} When too many tasks already wait.
    */
-  enqueue(code: number): number {
+  #enqueue(code: number): number {
     const view = this.#grown();
     const ticket = view[NEXT_TICKET]!;
     let capacity = view[CAPACITY]!;
@@ -451,36 +460,37 @@ export class ConditionCore {
   }
 
   /**
-   * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts,
-   * then gives up the wait if it was not notified; the condition's lock is
-   * not held meanwhile.
+   * Waits on the condition for `caller`, which holds the lock: releases the
+   * lock, sleeps on a slot until notified, `timeout` ms pass or `signal`
+   * aborts, and takes the lock back before this settles.
    *
-   * @returns Whether `signal` aborted.
+   * @returns How the wait ended: CANCELLED at the timeout, else NOTIFIED or
+   * a notifier's mark.
+   * @throws {TypeError} When `caller` does not hold the lock.
+   * @throws The signal's reason when it aborts before a notification.
    */
-  async sleep(
-    slot: number,
+  async wait(
+    caller: number,
     timeout: number,
     signal: AbortSignal | undefined,
-  ): Promise<boolean> {
+  ): Promise<number> {
+    signal?.throwIfAborted();
+    this.checkHeld(caller, "wait on");
     const view = this.#view;
-    const word = slotAt(slot);
+    const word = slotAt(this.#enqueue(caller));
+    const saved = this.lock.releaseForWait();
     let aborted = false;
     try {
       await waitWhile(view, word, WAITING, deadlineOf(timeout), signal);
     } catch {
       aborted = true;
     }
+    // A waiter notified as it gave up was notified.
     Atomics.compareExchange(view, word, WAITING, CANCELLED);
-    return aborted;
-  }
-
-  /**
-   * Frees a waiter's slot after it took the lock back.
-   *
-   * @returns How its wait ended: CANCELLED, NOTIFIED or a notifier's mark.
-   */
-  dequeue(slot: number): number {
-    return Atomics.exchange(this.#view, slotAt(slot), SLOT_FREE);
+    await this.lock.restore(caller, saved);
+    const ended = Atomics.exchange(view, word, SLOT_FREE);
+    if (aborted && ended === CANCELLED) throw signal!.reason;
+    return ended;
   }
 
   /**

@@ -292,42 +292,6 @@ const EVENT = {
 
 type EventShared = SharedOf<typeof EVENT>;
 
-interface ConditionState {
-  waiters: ConditionCore;
-  lock: LockCore;
-}
-
-function notHeld(doing: string): TypeError {
-  return new TypeError(
-    `Cannot ${doing} the condition as its lock is not held: acquire it first`,
-  );
-}
-
-/**
- * Waits on the condition, its lock released meanwhile and held again
- * before this settles.
- *
- * @returns How the wait ended: CANCELLED at the timeout, else NOTIFIED or
- * a notifier's mark (see {@linkcode ConditionCore.dequeue}).
- * @throws The signal's reason when it aborts before a notification.
- */
-async function conditionWait(
-  { waiters, lock }: ConditionState,
-  caller: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<number> {
-  signal?.throwIfAborted();
-  if (lock.holder() !== caller) throw notHeld("wait on");
-  const slot = waiters.enqueue(caller);
-  const saved = lock.releaseForWait();
-  const aborted = await waiters.sleep(slot, timeout, signal);
-  await lock.restore(caller, saved);
-  const ended = waiters.dequeue(slot);
-  if (aborted && ended === CANCELLED) throw signal!.reason;
-  return ended;
-}
-
 function notCancelled(ended: number): boolean {
   return ended !== CANCELLED;
 }
@@ -342,21 +306,21 @@ const CONDITION = {
         "Cannot create the condition as its lock is reached through calls to another process: create the condition where the lock was created",
       );
     }
-    return { waiters: new ConditionCore(memory), lock };
+    return new ConditionCore(memory, lock);
   },
   ops: {
     wait: asyncOp((
-      state: ConditionState,
+      core: ConditionCore,
       { caller, signal },
       timeout: number,
-    ) => conditionWait(state, caller, timeout, signal).then(notCancelled)),
-    notify: blockingOp((state: ConditionState, { caller }, n: number) => {
-      if (state.lock.holder() !== caller) throw notHeld("notify on");
-      state.waiters.notify(n);
+    ) => core.wait(caller, timeout, signal).then(notCancelled)),
+    notify: blockingOp((core: ConditionCore, { caller }, n: number) => {
+      core.checkHeld(caller, "notify on");
+      core.notify(n);
     }),
   },
-  reap: (state: ConditionState, dead: (code: number) => boolean) =>
-    state.waiters.reap(dead),
+  reap: (core: ConditionCore, dead: (code: number) => boolean) =>
+    core.reap(dead),
 };
 
 type ConditionShared = SharedOf<typeof CONDITION>;
@@ -408,19 +372,20 @@ const BROKE = NOTIFIED + 1;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
-interface BarrierState extends ConditionState, BarrierConfig {
+interface BarrierState extends BarrierConfig {
   words: Int32Array;
+  condition: ConditionCore;
 }
 
 /** Ends the cycle with `outcome` for its waiters; the caller holds the lock. */
 function endCycle(
-  { words, waiters }: BarrierState,
+  { words, condition }: BarrierState,
   outcome: number,
   broken: 0 | 1,
 ): void {
   words[COUNT] = 0;
   words[BROKEN] = broken;
-  waiters.endAll(outcome);
+  condition.endAll(outcome);
 }
 
 async function barrierWait(
@@ -429,7 +394,7 @@ async function barrierWait(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  const { words, lock } = barrier;
+  const { words, condition: { lock } } = barrier;
   // Rejects at once when the signal has aborted, before anything changes.
   // Taken over: a party died inside wait() holding the lock.
   if (await lock.acquire(caller, Infinity, signal) === TAKEN_OVER) {
@@ -446,7 +411,7 @@ async function barrierWait(
     let outcome = PASSED;
     try {
       if (index + 1 < barrier.parties) {
-        outcome = await conditionWait(barrier, caller, timeout, signal);
+        outcome = await barrier.condition.wait(caller, timeout, signal);
       } else {
         // The last party runs the action, then lets the others go.
         if (barrier.action !== null) await (await actionOf(barrier.action))();
@@ -478,8 +443,10 @@ const BARRIER = {
   ): BarrierState => ({
     ...config,
     words: wordsOf(words!),
-    lock: new LockCore(wordsOf(words!), false),
-    waiters: new ConditionCore(waiters!),
+    condition: new ConditionCore(
+      waiters!,
+      new LockCore(wordsOf(words!), false),
+    ),
   }),
   ops: {
     wait: asyncOp((
@@ -488,10 +455,10 @@ const BARRIER = {
       timeout: number,
     ) => barrierWait(barrier, caller, timeout, signal)),
     abort: blockingOp((barrier: BarrierState) =>
-      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 1))
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 1))
     ),
     reset: blockingOp((barrier: BarrierState) =>
-      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 0))
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 0))
     ),
     state: blockingOp(({ words }: BarrierState): [boolean, number] => [
       words[BROKEN] === 1,
@@ -500,9 +467,9 @@ const BARRIER = {
   },
   /** A party that died inside `wait()` breaks the barrier, as a timeout does. */
   reap: (barrier: BarrierState, dead: (code: number) => boolean) => {
-    const holderDied = barrier.lock.reap(dead);
-    if (barrier.waiters.reap(dead) || holderDied) {
-      barrier.lock.runLocked(() => endCycle(barrier, BROKE, 1));
+    const holderDied = barrier.condition.lock.reap(dead);
+    if (barrier.condition.reap(dead) || holderDied) {
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 1));
     }
   },
 };
