@@ -174,25 +174,6 @@ export class LockCore {
   }
 
   /**
-   * Frees the lock entirely for a condition wait; the caller holds it.
-   *
-   * @returns What {@linkcode restore} needs: the re-entry count.
-   */
-  releaseForWait(): number {
-    const saved = this.view[COUNT]!;
-    this.free();
-    return saved;
-  }
-
-  /** Takes the lock back after a condition wait, whatever happens meanwhile. */
-  async restore(code: number, saved: number): Promise<number> {
-    const result = await this.acquire(code, Infinity);
-    // Another task of the same process may have entered an RLock meanwhile.
-    this.view[COUNT]! += saved - 1;
-    return result;
-  }
-
-  /**
    * Frees the lock if `holder` still holds it, marking that its holder
    * died, so the next acquirer learns of it. (Its other words are rewritten
    * by the next acquirer.)
@@ -477,8 +458,11 @@ export class ConditionCore {
     signal?.throwIfAborted();
     this.checkHeld(caller, "wait on");
     const view = this.#view;
+    const lock = this.lock;
     const word = slotAt(this.#enqueue(caller));
-    const saved = this.lock.releaseForWait();
+    // The lock is freed entirely, and its re-entry count restored after.
+    const count = lock.view[COUNT]!;
+    lock.free();
     let aborted = false;
     try {
       await waitWhile(view, word, WAITING, deadlineOf(timeout), signal);
@@ -487,7 +471,9 @@ export class ConditionCore {
     }
     // A waiter notified as it gave up was notified.
     Atomics.compareExchange(view, word, WAITING, CANCELLED);
-    await this.lock.restore(caller, saved);
+    await lock.acquire(caller, Infinity);
+    // Another task of the same process may have entered an RLock meanwhile.
+    lock.view[COUNT]! += count - 1;
     const ended = Atomics.exchange(view, word, SLOT_FREE);
     if (aborted && ended === CANCELLED) throw signal!.reason;
     return ended;

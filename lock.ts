@@ -366,8 +366,7 @@ async function actionOf({ module, name }: ActionRef): Promise<() => unknown> {
 const COUNT = LOCK_WORDS;
 const BROKEN = LOCK_WORDS + 1;
 const BARRIER_WORDS = LOCK_WORDS + 2;
-/** The outcomes a cycle leaves its waiters. */
-const PASSED = NOTIFIED;
+/** The outcomes a cycle leaves its waiters: NOTIFIED (they pass), or this. */
 const BROKE = NOTIFIED + 1;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
@@ -408,14 +407,14 @@ async function barrierWait(
     }
     const index = words[COUNT]!;
     words[COUNT] = index + 1;
-    let outcome = PASSED;
+    let outcome = NOTIFIED;
     try {
       if (index + 1 < barrier.parties) {
         outcome = await barrier.condition.wait(caller, timeout, signal);
       } else {
         // The last party runs the action, then lets the others go.
         if (barrier.action !== null) await (await actionOf(barrier.action))();
-        endCycle(barrier, PASSED, 0);
+        endCycle(barrier, NOTIFIED, 0);
       }
     } catch (error) {
       endCycle(barrier, BROKE, 1);
@@ -423,7 +422,7 @@ async function barrierWait(
     }
     // Timed out while its cycle still filled.
     if (outcome === CANCELLED) endCycle(barrier, BROKE, 1);
-    if (outcome !== PASSED) {
+    if (outcome !== NOTIFIED) {
       throw new BrokenBarrierError(
         "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
       );
