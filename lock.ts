@@ -337,12 +337,16 @@ interface BarrierConfig {
   action: ActionRef | null;
 }
 
-/** Actions found so far in this isolate, by module and name. */
-const actions = new Map<string, () => unknown>();
+/**
+ * Each barrier's action in this isolate, by the barrier's config: the
+ * function itself where the barrier was made (two actions may share a
+ * name), else the export it names, found at the first trip here.
+ */
+const actions = new WeakMap<BarrierConfig, () => unknown>();
 
-async function actionOf({ module, name }: ActionRef): Promise<() => unknown> {
-  const key = `${module}#${name}`;
-  if (!actions.has(key)) {
+async function actionOf(config: BarrierConfig): Promise<() => unknown> {
+  if (!actions.has(config)) {
+    const { module, name } = config.action!;
     const fn = findExport(await import(module), name);
     if (fn === undefined) {
       throw new TypeError(
@@ -352,9 +356,9 @@ async function actionOf({ module, name }: ActionRef): Promise<() => unknown> {
         ),
       );
     }
-    actions.set(key, fn);
+    actions.set(config, fn);
   }
-  return actions.get(key)!;
+  return actions.get(config)!;
 }
 
 /**
@@ -371,7 +375,8 @@ const BROKE = NOTIFIED + 1;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
-interface BarrierState extends BarrierConfig {
+interface BarrierState {
+  config: BarrierConfig;
   words: Int32Array;
   condition: ConditionCore;
 }
@@ -393,7 +398,7 @@ async function barrierWait(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  const { words, condition: { lock } } = barrier;
+  const { config, words, condition: { lock } } = barrier;
   // Rejects at once when the signal has aborted, before anything changes.
   // Taken over: a party died inside wait() holding the lock.
   if (await lock.acquire(caller, Infinity, signal) === TAKEN_OVER) {
@@ -409,11 +414,11 @@ async function barrierWait(
     words[COUNT] = index + 1;
     let outcome = NOTIFIED;
     try {
-      if (index + 1 < barrier.parties) {
+      if (index + 1 < config.parties) {
         outcome = await barrier.condition.wait(caller, timeout, signal);
       } else {
         // The last party runs the action, then lets the others go.
-        if (barrier.action !== null) await (await actionOf(barrier.action))();
+        if (config.action !== null) await (await actionOf(config))();
         endCycle(barrier, NOTIFIED, 0);
       }
     } catch (error) {
@@ -440,7 +445,7 @@ const BARRIER = {
     [words, waiters]: readonly SharedArrayBuffer[],
     config: BarrierConfig,
   ): BarrierState => ({
-    ...config,
+    config,
     words: wordsOf(words!),
     condition: new ConditionCore(
       waiters!,
@@ -1281,12 +1286,12 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
       `Cannot create a barrier with a ${typeof action} action: pass a function`,
     );
   }
-  let ref: ActionRef | null = null;
+  const config: BarrierConfig = { parties, timeout, action: null };
   if (action !== undefined) {
-    ref = { module: new URL(module).href, name: action.name };
-    actions.set(`${ref.module}#${ref.name}`, action);
+    config.action = { module: new URL(module).href, name: action.name };
+    actions.set(config, action);
   }
-  return new Shared(BARRIER, { parties, timeout, action: ref }, [
+  return new Shared(BARRIER, config, [
     sharedBuffer(BARRIER_WORDS * 4),
     ConditionCore.newBuffer(),
   ]);

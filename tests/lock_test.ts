@@ -632,6 +632,15 @@ test("Barrier returns distinct indexes and runs its action once per cycle", asyn
   assertFalse(barrier.broken);
 });
 
+test("Barrier runs its own action when another barrier's action has the same name", async () => {
+  const runs: string[] = [];
+  const first = new Barrier(1, { action: () => void runs.push("first") });
+  const second = new Barrier(1, { action: () => void runs.push("second") });
+  await first.wait();
+  await second.wait();
+  assertEquals(runs, ["first", "second"]);
+});
+
 test("Barrier.abort() breaks it for every waiter until reset()", async () => {
   const barrier = new Barrier(3);
   const waiters = [barrier.wait(), barrier.wait()];
