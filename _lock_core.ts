@@ -417,7 +417,8 @@ export class ConditionCore {
     // oldest free one most likely is.
     let slot = -1;
     for (let i = 0; i < capacity && slot === -1; i++) {
-      const at = (ticket + i) % capacity;
+      // Tickets wrap to negative numbers after 2³¹ waits.
+      const at = ((ticket >>> 0) + i) % capacity;
       const state = Atomics.load(view, slotAt(at));
       if (state === SLOT_FREE) slot = at;
     }

@@ -292,10 +292,6 @@ const EVENT = {
 
 type EventShared = SharedOf<typeof EVENT>;
 
-function notCancelled(ended: number): boolean {
-  return ended !== CANCELLED;
-}
-
 const CONDITION = {
   name: "condition",
   module: import.meta.url,
@@ -313,7 +309,7 @@ const CONDITION = {
       core: ConditionCore,
       { caller, signal },
       timeout: number,
-    ) => core.wait(caller, timeout, signal).then(notCancelled)),
+    ) => core.wait(caller, timeout, signal)),
     notify: blockingOp((core: ConditionCore, { caller }, n: number) => {
       core.checkHeld(caller, "notify on");
       core.notify(n);
@@ -1130,7 +1126,8 @@ export class Condition {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     const { timeout, signal } = waitArguments(options);
-    return await this.#shared.run("wait", [timeout], signal);
+    // How the wait ended: CANCELLED at the timeout, else notified.
+    return await this.#shared.run("wait", [timeout], signal) !== CANCELLED;
   }
 
   /**

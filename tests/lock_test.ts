@@ -19,6 +19,13 @@ import {
   Semaphore,
   type WaitOptions,
 } from "../lock.ts";
+import {
+  CANCELLED,
+  ConditionCore,
+  LOCK_WORDS,
+  LockCore,
+  NOTIFIED,
+} from "../_lock_core.ts";
 import { EmptyError, TimeoutError } from "../errors.ts";
 import { Queue } from "../queue.ts";
 import { Process, type StartMethod } from "../process.ts";
@@ -530,6 +537,24 @@ test("Lock.release() twice throws the second time and leaves the lock free", asy
   assertFalse(lock.locked());
   assert(await lock.acquire({ blocking: false }));
   lock.release();
+});
+
+test("A condition keeps taking waiters after its ticket count wraps past 2³¹", async () => {
+  const buffer = ConditionCore.newBuffer();
+  new Int32Array(buffer)[0] = 2 ** 31 - 2; // The next waiter's ticket.
+  const lock = new LockCore(new Int32Array(LOCK_WORDS), false);
+  const condition = new ConditionCore(buffer, lock);
+  for (let i = 0; i < 4; i++) {
+    lock.tryAcquire(1);
+    assertEquals(await condition.wait(1, 0, undefined), CANCELLED);
+    const waiting = condition.wait(1, TIMEOUT, undefined);
+    await until(() => !lock.holder());
+    lock.tryAcquire(2);
+    condition.notify(1);
+    lock.release(2);
+    assertEquals(await waiting, NOTIFIED);
+    lock.release(1);
+  }
 });
 
 test("Condition.wait() and notify() throw TypeError without the lock", async () => {
