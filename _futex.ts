@@ -235,35 +235,6 @@ export function notify(view: Int32Array, index: number, count = Infinity) {
 }
 
 /**
- * Tries `attempt` until it answers something truthy; after each failure,
- * `sleepOn` reads the word at `index`: the value to sleep while it holds,
- * or `null` to try again at once. Sleeping on the value read after the
- * failed attempt (never on one read before it) is what makes this safe for
- * a lock word: one taken and freed in between would otherwise leave the
- * waiter asleep on "free", which nobody changes again.
- *
- * @returns What `attempt` answered last (falsy at the deadline).
- * @throws The signal's reason when it aborts.
- */
-export async function take<T>(
-  view: Int32Array,
-  index: number,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  attempt: () => T,
-  sleepOn: (value: number) => number | null,
-): Promise<T> {
-  for (;;) {
-    const result = attempt();
-    if (result || deadline <= performance.now()) return result;
-    const value = sleepOn(Atomics.load(view, index));
-    if (value !== null) {
-      await waitWhile(view, index, value, deadline, signal);
-    }
-  }
-}
-
-/**
  * Waits until `ready()` gives something other than `undefined`, asking again
  * each time `view[seq]` changes; `view[seq + 1]` counts the sleepers.
  *

@@ -16,14 +16,7 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import {
-  deadlineOf,
-  notify,
-  take,
-  waitFor,
-  waitWhile,
-  wake,
-} from "./_futex.ts";
+import { deadlineOf, notify, waitFor, waitWhile, wake } from "./_futex.ts";
 import { isDead, selfCode } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 
@@ -99,20 +92,29 @@ export class LockCore {
   /**
    * Tries `attempt` (which takes the lock as {@linkcode tryAcquire} does)
    * until it succeeds or the deadline passes, sleeping while the lock is
-   * held.
+   * held. It sleeps on the state read after a failed attempt, never on one
+   * read before it: a lock taken and freed in between would leave it asleep
+   * on "free", which nobody changes again.
    *
    * @returns What `attempt` answered last (falsy at the deadline).
+   * @throws The signal's reason when it aborts.
    */
-  acquireUntil<T>(
+  async acquireUntil<T>(
     deadline: number,
     signal: AbortSignal | undefined,
     attempt: () => T,
   ): Promise<T> {
-    return take(this.view, STATE, deadline, signal, attempt, this.#sleepOn);
+    const view = this.view;
+    for (;;) {
+      const result = attempt();
+      if (result || deadline <= performance.now()) return result;
+      const value = this.#sleepOn(Atomics.load(view, STATE));
+      if (value !== null) await waitWhile(view, STATE, value, deadline, signal);
+    }
   }
 
   /** The state value a waiter sleeps on, or `null` to try again at once. */
-  #sleepOn = (value: number): number | null => {
+  #sleepOn(value: number): number | null {
     // A worker may run on briefly after its death was handled, and take
     // the lock again: whoever would wait for it frees it instead.
     if (isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)) {
@@ -123,7 +125,7 @@ export class LockCore {
         Atomics.compareExchange(this.view, STATE, value, marked) === value
       ? marked
       : null;
-  };
+  }
 
   /** The holder's code, or 0 when free. */
   holder(): number {
