@@ -397,13 +397,14 @@ export class ConditionCore {
   }
 
   /**
-   * The words, with this process's buffer grown to every slot: another OS
-   * process may have added slots, and a buffer's length is each one's own.
+   * Where each slot's words start, with this process's buffer grown to
+   * every slot: another OS process may have added slots, and a buffer's
+   * length is each one's own.
    */
-  #grown(): Int32Array {
-    const view = this.#view;
-    grownTo(view.buffer as SharedArrayBuffer, conditionBytes(view[CAPACITY]!));
-    return view;
+  #slots(): number[] {
+    const capacity = this.#view[CAPACITY]!;
+    grownTo(this.#view.buffer as SharedArrayBuffer, conditionBytes(capacity));
+    return Array.from({ length: capacity }, (_, slot) => slotAt(slot));
   }
 
   /**
@@ -412,35 +413,33 @@ export class ConditionCore {
    * @throws {RangeError} When too many tasks already wait.
    */
   #enqueue(code: number): number {
-    const view = this.#grown();
+    const view = this.#view;
+    const slots = this.#slots();
+    const capacity = slots.length;
     const ticket = view[NEXT_TICKET]!;
-    let capacity = view[CAPACITY]!;
     // Slots are taken in ticket order, so the search starts where the
     // oldest free one most likely is.
-    let slot = -1;
-    for (let i = 0; i < capacity && slot === -1; i++) {
+    let at = -1;
+    for (let i = 0; i < capacity && at === -1; i++) {
       // Tickets wrap to negative numbers after 2³¹ waits.
-      const at = ((ticket >>> 0) + i) % capacity;
-      const state = Atomics.load(view, slotAt(at));
-      if (state === SLOT_FREE) slot = at;
+      const slot = slots[((ticket >>> 0) + i) % capacity]!;
+      if (Atomics.load(view, slot) === SLOT_FREE) at = slot;
     }
-    if (slot === -1) {
+    if (at === -1) {
       if (capacity >= MAX_CONDITION_WAITERS) {
         throw new RangeError(
           `Cannot wait on the condition as ${MAX_CONDITION_WAITERS} tasks already wait on it`,
         );
       }
-      slot = capacity;
-      capacity *= 2;
-      (view.buffer as SharedArrayBuffer).grow(conditionBytes(capacity));
-      view[CAPACITY] = capacity;
+      at = slotAt(capacity);
+      (view.buffer as SharedArrayBuffer).grow(conditionBytes(capacity * 2));
+      view[CAPACITY] = capacity * 2;
     }
-    const at = slotAt(slot);
     view[at + SLOT_CODE] = code;
     view[at + SLOT_TICKET] = ticket;
     view[NEXT_TICKET] = (ticket + 1) | 0;
     Atomics.store(view, at, WAITING);
-    return slot;
+    return at;
   }
 
   /**
@@ -462,7 +461,7 @@ export class ConditionCore {
     this.checkHeld(caller, "wait on");
     const view = this.#view;
     const lock = this.lock;
-    const word = slotAt(this.#enqueue(caller));
+    const word = this.#enqueue(caller);
     // The lock is freed entirely, and its re-entry count restored after.
     const count = lock.view[COUNT]!;
     lock.free();
@@ -487,18 +486,15 @@ export class ConditionCore {
    * the caller holds the lock.
    */
   notify(n: number, mark = NOTIFIED): void {
-    const view = this.#grown();
-    const waiting: number[] = [];
-    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
-      if (Atomics.load(view, slotAt(slot)) === WAITING) waiting.push(slot);
-    }
+    const view = this.#view;
+    const slots = this.#slots();
     // How many tickets were handed out since the slot's, through wrapping.
-    const age = (slot: number) =>
-      (view[NEXT_TICKET]! - view[slotAt(slot) + SLOT_TICKET]!) | 0;
-    waiting.sort((a, b) => age(b) - age(a));
+    const age = (at: number) =>
+      (view[NEXT_TICKET]! - view[at + SLOT_TICKET]!) | 0;
+    const waiting = slots.filter((at) => Atomics.load(view, at) === WAITING);
     let woken = 0;
-    for (let i = 0; i < waiting.length && woken < n; i++) {
-      const at = slotAt(waiting[i]!);
+    for (const at of waiting.sort((a, b) => age(b) - age(a))) {
+      if (woken === n) return;
       if (Atomics.compareExchange(view, at, WAITING, mark) === WAITING) {
         notify(view, at, Infinity);
         woken++;
@@ -513,9 +509,8 @@ export class ConditionCore {
    */
   endAll(mark: number): void {
     this.notify(Infinity, mark);
-    const view = this.#view;
-    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
-      Atomics.compareExchange(view, slotAt(slot), CANCELLED, mark);
+    for (const at of this.#slots()) {
+      Atomics.compareExchange(this.#view, at, CANCELLED, mark);
     }
   }
 
@@ -527,10 +522,9 @@ export class ConditionCore {
    * @returns Whether a dead waiter's wait had not ended.
    */
   reap(dead: (code: number) => boolean): boolean {
-    const view = this.#grown();
+    const view = this.#view;
     let pending = false;
-    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
-      const at = slotAt(slot);
+    for (const at of this.#slots()) {
       const state = Atomics.load(view, at);
       if (state !== SLOT_FREE && dead(view[at + SLOT_CODE]!)) {
         pending ||= state === WAITING || state === CANCELLED;
