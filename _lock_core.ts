@@ -117,9 +117,7 @@ export class LockCore {
   #sleepOn(value: number): number | null {
     // A worker may run on briefly after its death was handled, and take
     // the lock again: whoever would wait for it frees it instead.
-    if (isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)) {
-      return null;
-    }
+    if (isFree(value) || this.reap(isDead)) return null;
     const marked = value | SLEEPERS;
     return value === marked ||
         Atomics.compareExchange(this.view, STATE, value, marked) === value

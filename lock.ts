@@ -321,16 +321,11 @@ const CONDITION = {
 
 type ConditionShared = SharedOf<typeof CONDITION>;
 
-/** A barrier's action, by reference: where the wait that trips it runs. */
-interface ActionRef {
-  module: string;
-  name: string;
-}
-
 interface BarrierConfig {
   parties: number;
   timeout: number;
-  action: ActionRef | null;
+  /** The action, by reference: where the wait that trips it runs. */
+  action: { module: string; name: string } | null;
 }
 
 /**
@@ -406,8 +401,7 @@ async function barrierWait(
         "Cannot wait on the barrier as it is broken: reset() it first",
       );
     }
-    const index = words[COUNT]!;
-    words[COUNT] = index + 1;
+    const index = words[COUNT]!++;
     let outcome = NOTIFIED;
     try {
       if (index + 1 < config.parties) {
@@ -735,11 +729,10 @@ export class RLock extends BaseLock {
 
 /** A new semaphore's object, its value checked. */
 function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
+  const what = bounded ? "bounded semaphore" : "semaphore";
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
     throw new RangeError(
-      `Cannot create a ${
-        bounded ? "bounded semaphore" : "semaphore"
-      } with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
+      `Cannot create a ${what} with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
     );
   }
   const buffer = SemaphoreCore.newBuffer(value, bounded ? value : -1);
@@ -1048,6 +1041,7 @@ function newCondition(lock: Lock | RLock): ConditionShared {
  */
 export class Condition {
   #shared: ConditionShared;
+  #lock: Lock | RLock;
 
   /**
    * Creates a condition.
@@ -1059,10 +1053,7 @@ export class Condition {
   constructor(lock?: Lock | RLock) {
     this.#shared = adopted<ConditionShared>() ??
       newCondition(lock ?? new RLock());
-  }
-
-  get #lock(): Lock | RLock {
-    return this.#shared.config.lock;
+    this.#lock = this.#shared.config.lock;
   }
 
   /**
@@ -1295,7 +1286,7 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
 }
 
 /** A worker child imports the action by name: it must be exported. */
-function checkAction(action: ActionRef | null, target: StartMethod): void {
+function checkAction({ action }: BarrierConfig, target: StartMethod): void {
   if (action === null || target !== "worker") return;
   const { name, module } = action;
   if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
@@ -1454,7 +1445,7 @@ export class Barrier {
 
   static {
     Shared.register(BARRIER, Barrier, (barrier, target) => {
-      checkAction(barrier.#shared.config.action, target);
+      checkAction(barrier.#shared.config, target);
       return barrier.#shared;
     }, { wrap: adopter(() => new Barrier(1)) });
   }
