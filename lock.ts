@@ -432,15 +432,12 @@ const BARRIER = {
   name: "barrier",
   module: import.meta.url,
   open: (
-    [words, waiters]: readonly SharedArrayBuffer[],
+    [words, slots]: readonly SharedArrayBuffer[],
     config: BarrierConfig,
   ): BarrierState => ({
     config,
     words: wordsOf(words!),
-    condition: new ConditionCore(
-      waiters!,
-      new LockCore(wordsOf(words!), false),
-    ),
+    condition: new ConditionCore(slots!, new LockCore(wordsOf(words!), false)),
   }),
   ops: {
     wait: asyncOp((
