@@ -10,6 +10,7 @@
 // of kernel sleepers keeps the syscall off the path while nobody sleeps.
 import { crossProcessWords, KERNEL_SLEEPERS } from "./_isolates.ts";
 import { addressOf, futexWait, futexWake } from "./_shm.ts";
+import { settleWithin } from "./_util.ts";
 
 /**
  * How long a waiter spins before it sleeps. A wake-up through
@@ -67,16 +68,9 @@ export function deadlineOf(timeout: number): number {
   return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
-function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal) {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(value);
-    });
-  });
+/** Settles as a sleep does, or rejects once `signal` aborts. */
+function untilAborted(sleep: Promise<unknown>, signal?: AbortSignal) {
+  return settleWithin(sleep, Infinity, signal, () => {});
 }
 
 /**
@@ -241,38 +235,6 @@ export function notify(view: Int32Array, index: number, count = Infinity) {
   const address = addressOf(view, index);
   if (address !== null) {
     futexWake(address, count === Infinity ? 0x7fffffff : count);
-  }
-}
-
-/**
- * Tries `attempt` until it answers something truthy; after each failure,
- * `sleepOn` reads the word at `index`: the value to sleep while it holds,
- * or `null` to try again at once. Sleeping on the value read after the
- * failed attempt (never on one read before it) is what makes this safe for
- * a lock word: one taken and freed in between would otherwise leave the
- * waiter asleep on "free", which nobody changes again.
- *
- * @param waiters The word that counts sleepers for the waker, if any.
- * @returns What `attempt` answered last (falsy at the deadline).
- * @throws The signal's reason when it aborts.
- */
-export async function take<T>(
-  view: Int32Array,
-  index: number,
-  deadline: number,
-  signal: AbortSignal | undefined,
-  attempt: () => T,
-  sleepOn: (value: number) => number | null,
-  waiters?: number,
-): Promise<T> {
-  for (;;) {
-    const result = attempt();
-    if (result) return result;
-    const value = sleepOn(Atomics.load(view, index));
-    if (value === null) continue;
-    if (!await waitWhile(view, index, value, deadline, signal, waiters)) {
-      return attempt();
-    }
   }
 }
 

@@ -16,36 +16,9 @@
 // in shared memory as the party's code (`_isolates.ts`): an isolate of this
 // OS process, or a caller in another OS process for which an isolate here
 // runs these cores. `reap` frees what dead parties held.
-import {
-  deadlineOf,
-  notify,
-  take,
-  waitFor,
-  waitWhile,
-  wake,
-} from "./_futex.ts";
-import { isDead } from "./_isolates.ts";
+import { deadlineOf, notify, waitFor, waitWhile, wake } from "./_futex.ts";
+import { isDead, selfCode } from "./_isolates.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
-
-/**
- * Tries `attempt` at once and, unless that fails with `timeout` 0, waits up
- * to `timeout` ms as {@linkcode take} does.
- */
-function acquireWithin<T>(
-  view: Int32Array,
-  index: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-  attempt: () => T,
-  sleepOn: (value: number) => number | null,
-  waiters?: number,
-): Promise<T> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  const result = attempt();
-  if (result || timeout <= 0) return Promise.resolve(result);
-  const deadline = deadlineOf(timeout);
-  return take(view, index, deadline, signal, attempt, sleepOn, waiters);
-}
 
 /** Answers of the acquiring methods. */
 export const NOT_ACQUIRED = 0;
@@ -87,17 +60,12 @@ export class LockCore {
     const view = this.view;
     const mine = code << 1;
     const seen = Atomics.compareExchange(view, STATE, 0, mine);
-    if (seen === 0) {
+    const died = seen === DIED &&
+      Atomics.compareExchange(view, STATE, DIED, mine) === DIED;
+    if (seen === 0 || died) {
       view[COUNT] = 1;
-      return ACQUIRED;
-    }
-    if (
-      seen === DIED &&
-      Atomics.compareExchange(view, STATE, DIED, mine) === DIED
-    ) {
-      view[COUNT] = 1;
-      view[RECOVERED] = 1;
-      return TAKEN_OVER;
+      if (died) view[RECOVERED] = 1;
+      return died ? TAKEN_OVER : ACQUIRED;
     }
     if (this.reentrant && seen >> 1 === code) {
       view[COUNT]!++;
@@ -111,49 +79,51 @@ export class LockCore {
    *
    * @returns NOT_ACQUIRED, ACQUIRED or TAKEN_OVER.
    */
-  acquire(
+  async acquire(
     code: number,
     timeout: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    return acquireWithin(
-      this.view,
-      STATE,
-      timeout,
-      signal,
-      () => this.tryAcquire(code),
-      this.#sleepOn,
-    );
+    signal?.throwIfAborted();
+    const attempt = () => this.tryAcquire(code);
+    return await this.acquireUntil(deadlineOf(timeout), signal, attempt);
   }
 
   /**
    * Tries `attempt` (which takes the lock as {@linkcode tryAcquire} does)
    * until it succeeds or the deadline passes, sleeping while the lock is
-   * held.
+   * held. It sleeps on the state read after a failed attempt, never on one
+   * read before it: a lock taken and freed in between would leave it asleep
+   * on "free", which nobody changes again.
    *
    * @returns What `attempt` answered last (falsy at the deadline).
+   * @throws The signal's reason when it aborts.
    */
-  acquireUntil<T>(
+  async acquireUntil<T>(
     deadline: number,
     signal: AbortSignal | undefined,
     attempt: () => T,
   ): Promise<T> {
-    return take(this.view, STATE, deadline, signal, attempt, this.#sleepOn);
+    const view = this.view;
+    for (;;) {
+      const result = attempt();
+      if (result || deadline <= performance.now()) return result;
+      const value = this.#sleepOn(Atomics.load(view, STATE));
+      if (value !== null) await waitWhile(view, STATE, value, deadline, signal);
+    }
   }
 
   /** The state value a waiter sleeps on, or `null` to try again at once. */
-  #sleepOn = (value: number): number | null => {
+  #sleepOn(value: number): number | null {
     // A worker may run on briefly after its death was handled, and take
     // the lock again: whoever would wait for it frees it instead.
-    if (isFree(value) || isDead(value >> 1) && this.forceRelease(value >> 1)) {
-      return null;
-    }
+    if (isFree(value) || this.reap(isDead)) return null;
     const marked = value | SLEEPERS;
     return value === marked ||
         Atomics.compareExchange(this.view, STATE, value, marked) === value
       ? marked
       : null;
-  };
+  }
 
   /** The holder's code, or 0 when free. */
   holder(): number {
@@ -161,13 +131,9 @@ export class LockCore {
     return isFree(state) ? 0 : state >> 1;
   }
 
-  locked(): boolean {
-    return this.holder() !== 0;
-  }
-
   /** Whether the current hold was taken over from a holder that died. */
   recovered(): boolean {
-    return this.locked() && this.view[RECOVERED] === 1;
+    return this.holder() !== 0 && this.view[RECOVERED] === 1;
   }
 
   /**
@@ -208,25 +174,6 @@ export class LockCore {
   }
 
   /**
-   * Frees the lock entirely for a condition wait; the caller holds it.
-   *
-   * @returns What {@linkcode restore} needs: the re-entry count.
-   */
-  releaseForWait(): number {
-    const saved = this.view[COUNT]!;
-    this.free();
-    return saved;
-  }
-
-  /** Takes the lock back after a condition wait, whatever happens meanwhile. */
-  async restore(code: number, saved: number): Promise<number> {
-    const result = await this.acquire(code, Infinity);
-    // Another task of the same process may have entered an RLock meanwhile.
-    this.view[COUNT]! += saved - 1;
-    return result;
-  }
-
-  /**
    * Frees the lock if `holder` still holds it, marking that its holder
    * died, so the next acquirer learns of it. (Its other words are rewritten
    * by the next acquirer.)
@@ -242,32 +189,43 @@ export class LockCore {
     return true;
   }
 
-  /** Frees the lock if its holder is dead. */
-  reap(dead: (code: number) => boolean): void {
+  /** Frees the lock if its holder is dead; whether it did. */
+  reap(dead: (code: number) => boolean): boolean {
     const holder = this.holder();
-    if (holder !== 0 && dead(holder)) this.forceRelease(holder);
+    return holder !== 0 && dead(holder) && this.forceRelease(holder);
   }
 
-  /** Takes the lock without yielding; for short internal critical sections. */
-  lockSync(code: number): boolean {
+  /**
+   * Runs a short internal critical section holding the lock for this
+   * isolate: at once if the lock is free, or freed within a brief spin (its
+   * holder runs on another thread), else once it is acquired.
+   */
+  runLocked(section: () => void): void {
+    const code = selfCode();
+    const run = () => {
+      try {
+        section();
+      } finally {
+        this.release(code);
+      }
+    };
     for (let i = 0; i < 1_000_000; i++) {
-      if (this.tryAcquire(code) !== NOT_ACQUIRED) return true;
+      if (this.tryAcquire(code) !== NOT_ACQUIRED) return run();
     }
-    return false;
+    this.acquire(code, Infinity).then(run);
   }
-}
-
-/** A new, zeroed shared buffer of `words` 32-bit words. */
-export function sharedMemory(words: number): SharedArrayBuffer {
-  return sharedBuffer(words * 4);
 }
 
 // ---------------------------------------------------------------------------
 // Semaphore
 
-const VALUE = 0;
-const WAITERS = 1;
-const BOUND = 2;
+/**
+ * How many releases there were; the word after it counts the sleepers
+ * (see `_futex.ts`'s `waitFor`).
+ */
+const RELEASES = 0;
+const VALUE = 2;
+const BOUND = 3;
 /** How many 32-bit words a semaphore takes. */
 const SEMAPHORE_WORDS = 4;
 /** The largest value a semaphore can count to. */
@@ -279,7 +237,7 @@ export class SemaphoreCore {
 
   /** A fresh buffer for a semaphore. */
   static newBuffer(value: number, bound: number): SharedArrayBuffer {
-    const buffer = sharedMemory(SEMAPHORE_WORDS);
+    const buffer = sharedBuffer(SEMAPHORE_WORDS * 4);
     const view = new Int32Array(buffer);
     view[VALUE] = value;
     view[BOUND] = bound;
@@ -297,16 +255,11 @@ export class SemaphoreCore {
     }
   }
 
-  acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    return acquireWithin(
-      this.view,
-      VALUE,
-      timeout,
-      signal,
-      () => this.tryAcquire(),
-      (value) => value > 0 ? null : value,
-      WAITERS,
-    );
+  async acquire(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    signal?.throwIfAborted();
+    const ready = () => this.tryAcquire() || undefined;
+    const deadline = deadlineOf(timeout);
+    return await waitFor(this.view, RELEASES, deadline, signal, ready) ?? false;
   }
 
   /**
@@ -331,7 +284,7 @@ export class SemaphoreCore {
         break;
       }
     }
-    if (Atomics.load(view, WAITERS) !== 0) notify(view, VALUE);
+    wake(view, RELEASES);
   }
 }
 
@@ -386,11 +339,14 @@ const CONDITION_HEADER = 2;
 const SLOT_WORDS = 3;
 const SLOT_CODE = 1;
 const SLOT_TICKET = 2;
-/** Slot states. */
+/**
+ * Slot states. A notifier leaves NOTIFIED in a waiter's slot, or a mark of
+ * its own above it (a barrier's outcome), for the waiter to answer.
+ */
 const SLOT_FREE = 0;
 const WAITING = 1;
-const NOTIFIED = 2;
-const CANCELLED = 3;
+export const CANCELLED = 2;
+export const NOTIFIED = 3;
 
 const INITIAL_SLOTS = 16;
 /** At most this many waiters at once on one condition. */
@@ -405,7 +361,7 @@ function conditionBytes(slots: number): number {
 }
 
 /**
- * The waiters of a Condition, in shared memory: a slot per waiting task,
+ * A Condition's waiters, in shared memory, and its lock: a slot per waiting task,
  * each with its own word to sleep on, so that `notify(n)` wakes exactly n
  * of them, oldest (lowest ticket) first. Slots are taken and freed only by
  * the holder of the condition's lock; a waiter that gives up marks its slot
@@ -414,8 +370,18 @@ function conditionBytes(slots: number): number {
 export class ConditionCore {
   #view: Int32Array;
 
-  constructor(buffer: SharedArrayBuffer) {
+  /** Opens the waiters in `buffer` of a condition on `lock`. */
+  constructor(buffer: SharedArrayBuffer, readonly lock: LockCore) {
     this.#view = new Int32Array(buffer);
+  }
+
+  /** @throws {TypeError} When `caller` does not hold the lock. */
+  checkHeld(caller: number, doing: string): void {
+    if (this.lock.holder() !== caller) {
+      throw new TypeError(
+        `Cannot ${doing} the condition as its lock is not held: acquire it first`,
+      );
+    }
   }
 
   /** A fresh growable buffer for a condition. */
@@ -429,13 +395,14 @@ export class ConditionCore {
   }
 
   /**
-   * The words, with this process's buffer grown to every slot: another OS
-   * process may have added slots, and a buffer's length is each one's own.
+   * Where each slot's words start, with this process's buffer grown to
+   * every slot: another OS process may have added slots, and a buffer's
+   * length is each one's own.
    */
-  #grown(): Int32Array {
-    const view = this.#view;
-    grownTo(view.buffer as SharedArrayBuffer, conditionBytes(view[CAPACITY]!));
-    return view;
+  #slots(): number[] {
+    const capacity = this.#view[CAPACITY]!;
+    grownTo(this.#view.buffer as SharedArrayBuffer, conditionBytes(capacity));
+    return Array.from({ length: capacity }, (_, slot) => slotAt(slot));
   }
 
   /**
@@ -443,85 +410,90 @@ export class ConditionCore {
    *
    * @throws {RangeError} When too many tasks already wait.
    */
-  enqueue(code: number): number {
-    const view = this.#grown();
+  #enqueue(code: number): number {
+    const view = this.#view;
+    const slots = this.#slots();
+    const capacity = slots.length;
     const ticket = view[NEXT_TICKET]!;
-    let capacity = view[CAPACITY]!;
     // Slots are taken in ticket order, so the search starts where the
     // oldest free one most likely is.
-    let slot = -1;
-    for (let i = 0; i < capacity && slot === -1; i++) {
-      const at = (ticket + i) % capacity;
-      const state = Atomics.load(view, slotAt(at));
-      if (state === SLOT_FREE) slot = at;
+    let at = -1;
+    for (let i = 0; i < capacity && at === -1; i++) {
+      // Tickets wrap to negative numbers after 2³¹ waits.
+      const slot = slots[((ticket >>> 0) + i) % capacity]!;
+      if (Atomics.load(view, slot) === SLOT_FREE) at = slot;
     }
-    if (slot === -1) {
+    if (at === -1) {
       if (capacity >= MAX_CONDITION_WAITERS) {
         throw new RangeError(
           `Cannot wait on the condition as ${MAX_CONDITION_WAITERS} tasks already wait on it`,
         );
       }
-      slot = capacity;
-      capacity *= 2;
-      (view.buffer as SharedArrayBuffer).grow(conditionBytes(capacity));
-      view[CAPACITY] = capacity;
+      at = slotAt(capacity);
+      (view.buffer as SharedArrayBuffer).grow(conditionBytes(capacity * 2));
+      view[CAPACITY] = capacity * 2;
     }
-    const at = slotAt(slot);
     view[at + SLOT_CODE] = code;
     view[at + SLOT_TICKET] = ticket;
     view[NEXT_TICKET] = (ticket + 1) | 0;
     Atomics.store(view, at, WAITING);
-    return slot;
+    return at;
   }
 
   /**
-   * Sleeps on a slot until notified, `timeout` ms pass or `signal` aborts;
-   * the condition's lock is not held meanwhile. A waiter notified as it
-   * gave up was notified.
+   * Waits on the condition for `caller`, which holds the lock: releases the
+   * lock, sleeps on a slot until notified, `timeout` ms pass or `signal`
+   * aborts, and takes the lock back before this settles.
    *
-   * @returns Whether it was notified (`false` at the timeout).
-   * @throws The signal's reason when it aborts first.
+   * @returns How the wait ended: CANCELLED at the timeout, else NOTIFIED or
+   * a notifier's mark.
+   * @throws {TypeError} When `caller` does not hold the lock.
+   * @throws The signal's reason when it aborts before a notification.
    */
-  async sleep(
-    slot: number,
+  async wait(
+    caller: number,
     timeout: number,
     signal: AbortSignal | undefined,
-  ): Promise<boolean> {
+  ): Promise<number> {
+    signal?.throwIfAborted();
+    this.checkHeld(caller, "wait on");
     const view = this.#view;
-    const word = slotAt(slot);
+    const lock = this.lock;
+    const word = this.#enqueue(caller);
+    // The lock is freed entirely, and its re-entry count restored after.
+    const count = lock.view[COUNT]!;
+    lock.free();
     let aborted = false;
     try {
       await waitWhile(view, word, WAITING, deadlineOf(timeout), signal);
     } catch {
       aborted = true;
     }
-    if (Atomics.compareExchange(view, word, WAITING, CANCELLED) !== WAITING) {
-      return true;
-    }
-    if (aborted) throw signal!.reason;
-    return false;
+    // A waiter notified as it gave up was notified.
+    Atomics.compareExchange(view, word, WAITING, CANCELLED);
+    await lock.acquire(caller, Infinity);
+    // Another task of the same process may have entered an RLock meanwhile.
+    lock.view[COUNT]! += count - 1;
+    const ended = Atomics.exchange(view, word, SLOT_FREE);
+    if (aborted && ended === CANCELLED) throw signal!.reason;
+    return ended;
   }
 
-  /** Frees a waiter's slot after it took the lock back. */
-  dequeue(slot: number): void {
-    Atomics.store(this.#view, slotAt(slot), SLOT_FREE);
-  }
-
-  /** Wakes up to `n` waiters, oldest first; the caller holds the lock. */
-  notify(n: number): void {
-    const view = this.#grown();
-    const waiting: number[] = [];
-    for (let slot = 0; slot < view[CAPACITY]!; slot++) {
-      if (Atomics.load(view, slotAt(slot)) === WAITING) waiting.push(slot);
-    }
+  /**
+   * Wakes up to `n` waiters, oldest first, leaving `mark` in their slots;
+   * the caller holds the lock.
+   */
+  notify(n: number, mark = NOTIFIED): void {
+    const view = this.#view;
+    const slots = this.#slots();
     // How many tickets were handed out since the slot's, through wrapping.
-    const age = (slot: number) =>
-      (view[NEXT_TICKET]! - view[slotAt(slot) + SLOT_TICKET]!) | 0;
-    waiting.sort((a, b) => age(b) - age(a));
+    const age = (at: number) =>
+      (view[NEXT_TICKET]! - view[at + SLOT_TICKET]!) | 0;
+    const waiting = slots.filter((at) => Atomics.load(view, at) === WAITING);
     let woken = 0;
-    for (let i = 0; i < waiting.length && woken < n; i++) {
-      const at = slotAt(waiting[i]!);
-      if (Atomics.compareExchange(view, at, WAITING, NOTIFIED) === WAITING) {
+    for (const at of waiting.sort((a, b) => age(b) - age(a))) {
+      if (woken === n) return;
+      if (Atomics.compareExchange(view, at, WAITING, mark) === WAITING) {
         notify(view, at, Infinity);
         woken++;
       }
@@ -529,19 +501,34 @@ export class ConditionCore {
   }
 
   /**
+   * Ends every wait with `mark`, also one that gave up and has not taken
+   * the lock back yet (its slot can only be CANCELLED, as the caller holds
+   * the lock); the caller holds the lock.
+   */
+  endAll(mark: number): void {
+    this.notify(Infinity, mark);
+    for (const at of this.#slots()) {
+      Atomics.compareExchange(this.#view, at, CANCELLED, mark);
+    }
+  }
+
+  /**
    * Frees the slots of dead waiters, so `notify()` does not count them. A
    * waiter's task the owner runs for it (and that still ends the wait)
-   * finds its slot no longer WAITING, as a notified one does.
+   * finds its slot freed, as a notified one does.
+   *
+   * @returns Whether a dead waiter's wait had not ended.
    */
-  reap(dead: (code: number) => boolean): void {
-    const view = this.#grown();
-    const capacity = view[CAPACITY]!;
-    for (let slot = 0; slot < capacity; slot++) {
-      const at = slotAt(slot);
+  reap(dead: (code: number) => boolean): boolean {
+    const view = this.#view;
+    let pending = false;
+    for (const at of this.#slots()) {
       const state = Atomics.load(view, at);
       if (state !== SLOT_FREE && dead(view[at + SLOT_CODE]!)) {
+        pending ||= state === WAITING || state === CANCELLED;
         Atomics.compareExchange(view, at, state, SLOT_FREE);
       }
     }
+    return pending;
   }
 }

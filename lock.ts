@@ -79,6 +79,7 @@
  * @module
  */
 import {
+  CANCELLED,
   ConditionCore,
   EVENT_WORDS,
   EventCore,
@@ -87,12 +88,12 @@ import {
   MAX_CONDITION_WAITERS,
   MAX_SEMAPHORE_VALUE,
   NOT_ACQUIRED,
+  NOTIFIED,
   SemaphoreCore,
-  sharedMemory,
   TAKEN_OVER,
 } from "./_lock_core.ts";
 import { selfCode } from "./_isolates.ts";
-import { wordsOf } from "./_shm.ts";
+import { sharedBuffer, wordsOf } from "./_shm.ts";
 import {
   adopted,
   adopter,
@@ -170,35 +171,24 @@ const TRUE = Promise.resolve(true);
 const ALL = 0x7fffffff;
 
 /**
- * Reads `acquire()` options. A non-blocking acquire answers at once, so
- * its timeout is ignored, as Python's multiprocessing locks do.
+ * Reads the options of a waiting method. A non-blocking acquire answers at
+ * once, so its timeout is ignored, as Python's multiprocessing locks do.
  *
- * @throws {RangeError} When a blocking acquire's `timeout` is negative.
+ * @throws {RangeError} When a blocking call's `timeout` is negative.
  */
-function acquireArguments(
-  options: AcquireOptions | undefined,
-): { timeout: number; signal: AbortSignal | undefined } {
-  const { blocking = true, signal } = options ?? {};
-  signal?.throwIfAborted();
-  return blocking ? waitArguments(options) : { timeout: 0, signal };
-}
-
-/** Reads {@linkcode WaitOptions}. */
 function waitArguments(
-  options: WaitOptions | undefined,
+  options: AcquireOptions | undefined,
   fallback = Infinity,
 ): { timeout: number; signal: AbortSignal | undefined } {
-  const { timeout = fallback, signal } = options ?? {};
-  validateTimeout(timeout);
+  const { blocking = true, timeout = fallback, signal } = options ?? {};
   signal?.throwIfAborted();
+  if (!blocking) return { timeout: 0, signal };
+  validateTimeout(timeout);
   return { timeout, signal };
 }
 
 /** What Lock, RLock and Semaphore share for `withLock()` and `hold()`. */
-interface Holdable {
-  acquire(options?: AcquireOptions): Promise<boolean>;
-  release(): void;
-}
+type Holdable = Pick<Semaphore, "acquire" | "release">;
 
 /**
  * Acquires, always waiting (up to the timeout), and returns what releases
@@ -234,12 +224,8 @@ async function runHeld<T>(
       `Cannot run ${typeof fn} under the ${what}: pass a function`,
     );
   }
-  const held = await holdFor(what, holdable, options, "run the function");
-  try {
-    return await fn();
-  } finally {
-    held.dispose();
-  }
+  using _held = await holdFor(what, holdable, options, "run the function");
+  return await fn();
 }
 
 // ---------------------------------------------------------------------------
@@ -259,7 +245,7 @@ const LOCK = {
     release: blockingOp((core: LockCore, { caller }) => core.release(caller)),
     /** A release the caller knows is valid: nothing to answer. */
     releaseHeld: notifyOp((core: LockCore, { caller }) => core.release(caller)),
-    locked: blockingOp((core: LockCore) => core.locked()),
+    locked: blockingOp((core: LockCore) => core.holder() !== 0),
   },
   reap: (core: LockCore, dead: (code: number) => boolean) => core.reap(dead),
 };
@@ -273,9 +259,7 @@ type LockShared = SharedOf<typeof LOCK>;
 const SEMAPHORE = {
   name: "semaphore",
   module: import.meta.url,
-  // The config tells a process without the memory which release to send.
-  open: (memory: SharedArrayBuffer, _config: { bounded: boolean }) =>
-    new SemaphoreCore(wordsOf(memory)),
+  open: (memory: SharedArrayBuffer) => new SemaphoreCore(wordsOf(memory)),
   ops: {
     acquire: asyncOp((
       core: SemaphoreCore,
@@ -308,35 +292,6 @@ const EVENT = {
 
 type EventShared = SharedOf<typeof EVENT>;
 
-interface ConditionState {
-  waiters: ConditionCore;
-  lock: LockCore;
-}
-
-function notHeld(doing: string): TypeError {
-  return new TypeError(
-    `Cannot ${doing} the condition as its lock is not held: acquire it first`,
-  );
-}
-
-async function conditionWait(
-  { waiters, lock }: ConditionState,
-  caller: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<boolean> {
-  signal?.throwIfAborted();
-  if (lock.holder() !== caller) throw notHeld("wait on");
-  const slot = waiters.enqueue(caller);
-  const saved = lock.releaseForWait();
-  try {
-    return await waiters.sleep(slot, timeout, signal);
-  } finally {
-    await lock.restore(caller, saved);
-    waiters.dequeue(slot);
-  }
-}
-
 const CONDITION = {
   name: "condition",
   module: import.meta.url,
@@ -347,93 +302,85 @@ const CONDITION = {
         "Cannot create the condition as its lock is reached through calls to another process: create the condition where the lock was created",
       );
     }
-    return { waiters: new ConditionCore(memory), lock };
+    return new ConditionCore(memory, lock);
   },
   ops: {
     wait: asyncOp((
-      state: ConditionState,
+      core: ConditionCore,
       { caller, signal },
       timeout: number,
-    ) => conditionWait(state, caller, timeout, signal)),
-    notify: blockingOp((state: ConditionState, { caller }, n: number) => {
-      if (state.lock.holder() !== caller) throw notHeld("notify on");
-      state.waiters.notify(n);
+    ) => core.wait(caller, timeout, signal)),
+    notify: blockingOp((core: ConditionCore, { caller }, n: number) => {
+      core.checkHeld(caller, "notify on");
+      core.notify(n);
     }),
   },
-  reap: (state: ConditionState, dead: (code: number) => boolean) =>
-    state.waiters.reap(dead),
+  reap: (core: ConditionCore, dead: (code: number) => boolean) =>
+    core.reap(dead),
 };
 
 type ConditionShared = SharedOf<typeof CONDITION>;
 
-/** A barrier's action, by reference: where the wait that trips it runs. */
-interface ActionRef {
-  module: string;
-  name: string;
-}
-
 interface BarrierConfig {
   parties: number;
   timeout: number;
-  action: ActionRef | null;
+  /** The action, by reference: where the wait that trips it runs. */
+  action: { module: string; name: string } | null;
 }
 
-/** Actions found so far in this isolate, by module and name. */
-const actions = new Map<string, () => unknown>();
+/**
+ * Each barrier's action in this isolate, by the barrier's config: the
+ * function itself where the barrier was made (two actions may share a
+ * name), else the export it names, found at the first trip here.
+ */
+const actions = new WeakMap<BarrierConfig, () => unknown>();
 
-async function actionOf(ref: ActionRef): Promise<() => unknown> {
-  const key = `${ref.module}#${ref.name}`;
-  let fn = actions.get(key);
-  if (fn === undefined) {
-    fn = findExport(await import(ref.module), ref.name);
+async function actionOf(config: BarrierConfig): Promise<() => unknown> {
+  if (!actions.has(config)) {
+    const { module, name } = config.action!;
+    const fn = findExport(await import(module), name);
     if (fn === undefined) {
       throw new TypeError(
-        notExportedMessage(ref.name, ref.module).replace(
+        notExportedMessage(name, module).replace(
           "Cannot start the process",
           "Cannot run the barrier's action",
         ),
       );
     }
-    actions.set(key, fn);
+    actions.set(config, fn);
   }
-  return fn;
+  return actions.get(config)!;
 }
 
 /**
- * A barrier is CPython's `threading.Barrier`, on a lock and a condition:
- * its words after the lock's are the state, the count of parties inside
- * `wait()`, and their codes, so that a dead party can be taken out.
+ * A barrier's words after its lock's: how many parties wait in the current
+ * cycle, and whether it is broken. A cycle ends (filled, broken or reset)
+ * at once, leaving each waiter's outcome in its slot of the condition, so
+ * the next cycle need not wait for the last one's parties to leave.
  */
-const FILLING = 0;
-const DRAINING = 1;
-const RESETTING = -1;
-const BROKEN = -2;
-const STATE = LOCK_WORDS;
-const COUNT = LOCK_WORDS + 1;
-const ENTRIES = LOCK_WORDS + 2;
+const COUNT = LOCK_WORDS;
+const BROKEN = LOCK_WORDS + 1;
+const BARRIER_WORDS = LOCK_WORDS + 2;
+/** The outcomes a cycle leaves its waiters: NOTIFIED (they pass), or this. */
+const BROKE = NOTIFIED + 1;
 /** The most parties a barrier may have: each may wait on its condition. */
 const MAX_PARTIES = MAX_CONDITION_WAITERS;
 
-interface BarrierState extends ConditionState, BarrierConfig {
+interface BarrierState {
+  config: BarrierConfig;
   words: Int32Array;
+  condition: ConditionCore;
 }
 
-function setState(barrier: BarrierState, state: number): void {
-  barrier.words[STATE] = state;
-  barrier.waiters.notify(ALL);
-}
-
-/** Takes `code`'s place out of the count: it left, or died. */
-function leave(barrier: BarrierState, code: number): void {
-  const { words } = barrier;
-  const count = words[COUNT]! - 1;
-  const at = words.subarray(ENTRIES, ENTRIES + count + 1).lastIndexOf(code);
-  if (at !== -1) words[ENTRIES + at] = words[ENTRIES + count]!;
-  words[COUNT] = count;
-  const state = words[STATE];
-  if (count === 0 && (state === DRAINING || state === RESETTING)) {
-    setState(barrier, FILLING);
-  }
+/** Ends the cycle with `outcome` for its waiters; the caller holds the lock. */
+function endCycle(
+  { words, condition }: BarrierState,
+  outcome: number,
+  broken: 0 | 1,
+): void {
+  words[COUNT] = 0;
+  words[BROKEN] = broken;
+  condition.endAll(outcome);
 }
 
 async function barrierWait(
@@ -442,128 +389,56 @@ async function barrierWait(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  const { words, lock } = barrier;
+  const { config, words, condition: { lock } } = barrier;
   // Rejects at once when the signal has aborted, before anything changes.
-  await lock.acquire(caller, Infinity, signal);
+  // Taken over: a party died inside wait() holding the lock.
+  if (await lock.acquire(caller, Infinity, signal) === TAKEN_OVER) {
+    endCycle(barrier, BROKE, 1);
+  }
   try {
-    while (words[STATE] === DRAINING || words[STATE] === RESETTING) {
-      await conditionWait(barrier, caller, Infinity, signal);
-    }
-    if (words[STATE] === BROKEN) {
+    if (words[BROKEN] === 1) {
       throw new BrokenBarrierError(
         "Cannot wait on the barrier as it is broken: reset() it first",
       );
     }
-    const index = words[COUNT]!;
-    words[ENTRIES + index] = caller;
-    words[COUNT] = index + 1;
+    const index = words[COUNT]!++;
+    let outcome = NOTIFIED;
     try {
-      if (index + 1 === barrier.parties) await trip(barrier);
-      else await waitForTrip(barrier, caller, timeout, signal);
-      return index;
-    } finally {
-      leave(barrier, caller);
+      if (index + 1 < config.parties) {
+        outcome = await barrier.condition.wait(caller, timeout, signal);
+      } else {
+        // The last party runs the action, then lets the others go.
+        if (config.action !== null) await (await actionOf(config))();
+        endCycle(barrier, NOTIFIED, 0);
+      }
+    } catch (error) {
+      endCycle(barrier, BROKE, 1);
+      throw error;
     }
+    // Timed out while its cycle still filled.
+    if (outcome === CANCELLED) endCycle(barrier, BROKE, 1);
+    if (outcome !== NOTIFIED) {
+      throw new BrokenBarrierError(
+        "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
+      );
+    }
+    return index;
   } finally {
     lock.release(caller);
   }
-}
-
-/** The last party runs the action, then lets the others go. */
-async function trip(barrier: BarrierState): Promise<void> {
-  try {
-    if (barrier.action !== null) await (await actionOf(barrier.action))();
-  } catch (error) {
-    setState(barrier, BROKEN);
-    throw error;
-  }
-  setState(barrier, DRAINING);
-}
-
-async function waitForTrip(
-  barrier: BarrierState,
-  caller: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const deadline = performance.now() + timeout;
-  try {
-    while (barrier.words[STATE] === FILLING) {
-      const left = deadline - performance.now();
-      if (left <= 0) setState(barrier, BROKEN);
-      else await conditionWait(barrier, caller, left, signal);
-    }
-  } catch (reason) {
-    setState(barrier, BROKEN);
-    throw reason;
-  }
-  if (barrier.words[STATE]! < 0) {
-    throw new BrokenBarrierError(
-      "Cannot pass the barrier as it broke while waiting: it was aborted, reset, timed out, or a party died or failed",
-    );
-  }
-}
-
-/** Runs a short section holding the barrier's lock, now if it is free. */
-function withBarrierLock(barrier: BarrierState, section: () => void): void {
-  const code = selfCode();
-  const run = () => {
-    try {
-      section();
-    } finally {
-      barrier.lock.release(code);
-    }
-  };
-  if (barrier.lock.lockSync(code)) run();
-  else barrier.lock.acquire(code, Infinity).then(run);
-}
-
-function resetBarrier(barrier: BarrierState): void {
-  const { words } = barrier;
-  if (words[COUNT]! > 0) {
-    if (words[STATE] === FILLING || words[STATE] === BROKEN) {
-      setState(barrier, RESETTING);
-    }
-  } else {
-    setState(barrier, FILLING);
-  }
-}
-
-/** A party that died inside `wait()` breaks the barrier, as Python's timeout does. */
-function reapBarrier(
-  barrier: BarrierState,
-  dead: (code: number) => boolean,
-): void {
-  barrier.lock.reap(dead);
-  barrier.waiters.reap(dead);
-  const { words } = barrier;
-  const inside = () => [...words.subarray(ENTRIES, ENTRIES + words[COUNT]!)];
-  if (!inside().some((code) => dead(code))) return;
-  withBarrierLock(barrier, () => {
-    const died = inside().filter((code) => dead(code));
-    for (const code of died) leave(barrier, code);
-    if (died.length > 0 && words[STATE] === FILLING) {
-      setState(barrier, BROKEN);
-    }
-  });
 }
 
 const BARRIER = {
   name: "barrier",
   module: import.meta.url,
   open: (
-    [words, waiters]: readonly SharedArrayBuffer[],
+    [words, slots]: readonly SharedArrayBuffer[],
     config: BarrierConfig,
-  ): BarrierState => {
-    const view = wordsOf(words!);
-    const lock = new LockCore(view, false);
-    return {
-      ...config,
-      words: view,
-      lock,
-      waiters: new ConditionCore(waiters!),
-    };
-  },
+  ): BarrierState => ({
+    config,
+    words: wordsOf(words!),
+    condition: new ConditionCore(slots!, new LockCore(wordsOf(words!), false)),
+  }),
   ops: {
     wait: asyncOp((
       barrier: BarrierState,
@@ -571,17 +446,23 @@ const BARRIER = {
       timeout: number,
     ) => barrierWait(barrier, caller, timeout, signal)),
     abort: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => setState(barrier, BROKEN))
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 1))
     ),
     reset: blockingOp((barrier: BarrierState) =>
-      withBarrierLock(barrier, () => resetBarrier(barrier))
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 0))
     ),
     state: blockingOp(({ words }: BarrierState): [boolean, number] => [
-      words[STATE] === BROKEN,
-      words[STATE] === FILLING ? words[COUNT]! : 0,
+      words[BROKEN] === 1,
+      words[COUNT]!,
     ]),
   },
-  reap: reapBarrier,
+  /** A party that died inside `wait()` breaks the barrier, as a timeout does. */
+  reap: (barrier: BarrierState, dead: (code: number) => boolean) => {
+    const holderDied = barrier.condition.lock.reap(dead);
+    if (barrier.condition.reap(dead) || holderDied) {
+      barrier.condition.lock.runLocked(() => endCycle(barrier, BROKE, 1));
+    }
+  },
 };
 
 type BarrierShared = SharedOf<typeof BARRIER>;
@@ -612,7 +493,7 @@ export abstract class BaseLock {
    */
   protected constructor(reentrant: boolean) {
     this.#shared = adopted<LockShared>() ??
-      new Shared(LOCK, { reentrant }, sharedMemory(LOCK_WORDS));
+      new Shared(LOCK, { reentrant }, sharedBuffer(LOCK_WORDS * 4));
   }
 
   /**
@@ -641,7 +522,7 @@ export abstract class BaseLock {
   }
 
   async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
-    const { timeout, signal } = acquireArguments(options);
+    const { timeout, signal } = waitArguments(options);
     const result = await this.#shared.run("acquire", [timeout], signal);
     if (result === NOT_ACQUIRED) return false;
     if (!this.#shared.local) {
@@ -845,15 +726,14 @@ export class RLock extends BaseLock {
 
 /** A new semaphore's object, its value checked. */
 function newSemaphore(value: number, bounded: boolean): SemaphoreShared {
+  const what = bounded ? "bounded semaphore" : "semaphore";
   if (!Number.isInteger(value) || value < 0 || value > MAX_SEMAPHORE_VALUE) {
     throw new RangeError(
-      `Cannot create a ${
-        bounded ? "bounded semaphore" : "semaphore"
-      } with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
+      `Cannot create a ${what} with value ${value}: pass an integer from 0 to ${MAX_SEMAPHORE_VALUE}`,
     );
   }
   const buffer = SemaphoreCore.newBuffer(value, bounded ? value : -1);
-  return new Shared(SEMAPHORE, { bounded }, buffer);
+  return new Shared(SEMAPHORE, null, buffer);
 }
 
 let semaphoreOf: (semaphore: Semaphore) => SemaphoreShared;
@@ -912,7 +792,7 @@ export class Semaphore {
   }
 
   async #acquire(options: AcquireOptions | undefined): Promise<boolean> {
-    const { timeout, signal } = acquireArguments(options);
+    const { timeout, signal } = waitArguments(options);
     return await this.#shared.run("acquire", [timeout], signal);
   }
 
@@ -938,8 +818,9 @@ export class Semaphore {
         `Cannot release the semaphore ${n} times: pass a positive integer`,
       );
     }
-    const shared = this.#shared;
-    shared.run(shared.config.bounded ? "release" : "releaseUnbounded", [n]);
+    // A process without the memory sends an unbounded release unanswered.
+    const bounded = this instanceof BoundedSemaphore;
+    this.#shared.run(bounded ? "release" : "releaseUnbounded", [n]);
   }
 
   /**
@@ -1013,8 +894,6 @@ export class BoundedSemaphore extends Semaphore {}
 // ---------------------------------------------------------------------------
 // Event
 
-let eventOf: (event: Event) => EventShared;
-
 /**
  * A flag shared by processes (Python's `multiprocessing.Event`): `wait()`
  * resolves once some process calls `set()`.
@@ -1034,7 +913,7 @@ export class Event {
   /** Creates an event whose flag is not set. */
   constructor() {
     this.#shared = adopted<EventShared>() ??
-      new Shared(EVENT, null, sharedMemory(EVENT_WORDS));
+      new Shared(EVENT, null, sharedBuffer(EVENT_WORDS * 4));
   }
 
   /**
@@ -1107,14 +986,12 @@ export class Event {
   }
 
   static {
-    eventOf = (event) => event.#shared;
+    Shared.register(EVENT, Event, (event) => event.#shared);
   }
 }
 
 // ---------------------------------------------------------------------------
 // Condition
-
-let conditionOf: (condition: Condition) => ConditionShared;
 
 /** A new condition's object, its lock checked. */
 function newCondition(lock: Lock | RLock): ConditionShared {
@@ -1161,6 +1038,7 @@ function newCondition(lock: Lock | RLock): ConditionShared {
  */
 export class Condition {
   #shared: ConditionShared;
+  #lock: Lock | RLock;
 
   /**
    * Creates a condition.
@@ -1172,10 +1050,7 @@ export class Condition {
   constructor(lock?: Lock | RLock) {
     this.#shared = adopted<ConditionShared>() ??
       newCondition(lock ?? new RLock());
-  }
-
-  get #lock(): Lock | RLock {
-    return this.#shared.config.lock;
+    this.#lock = this.#shared.config.lock;
   }
 
   /**
@@ -1239,7 +1114,8 @@ export class Condition {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     const { timeout, signal } = waitArguments(options);
-    return await this.#shared.run("wait", [timeout], signal);
+    // How the wait ended: CANCELLED at the timeout, else notified.
+    return await this.#shared.run("wait", [timeout], signal) !== CANCELLED;
   }
 
   /**
@@ -1275,10 +1151,8 @@ export class Condition {
     const { timeout, signal } = waitArguments(options);
     const deadline = performance.now() + timeout;
     let result = await predicate();
-    while (!result) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      await this.#shared.run("wait", [left], signal);
+    while (!result && deadline > performance.now()) {
+      await this.#shared.run("wait", [deadline - performance.now()], signal);
       result = await predicate();
     }
     return Boolean(result);
@@ -1372,7 +1246,7 @@ export class Condition {
   }
 
   static {
-    conditionOf = (condition) => condition.#shared;
+    Shared.register(CONDITION, Condition, (condition) => condition.#shared);
   }
 }
 
@@ -1397,19 +1271,19 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
       `Cannot create a barrier with a ${typeof action} action: pass a function`,
     );
   }
-  let ref: ActionRef | null = null;
+  const config: BarrierConfig = { parties, timeout, action: null };
   if (action !== undefined) {
-    ref = { module: new URL(module).href, name: action.name };
-    actions.set(`${ref.module}#${ref.name}`, action);
+    config.action = { module: new URL(module).href, name: action.name };
+    actions.set(config, action);
   }
-  return new Shared(BARRIER, { parties, timeout, action: ref }, [
-    sharedMemory(ENTRIES + parties),
+  return new Shared(BARRIER, config, [
+    sharedBuffer(BARRIER_WORDS * 4),
     ConditionCore.newBuffer(),
   ]);
 }
 
 /** A worker child imports the action by name: it must be exported. */
-function checkAction(action: ActionRef | null, target: StartMethod): void {
+function checkAction({ action }: BarrierConfig, target: StartMethod): void {
   if (action === null || target !== "worker") return;
   const { name, module } = action;
   if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
@@ -1423,8 +1297,6 @@ function checkAction(action: ActionRef | null, target: StartMethod): void {
     );
   }
 }
-
-let barrierOf: (barrier: Barrier) => BarrierShared;
 
 /**
  * A barrier shared by processes (Python's `multiprocessing.Barrier`):
@@ -1569,12 +1441,16 @@ export class Barrier {
   }
 
   static {
-    barrierOf = (barrier) => barrier.#shared;
+    Shared.register(BARRIER, Barrier, (barrier, target) => {
+      checkAction(barrier.#shared.config, target);
+      return barrier.#shared;
+    }, { wrap: adopter(() => new Barrier(1)) });
   }
 }
 
 // ---------------------------------------------------------------------------
-// Passing them to children
+// Passing them to children (Event, Condition and Barrier register in their
+// class bodies)
 
 Shared.register(LOCK, Lock, lockOf, { name: "lock.Lock" });
 Shared.register(LOCK, RLock, lockOf, { name: "lock.RLock" });
@@ -1582,9 +1458,3 @@ Shared.register(SEMAPHORE, Semaphore, semaphoreOf, { name: "lock.Semaphore" });
 Shared.register(SEMAPHORE, BoundedSemaphore, semaphoreOf, {
   name: "lock.BoundedSemaphore",
 });
-Shared.register(EVENT, Event, eventOf);
-Shared.register(CONDITION, Condition, conditionOf);
-Shared.register(BARRIER, Barrier, (barrier, target) => {
-  checkAction(barrierOf(barrier).config.action, target);
-  return barrierOf(barrier);
-}, { wrap: adopter(() => new Barrier(1)) });

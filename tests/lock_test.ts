@@ -19,6 +19,13 @@ import {
   Semaphore,
   type WaitOptions,
 } from "../lock.ts";
+import {
+  CANCELLED,
+  ConditionCore,
+  LOCK_WORDS,
+  LockCore,
+  NOTIFIED,
+} from "../_lock_core.ts";
 import { EmptyError, TimeoutError } from "../errors.ts";
 import { Queue } from "../queue.ts";
 import { Process, type StartMethod } from "../process.ts";
@@ -532,6 +539,24 @@ test("Lock.release() twice throws the second time and leaves the lock free", asy
   lock.release();
 });
 
+test("A condition keeps taking waiters after its ticket count wraps past 2³¹", async () => {
+  const buffer = ConditionCore.newBuffer();
+  new Int32Array(buffer)[0] = 2 ** 31 - 2; // The next waiter's ticket.
+  const lock = new LockCore(new Int32Array(LOCK_WORDS), false);
+  const condition = new ConditionCore(buffer, lock);
+  for (let i = 0; i < 4; i++) {
+    lock.tryAcquire(1);
+    assertEquals(await condition.wait(1, 0, undefined), CANCELLED);
+    const waiting = condition.wait(1, TIMEOUT, undefined);
+    await until(() => !lock.holder());
+    lock.tryAcquire(2);
+    condition.notify(1);
+    lock.release(2);
+    assertEquals(await waiting, NOTIFIED);
+    lock.release(1);
+  }
+});
+
 test("Condition.wait() and notify() throw TypeError without the lock", async () => {
   const condition = new Condition();
   assertThrows(
@@ -630,6 +655,15 @@ test("Barrier returns distinct indexes and runs its action once per cycle", asyn
   }
   assertEquals(barrier.nWaiting, 0);
   assertFalse(barrier.broken);
+});
+
+test("Barrier runs its own action when another barrier's action has the same name", async () => {
+  const runs: string[] = [];
+  const first = new Barrier(1, { action: () => void runs.push("first") });
+  const second = new Barrier(1, { action: () => void runs.push("second") });
+  await first.wait();
+  await second.wait();
+  assertEquals(runs, ["first", "second"]);
 });
 
 test("Barrier.abort() breaks it for every waiter until reset()", async () => {
