@@ -11,6 +11,7 @@
 // A tagged node is an object whose first key is "$". A user object that has
 // a "$" key is itself wrapped, so it never reads as a tag.
 
+// The tag byte: a frame may tag a tree with a number above these (`_frame.ts`).
 const TAG_JSON = 0;
 const TAG_TREE = 1;
 /** The tag and the JSON text's length, before the text. */
@@ -141,16 +142,6 @@ export function jsonKind(value: unknown): JsonKind {
     metCount = 0;
     metMany = null;
   }
-}
-
-interface ViewConstructor {
-  new (
-    buffer: ArrayBuffer,
-    byteOffset: number,
-    length: number,
-  ): ArrayBufferView;
-  /** Absent for a DataView. */
-  readonly BYTES_PER_ELEMENT?: number;
 }
 
 /**
@@ -468,8 +459,10 @@ class TreeReader {
 
   #readView(node: Record<string, unknown>): ArrayBufferView {
     const name = node.t as string;
+    // Every view's constructor takes what DataView's does; only a typed
+    // array's has a size per item.
     const View = (globalThis as Record<string, unknown>)[name] as
-      | ViewConstructor
+      | typeof DataView & { BYTES_PER_ELEMENT?: number }
       | undefined;
     if (typeof View !== "function") {
       throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
@@ -514,11 +507,13 @@ export interface Encoding {
  * text, and the raw bytes of the tree.
  *
  * @param kind What {@linkcode jsonKind} says of `value`, if the caller knows.
+ * @param treeTag The tag of a tree, for a frame to mark what it holds.
  * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
 export function encoding(
   value: unknown,
   kind: JsonKind = jsonKind(value),
+  treeTag: number = TAG_TREE,
 ): Encoding {
   const writer = kind === EXACT_JSON ? null : new TreeWriter();
   const text = JSON.stringify(writer === null ? value : writer.write(value));
@@ -527,7 +522,7 @@ export function encoding(
   return {
     maxBytes: HEADER + maxText + (writer?.blobBytes ?? 0),
     fill(dest, offset) {
-      dest[offset] = writer === null ? TAG_JSON : TAG_TREE;
+      dest[offset] = writer === null ? TAG_JSON : treeTag;
       const start = offset + HEADER;
       const { written } = encoder.encodeInto(
         text,

@@ -1,8 +1,8 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// What a queue item or a pipe message looks like as bytes: one flag byte,
-// then either the codec's encoding or, for a lone typed array or
-// ArrayBuffer, its raw bytes after a type byte, so binary data is copied
-// once on each side and never parsed.
+// What a queue item or a pipe message looks like as bytes: the codec's
+// encoding, whose tag byte is the frame's flag, or, for a lone typed array
+// or ArrayBuffer, a flag and a type byte before its raw bytes, so binary
+// data is copied once on each side and never parsed.
 import {
   decode,
   type Encoding,
@@ -13,14 +13,13 @@ import {
 import { rebuild, rebuildSync, reduce, type Reduced } from "./_reduce.ts";
 import { copyOf, scratchOf } from "./_ring.ts";
 
-/** The value's encoding follows. */
-export const VALUE = 0;
-/** The value's encoding follows, with primitives to rebuild. */
-export const REDUCED = 1;
+// The codec's own tags (0 and 1) flag a value as it is.
+/** The codec's encoding of a value with primitives to rebuild. */
+export const REDUCED = 2;
 /** A type byte and raw bytes follow. */
-export const RAW = 2;
+export const RAW = 3;
 /** Raw bytes sent with `sendBytes` follow. */
-export const BYTES = 3;
+export const BYTES = 4;
 
 const RAW_TYPES = [
   ArrayBuffer,
@@ -74,26 +73,14 @@ export function rawBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
  * @throws {TypeError} When some part cannot be cloned, naming where.
  */
 export function encodeFrame(value: unknown, path: string): Uint8Array {
-  const frame = inPlaceFrame(value) ?? reducedFrame(value, path);
+  let frame = inPlaceFrame(value);
+  if (frame === null) {
+    const reduced = reduce(value, "subprocess", path);
+    const tag = reduced.reduced ? REDUCED : undefined;
+    frame = encoding(reduced.value, NOT_JSON, tag);
+  }
   const bytes = new Uint8Array(frame.maxBytes);
   return ownBuffer(bytes.subarray(0, frame.fill(bytes, 0)));
-}
-
-function reducedFrame(value: unknown, path: string): Encoding {
-  const reduced = reduce(value, "subprocess", path);
-  const flag = reduced.reduced ? REDUCED : VALUE;
-  return flagged(flag, encoding(reduced.value, NOT_JSON));
-}
-
-/** The codec's encoding after a flag byte. */
-function flagged(flag: number, { maxBytes, fill }: Encoding): Encoding {
-  return {
-    maxBytes: 1 + maxBytes,
-    fill(dest, offset) {
-      dest[offset] = flag;
-      return 1 + fill(dest, offset + 1);
-    },
-  };
 }
 
 /**
@@ -128,7 +115,7 @@ export function decodeFrame(frame: Uint8Array): Reduced {
   // Text decodes 5× faster from private memory than from shared memory.
   const copy = scratchOf(frame.length).subarray(0, frame.length);
   copy.set(frame);
-  return { value: decode(copy.subarray(1)), reduced: flag === REDUCED };
+  return { value: decode(copy), reduced: flag === REDUCED };
 }
 
 /** Decodes a frame and rebuilds the primitives in it. */
@@ -166,5 +153,5 @@ export function inPlaceFrame(value: unknown): Encoding | null {
     };
   }
   const kind = jsonKind(value);
-  return kind === NOT_JSON ? null : flagged(VALUE, encoding(value, kind));
+  return kind === NOT_JSON ? null : encoding(value, kind);
 }

@@ -40,13 +40,8 @@ export type Reduce<P> = (
   context?: ReduceContext,
 ) => unknown;
 
-interface Kind {
-  kind: string;
-  module: string;
-  reduce: Reduce<object>;
-}
-
-const kindOfClass = new WeakMap<object, Kind>();
+/** The descriptors of each registered class's instances, by prototype. */
+const describers = new WeakMap<object, Reduce<object>>();
 
 const byMethod: Reduce<object> = (primitive, target, context) =>
   (primitive as Reducible)[reduceSymbol](target, context);
@@ -68,21 +63,25 @@ export function registerReducible<P extends object>(
   reduce?: Reduce<P>,
 ): void {
   kinds.set(kind, rebuild);
-  kindOfClass.set(constructor.prototype, {
-    kind,
-    module,
-    reduce: (reduce ?? byMethod) as Reduce<object>,
-  });
+  const data = (reduce ?? byMethod) as Reduce<object>;
+  describers.set(
+    constructor.prototype,
+    (primitive, target, context): Descriptor => ({
+      [MARK]: kind,
+      module,
+      data: data(primitive, target, context),
+    }),
+  );
 }
 
-/** Describes a registered primitive, or `undefined` for any other value. */
-function kindOf(value: object): Kind | undefined {
+/** How to describe a registered primitive; `undefined` for any other value. */
+function describerOf(value: object): Reduce<object> | undefined {
   for (
     let proto = Object.getPrototypeOf(value);
     proto !== null;
     proto = Object.getPrototypeOf(proto)
   ) {
-    const entry = kindOfClass.get(proto);
+    const entry = describers.get(proto);
     if (entry !== undefined) return entry;
   }
   return undefined;
@@ -140,7 +139,7 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (typeof value !== "object" || value === null) return false;
   if (seen.has(value)) return false;
   seen.add(value);
-  if (kindOf(value) !== undefined) return true;
+  if (describerOf(value) !== undefined) return true;
   if (isLeafBuiltin(value)) return false;
   const proto = Object.getPrototypeOf(value);
   if (!CONTAINERS.has(proto)) {
@@ -215,13 +214,9 @@ function replace(
   if (typeof value !== "object" || value === null) return value;
   const done = memo.get(value);
   if (done !== undefined) return done;
-  const entry = kindOf(value);
-  if (entry !== undefined) {
-    const descriptor: Descriptor = {
-      [MARK]: entry.kind,
-      module: entry.module,
-      data: entry.reduce(value, target, context),
-    };
+  const describe = describerOf(value);
+  if (describe !== undefined) {
+    const descriptor = describe(value, target, context);
     memo.set(value, descriptor);
     return descriptor;
   }
@@ -287,14 +282,6 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (memo.has(value)) return memo.get(value);
   if (isDescriptor(value)) {
-    // Codecs without shared references (JSON) send one primitive passed
-    // twice as two copies of its descriptor: a key for the two makes the
-    // child rebuild it once all the same.
-    const { data } = value;
-    const key = typeof data === "number" || typeof data === "string"
-      ? `${value[MARK]}:${data}`
-      : value;
-    if (memo.has(key)) return memo.get(key);
     const rebuild = kinds.get(value[MARK]);
     if (rebuild === undefined) {
       throw new TypeError(
@@ -303,8 +290,8 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
         }" in this process as ${value.module} does not register it`,
       );
     }
-    const rebuilt = rebuild(data);
-    memo.set(key, rebuilt);
+    const rebuilt = rebuild(value.data);
+    memo.set(value, rebuilt);
     return rebuilt;
   }
   if (isLeafBuiltin(value)) return value;
