@@ -260,9 +260,7 @@ class TreeWriter {
       return { $: "M", v: entries };
     }
     if (value instanceof Set) {
-      const items: unknown[] = [];
-      for (const item of value) items.push(this.write(item));
-      return { $: "S", v: items };
+      return { $: "S", v: Array.from(value, (item) => this.write(item)) };
     }
     if (value instanceof Date) {
       return { $: "D", v: this.write(value.getTime()) };
@@ -321,10 +319,8 @@ class TreeWriter {
       return { $: "F", ...this.#blob(new Uint8Array(numbers.buffer)) };
     }
     if (!hasHoles(value)) return value.map((item) => this.write(item));
-    const entries: unknown[] = [];
-    for (const [key, item] of Object.entries(value)) {
-      entries.push(key, this.write(item));
-    }
+    const entries = Object.entries(value)
+      .flatMap(([key, item]) => [key, this.write(item)]);
     return { $: "H", n: value.length, v: entries };
   }
 }
@@ -393,16 +389,11 @@ class TreeReader {
       case "T":
         return keep(this.#readView(node));
       case "B": {
-        const length = node.n as number;
-        const max = node.x as number | undefined;
-        const options = max === undefined ? undefined : { maxByteLength: max };
-        const buffer = node.s === undefined
-          ? new ArrayBuffer(length, options)
-          : new SharedArrayBuffer(length, options);
-        const start = node.o as number;
-        new Uint8Array(buffer).set(
-          this.#blobs.subarray(start, start + length),
-        );
+        const { o, n, x } = node as { o: number; n: number; x?: number };
+        const Class = node.s === undefined ? ArrayBuffer : SharedArrayBuffer;
+        const options = x === undefined ? undefined : { maxByteLength: x };
+        const buffer = new Class(n, options);
+        new Uint8Array(buffer).set(this.#blobs.subarray(o, o + n));
         return keep(buffer);
       }
       case "M": {

@@ -343,13 +343,7 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     }
     // An async op answers a promise even when it completes at once, and
     // rejects rather than throws, as it does for a remote caller.
-    try {
-      return Promise.resolve(
-        op.run(this.state, context, ...args),
-      ) as ResultOf<O[N]>;
-    } catch (error) {
-      return Promise.reject(error) as ResultOf<O[N]>;
-    }
+    return Promise.try(op.run, this.state, context, ...args) as ResultOf<O[N]>;
   }
 
   /** Sends operation `name` to the owner, as its mode says. */
