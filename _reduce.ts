@@ -177,57 +177,54 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
 }
 
 /**
- * Puts what `visit` makes of each key and item of a Map, Set, array or
- * object `value` into `into`: an empty container of the same kind, or
- * `value` itself, changed in place.
+ * Walks `value`, putting what `swap` makes of an object in its place
+ * (unless `undefined`), and the keys and items of any other container into
+ * `into(container)`: an empty one of the same kind, or itself.
  */
-function mapInto(
-  value: object,
-  into: object,
-  visit: (item: unknown) => unknown,
-): object {
+function swapAll(
+  value: unknown,
+  swap: (object: object) => unknown,
+  into: (container: object) => object,
+  memo = new Map<object, unknown>(),
+): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (memo.has(value)) return memo.get(value);
+  const swapped = swap(value);
+  if (swapped !== undefined) {
+    memo.set(value, swapped);
+    return swapped;
+  }
+  if (isLeafBuiltin(value)) return value;
+  const container = into(value);
+  memo.set(value, container);
+  const visit = (item: unknown) => swapAll(item, swap, into, memo);
+  // Read whole before anything is put in: the container may be `value`.
   if (value instanceof Map) {
-    const map = into as Map<unknown, unknown>;
+    const map = container as Map<unknown, unknown>;
     const entries = [...value];
     map.clear();
     for (const [key, item] of entries) map.set(visit(key), visit(item));
   } else if (value instanceof Set) {
-    const set = into as Set<unknown>;
+    const set = container as Set<unknown>;
     const items = [...value];
     set.clear();
     for (const item of items) set.add(visit(item));
   } else {
-    const record = into as Record<string, unknown>;
+    const record = container as Record<string, unknown>;
     for (const [key, item] of Object.entries(value)) record[key] = visit(item);
   }
-  return into;
+  return container;
 }
 
-function replace(
-  value: unknown,
-  target: StartMethod,
-  memo: Map<object, unknown>,
-  context?: ReduceContext,
-): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  const done = memo.get(value);
-  if (done !== undefined) return done;
-  const describe = describerOf(value);
-  if (describe !== undefined) {
-    const descriptor = describe(value, target, context);
-    memo.set(value, descriptor);
-    return descriptor;
-  }
-  if (isLeafBuiltin(value)) return value;
-  const copy = value instanceof Map
+/** An empty container of the kind of `value`. */
+function emptyLike(value: object): object {
+  return value instanceof Map
     ? new Map()
     : value instanceof Set
     ? new Set()
     : Array.isArray(value)
     ? new Array(value.length)
     : {};
-  memo.set(value, copy);
-  return mapInto(value, copy, (item) => replace(item, target, memo, context));
 }
 
 /** A value ready to be cloned into a child. */
@@ -252,7 +249,9 @@ export function reduce(
   context?: ReduceContext,
 ): Reduced {
   if (!scan(value, path, new Set())) return { value, reduced: false };
-  return { value: replace(value, target, new Map(), context), reduced: true };
+  const describe = (object: object) =>
+    describerOf(object)?.(object, target, context);
+  return { value: swapAll(value, describe, emptyLike), reduced: true };
 }
 
 function isDescriptor(value: object): value is Descriptor {
@@ -270,26 +269,21 @@ async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
   for (const [, item] of stepsOf(value)) await loadKinds(item, seen);
 }
 
-function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  if (memo.has(value)) return memo.get(value);
-  if (isDescriptor(value)) {
-    const rebuild = kinds.get(value[MARK]);
-    if (rebuild === undefined) {
-      throw new TypeError(
-        `Cannot rebuild a "${
-          value[MARK]
-        }" in this process as ${value.module} does not register it`,
-      );
-    }
-    const rebuilt = rebuild(value.data);
-    memo.set(value, rebuilt);
-    return rebuilt;
+/** The primitive `value` describes, if it is a descriptor. */
+function rebuildOne(value: object): unknown {
+  if (!isDescriptor(value)) return undefined;
+  const rebuild = kinds.get(value[MARK]);
+  if (rebuild === undefined) {
+    throw new TypeError(
+      `Cannot rebuild a "${
+        value[MARK]
+      }" in this process as ${value.module} does not register it`,
+    );
   }
-  if (isLeafBuiltin(value)) return value;
-  memo.set(value, value);
-  return mapInto(value, value, (item) => restore(item, memo));
+  return rebuild(value.data);
 }
+
+const itself = (container: object) => container;
 
 /**
  * Rebuilds, in place, every primitive described in a value made by
@@ -297,7 +291,7 @@ function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
  */
 export async function rebuild(value: unknown): Promise<unknown> {
   await loadKinds(value, new Set());
-  return restore(value, new Map());
+  return swapAll(value, rebuildOne, itself);
 }
 
 /**
@@ -307,5 +301,5 @@ export async function rebuild(value: unknown): Promise<unknown> {
  * @throws {TypeError} When one is not.
  */
 export function rebuildSync(value: unknown): unknown {
-  return restore(value, new Map());
+  return swapAll(value, rebuildOne, itself);
 }
