@@ -181,13 +181,6 @@ class Span {
   constructor(readonly offset: number, readonly length: number) {}
 }
 
-function cloneError(what: string): DOMException {
-  return new DOMException(
-    `Cannot clone ${what}: only data (no functions or symbols) can cross to another process`,
-    "DataCloneError",
-  );
-}
-
 /** Writes a value as a JSON tree, collecting raw bytes on the side. */
 class TreeWriter {
   blobs: Uint8Array[] = [];
@@ -215,9 +208,15 @@ class TreeWriter {
       case "bigint":
         return { $: "b", v: value.toString() };
       case "function":
-        throw cloneError(`function ${value.name || "(anonymous)"}`);
-      case "symbol":
-        throw cloneError(String(value));
+      case "symbol": {
+        const what = typeof value === "symbol"
+          ? String(value)
+          : `function ${value.name || "(anonymous)"}`;
+        throw new DOMException(
+          `Cannot clone ${what}: only data (no functions or symbols) can cross to another process`,
+          "DataCloneError",
+        );
+      }
     }
     if (value === null) return null;
     const object = value as object;
@@ -234,10 +233,7 @@ class TreeWriter {
       // view of it or the buffer itself, so the buffer is a node of its own.
       const type = Object.prototype.toString.call(value).slice(8, -1);
       const b = this.write(value.buffer);
-      const l = value instanceof DataView
-        ? value.byteLength
-        : (value as Uint8Array).length;
-      return { $: "T", t: type, b, o: value.byteOffset, l };
+      return { $: "T", t: type, b, o: value.byteOffset, l: value.byteLength };
     }
     const shared = value instanceof SharedArrayBuffer;
     if (shared || value instanceof ArrayBuffer) {
@@ -461,7 +457,7 @@ class TreeReader {
     const perItem = View.BYTES_PER_ELEMENT ?? 1;
     const b = node.b as Record<string, unknown>;
     const byteOffset = node.o as number;
-    const length = node.l as number;
+    const length = (node.l as number) / perItem;
     if (this.#share) {
       // View the message's bytes in place while the buffer is plain and
       // the view stays aligned; a span stands for the buffer meanwhile.

@@ -97,9 +97,7 @@ function ownBuffer(frame: Uint8Array): Uint8Array {
 function rawValue(frame: Uint8Array): unknown {
   const Type = RAW_TYPES[frame[1]!]!;
   const buffer = copyOf(frame, 2).buffer as ArrayBuffer;
-  if (Type === ArrayBuffer) return buffer;
-  const View = Type as unknown as new (buffer: ArrayBuffer) => unknown;
-  return new View(buffer);
+  return Type === ArrayBuffer ? buffer : new (Type as typeof DataView)(buffer);
 }
 
 /**

@@ -114,33 +114,12 @@ function describe(value: unknown): string {
   return `an instance of class ${name}`;
 }
 
-/**
- * The keys and items of a Map, Set, array or object, each with the step its
- * path takes in an error: `[0]`, `.name`, `.get("key")`, `.values()[0]`.
- */
-function stepsOf(value: object): [string, unknown][] {
-  if (value instanceof Map) {
-    return [...value].flatMap(([key, item], i) => [
-      [`.keys()[${i}]`, key],
-      [`.get(${mapKeyText(key, i)})`, item],
-    ]);
-  }
-  if (value instanceof Set) {
-    return Array.from(value, (item, i) => [`.values()[${i}]`, item]);
-  }
-  if (Array.isArray(value)) {
-    return Array.from(value, (item, i) => [`[${i}]`, item]);
-  }
-  return Object.entries(value).map(([key, item]) => [
-    /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`,
-    item,
-  ]);
-}
-
-function mapKeyText(key: unknown, i: number): string {
-  return typeof key === "string" || typeof key === "number"
-    ? JSON.stringify(key)
-    : `<key ${i}>`;
+function childPath(path: string, key: PropertyKey): string {
+  if (typeof key === "number") return `${path}[${key}]`;
+  const text = String(key);
+  return /^[A-Za-z_$][\w$]*$/.test(text)
+    ? `${path}.${text}`
+    : `${path}[${JSON.stringify(text)}]`;
 }
 
 /**
@@ -162,7 +141,8 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   seen.add(value);
   if (describerOf(value) !== undefined) return true;
   if (isLeafBuiltin(value)) return false;
-  if (!CONTAINERS.has(Object.getPrototypeOf(value))) {
+  const proto = Object.getPrototypeOf(value);
+  if (!CONTAINERS.has(proto)) {
     throw new TypeError(
       `Cannot send ${path} to another process as it is ${
         describe(value)
@@ -170,8 +150,30 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
     );
   }
   let found = false;
-  for (const [step, item] of stepsOf(value)) {
-    if (scan(item, path + step, seen)) found = true;
+  if (value instanceof Map) {
+    let i = 0;
+    for (const [key, item] of value) {
+      const keyText = typeof key === "string" || typeof key === "number"
+        ? JSON.stringify(key)
+        : `<key ${i}>`;
+      if (scan(key, `${path}.keys()[${i}]`, seen)) found = true;
+      if (scan(item, `${path}.get(${keyText})`, seen)) found = true;
+      i++;
+    }
+  } else if (value instanceof Set) {
+    let i = 0;
+    for (const item of value) {
+      if (scan(item, `${path}.values()[${i++}]`, seen)) found = true;
+    }
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (scan(value[i], childPath(path, i), seen)) found = true;
+    }
+  } else {
+    for (const key of Object.keys(value)) {
+      const item = (value as Record<string, unknown>)[key];
+      if (scan(item, childPath(path, key), seen)) found = true;
+    }
   }
   return found;
 }
@@ -265,8 +267,14 @@ async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
     if (!kinds.has(value[MARK])) await import(value.module);
     return;
   }
-  if (isLeafBuiltin(value)) return;
-  for (const [, item] of stepsOf(value)) await loadKinds(item, seen);
+  const items = value instanceof Map
+    ? [...value.keys(), ...value.values()]
+    : value instanceof Set || Array.isArray(value)
+    ? [...value]
+    : isLeafBuiltin(value)
+    ? []
+    : Object.values(value);
+  for (const item of items) await loadKinds(item, seen);
 }
 
 /** The primitive `value` describes, if it is a descriptor. */

@@ -177,13 +177,9 @@ function memoryFor(descriptor: Descriptor<unknown>): Memory | undefined {
   const { memory, shm } = descriptor;
   if (shm === undefined || shm.tree !== treeName()) return memory;
   const given = memory === undefined ? undefined : buffersOf(memory);
-  const mapped: SharedArrayBuffer[] = [];
-  for (const [i, ref] of shm.buffers.entries()) {
-    const buffer = mapBuffer(ref, given?.[i]);
-    if (buffer === null) return memory;
-    mapped.push(buffer);
-  }
-  return shm.single ? mapped[0]! : mapped;
+  const mapped = shm.buffers.map((ref, i) => mapBuffer(ref, given?.[i]));
+  if (mapped.includes(null)) return memory;
+  return shm.single ? mapped[0]! : mapped as SharedArrayBuffer[];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -221,13 +217,12 @@ function opOf<S>(
   kind: Kind<S, unknown, Record<string, AnyOp<S>>>,
   name: string,
 ): AnyOp<S> {
-  const op = Object.hasOwn(kind.ops, name) ? kind.ops[name] : undefined;
-  if (op === undefined) {
+  if (!Object.hasOwn(kind.ops, name)) {
     throw new TypeError(
       `Cannot apply operation "${name}" as a ${kind.name} has no such operation`,
     );
   }
-  return op;
+  return kind.ops[name]!;
 }
 
 let handedOver: unknown = null;
