@@ -196,7 +196,9 @@ function swapAll(
     memo.set(value, swapped);
     return swapped;
   }
-  if (isLeafBuiltin(value)) return value;
+  // What reduce lets through is a container or a built-in leaf, and a
+  // rebuilt primitive is an instance of its class: neither is walked into.
+  if (!CONTAINERS.has(Object.getPrototypeOf(value))) return value;
   const container = into(value);
   memo.set(value, container);
   const visit = (item: unknown) => swapAll(item, swap, into, memo);
@@ -256,39 +258,24 @@ export function reduce(
   return { value: swapAll(value, describe, emptyLike), reduced: true };
 }
 
-function isDescriptor(value: object): value is Descriptor {
-  return Object.hasOwn(value, MARK);
-}
-
-async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
-  if (typeof value !== "object" || value === null || seen.has(value)) return;
-  seen.add(value);
-  if (isDescriptor(value)) {
-    if (!kinds.has(value[MARK])) await import(value.module);
-    return;
-  }
-  const items = value instanceof Map
-    ? [...value.keys(), ...value.values()]
-    : value instanceof Set || Array.isArray(value)
-    ? [...value]
-    : isLeafBuiltin(value)
-    ? []
-    : Object.values(value);
-  for (const item of items) await loadKinds(item, seen);
-}
-
-/** The primitive `value` describes, if it is a descriptor. */
-function rebuildOne(value: object): unknown {
-  if (!isDescriptor(value)) return undefined;
-  const rebuild = kinds.get(value[MARK]);
-  if (rebuild === undefined) {
+/**
+ * The primitive `value` describes; `undefined` if it is no descriptor, or
+ * its kind is not registered here and `missing` takes the module that would.
+ *
+ * @throws {TypeError} When its kind is not registered and there is no `missing`.
+ */
+function rebuildOne(value: object, missing?: Set<string>): unknown {
+  if (!Object.hasOwn(value, MARK)) return undefined;
+  const { [MARK]: kind, module, data } = value as Descriptor;
+  const rebuild = kinds.get(kind);
+  if (rebuild !== undefined) return rebuild(data);
+  if (missing === undefined) {
     throw new TypeError(
-      `Cannot rebuild a "${
-        value[MARK]
-      }" in this process as ${value.module} does not register it`,
+      `Cannot rebuild a "${kind}" in this process as ${module} does not register it`,
     );
   }
-  return rebuild(value.data);
+  missing.add(module);
+  return undefined;
 }
 
 const itself = (container: object) => container;
@@ -298,8 +285,17 @@ const itself = (container: object) => container;
  * {@linkcode reduce}, importing the modules that know how.
  */
 export async function rebuild(value: unknown): Promise<unknown> {
-  await loadKinds(value, new Set());
-  return swapAll(value, rebuildOne, itself);
+  // What the kinds loaded can rebuild is rebuilt at once, the rest once the
+  // modules that register theirs are loaded.
+  const missing = new Set<string>();
+  const partly = swapAll(
+    value,
+    (object) => rebuildOne(object, missing),
+    itself,
+  );
+  if (missing.size === 0) return partly;
+  for (const module of missing) await import(module);
+  return rebuildSync(partly);
 }
 
 /**
@@ -309,5 +305,5 @@ export async function rebuild(value: unknown): Promise<unknown> {
  * @throws {TypeError} When one is not.
  */
 export function rebuildSync(value: unknown): unknown {
-  return swapAll(value, rebuildOne, itself);
+  return swapAll(value, (object) => rebuildOne(object), itself);
 }
