@@ -11,7 +11,6 @@
 // A tagged node is an object whose first key is "$". A user object that has
 // a "$" key is itself wrapped, so it never reads as a tag.
 
-// The tag byte: a frame may tag a tree with a number above these (`_frame.ts`).
 const TAG_JSON = 0;
 const TAG_TREE = 1;
 /** The tag and the JSON text's length, before the text. */
@@ -494,13 +493,11 @@ export interface Encoding {
  * text, and the raw bytes of the tree.
  *
  * @param kind What {@linkcode jsonKind} says of `value`, if the caller knows.
- * @param treeTag The tag of a tree, for a frame to mark what it holds.
  * @throws {DOMException} `DataCloneError` for a function or symbol inside.
  */
 export function encoding(
   value: unknown,
   kind: JsonKind = jsonKind(value),
-  treeTag: number = TAG_TREE,
 ): Encoding {
   const writer = kind === EXACT_JSON ? null : new TreeWriter();
   const text = JSON.stringify(writer === null ? value : writer.write(value));
@@ -509,7 +506,7 @@ export function encoding(
   return {
     maxBytes: HEADER + maxText + (writer?.blobBytes ?? 0),
     fill(dest, offset) {
-      dest[offset] = writer === null ? TAG_JSON : treeTag;
+      dest[offset] = writer === null ? TAG_JSON : TAG_TREE;
       const start = offset + HEADER;
       const { written } = encoder.encodeInto(
         text,

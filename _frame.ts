@@ -1,8 +1,8 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// What a queue item or a pipe message looks like as bytes: the codec's
-// encoding, whose tag byte is the frame's flag, or, for a lone typed array
-// or ArrayBuffer, a flag and a type byte before its raw bytes, so binary
-// data is copied once on each side and never parsed.
+// What a queue item or a pipe message looks like as bytes: one flag byte,
+// then either the codec's encoding or, for a lone typed array or
+// ArrayBuffer, its raw bytes after a type byte, so binary data is copied
+// once on each side and never parsed.
 import {
   decode,
   type Encoding,
@@ -13,13 +13,14 @@ import {
 import { rebuild, rebuildSync, reduce, type Reduced } from "./_reduce.ts";
 import { copyOf, scratchOf } from "./_ring.ts";
 
-// The codec's own tags (0 and 1) flag a value as it is.
-/** The codec's encoding of a value with primitives to rebuild. */
-export const REDUCED = 2;
+/** The value's encoding follows. */
+export const VALUE = 0;
+/** The value's encoding follows, with primitives to rebuild. */
+export const REDUCED = 1;
 /** A type byte and raw bytes follow. */
-export const RAW = 3;
+export const RAW = 2;
 /** Raw bytes sent with `sendBytes` follow. */
-export const BYTES = 4;
+export const BYTES = 3;
 
 const RAW_TYPES = [
   ArrayBuffer,
@@ -58,11 +59,22 @@ export function encodeFrame(value: unknown, path: string): Uint8Array {
   let frame = inPlaceFrame(value);
   if (frame === null) {
     const reduced = reduce(value, "subprocess", path);
-    const tag = reduced.reduced ? REDUCED : undefined;
-    frame = encoding(reduced.value, NOT_JSON, tag);
+    const flag = reduced.reduced ? REDUCED : VALUE;
+    frame = flagged(flag, encoding(reduced.value, NOT_JSON));
   }
   const bytes = new Uint8Array(frame.maxBytes);
   return ownBuffer(bytes.subarray(0, frame.fill(bytes, 0)));
+}
+
+/** The codec's encoding after a flag byte. */
+function flagged(flag: number, { maxBytes, fill }: Encoding): Encoding {
+  return {
+    maxBytes: 1 + maxBytes,
+    fill(dest, offset) {
+      dest[offset] = flag;
+      return 1 + fill(dest, offset + 1);
+    },
+  };
 }
 
 /**
@@ -95,7 +107,7 @@ export function decodeFrame(frame: Uint8Array): Reduced {
   // Text decodes 5× faster from private memory than from shared memory.
   const copy = scratchOf(frame.length).subarray(0, frame.length);
   copy.set(frame);
-  return { value: decode(copy), reduced: flag === REDUCED };
+  return { value: decode(copy.subarray(1)), reduced: flag === REDUCED };
 }
 
 /** Decodes a frame and rebuilds the primitives in it. */
@@ -122,7 +134,7 @@ export function inPlaceFrame(value: unknown): Encoding | null {
   const raw = rawFrame(value);
   if (raw !== null) return raw;
   const kind = jsonKind(value);
-  return kind === NOT_JSON ? null : encoding(value, kind);
+  return kind === NOT_JSON ? null : flagged(VALUE, encoding(value, kind));
 }
 
 /**
