@@ -143,16 +143,6 @@ export function jsonKind(value: unknown): JsonKind {
   }
 }
 
-interface ViewConstructor {
-  new (
-    buffer: ArrayBuffer,
-    byteOffset: number,
-    length: number,
-  ): ArrayBufferView;
-  /** Absent for a DataView. */
-  readonly BYTES_PER_ELEMENT?: number;
-}
-
 /**
  * The error classes structured clone keeps; any other error becomes an
  * Error (AggregateError too, and without its `errors`).
@@ -190,13 +180,6 @@ class Span {
   constructor(readonly offset: number, readonly length: number) {}
 }
 
-function cloneError(what: string): DOMException {
-  return new DOMException(
-    `Cannot clone ${what}: only data (no functions or symbols) can cross to another process`,
-    "DataCloneError",
-  );
-}
-
 /** Writes a value as a JSON tree, collecting raw bytes on the side. */
 class TreeWriter {
   blobs: Uint8Array[] = [];
@@ -224,9 +207,15 @@ class TreeWriter {
       case "bigint":
         return { $: "b", v: value.toString() };
       case "function":
-        throw cloneError(`function ${value.name || "(anonymous)"}`);
-      case "symbol":
-        throw cloneError(String(value));
+      case "symbol": {
+        const what = typeof value === "symbol"
+          ? String(value)
+          : `function ${value.name || "(anonymous)"}`;
+        throw new DOMException(
+          `Cannot clone ${what}: only data (no functions or symbols) can cross to another process`,
+          "DataCloneError",
+        );
+      }
     }
     if (value === null) return null;
     const object = value as object;
@@ -243,10 +232,7 @@ class TreeWriter {
       // view of it or the buffer itself, so the buffer is a node of its own.
       const type = Object.prototype.toString.call(value).slice(8, -1);
       const b = this.write(value.buffer);
-      const l = value instanceof DataView
-        ? value.byteLength
-        : (value as Uint8Array).length;
-      return { $: "T", t: type, b, o: value.byteOffset, l };
+      return { $: "T", t: type, b, o: value.byteOffset, l: value.byteLength };
     }
     const shared = value instanceof SharedArrayBuffer;
     if (shared || value instanceof ArrayBuffer) {
@@ -269,9 +255,7 @@ class TreeWriter {
       return { $: "M", v: entries };
     }
     if (value instanceof Set) {
-      const items: unknown[] = [];
-      for (const item of value) items.push(this.write(item));
-      return { $: "S", v: items };
+      return { $: "S", v: Array.from(value, (item) => this.write(item)) };
     }
     if (value instanceof Date) {
       return { $: "D", v: this.write(value.getTime()) };
@@ -330,10 +314,8 @@ class TreeWriter {
       return { $: "F", ...this.#blob(new Uint8Array(numbers.buffer)) };
     }
     if (!hasHoles(value)) return value.map((item) => this.write(item));
-    const entries: unknown[] = [];
-    for (const [key, item] of Object.entries(value)) {
-      entries.push(key, this.write(item));
-    }
+    const entries = Object.entries(value)
+      .flatMap(([key, item]) => [key, this.write(item)]);
     return { $: "H", n: value.length, v: entries };
   }
 }
@@ -402,16 +384,11 @@ class TreeReader {
       case "T":
         return keep(this.#readView(node));
       case "B": {
-        const length = node.n as number;
-        const max = node.x as number | undefined;
-        const options = max === undefined ? undefined : { maxByteLength: max };
-        const buffer = node.s === undefined
-          ? new ArrayBuffer(length, options)
-          : new SharedArrayBuffer(length, options);
-        const start = node.o as number;
-        new Uint8Array(buffer).set(
-          this.#blobs.subarray(start, start + length),
-        );
+        const { o, n, x } = node as { o: number; n: number; x?: number };
+        const Class = node.s === undefined ? ArrayBuffer : SharedArrayBuffer;
+        const options = x === undefined ? undefined : { maxByteLength: x };
+        const buffer = new Class(n, options);
+        new Uint8Array(buffer).set(this.#blobs.subarray(o, o + n));
         return keep(buffer);
       }
       case "M": {
@@ -468,8 +445,10 @@ class TreeReader {
 
   #readView(node: Record<string, unknown>): ArrayBufferView {
     const name = node.t as string;
+    // Every view's constructor takes what DataView's does; only a typed
+    // array's has a size per item.
     const View = (globalThis as Record<string, unknown>)[name] as
-      | ViewConstructor
+      | typeof DataView & { BYTES_PER_ELEMENT?: number }
       | undefined;
     if (typeof View !== "function") {
       throw new TypeError(`Cannot decode a ${name}: it is not supported here`);
@@ -477,7 +456,7 @@ class TreeReader {
     const perItem = View.BYTES_PER_ELEMENT ?? 1;
     const b = node.b as Record<string, unknown>;
     const byteOffset = node.o as number;
-    const length = node.l as number;
+    const length = (node.l as number) / perItem;
     if (this.#share) {
       // View the message's bytes in place while the buffer is plain and
       // the view stays aligned; a span stands for the buffer meanwhile.

@@ -42,25 +42,7 @@ const RAW_CODES = new Map<unknown, number>(
   RAW_TYPES.map((type, code) => [type.prototype, code]),
 );
 
-/**
- * The type code of a lone typed array or ArrayBuffer that raw bytes carry
- * whole, else -1. A view of part of its buffer, or of a resizable or shared
- * one, is left to the codec, which keeps the buffer as structured clone does.
- */
-export function rawCode(value: unknown): number {
-  if (typeof value !== "object" || value === null) return -1;
-  const code = RAW_CODES.get(Object.getPrototypeOf(value));
-  if (code === undefined) return -1;
-  if (code === 0) return (value as ArrayBuffer).resizable ? -1 : 0;
-  const view = value as ArrayBufferView;
-  const buffer = view.buffer;
-  return view.byteOffset === 0 && view.byteLength === buffer.byteLength &&
-      buffer instanceof ArrayBuffer && !buffer.resizable
-    ? code
-    : -1;
-}
-
-/** The bytes of a value that {@linkcode rawCode} accepts. */
+/** The bytes of an ArrayBuffer or of the part of a buffer a view sees. */
 export function rawBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
   return ArrayBuffer.isView(value)
     ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
@@ -74,15 +56,14 @@ export function rawBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
  * @throws {TypeError} When some part cannot be cloned, naming where.
  */
 export function encodeFrame(value: unknown, path: string): Uint8Array {
-  const frame = inPlaceFrame(value) ?? reducedFrame(value, path);
+  let frame = inPlaceFrame(value);
+  if (frame === null) {
+    const reduced = reduce(value, "subprocess", path);
+    const flag = reduced.reduced ? REDUCED : VALUE;
+    frame = flagged(flag, encoding(reduced.value, NOT_JSON));
+  }
   const bytes = new Uint8Array(frame.maxBytes);
   return ownBuffer(bytes.subarray(0, frame.fill(bytes, 0)));
-}
-
-function reducedFrame(value: unknown, path: string): Encoding {
-  const reduced = reduce(value, "subprocess", path);
-  const flag = reduced.reduced ? REDUCED : VALUE;
-  return flagged(flag, encoding(reduced.value, NOT_JSON));
 }
 
 /** The codec's encoding after a flag byte. */
@@ -110,9 +91,7 @@ function ownBuffer(frame: Uint8Array): Uint8Array {
 function rawValue(frame: Uint8Array): unknown {
   const Type = RAW_TYPES[frame[1]!]!;
   const buffer = copyOf(frame, 2).buffer as ArrayBuffer;
-  if (Type === ArrayBuffer) return buffer;
-  const View = Type as unknown as new (buffer: ArrayBuffer) => unknown;
-  return new View(buffer);
+  return Type === ArrayBuffer ? buffer : new (Type as typeof DataView)(buffer);
 }
 
 /**
@@ -152,19 +131,34 @@ export function decodeFrameSync(frame: Uint8Array): unknown {
  * into a ring (one copy, no allocation); `null` for anything else.
  */
 export function inPlaceFrame(value: unknown): Encoding | null {
-  const code = rawCode(value);
-  if (code >= 0) {
-    const bytes = rawBytes(value as ArrayBuffer);
-    return {
-      maxBytes: 2 + bytes.length,
-      fill(dest, offset) {
-        dest[offset] = RAW;
-        dest[offset + 1] = code;
-        dest.set(bytes, offset + 2);
-        return 2 + bytes.length;
-      },
-    };
-  }
+  const raw = rawFrame(value);
+  if (raw !== null) return raw;
   const kind = jsonKind(value);
   return kind === NOT_JSON ? null : flagged(VALUE, encoding(value, kind));
+}
+
+/**
+ * The frame of a lone typed array or ArrayBuffer that raw bytes carry whole;
+ * `null` for anything else. A view of part of its buffer, or of a resizable
+ * or shared one, is left to the codec, which keeps the buffer as structured
+ * clone does.
+ */
+function rawFrame(value: unknown): Encoding | null {
+  if (typeof value !== "object" || value === null) return null;
+  const code = RAW_CODES.get(Object.getPrototypeOf(value));
+  if (code === undefined) return null;
+  const bytes = rawBytes(value as ArrayBuffer | ArrayBufferView);
+  const { buffer } = bytes;
+  const whole = buffer instanceof ArrayBuffer && !buffer.resizable &&
+    bytes.length === buffer.byteLength;
+  if (!whole) return null;
+  return {
+    maxBytes: 2 + bytes.length,
+    fill(dest, offset) {
+      dest[offset] = RAW;
+      dest[offset + 1] = code;
+      dest.set(bytes, offset + 2);
+      return 2 + bytes.length;
+    },
+  };
 }

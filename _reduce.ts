@@ -40,13 +40,8 @@ export type Reduce<P> = (
   context?: ReduceContext,
 ) => unknown;
 
-interface Kind {
-  kind: string;
-  module: string;
-  reduce: Reduce<object>;
-}
-
-const kindOfClass = new WeakMap<object, Kind>();
+/** The descriptors of each registered class's instances, by prototype. */
+const describers = new WeakMap<object, Reduce<object>>();
 
 const byMethod: Reduce<object> = (primitive, target, context) =>
   (primitive as Reducible)[reduceSymbol](target, context);
@@ -68,21 +63,25 @@ export function registerReducible<P extends object>(
   reduce?: Reduce<P>,
 ): void {
   kinds.set(kind, rebuild);
-  kindOfClass.set(constructor.prototype, {
-    kind,
-    module,
-    reduce: (reduce ?? byMethod) as Reduce<object>,
-  });
+  const data = (reduce ?? byMethod) as Reduce<object>;
+  describers.set(
+    constructor.prototype,
+    (primitive, target, context): Descriptor => ({
+      [MARK]: kind,
+      module,
+      data: data(primitive, target, context),
+    }),
+  );
 }
 
-/** Describes a registered primitive, or `undefined` for any other value. */
-function kindOf(value: object): Kind | undefined {
+/** How to describe a registered primitive; `undefined` for any other value. */
+function describerOf(value: object): Reduce<object> | undefined {
   for (
     let proto = Object.getPrototypeOf(value);
     proto !== null;
     proto = Object.getPrototypeOf(proto)
   ) {
-    const entry = kindOfClass.get(proto);
+    const entry = describers.get(proto);
     if (entry !== undefined) return entry;
   }
   return undefined;
@@ -140,7 +139,7 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
   if (typeof value !== "object" || value === null) return false;
   if (seen.has(value)) return false;
   seen.add(value);
-  if (kindOf(value) !== undefined) return true;
+  if (describerOf(value) !== undefined) return true;
   if (isLeafBuiltin(value)) return false;
   const proto = Object.getPrototypeOf(value);
   if (!CONTAINERS.has(proto)) {
@@ -180,61 +179,56 @@ function scan(value: unknown, path: string, seen: Set<object>): boolean {
 }
 
 /**
- * Puts what `visit` makes of each key and item of a Map, Set, array or
- * object `value` into `into`: an empty container of the same kind, or
- * `value` itself, changed in place.
+ * Walks `value`, putting what `swap` makes of an object in its place
+ * (unless `undefined`), and the keys and items of any other container into
+ * `into(container)`: an empty one of the same kind, or itself.
  */
-function mapInto(
-  value: object,
-  into: object,
-  visit: (item: unknown) => unknown,
-): object {
+function swapAll(
+  value: unknown,
+  swap: (object: object) => unknown,
+  into: (container: object) => object,
+  memo = new Map<object, unknown>(),
+): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (memo.has(value)) return memo.get(value);
+  const swapped = swap(value);
+  if (swapped !== undefined) {
+    memo.set(value, swapped);
+    return swapped;
+  }
+  // What reduce lets through is a container or a built-in leaf, and a
+  // rebuilt primitive is an instance of its class: neither is walked into.
+  if (!CONTAINERS.has(Object.getPrototypeOf(value))) return value;
+  const container = into(value);
+  memo.set(value, container);
+  const visit = (item: unknown) => swapAll(item, swap, into, memo);
+  // Read whole before anything is put in: the container may be `value`.
   if (value instanceof Map) {
-    const map = into as Map<unknown, unknown>;
+    const map = container as Map<unknown, unknown>;
     const entries = [...value];
     map.clear();
     for (const [key, item] of entries) map.set(visit(key), visit(item));
   } else if (value instanceof Set) {
-    const set = into as Set<unknown>;
+    const set = container as Set<unknown>;
     const items = [...value];
     set.clear();
     for (const item of items) set.add(visit(item));
   } else {
-    const record = into as Record<string, unknown>;
+    const record = container as Record<string, unknown>;
     for (const [key, item] of Object.entries(value)) record[key] = visit(item);
   }
-  return into;
+  return container;
 }
 
-function replace(
-  value: unknown,
-  target: StartMethod,
-  memo: Map<object, unknown>,
-  context?: ReduceContext,
-): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  const done = memo.get(value);
-  if (done !== undefined) return done;
-  const entry = kindOf(value);
-  if (entry !== undefined) {
-    const descriptor: Descriptor = {
-      [MARK]: entry.kind,
-      module: entry.module,
-      data: entry.reduce(value, target, context),
-    };
-    memo.set(value, descriptor);
-    return descriptor;
-  }
-  if (isLeafBuiltin(value)) return value;
-  const copy = value instanceof Map
+/** An empty container of the kind of `value`. */
+function emptyLike(value: object): object {
+  return value instanceof Map
     ? new Map()
     : value instanceof Set
     ? new Set()
     : Array.isArray(value)
     ? new Array(value.length)
     : {};
-  memo.set(value, copy);
-  return mapInto(value, copy, (item) => replace(item, target, memo, context));
 }
 
 /** A value ready to be cloned into a child. */
@@ -259,66 +253,49 @@ export function reduce(
   context?: ReduceContext,
 ): Reduced {
   if (!scan(value, path, new Set())) return { value, reduced: false };
-  return { value: replace(value, target, new Map(), context), reduced: true };
+  const describe = (object: object) =>
+    describerOf(object)?.(object, target, context);
+  return { value: swapAll(value, describe, emptyLike), reduced: true };
 }
 
-function isDescriptor(value: object): value is Descriptor {
-  return Object.hasOwn(value, MARK);
-}
-
-async function loadKinds(value: unknown, seen: Set<object>): Promise<void> {
-  if (typeof value !== "object" || value === null || seen.has(value)) return;
-  seen.add(value);
-  if (isDescriptor(value)) {
-    if (!kinds.has(value[MARK])) await import(value.module);
-    return;
+/**
+ * The primitive `value` describes; `undefined` if it is no descriptor, or
+ * its kind is not registered here and `missing` takes the module that would.
+ *
+ * @throws {TypeError} When its kind is not registered and there is no `missing`.
+ */
+function rebuildOne(value: object, missing?: Set<string>): unknown {
+  if (!Object.hasOwn(value, MARK)) return undefined;
+  const { [MARK]: kind, module, data } = value as Descriptor;
+  const rebuild = kinds.get(kind);
+  if (rebuild !== undefined) return rebuild(data);
+  if (missing === undefined) {
+    throw new TypeError(
+      `Cannot rebuild a "${kind}" in this process as ${module} does not register it`,
+    );
   }
-  const items = value instanceof Map
-    ? [...value.keys(), ...value.values()]
-    : value instanceof Set || Array.isArray(value)
-    ? [...value]
-    : isLeafBuiltin(value)
-    ? []
-    : Object.values(value);
-  for (const item of items) await loadKinds(item, seen);
+  missing.add(module);
+  return undefined;
 }
 
-function restore(value: unknown, memo: Map<unknown, unknown>): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  if (memo.has(value)) return memo.get(value);
-  if (isDescriptor(value)) {
-    // Codecs without shared references (JSON) send one primitive passed
-    // twice as two copies of its descriptor: a key for the two makes the
-    // child rebuild it once all the same.
-    const { data } = value;
-    const key = typeof data === "number" || typeof data === "string"
-      ? `${value[MARK]}:${data}`
-      : value;
-    if (memo.has(key)) return memo.get(key);
-    const rebuild = kinds.get(value[MARK]);
-    if (rebuild === undefined) {
-      throw new TypeError(
-        `Cannot rebuild a "${
-          value[MARK]
-        }" in this process as ${value.module} does not register it`,
-      );
-    }
-    const rebuilt = rebuild(data);
-    memo.set(key, rebuilt);
-    return rebuilt;
-  }
-  if (isLeafBuiltin(value)) return value;
-  memo.set(value, value);
-  return mapInto(value, value, (item) => restore(item, memo));
-}
+const itself = (container: object) => container;
 
 /**
  * Rebuilds, in place, every primitive described in a value made by
  * {@linkcode reduce}, importing the modules that know how.
  */
 export async function rebuild(value: unknown): Promise<unknown> {
-  await loadKinds(value, new Set());
-  return restore(value, new Map());
+  // What the kinds loaded can rebuild is rebuilt at once, the rest once the
+  // modules that register theirs are loaded.
+  const missing = new Set<string>();
+  const partly = swapAll(
+    value,
+    (object) => rebuildOne(object, missing),
+    itself,
+  );
+  if (missing.size === 0) return partly;
+  for (const module of missing) await import(module);
+  return rebuildSync(partly);
 }
 
 /**
@@ -328,5 +305,5 @@ export async function rebuild(value: unknown): Promise<unknown> {
  * @throws {TypeError} When one is not.
  */
 export function rebuildSync(value: unknown): unknown {
-  return restore(value, new Map());
+  return swapAll(value, (object) => rebuildOne(object), itself);
 }

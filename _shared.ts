@@ -135,8 +135,6 @@ export interface Descriptor<C> {
   config: C;
   /** What the public class adds for this one copy (a pipe end's lease). */
   extra?: unknown;
-  /** Whether `config` holds primitives of this package to rebuild. */
-  nested?: true;
   /** The state's memory, for a worker of the owner's OS process. */
   memory?: Memory;
   /** Where any process of the same tree maps the memory (`_shm.ts`). */
@@ -161,12 +159,9 @@ const buffersOf = (memory: Memory): readonly SharedArrayBuffer[] =>
 function shmRefOf(memory: Memory): SharedMemoryRef | null {
   const tree = treeName();
   if (tree === null) return null;
-  const buffers: BufferRef[] = [];
-  for (const buffer of buffersOf(memory)) {
-    const ref = bufferRef(buffer);
-    if (ref === null) return null;
-    buffers.push(ref);
-  }
+  const refs = buffersOf(memory).map(bufferRef);
+  if (refs.includes(null)) return null;
+  const buffers = refs as BufferRef[];
   return memory instanceof SharedArrayBuffer
     ? { tree, buffers, single: true }
     : { tree, buffers };
@@ -182,13 +177,9 @@ function memoryFor(descriptor: Descriptor<unknown>): Memory | undefined {
   const { memory, shm } = descriptor;
   if (shm === undefined || shm.tree !== treeName()) return memory;
   const given = memory === undefined ? undefined : buffersOf(memory);
-  const mapped: SharedArrayBuffer[] = [];
-  for (const [i, ref] of shm.buffers.entries()) {
-    const buffer = mapBuffer(ref, given?.[i]);
-    if (buffer === null) return memory;
-    mapped.push(buffer);
-  }
-  return shm.single ? mapped[0]! : mapped;
+  const mapped = shm.buffers.map((ref, i) => mapBuffer(ref, given?.[i]));
+  if (mapped.includes(null)) return memory;
+  return shm.single ? mapped[0]! : mapped as SharedArrayBuffer[];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -226,13 +217,12 @@ function opOf<S>(
   kind: Kind<S, unknown, Record<string, AnyOp<S>>>,
   name: string,
 ): AnyOp<S> {
-  const op = Object.hasOwn(kind.ops, name) ? kind.ops[name] : undefined;
-  if (op === undefined) {
+  if (!Object.hasOwn(kind.ops, name)) {
     throw new TypeError(
       `Cannot apply operation "${name}" as a ${kind.name} has no such operation`,
     );
   }
-  return op;
+  return kind.ops[name]!;
 }
 
 let handedOver: unknown = null;
@@ -340,44 +330,33 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     args: ArgsOf<O[N]>,
     signal?: AbortSignal,
   ): ResultOf<O[N]> {
+    if (this.state === null) return this.#send(name, args, signal);
     const op = opOf(this.kind, name);
-    if (this.state !== null) {
-      const context = { caller: selfCode(), signal };
-      if (op.mode !== "async") {
-        return op.run(this.state, context, ...args) as ResultOf<O[N]>;
-      }
-      // An async op answers a promise even when it completes at once, and
-      // rejects rather than throws, as it does for a remote caller.
-      try {
-        return Promise.resolve(
-          op.run(this.state, context, ...args),
-        ) as ResultOf<O[N]>;
-      } catch (error) {
-        return Promise.reject(error) as ResultOf<O[N]>;
-      }
+    const context = { caller: selfCode(), signal };
+    if (op.mode !== "async") {
+      return op.run(this.state, context, ...args) as ResultOf<O[N]>;
     }
-    return this.#send(op, name, args, signal) as ResultOf<O[N]>;
+    // An async op answers a promise even when it completes at once, and
+    // rejects rather than throws, as it does for a remote caller.
+    return Promise.try(op.run, this.state, context, ...args) as ResultOf<O[N]>;
   }
 
-  #send(
-    op: AnyOp<S>,
-    name: string,
-    args: unknown[],
-    signal: AbortSignal | undefined,
-  ): unknown {
+  /** Sends operation `name` to the owner, as its mode says. */
+  #send<R>(name: string, args: unknown[], signal?: AbortSignal): R {
+    const { mode } = opOf(this.kind, name);
     const message = [current.pid, ...args];
     const id = this.#id;
     const owner = this.#owner;
     const link = this.#address === undefined
       ? undefined
       : (this.#link ??= directLink(this.#address));
-    if (op.mode === "async") {
-      return callOwner(owner, id, name, message, signal, link);
+    if (mode === "async") {
+      return callOwner(owner, id, name, message, signal, link) as R;
     }
-    if (op.mode === "blocking") {
-      return callOwnerSync(owner, id, name, message, link);
+    if (mode === "blocking") {
+      return callOwnerSync(owner, id, name, message, link) as R;
     }
-    notifyOwner(owner, id, name, message, link);
+    return notifyOwner(owner, id, name, message, link) as R;
   }
 
   /**
@@ -390,9 +369,9 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
     args: ArgsOf<O[N]>,
     signal?: AbortSignal,
   ): ResultOf<O[N]> {
-    if (this.owned) return this.run(name, args, signal);
-    const op = opOf(this.kind, name);
-    return this.#send(op, name, args, signal) as ResultOf<O[N]>;
+    return this.owned
+      ? this.run(name, args, signal)
+      : this.#send(name, args, signal);
   }
 
   /** Frees what dead parties held. */
@@ -427,15 +406,13 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
       );
       owned.set(this.#id, this);
     }
-    // A config may hold other primitives (a condition's lock): they cross
-    // as primitives do anywhere.
-    const { value: config, reduced } = reduce(this.config, target, "config");
     const descriptor: Descriptor<unknown> = {
       owner: this.#owner,
       id: this.#id,
-      config,
+      // A config may hold other primitives (a condition's lock): they cross
+      // as primitives do anywhere, and are rebuilt with the object.
+      config: reduce(this.config, target, "config").value,
     };
-    if (reduced) descriptor.nested = true;
     const address = this.#address ??
       (this.owned ? servedAddress() ?? undefined : undefined);
     if (address !== undefined) descriptor.address = address;
@@ -483,15 +460,12 @@ export class Shared<S, C, O extends Record<string, AnyOp<S>>> {
         const key = keyOf(descriptor);
         const known = rebuilt.get(key)?.deref();
         if (known !== undefined) return known;
-        const config = descriptor.nested
-          ? rebuildSync(descriptor.config)
-          : descriptor.config;
         const own = descriptor.owner === current.pid
           ? owned.get(descriptor.id) as Shared<S, C, O> | undefined
           : undefined;
         const shared = own ?? new Shared(
           kind,
-          config as C,
+          rebuildSync(descriptor.config) as C,
           memoryFor(descriptor),
           descriptor,
         );
