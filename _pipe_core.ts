@@ -8,7 +8,7 @@
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
 import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
-import { RingWriter } from "./_feeder.ts";
+import { FrameWriter } from "./_feeder.ts";
 import { checkLength, Ring } from "./_ring.ts";
 import { addFlusher } from "./_runtime.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
@@ -36,7 +36,7 @@ const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
 export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
-  #writer: RingWriter | null;
+  #writer: FrameWriter | null;
   #shared: EndShared;
   /** The owner's: messages a caller fetched ahead and gave back, served first. */
   #unread: Uint8Array[] = [];
@@ -49,7 +49,7 @@ export class LocalEnd {
   constructor(recv: Ring | null, send: Ring | null, shared: EndShared) {
     this.#recv = recv;
     this.#send = send;
-    this.#writer = send === null ? null : new RingWriter(send);
+    this.#writer = send === null ? null : new FrameWriter(send);
     this.#shared = shared;
     if (!shared.owned) {
       this.#writer?.handOffAtExit((frames) =>
@@ -74,7 +74,7 @@ export class LocalEnd {
   }
 
   send(frame: Uint8Array): void {
-    this.#writer!.write(frame);
+    this.#writer!.send(frame);
   }
 
   async recv(
