@@ -1,7 +1,8 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // A pipe end as a kind of the shared-object layer: the rings in shared
 // memory, used directly by the owner and its workers (LocalEnd), and the
-// operations every other holder sends the owner.
+// operations every other holder sends the owner, which keeps each message
+// it hands out until the reader acknowledges it, as a queue's items.
 //
 // End of file follows Python: a reader sees EOF once the ring is empty and
 // every handle that could write to it is closed. Each copy of a sending end
@@ -10,9 +11,8 @@
 import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
 import { FrameWriter } from "./_feeder.ts";
 import { checkLength, Ring } from "./_ring.ts";
-import { addFlusher } from "./_runtime.ts";
+import { Deliveries, type Delivery } from "./_queue_core.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
-import { settleWithin } from "./_util.ts";
 import { deadlineOf } from "./_futex.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 
@@ -21,12 +21,6 @@ import { EOFError, TimeoutError } from "./errors.ts";
  * else calls to its owner. It sends through the shared object either way.
  */
 export type EndCore = LocalEnd | ViaOwner;
-
-function timeoutError(timeout: number): TimeoutError {
-  return new TimeoutError(
-    `Cannot receive as nothing arrived within ${timeout} ms`,
-  );
-}
 
 // Each direction's count of open handles that may still write, in the word
 // its ring keeps for its user: EOF once it drops to 0.
@@ -38,8 +32,10 @@ export class LocalEnd {
   #send: Ring | null;
   #writer: FrameWriter | null;
   #shared: EndShared;
-  /** The owner's: messages a caller fetched ahead and gave back, served first. */
+  /** The owner's: messages handed out and given back, served first. */
   #unread: Uint8Array[] = [];
+  /** The owner's: messages handed to callers without the memory, unacknowledged. */
+  readonly handedOut: Deliveries = new Deliveries();
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
@@ -96,7 +92,9 @@ export class LocalEnd {
       ? new EOFError(
         "Cannot receive as the other end is closed and nothing is left to read",
       )
-      : timeoutError(timeout);
+      : new TimeoutError(
+        `Cannot receive as nothing arrived within ${timeout} ms`,
+      );
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
@@ -131,34 +129,32 @@ export class LocalEnd {
     this.#send!.wakeReaders();
   }
 
-  /** The owner's: a message a caller fetched but never took, served first. */
-  giveBack(frame: Uint8Array): void {
-    this.#unread.push(frame);
+  /**
+   * The owner's: the caller got the message of `key`, or gives it back
+   * (`unread`), to be served first.
+   */
+  ack(key: number, unread: boolean): void {
+    const frame = this.handedOut.ack(key);
+    if (unread && frame !== undefined) this.#unread.unshift(frame);
   }
-  /** Frees what dead parties held of its rings. */
-  releaseDead(): void {
+
+  /**
+   * Frees what dead parties held of its rings; the messages dead readers
+   * never got are served first.
+   */
+  releaseDead(dead: (code: number) => boolean): void {
     this.#recv?.releaseDead();
     this.#send?.releaseDead();
+    this.#unread.unshift(...this.handedOut.takeDead(dead));
   }
 }
 
-interface Ahead {
-  frame: Promise<Uint8Array>;
-  controller: AbortController;
-}
-
-/**
- * An end reached through calls to its owner. A reader keeps one message
- * on its way, so a `recv()` in a loop costs no round trip of its own; what
- * it fetched but never took goes back to the owner at close or exit.
- */
+/** An end reached through calls to its owner. */
 export class ViaOwner {
   #shared: EndShared;
-  #ahead: Ahead | null = null;
 
   constructor(shared: EndShared) {
     this.#shared = shared;
-    if (shared.config.readable) addFlusher(() => this.#giveBack());
   }
 
   async recv(
@@ -166,50 +162,18 @@ export class ViaOwner {
     timeout: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    const ahead = this.#ahead ??= this.#fetch();
-    const frame = await settleWithin(ahead.frame, timeout, signal, () => {
-      throw timeoutError(timeout);
-    });
+    const [key, frame] = await this.#shared.run("recv", [timeout], signal);
+    // One too long stays unread, as it does in the ring.
+    this.#shared.run("ack", [key, frame.length > maxLength]);
     checkLength(frame.length, maxLength);
-    this.#ahead = this.#fetch();
     return frame;
   }
 
-  #fetch(): Ahead {
-    const controller = new AbortController();
-    const frame = this.#shared.run(
-      "recv",
-      [Infinity, Infinity],
-      controller.signal,
-    );
-    frame.catch(() => {});
-    return { frame, controller };
-  }
-
-  async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    const ahead = this.#ahead ??= this.#fetch();
-    // At end of file, recv answers at once.
-    const ready = ahead.frame.then(() => true, (error) => {
-      if (error instanceof EOFError) return true;
-      throw error;
-    });
-    return await settleWithin(ready, timeout, signal, () => false);
-  }
-
-  async #giveBack(): Promise<void> {
-    const ahead = this.#ahead;
-    if (ahead === null) return;
-    this.#ahead = null;
-    ahead.controller.abort();
-    try {
-      this.#shared.run("giveBack", [await ahead.frame]);
-    } catch {
-      // Cancelled before a message was taken, or end of file: nothing to give.
-    }
+  poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#shared.run("poll", [timeout], signal);
   }
 
   close(lease: number): void {
-    this.#giveBack();
     if (lease !== 0) this.#shared.run("release", [lease]);
   }
 }
@@ -240,21 +204,26 @@ export const PIPE_END = {
     handOff: notifyOp((end: LocalEnd, _, frames: Uint8Array[]) => {
       for (const frame of frames) end.send(frame);
     }),
-    recv: asyncOp((
+    recv: asyncOp(async (
       end: LocalEnd,
-      { signal },
-      maxLength: number,
+      { caller, signal },
       timeout: number,
-    ) => end.recv(maxLength, timeout, signal)),
-    giveBack: notifyOp((end: LocalEnd, _, frame: Uint8Array) =>
-      end.giveBack(frame)
+    ): Promise<Delivery> =>
+      end.handedOut.deliver(caller, await end.recv(Infinity, timeout, signal))
+    ),
+    ack: notifyOp((end: LocalEnd, _, key: number, unread: boolean) =>
+      end.ack(key, unread)
+    ),
+    poll: asyncOp((end: LocalEnd, { signal }, timeout: number) =>
+      end.poll(timeout, signal)
     ),
     lease: blockingOp((end: LocalEnd) => end.newLease()),
     release: notifyOp((end: LocalEnd, _, lease: number) =>
       end.releaseLease(lease)
     ),
   },
-  reap: (end: LocalEnd) => end.releaseDead(),
+  reap: (end: LocalEnd, dead: (code: number) => boolean) =>
+    end.releaseDead(dead),
 };
 
 /** A pipe end as this isolate reaches it. */
