@@ -44,12 +44,9 @@ export interface FrameWriterOptions {
  * `unconfirmed`).
  */
 export class FrameWriter {
+  /** Where the frames go: one of the two. */
   #ring: Ring | null;
-  #writeKept: (
-    frames: Uint8Array[],
-    from: number,
-    signal: AbortSignal,
-  ) => Promise<number>;
+  #stream: StreamSink | null;
   /** Kept frames are `#frames[#head..]`: shifting a long array is O(n). */
   #frames: Uint8Array[] = [];
   #head = 0;
@@ -73,14 +70,8 @@ export class FrameWriter {
    */
   constructor(to: Ring | StreamSink, options: FrameWriterOptions = {}) {
     const { discardAll = () => false, onGone = () => {} } = options;
-    if (typeof to === "function") {
-      this.#ring = null;
-      this.#writeKept = (frames, from) => writeFrames(to, frames, from);
-    } else {
-      this.#ring = to;
-      this.#writeKept = (frames, from, signal) =>
-        intoRing(to, frames, from, signal);
-    }
+    this.#ring = typeof to === "function" ? null : to;
+    this.#stream = typeof to === "function" ? to : null;
     this.#discardAll = discardAll;
     this.#onGone = onGone;
   }
@@ -187,8 +178,7 @@ export class FrameWriter {
     await undefined;
     try {
       while (!this.idle && !this.#discardAll()) {
-        const signal = this.#stop.signal;
-        this.#confirm(await this.#writeKept(this.#frames, this.#head, signal));
+        this.#confirm(await this.#writeKept());
       }
     } catch (error) {
       // Stopped by takeUnwritten(); else the stream failed, and nothing
@@ -201,6 +191,14 @@ export class FrameWriter {
       this.#draining = null;
       if (this.idle) this.discard();
     }
+  }
+
+  /** Writes kept frames, the first on; resolves with how many. */
+  #writeKept(): Promise<number> {
+    if (this.#stream !== null) {
+      return writeFrames(this.#stream, this.#frames, this.#head);
+    }
+    return intoRing(this.#ring!, this.#frames, this.#head, this.#stop.signal);
   }
 
   /** Marks the first `count` kept frames written. */

@@ -48,9 +48,9 @@ export class LocalEnd {
     this.#writer = send === null ? null : new FrameWriter(send);
     this.#shared = shared;
     if (!shared.owned) {
-      this.#writer?.handOffAtExit((frames) =>
-        shared.atOwner("handOff", [frames])
-      );
+      this.#writer?.handOffAtExit((frames) => {
+        for (const frame of frames) shared.atOwner("send", [frame]);
+      });
     }
   }
 
@@ -201,9 +201,6 @@ export const PIPE_END = {
   },
   ops: {
     send: notifyOp((end: LocalEnd, _, frame: Uint8Array) => end.send(frame)),
-    handOff: notifyOp((end: LocalEnd, _, frames: Uint8Array[]) => {
-      for (const frame of frames) end.send(frame);
-    }),
     recv: asyncOp(async (
       end: LocalEnd,
       { caller, signal },
