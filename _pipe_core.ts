@@ -1,8 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // A pipe end as a kind of the shared-object layer: the rings in shared
-// memory, used directly by the owner and its workers (LocalEnd), and the
-// operations every other holder sends the owner, which keeps each message
-// it hands out until the reader acknowledges it, as a queue's items.
+// memory, used directly by the owner and its workers (LocalEnd), which
+// every other holder reaches through the same operations, run by the owner.
 //
 // End of file follows Python: a reader sees EOF once the ring is empty and
 // every handle that could write to it is closed. Each copy of a sending end
@@ -10,17 +9,10 @@
 // it or exits, so a child that dies never leaves its peer waiting.
 import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
 import { FrameWriter } from "./_feeder.ts";
-import { checkLength, Ring } from "./_ring.ts";
-import { Deliveries, type Delivery } from "./_queue_core.ts";
+import { Ring, TooLongError } from "./_ring.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
 import { deadlineOf } from "./_futex.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
-
-/**
- * What a Connection receives and closes through: its memory where mapped,
- * else calls to its owner. It sends through the shared object either way.
- */
-export type EndCore = LocalEnd | ViaOwner;
 
 // Each direction's count of open handles that may still write, in the word
 // its ring keeps for its user: EOF once it drops to 0.
@@ -32,10 +24,6 @@ export class LocalEnd {
   #send: Ring | null;
   #writer: FrameWriter | null;
   #shared: EndShared;
-  /** The owner's: messages handed out and given back, served first. */
-  #unread: Uint8Array[] = [];
-  /** The owner's: messages handed to callers without the memory, unacknowledged. */
-  readonly handedOut: Deliveries = new Deliveries();
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
@@ -64,8 +52,6 @@ export class LocalEnd {
 
   /** Receives a value decoded in place, if one is there now. */
   tryRecvFast(): Promise<unknown> | undefined {
-    const unread = this.#unread.shift();
-    if (unread !== undefined) return decodeFrameFully(unread);
     return this.#recv!.tryReadWith(decodeFrameFully);
   }
 
@@ -73,20 +59,29 @@ export class LocalEnd {
     this.#writer!.send(frame);
   }
 
+  /**
+   * Receives a frame: a message of at most `maxLength` bytes after a
+   * `header` of its own.
+   *
+   * @throws {TooLongError} With the message's lengths; it stays unread.
+   */
   async recv(
     maxLength: number,
     timeout: number,
     signal?: AbortSignal,
+    header = 0,
   ): Promise<Uint8Array> {
     const ring = this.#recv!;
-    const unread = this.#unread[0];
-    if (unread !== undefined) {
-      checkLength(unread.length, maxLength);
-      return this.#unread.shift()!;
-    }
     const deadline = deadlineOf(timeout);
-    const frame = ring.tryRead(maxLength) ??
-      await ring.read(deadline, signal, this.#writersGone, maxLength);
+    const most = maxLength + header;
+    let frame;
+    try {
+      frame = ring.tryRead(most) ??
+        await ring.read(deadline, signal, this.#writersGone, most);
+    } catch (error) {
+      if (!(error instanceof TooLongError)) throw error;
+      throw new TooLongError(error.length - header, maxLength);
+    }
     if (frame !== null) return frame;
     throw this.#writersGone()
       ? new EOFError(
@@ -98,7 +93,6 @@ export class LocalEnd {
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.#unread.length > 0) return Promise.resolve(true);
     const deadline = deadlineOf(timeout);
     return this.#recv!.waitReadable(deadline, signal, this.#writersGone);
   }
@@ -129,52 +123,10 @@ export class LocalEnd {
     this.#send!.wakeReaders();
   }
 
-  /**
-   * The owner's: the caller got the message of `key`, or gives it back
-   * (`unread`), to be served first.
-   */
-  ack(key: number, unread: boolean): void {
-    const frame = this.handedOut.ack(key);
-    if (unread && frame !== undefined) this.#unread.unshift(frame);
-  }
-
-  /**
-   * Frees what dead parties held of its rings; the messages dead readers
-   * never got are served first.
-   */
-  releaseDead(dead: (code: number) => boolean): void {
+  /** Frees what dead parties held of its rings. */
+  releaseDead(): void {
     this.#recv?.releaseDead();
     this.#send?.releaseDead();
-    this.#unread.unshift(...this.handedOut.takeDead(dead));
-  }
-}
-
-/** An end reached through calls to its owner. */
-export class ViaOwner {
-  #shared: EndShared;
-
-  constructor(shared: EndShared) {
-    this.#shared = shared;
-  }
-
-  async recv(
-    maxLength: number,
-    timeout: number,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array> {
-    const [key, frame] = await this.#shared.run("recv", [timeout], signal);
-    // One too long stays unread, as it does in the ring.
-    this.#shared.run("ack", [key, frame.length > maxLength]);
-    checkLength(frame.length, maxLength);
-    return frame;
-  }
-
-  poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    return this.#shared.run("poll", [timeout], signal);
-  }
-
-  close(lease: number): void {
-    if (lease !== 0) this.#shared.run("release", [lease]);
   }
 }
 
@@ -201,26 +153,23 @@ export const PIPE_END = {
   },
   ops: {
     send: notifyOp((end: LocalEnd, _, frame: Uint8Array) => end.send(frame)),
-    recv: asyncOp(async (
+    recv: asyncOp((
       end: LocalEnd,
-      { caller, signal },
+      { signal },
+      maxLength: number,
       timeout: number,
-    ): Promise<Delivery> =>
-      end.handedOut.deliver(caller, await end.recv(Infinity, timeout, signal))
-    ),
-    ack: notifyOp((end: LocalEnd, _, key: number, unread: boolean) =>
-      end.ack(key, unread)
-    ),
+      header: number,
+    ) => end.recv(maxLength, timeout, signal, header)),
     poll: asyncOp((end: LocalEnd, { signal }, timeout: number) =>
       end.poll(timeout, signal)
     ),
+    close: notifyOp((end: LocalEnd, _, lease: number) => end.close(lease)),
     lease: blockingOp((end: LocalEnd) => end.newLease()),
     release: notifyOp((end: LocalEnd, _, lease: number) =>
       end.releaseLease(lease)
     ),
   },
-  reap: (end: LocalEnd, dead: (code: number) => boolean) =>
-    end.releaseDead(dead),
+  reap: (end: LocalEnd) => end.releaseDead(),
 };
 
 /** A pipe end as this isolate reaches it. */

@@ -64,44 +64,6 @@ function shutDownError(action: "put to" | "get from"): ShutDownError {
   );
 }
 
-/** An item handed to a caller without the memory, and its key to acknowledge. */
-export type Delivery = [key: number, bytes: Uint8Array];
-
-/**
- * The owner's ledger of items (a queue's, a pipe's messages) it took on
- * behalf of callers without the memory: each is kept until its taker
- * acknowledges it, so one a taker that died never got goes back.
- */
-export class Deliveries {
-  #unacked = new Map<number, { caller: number; bytes: Uint8Array }>();
-  #nextKey = 1;
-
-  /** Keeps `bytes` until `caller` acknowledges it; what to answer it. */
-  deliver(caller: number, bytes: Uint8Array): Delivery {
-    const key = this.#nextKey++;
-    this.#unacked.set(key, { caller, bytes });
-    return [key, bytes];
-  }
-
-  /** The taker got the item of `key`; returns it (`undefined` if unknown). */
-  ack(key: number): Uint8Array | undefined {
-    const bytes = this.#unacked.get(key)?.bytes;
-    this.#unacked.delete(key);
-    return bytes;
-  }
-
-  /** Takes back, in the order handed out, the items dead takers never got. */
-  takeDead(dead: (code: number) => boolean): Uint8Array[] {
-    const back = [];
-    for (const [key, { caller, bytes }] of this.#unacked) {
-      if (!dead(caller)) continue;
-      this.#unacked.delete(key);
-      back.push(bytes);
-    }
-    return back;
-  }
-}
-
 /** The ring in shared memory, with this process's pending writes. */
 export class LocalCore {
   #ring: Ring;
@@ -109,8 +71,12 @@ export class LocalCore {
   #words: Int32Array;
   /** Writes items reserved but not yet in the ring, in put order. */
   #writer: FrameWriter;
-  /** The owner's: items handed to callers without the memory, not yet acknowledged. */
-  readonly handedOut: Deliveries = new Deliveries();
+  /**
+   * The owner's ledger: items handed to a caller without the memory and
+   * not yet acknowledged, by key, with the caller's code.
+   */
+  #unacked = new Map<number, { caller: number; bytes: Uint8Array }>();
+  #nextKey = 1;
   /** This writer's pair in the ledger, or -1; `null` in the owner. */
   #pair: number | null;
 
@@ -371,6 +337,18 @@ export class LocalCore {
     }
   }
 
+  /** Keeps an item until the child acknowledges it, so a crash loses nothing. */
+  deliver(caller: number, bytes: Uint8Array): [number, Uint8Array] {
+    const key = this.#nextKey++;
+    this.#unacked.set(key, { caller, bytes });
+    return [key, bytes];
+  }
+
+  /** The taker got the item of `key`. */
+  ack(key: number): void {
+    this.#unacked.delete(key);
+  }
+
   /**
    * Frees what dead parties held of the ring, requeues the items dead
    * takers never acknowledged, and forgets those dead writers never wrote.
@@ -378,7 +356,9 @@ export class LocalCore {
   requeueDead(dead: (code: number) => boolean): void {
     this.#ring.releaseDead();
     this.#forgetDeadWriters(dead);
-    for (const bytes of this.handedOut.takeDead(dead)) {
+    for (const [key, { caller, bytes }] of this.#unacked) {
+      if (!dead(caller)) continue;
+      this.#unacked.delete(key);
       Atomics.add(this.#words, SIZE, 1);
       this.enqueue(bytes);
     }
@@ -416,14 +396,12 @@ export const QUEUE = {
       for (const frame of frames) core.enqueue(frame);
     }),
     get: asyncOp(async (core: LocalCore, { caller, signal }, timeout: number) =>
-      core.handedOut.deliver(caller, await core.get(timeout, signal))
+      core.deliver(caller, await core.get(timeout, signal))
     ),
     getNowait: blockingOp((core: LocalCore, { caller }) =>
-      core.handedOut.deliver(caller, core.getNowait())
+      core.deliver(caller, core.getNowait())
     ),
-    ack: notifyOp((core: LocalCore, _, key: number) => {
-      core.handedOut.ack(key);
-    }),
+    ack: notifyOp((core: LocalCore, _, key: number) => core.ack(key)),
     qsize: blockingOp((core: LocalCore) => core.qsize()),
     shutdown: blockingOp((core: LocalCore, _, immediate: boolean) =>
       core.shutdown(immediate)
@@ -505,7 +483,7 @@ export class ViaOwner {
     return this.#acknowledge(this.#shared.run("getNowait", []));
   }
 
-  #acknowledge([key, bytes]: Delivery): Uint8Array {
+  #acknowledge([key, bytes]: [number, Uint8Array]): Uint8Array {
     this.#shared.run("ack", [key]);
     return bytes;
   }
