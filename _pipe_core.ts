@@ -60,8 +60,8 @@ export class LocalEnd {
   }
 
   /**
-   * Receives a frame: a message of at most `maxLength` bytes after a
-   * `header` of its own.
+   * Receives a frame: a message of at most `maxLength` bytes after its flag
+   * byte.
    *
    * @throws {TooLongError} With the message's lengths; it stays unread.
    */
@@ -69,18 +69,16 @@ export class LocalEnd {
     maxLength: number,
     timeout: number,
     signal?: AbortSignal,
-    header = 0,
   ): Promise<Uint8Array> {
     const ring = this.#recv!;
     const deadline = deadlineOf(timeout);
-    const most = maxLength + header;
     let frame;
     try {
-      frame = ring.tryRead(most) ??
-        await ring.read(deadline, signal, this.#writersGone, most);
+      frame = ring.tryRead(maxLength + 1) ??
+        await ring.read(deadline, signal, this.#writersGone, maxLength + 1);
     } catch (error) {
       if (!(error instanceof TooLongError)) throw error;
-      throw new TooLongError(error.length - header, maxLength);
+      throw new TooLongError(error.length - 1, maxLength);
     }
     if (frame !== null) return frame;
     throw this.#writersGone()
@@ -158,8 +156,7 @@ export const PIPE_END = {
       { signal },
       maxLength: number,
       timeout: number,
-      header: number,
-    ) => end.recv(maxLength, timeout, signal, header)),
+    ) => end.recv(maxLength, timeout, signal)),
     poll: asyncOp((end: LocalEnd, { signal }, timeout: number) =>
       end.poll(timeout, signal)
     ),

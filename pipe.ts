@@ -177,7 +177,7 @@ export class Connection<T> implements AsyncIterable<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const frame = this.#shared.run("recv", [Infinity, timeout, 0], signal);
+    const frame = this.#shared.run("recv", [Infinity, timeout], signal);
     return frame.then(decodeFrameFully) as Promise<T>;
   }
 
@@ -295,11 +295,7 @@ export class Connection<T> implements AsyncIterable<T> {
     const { timeout = Infinity, signal } = options;
     this.#checkWait(timeout, signal);
     // A frame is the message after a flag byte.
-    const frame = await this.#shared.run(
-      "recv",
-      [maxlength, timeout, 1],
-      signal,
-    );
+    const frame = await this.#shared.run("recv", [maxlength, timeout], signal);
     return frame.subarray(1);
   }
 
