@@ -358,8 +358,7 @@ export class Connection<T> implements AsyncIterable<T> {
 // Uint8Array("hello")` would quietly make an empty message.
 function isBytes(value: unknown): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer);
+    value instanceof SharedArrayBuffer;
 }
 
 function connectionOf<T>(shared: EndShared, lease: number): Connection<T> {
