@@ -38,11 +38,11 @@ import {
 import {
   BLOCKING,
   type BlockingFrame,
-  FrameWriter,
   MAIN,
   readFrames,
   writeAll,
 } from "./_wire.ts";
+import { FrameWriter } from "./_feeder.ts";
 import { shareWithChild } from "./_isolates.ts";
 import { closeQuietly, removeSocket } from "./_util.ts";
 

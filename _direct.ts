@@ -46,13 +46,8 @@ import {
   type UpMessage,
   waitAnswer,
 } from "./_runtime.ts";
-import {
-  acceptEach,
-  FrameWriter,
-  MAIN,
-  readFrames,
-  writeAll,
-} from "./_wire.ts";
+import { acceptEach, MAIN, readFrames, writeAll } from "./_wire.ts";
+import { FrameWriter } from "./_feeder.ts";
 import { AuthenticationError, ProcessError } from "./errors.ts";
 
 /** Where an owner listens, as its objects' descriptors carry it. */

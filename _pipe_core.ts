@@ -1,32 +1,18 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // A pipe end as a kind of the shared-object layer: the rings in shared
-// memory, used directly by the owner and its workers (LocalEnd), and the
-// operations every other holder sends the owner.
+// memory, used directly by the owner and its workers (LocalEnd), which
+// every other holder reaches through the same operations, run by the owner.
 //
 // End of file follows Python: a reader sees EOF once the ring is empty and
 // every handle that could write to it is closed. Each copy of a sending end
 // given to a child is one handle (a lease), released when that child closes
 // it or exits, so a child that dies never leaves its peer waiting.
 import { decodeFrameFully, inPlaceFrame } from "./_frame.ts";
-import { RingWriter } from "./_feeder.ts";
-import { checkLength, Ring } from "./_ring.ts";
-import { addFlusher } from "./_runtime.ts";
+import { FrameWriter } from "./_feeder.ts";
+import { Ring, TooLongError } from "./_ring.ts";
 import { asyncOp, blockingOp, notifyOp, type Shared } from "./_shared.ts";
-import { settleWithin } from "./_util.ts";
 import { deadlineOf } from "./_futex.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
-
-/**
- * What a Connection receives and closes through: its memory where mapped,
- * else calls to its owner. It sends through the shared object either way.
- */
-export type EndCore = LocalEnd | ViaOwner;
-
-function timeoutError(timeout: number): TimeoutError {
-  return new TimeoutError(
-    `Cannot receive as nothing arrived within ${timeout} ms`,
-  );
-}
 
 // Each direction's count of open handles that may still write, in the word
 // its ring keeps for its user: EOF once it drops to 0.
@@ -36,10 +22,8 @@ const addWriteHandle = (ring: Ring) => Atomics.add(ring.state, 0, 1);
 export class LocalEnd {
   #recv: Ring | null;
   #send: Ring | null;
-  #writer: RingWriter | null;
+  #writer: FrameWriter | null;
   #shared: EndShared;
-  /** The owner's: messages a caller fetched ahead and gave back, served first. */
-  #unread: Uint8Array[] = [];
   /** The owner's ledger of handles given out with copies, not yet released. */
   #leases = new Set<number>();
   #nextLease = 1;
@@ -49,12 +33,12 @@ export class LocalEnd {
   constructor(recv: Ring | null, send: Ring | null, shared: EndShared) {
     this.#recv = recv;
     this.#send = send;
-    this.#writer = send === null ? null : new RingWriter(send);
+    this.#writer = send === null ? null : new FrameWriter(send);
     this.#shared = shared;
     if (!shared.owned) {
-      this.#writer?.handOffAtExit((frames) =>
-        shared.atOwner("handOff", [frames])
-      );
+      this.#writer?.handOffAtExit((frames) => {
+        for (const frame of frames) shared.atOwner("send", [frame]);
+      });
     }
   }
 
@@ -68,39 +52,45 @@ export class LocalEnd {
 
   /** Receives a value decoded in place, if one is there now. */
   tryRecvFast(): Promise<unknown> | undefined {
-    const unread = this.#unread.shift();
-    if (unread !== undefined) return decodeFrameFully(unread);
     return this.#recv!.tryReadWith(decodeFrameFully);
   }
 
   send(frame: Uint8Array): void {
-    this.#writer!.write(frame);
+    this.#writer!.send(frame);
   }
 
+  /**
+   * Receives a frame: a message of at most `maxLength` bytes after its flag
+   * byte.
+   *
+   * @throws {TooLongError} With the message's lengths; it stays unread.
+   */
   async recv(
     maxLength: number,
     timeout: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
     const ring = this.#recv!;
-    const unread = this.#unread[0];
-    if (unread !== undefined) {
-      checkLength(unread.length, maxLength);
-      return this.#unread.shift()!;
-    }
     const deadline = deadlineOf(timeout);
-    const frame = ring.tryRead(maxLength) ??
-      await ring.read(deadline, signal, this.#writersGone, maxLength);
+    let frame;
+    try {
+      frame = ring.tryRead(maxLength + 1) ??
+        await ring.read(deadline, signal, this.#writersGone, maxLength + 1);
+    } catch (error) {
+      if (!(error instanceof TooLongError)) throw error;
+      throw new TooLongError(error.length - 1, maxLength);
+    }
     if (frame !== null) return frame;
     throw this.#writersGone()
       ? new EOFError(
         "Cannot receive as the other end is closed and nothing is left to read",
       )
-      : timeoutError(timeout);
+      : new TimeoutError(
+        `Cannot receive as nothing arrived within ${timeout} ms`,
+      );
   }
 
   poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.#unread.length > 0) return Promise.resolve(true);
     const deadline = deadlineOf(timeout);
     return this.#recv!.waitReadable(deadline, signal, this.#writersGone);
   }
@@ -131,86 +121,10 @@ export class LocalEnd {
     this.#send!.wakeReaders();
   }
 
-  /** The owner's: a message a caller fetched but never took, served first. */
-  giveBack(frame: Uint8Array): void {
-    this.#unread.push(frame);
-  }
   /** Frees what dead parties held of its rings. */
   releaseDead(): void {
     this.#recv?.releaseDead();
     this.#send?.releaseDead();
-  }
-}
-
-interface Ahead {
-  frame: Promise<Uint8Array>;
-  controller: AbortController;
-}
-
-/**
- * An end reached through calls to its owner. A reader keeps one message
- * on its way, so a `recv()` in a loop costs no round trip of its own; what
- * it fetched but never took goes back to the owner at close or exit.
- */
-export class ViaOwner {
-  #shared: EndShared;
-  #ahead: Ahead | null = null;
-
-  constructor(shared: EndShared) {
-    this.#shared = shared;
-    if (shared.config.readable) addFlusher(() => this.#giveBack());
-  }
-
-  async recv(
-    maxLength: number,
-    timeout: number,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array> {
-    const ahead = this.#ahead ??= this.#fetch();
-    const frame = await settleWithin(ahead.frame, timeout, signal, () => {
-      throw timeoutError(timeout);
-    });
-    checkLength(frame.length, maxLength);
-    this.#ahead = this.#fetch();
-    return frame;
-  }
-
-  #fetch(): Ahead {
-    const controller = new AbortController();
-    const frame = this.#shared.run(
-      "recv",
-      [Infinity, Infinity],
-      controller.signal,
-    );
-    frame.catch(() => {});
-    return { frame, controller };
-  }
-
-  async poll(timeout: number, signal?: AbortSignal): Promise<boolean> {
-    const ahead = this.#ahead ??= this.#fetch();
-    // At end of file, recv answers at once.
-    const ready = ahead.frame.then(() => true, (error) => {
-      if (error instanceof EOFError) return true;
-      throw error;
-    });
-    return await settleWithin(ready, timeout, signal, () => false);
-  }
-
-  async #giveBack(): Promise<void> {
-    const ahead = this.#ahead;
-    if (ahead === null) return;
-    this.#ahead = null;
-    ahead.controller.abort();
-    try {
-      this.#shared.run("giveBack", [await ahead.frame]);
-    } catch {
-      // Cancelled before a message was taken, or end of file: nothing to give.
-    }
-  }
-
-  close(lease: number): void {
-    this.#giveBack();
-    if (lease !== 0) this.#shared.run("release", [lease]);
   }
 }
 
@@ -237,18 +151,16 @@ export const PIPE_END = {
   },
   ops: {
     send: notifyOp((end: LocalEnd, _, frame: Uint8Array) => end.send(frame)),
-    handOff: notifyOp((end: LocalEnd, _, frames: Uint8Array[]) => {
-      for (const frame of frames) end.send(frame);
-    }),
     recv: asyncOp((
       end: LocalEnd,
       { signal },
       maxLength: number,
       timeout: number,
     ) => end.recv(maxLength, timeout, signal)),
-    giveBack: notifyOp((end: LocalEnd, _, frame: Uint8Array) =>
-      end.giveBack(frame)
+    poll: asyncOp((end: LocalEnd, { signal }, timeout: number) =>
+      end.poll(timeout, signal)
     ),
+    close: notifyOp((end: LocalEnd, _, lease: number) => end.close(lease)),
     lease: blockingOp((end: LocalEnd) => end.newLease()),
     release: notifyOp((end: LocalEnd, _, lease: number) =>
       end.releaseLease(lease)

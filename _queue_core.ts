@@ -7,7 +7,7 @@
 //
 // Items travel as encoded bytes; the owner never decodes them.
 import { inPlaceFrame } from "./_frame.ts";
-import { RingWriter } from "./_feeder.ts";
+import { FrameWriter } from "./_feeder.ts";
 import { deadlineOf, waitFor, wake } from "./_futex.ts";
 import { Ring, type RingBuffers } from "./_ring.ts";
 import { beginEffect, endEffect, selfCode } from "./_isolates.ts";
@@ -70,7 +70,7 @@ export class LocalCore {
   /** The queue's counters, in the words its ring keeps for its user. */
   #words: Int32Array;
   /** Writes items reserved but not yet in the ring, in put order. */
-  #writer: RingWriter;
+  #writer: FrameWriter;
   /**
    * The owner's ledger: items handed to a caller without the memory and
    * not yet acknowledged, by key, with the caller's code.
@@ -87,15 +87,14 @@ export class LocalCore {
   constructor(ring: Ring, handOff: ((frames: Uint8Array[]) => void) | null) {
     this.#ring = ring;
     this.#words = ring.state;
-    this.#writer = new RingWriter(
-      ring,
-      () => {
+    this.#writer = new FrameWriter(ring, {
+      discardAll: () => {
         if (this.#readable()) return false;
         this.#forget(this.#writer.discard());
         return true;
       },
-      (count) => this.#unreserve(count),
-    );
+      onGone: (count) => this.#unreserve(count),
+    });
     // The owner outlives its queue's users: nobody reaps it.
     this.#pair = handOff === null ? null : -1;
     if (handOff !== null) {
@@ -194,7 +193,7 @@ export class LocalCore {
   /**
    * Puts plain JSON data or a typed array with one copy, when there is room
    * for it now; `null` means nothing was done: use `put`. The promise
-   * resolves once this producer may go on (see `RingWriter.backPressure`).
+   * resolves once this producer may go on (see `FrameWriter.backPressure`).
    */
   tryPutFast(item: unknown): Promise<void> | null {
     const frame = inPlaceFrame(item);
@@ -246,7 +245,7 @@ export class LocalCore {
 
   /** Writes a reserved item, now if it can, else in order after the others. */
   enqueue(bytes: Uint8Array): void {
-    this.#writer.write(bytes);
+    this.#writer.send(bytes);
   }
 
   async get(timeout: number, signal?: AbortSignal): Promise<Uint8Array> {

@@ -489,7 +489,7 @@ export class Ring {
     read: (view: Uint8Array) => T,
     maxLength: number,
   ): T {
-    checkLength(length, maxLength);
+    if (length > maxLength) throw new TooLongError(length, maxLength);
     let view = this.#data.subarray(start, start + length);
     if (view.length < length) {
       // The frame wraps: join its two parts.
@@ -539,9 +539,4 @@ export class Ring {
       endEffect();
     }
   }
-}
-
-/** @throws {TooLongError} When `length` is over `maxLength`. */
-export function checkLength(length: number, maxLength: number): void {
-  if (length > maxLength) throw new TooLongError(length, maxLength);
 }

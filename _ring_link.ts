@@ -12,7 +12,7 @@
 // owner reads whatever the ring still holds before it lets the caller go,
 // so operations made just before an exit are applied.
 import { markCrossProcess } from "./_isolates.ts";
-import { RingWriter } from "./_feeder.ts";
+import { FrameWriter } from "./_feeder.ts";
 import { Ring } from "./_ring.ts";
 import { type BufferRef, bufferRef, mapBuffer } from "./_shm.ts";
 
@@ -89,23 +89,20 @@ export async function readEach(
  * in the ring, and copies of those still kept.
  */
 export class RingOutbox {
-  #writer: RingWriter;
-  #sent = 0;
+  #writer: FrameWriter;
 
   constructor(ring: Ring) {
-    this.#writer = new RingWriter(ring);
+    this.#writer = new FrameWriter(ring);
   }
 
   /** Writes a frame into the ring now, or after those kept before it. */
   send(payload: Uint8Array): void {
-    this.#writer.write(payload);
-    this.#sent++;
+    this.#writer.send(payload);
   }
 
   /** The frames not yet in the ring, and how many were written before them. */
   unconfirmed(): { written: number; frames: Uint8Array[] } {
-    const frames = this.#writer.kept();
-    return { written: this.#sent - frames.length, frames };
+    return this.#writer.unconfirmed();
   }
 
   /** Whether every frame sent is in the ring. */

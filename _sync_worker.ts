@@ -16,13 +16,8 @@ import {
   type ReturnMessage,
   writeSlot,
 } from "./_runtime.ts";
-import {
-  BLOCKING,
-  type BlockingFrame,
-  FrameWriter,
-  readFrames,
-  writeAll,
-} from "./_wire.ts";
+import { BLOCKING, type BlockingFrame, readFrames, writeAll } from "./_wire.ts";
+import { FrameWriter } from "./_feeder.ts";
 
 interface InitMessage {
   t: "init";

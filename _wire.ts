@@ -1,7 +1,6 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
-// Length-prefixed frames over a byte stream. Writes made in one tick are
-// batched into a single write, as one syscall per small message would cap
-// throughput far below what the pipe can carry.
+// Length-prefixed frames over a byte stream (`FrameWriter` in `_feeder.ts`
+// writes them).
 
 import type { CallMessage } from "./_runtime.ts";
 
@@ -24,124 +23,39 @@ export interface BlockingFrame {
   m: CallMessage;
 }
 
+/** Writes bytes to a stream, resolving once it has taken them all. */
+export type StreamSink = (bytes: Uint8Array) => Promise<unknown>;
+
 /**
- * Writes frames through `sink`, one batch per tick, in order, and knows
- * which frames are surely written: those a caller that cannot wait for this
- * thread's event loop must carry some other way (see `unconfirmed`).
+ * Writes frames of `frames` from `from` on to a stream: the small ones up
+ * to the next large one joined in one write with its header, then the
+ * large one on its own, uncopied. Resolves with how many it wrote.
  */
-export class FrameWriter {
-  #sink: (bytes: Uint8Array) => Promise<unknown>;
-  /** Frames from `#head` on are not yet known to be written. */
-  #frames: Uint8Array[] = [];
-  #head = 0;
-  /** Frames from `#next` on are not yet handed to the sink. */
-  #next = 0;
-  #written = 0;
-  #writing: Promise<void> | null = null;
-  #error: unknown = null;
-
-  constructor(sink: (bytes: Uint8Array) => Promise<unknown>) {
-    this.#sink = sink;
-  }
-
-  /** Queues one frame; it is written with everything else queued this tick. */
-  send(payload: Uint8Array): void {
-    if (this.#error !== null) throw this.#error;
-    this.#frames.push(payload);
-    this.#writing ??= this.#drain();
-  }
-
-  /**
-   * The frames sent but not yet known to be written (queued, or in a write
-   * still under way), and how many frames were written before them.
-   */
-  unconfirmed(): { written: number; frames: Uint8Array[] } {
-    return { written: this.#written, frames: this.#frames.slice(this.#head) };
-  }
-
-  /** Whether every frame sent is known to be written. */
-  get idle(): boolean {
-    return this.#head === this.#frames.length;
-  }
-
-  /**
-   * Resolves once every frame queued so far has been written.
-   *
-   * @throws The error that stopped the writes, so that a frame lost with
-   * them is never taken for delivered.
-   */
-  async flushed(): Promise<void> {
-    while (this.#writing !== null) await this.#writing;
-    if (this.#error !== null) throw this.#error;
-  }
-
-  async #drain(): Promise<void> {
-    await Promise.resolve();
-    try {
-      while (this.#next < this.#frames.length) {
-        const batch = this.#frames.slice(this.#next);
-        this.#next = this.#frames.length;
-        await this.#writeBatch(batch);
-      }
-    } catch (error) {
-      this.#error = error;
-      this.#frames = [];
-      this.#head = this.#next = 0;
-    } finally {
-      this.#writing = null;
-    }
-  }
-
-  /** Small frames go out joined in one write; a large one on its own, uncopied. */
-  async #writeBatch(batch: Uint8Array[]): Promise<void> {
-    let from = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const frame = batch[i]!;
-      if (frame.length < LARGE) continue;
-      await this.#sink(joined(batch, from, i, frame.length));
-      this.#confirm(i - from);
-      await this.#sink(frame);
-      this.#confirm(1);
-      from = i + 1;
-    }
-    if (from < batch.length) {
-      await this.#sink(joined(batch, from));
-      this.#confirm(batch.length - from);
-    }
-  }
-
-  #confirm(count: number): void {
-    this.#head += count;
-    this.#written += count;
-    if (this.#head === this.#frames.length) {
-      this.#frames = [];
-      this.#head = this.#next = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
-      this.#frames.splice(0, this.#head);
-      this.#next -= this.#head;
-      this.#head = 0;
-    }
-  }
+export async function writeFrames(
+  sink: StreamSink,
+  frames: Uint8Array[],
+  from: number,
+): Promise<number> {
+  let to = from;
+  while (to < frames.length && frames[to]!.length < LARGE) to++;
+  const large = frames[to];
+  await sink(joined(frames.slice(from, to), large?.length ?? -1));
+  if (large === undefined) return to - from;
+  await sink(large);
+  return to - from + 1;
 }
 
 /**
- * Frames `from` to `to` of `batch` joined, each after its length header,
- * then the header of a large frame of length `large` written next on its
- * own (if `large` ≥ 0).
+ * The frames joined, each after its length header, then the header of a
+ * large frame of length `large` written next on its own (if `large` ≥ 0).
  */
-export function joined(
-  batch: Uint8Array[],
-  from = 0,
-  to = batch.length,
-  large = -1,
-): Uint8Array {
+export function joined(frames: Uint8Array[], large = -1): Uint8Array {
   let size = large >= 0 ? HEADER : 0;
-  for (let i = from; i < to; i++) size += HEADER + batch[i]!.length;
+  for (const frame of frames) size += HEADER + frame.length;
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let offset = 0;
-  for (let i = from; i < to; i++) {
-    const frame = batch[i]!;
+  for (const frame of frames) {
     view.setUint32(offset, frame.length, true);
     out.set(frame, offset + HEADER);
     offset += HEADER + frame.length;
@@ -227,13 +141,9 @@ export async function acceptEach(
   listener: Deno.Listener,
   serve: (conn: Deno.Conn) => void,
 ): Promise<void> {
-  while (true) {
-    let conn: Deno.Conn;
-    try {
-      conn = await listener.accept();
-    } catch {
-      return; // The listener was closed.
-    }
-    serve(conn);
+  try {
+    for await (const conn of listener) serve(conn);
+  } catch {
+    // The listener failed: it accepts no more, as once it is closed.
   }
 }

@@ -32,16 +32,9 @@
  * @module
  */
 import { BYTES, decodeFrameFully, encodeFrame, rawBytes } from "./_frame.ts";
-import {
-  type EndCore,
-  type EndShared,
-  newPipe,
-  PIPE_END,
-  ViaOwner,
-} from "./_pipe_core.ts";
+import { type EndShared, newPipe, PIPE_END } from "./_pipe_core.ts";
 import { adopted, handOver, Shared } from "./_shared.ts";
 import { describeValue, validateTimeout } from "./_util.ts";
-import { TooLongError } from "./_ring.ts";
 import { EOFError } from "./errors.ts";
 
 /** Options for the receiving calls of a {@linkcode Connection}. */
@@ -84,7 +77,6 @@ let sharedOf: (connection: Connection<unknown>) => EndShared;
  */
 export class Connection<T> implements AsyncIterable<T> {
   #shared: EndShared;
-  #end: EndCore;
   /** The handle this copy holds on the sending side (0: the owner's own). */
   #lease: number;
   #closed = false;
@@ -103,7 +95,6 @@ export class Connection<T> implements AsyncIterable<T> {
       );
     }
     this.#shared = end.shared;
-    this.#end = end.shared.state ?? new ViaOwner(end.shared);
     this.#lease = end.lease;
   }
 
@@ -186,7 +177,7 @@ export class Connection<T> implements AsyncIterable<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const frame = this.#end.recv(Infinity, timeout, signal);
+    const frame = this.#shared.run("recv", [Infinity, timeout], signal);
     return frame.then(decodeFrameFully) as Promise<T>;
   }
 
@@ -218,7 +209,7 @@ export class Connection<T> implements AsyncIterable<T> {
    */
   async poll(timeout = 0, options: PollOptions = {}): Promise<boolean> {
     this.#checkWait(timeout, options.signal);
-    return await this.#end.poll(timeout, options.signal);
+    return await this.#shared.run("poll", [timeout], options.signal);
   }
 
   /**
@@ -303,14 +294,9 @@ export class Connection<T> implements AsyncIterable<T> {
     }
     const { timeout = Infinity, signal } = options;
     this.#checkWait(timeout, signal);
-    try {
-      // A frame is the message after a flag byte.
-      const frame = await this.#end.recv(maxlength + 1, timeout, signal);
-      return frame.subarray(1);
-    } catch (error) {
-      if (!(error instanceof TooLongError)) throw error;
-      throw new TooLongError(error.length - 1, maxlength);
-    }
+    // A frame is the message after a flag byte.
+    const frame = await this.#shared.run("recv", [maxlength, timeout], signal);
+    return frame.subarray(1);
   }
 
   /**
@@ -334,7 +320,7 @@ export class Connection<T> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#end.close(this.#lease);
+    this.#shared.run("close", [this.#lease]);
   }
 
   /**
@@ -372,8 +358,7 @@ export class Connection<T> implements AsyncIterable<T> {
 // Uint8Array("hello")` would quietly make an empty message.
 function isBytes(value: unknown): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== "undefined" &&
-      value instanceof SharedArrayBuffer);
+    value instanceof SharedArrayBuffer;
 }
 
 function connectionOf<T>(shared: EndShared, lease: number): Connection<T> {
