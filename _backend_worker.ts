@@ -108,7 +108,7 @@ const parentLink: ParentLink = {
   callSync(message) {
     const slot = newSlot();
     post({ ...message, s: slot });
-    return waitAnswer(slot, post);
+    return waitAnswer(slot);
   },
 };
 

@@ -666,7 +666,7 @@ export class DirectLink implements ParentLink {
     const slot = newSlot();
     this.#post({ t: "call", w: written, r: frames, m: message, s: slot });
     try {
-      return waitAnswer(slot, (fetch) => this.#post(fetch));
+      return waitAnswer(slot);
     } finally {
       if (!this.#parent) this.#retireHelper();
     }

@@ -45,13 +45,6 @@ export interface CallMessage {
   s?: SharedArrayBuffer;
 }
 
-/** Fetches an answer that did not fit the caller's slot, into a larger one. */
-export interface FetchMessage {
-  t: "fetch";
-  k: number;
-  s: SharedArrayBuffer;
-}
-
 /** The child no longer wants the result of call `c` (its signal aborted). */
 export interface CancelMessage {
   t: "cancel";
@@ -67,7 +60,7 @@ export interface ReturnMessage {
 }
 
 /** What a child sends its parent. */
-export type UpMessage = CallMessage | CancelMessage | FetchMessage;
+export type UpMessage = CallMessage | CancelMessage;
 
 /**
  * How a child reaches its parent: one ordered channel. Whatever mix of
@@ -408,18 +401,12 @@ export class CallRouter {
     this.#reply = reply;
   }
 
-  #kept = new KeptAnswers();
-
   /**
    * Handles one message from the child.
    *
    * @param reply Where its answer goes, if not the router's default.
    */
   receive(message: UpMessage, reply: Reply = this.#reply): void {
-    if (message.t === "fetch") {
-      this.#kept.deliver(message.k, message.s);
-      return;
-    }
     if (this.#waiting !== null) {
       this.#waiting.push([message, reply]);
       return;
@@ -483,7 +470,7 @@ export class CallRouter {
       return;
     }
     if (message.s !== undefined) {
-      writeSlot(message.s, encode(answer), this.#kept.keep);
+      writeSlot(message.s, encode(answer));
       return;
     }
     if (this.#closed) return;
@@ -517,78 +504,43 @@ export class CallRouter {
   }
 }
 
-const SLOT_HEADER = 16;
+const SLOT_HEADER = 8;
 const SLOT_PENDING = 0;
 const SLOT_READY = 1;
-const SLOT_TOO_SMALL = 2;
-
-/** A fresh slot for a blocking call's answer. */
-export function newSlot(bytes = 64 * 1024): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOT_HEADER + bytes);
-}
+/** The largest answer: a frame's length, which carries it, holds no more. */
+const SLOT_MAX = 2 ** 32;
 
 /**
- * Writes an encoded answer into a slot and wakes the blocked caller. An
- * answer too large for the slot is kept under a key, which the caller
- * fetches with a larger slot.
+ * A fresh slot for a blocking call's answer. It grows to fit the answer:
+ * the caller cannot be handed a larger one while it sleeps, but it sees the
+ * slot's new length once it wakes.
  */
-export function writeSlot(
-  slot: SharedArrayBuffer,
-  bytes: Uint8Array,
-  keep: (bytes: Uint8Array) => number,
-): void {
-  const words = new Int32Array(slot, 0, 4);
+export function newSlot(): SharedArrayBuffer {
+  return new SharedArrayBuffer(SLOT_HEADER + 64 * 1024, {
+    maxByteLength: SLOT_HEADER + SLOT_MAX,
+  });
+}
+
+/** Writes an encoded answer into a slot and wakes the blocked caller. */
+export function writeSlot(slot: SharedArrayBuffer, bytes: Uint8Array): void {
   if (bytes.length > slot.byteLength - SLOT_HEADER) {
-    words[1] = bytes.length;
-    words[2] = keep(bytes);
-    Atomics.store(words, 0, SLOT_TOO_SMALL);
-  } else {
-    new Uint8Array(slot, SLOT_HEADER).set(bytes);
-    words[1] = bytes.length;
-    Atomics.store(words, 0, SLOT_READY);
+    slot.grow(SLOT_HEADER + bytes.length);
   }
+  new Uint8Array(slot, SLOT_HEADER).set(bytes);
+  const words = new Int32Array(slot, 0, 2);
+  words[1] = bytes.length;
+  Atomics.store(words, 0, SLOT_READY);
   Atomics.notify(words, 0);
 }
 
-/**
- * Blocks until the answer to a blocking call is in `slot`; for one too
- * large, `post` carries a request to write it into a larger slot, and this
- * waits again.
- */
-export function waitAnswer(
-  slot: SharedArrayBuffer,
-  post: (message: FetchMessage) => void,
-): ReturnMessage {
-  let words = new Int32Array(slot, 0, 4);
+/** Blocks until the answer to a blocking call is in `slot`. */
+export function waitAnswer(slot: SharedArrayBuffer): ReturnMessage {
+  const words = new Int32Array(slot, 0, 2);
   Atomics.wait(words, 0, SLOT_PENDING);
-  if (Atomics.load(words, 0) === SLOT_TOO_SMALL) {
-    slot = newSlot(words[1]);
-    post({ t: "fetch", k: words[2]!, s: slot });
-    words = new Int32Array(slot, 0, 4);
-    Atomics.wait(words, 0, SLOT_PENDING);
-  }
-  // The codec reads from memory of its own, never from a shared buffer.
-  const bytes = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
+  // The codec reads from memory of its own, never from a shared buffer; the
+  // length is unsigned, as answers up to `SLOT_MAX` are.
+  const bytes = new Uint8Array(slot, SLOT_HEADER, words[1]! >>> 0).slice();
   return decode(bytes) as ReturnMessage;
-}
-
-/** Answers kept for callers whose slot was too small, by key. */
-export class KeptAnswers {
-  #answers = new Map<number, Uint8Array>();
-  #nextKey = 1;
-
-  keep = (bytes: Uint8Array): number => {
-    const key = this.#nextKey++;
-    this.#answers.set(key, bytes);
-    return key;
-  };
-
-  /** Writes a kept answer into the caller's larger slot. */
-  deliver(key: number, slot: SharedArrayBuffer): void {
-    const bytes = this.#answers.get(key);
-    this.#answers.delete(key);
-    if (bytes !== undefined) writeSlot(slot, bytes, this.keep);
-  }
 }
 
 const exitListeners = new Set<(pid: number) => void>();

@@ -10,12 +10,7 @@ import { type DirectAddress, openDirect } from "./_direct.ts";
 import { toWireError } from "./_errors_wire.ts";
 import type { RingPairRef } from "./_ring_link.ts";
 import { ProcessError } from "./errors.ts";
-import {
-  type FetchMessage,
-  KeptAnswers,
-  type ReturnMessage,
-  writeSlot,
-} from "./_runtime.ts";
+import { type ReturnMessage, writeSlot } from "./_runtime.ts";
 import {
   BLOCKING,
   type BlockingFrame,
@@ -41,13 +36,12 @@ interface CallMessage extends BlockingFrame {
   s: SharedArrayBuffer;
 }
 
-type Message = InitMessage | FetchMessage | CallMessage;
+type Message = InitMessage | CallMessage;
 
 const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent<Message>) => void) | null;
 };
 const slots = new Map<number, SharedArrayBuffer>();
-const kept = new KeptAnswers();
 let connection: Promise<Deno.Conn> | null = null;
 let ownerGone = false;
 let goneMessage = "";
@@ -74,7 +68,7 @@ async function connect(init: InitMessage): Promise<Deno.Conn> {
 function answer(c: number, bytes: Uint8Array): void {
   const slot = slots.get(c);
   slots.delete(c);
-  if (slot !== undefined) writeSlot(slot, bytes, kept.keep);
+  if (slot !== undefined) writeSlot(slot, bytes);
 }
 
 /** Wakes the caller of `c`, whose owner is gone, with an error. */
@@ -100,8 +94,6 @@ scope.onmessage = ({ data: message }) => {
   if (message.t === "init") {
     connection = connect(message);
     connection.catch(failAll);
-  } else if (message.t === "fetch") {
-    kept.deliver(message.k, message.s);
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);

@@ -552,3 +552,12 @@ Deno.test("Manager.start() serves a class registered from the running main modul
   const { code, stdout, stderr } = await runDeno([program]);
   assertEquals([code, stderr, stdout], [0, "", "1 2\n"]);
 });
+
+Deno.test("A blocking call's answer larger than its slot arrives whole, the slot grown for it", async () => {
+  const { newSlot, waitAnswer, writeSlot } = await import("../_runtime.ts");
+  const { encode } = await import("../_codec.ts");
+  const slot = newSlot();
+  const text = "x".repeat(slot.byteLength * 2);
+  writeSlot(slot, encode({ t: "ret", c: 1, ok: true, v: text }));
+  assertEquals(waitAnswer(slot), { t: "ret", c: 1, ok: true, v: text });
+});
