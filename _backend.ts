@@ -105,25 +105,6 @@ export interface SpawnOptions {
 /** Creates a child of one start method. */
 export type Spawn = (init: InitMessage, options: SpawnOptions) => ChildHandle;
 
-/** Exit codes as Python reports them for signals: minus the signal number. */
-export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};
-
 /** Whether this process holds the permission `descriptor` describes. */
 export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
   try {

@@ -23,7 +23,6 @@ import {
   allowed,
   type ChildSide,
   type InitMessage,
-  SIGNAL_NUMBERS,
   type Spawn,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
@@ -334,8 +333,9 @@ export const spawnSubprocess: Spawn = (init, options) => {
     await stdin.close().catch(() => {});
     await attached.closed();
     calls.release(token);
-    if (status.signal === null) return status.code;
-    return -(SIGNAL_NUMBERS[status.signal] ?? 1);
+    // Deno reports a signal's death as the shell does, 128 + its number;
+    // Python reports minus the number.
+    return status.signal === null ? status.code : 128 - status.code;
   });
   const signal = (name: Deno.Signal) => {
     try {
