@@ -1,7 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The one interface every start method implements (CPython's `popen_*`).
 // Everything above it (Process, and later Pool and Manager) is written once.
-import type { BufferRef } from "./_shm.ts";
+import type { TableShare } from "./_isolates.ts";
 import type { ParentLink, ProcessInfo, StartMethod } from "./_runtime.ts";
 import { socketPath } from "./_util.ts";
 
@@ -16,18 +16,8 @@ export interface InitMessage {
   /** Whether `args` hold primitives to rebuild. */
   reduced: boolean;
   info: ProcessInfo;
-  /**
-   * The isolate table of this OS process (`_isolates.ts`), which a worker
-   * child shares.
-   */
-  isolates?: SharedArrayBuffer;
-  /** How other OS processes map the table, if they can (see `_isolates.ts`). */
-  table?: BufferRef | null;
-  /**
-   * For a subprocess child: the tree's isolate table to map and the code
-   * it was registered under, when memory is shared across OS processes.
-   */
-  identity?: { table: BufferRef; code: number };
+  /** How the child shares its parent's isolate table (`_isolates.ts`). */
+  isolates?: TableShare;
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;

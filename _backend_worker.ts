@@ -1,7 +1,7 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
 import type { ChildSide, InitMessage, Spawn } from "./_backend.ts";
-import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
+import { fenceWorker, nextWorkerPid, shareTable } from "./_isolates.ts";
 import {
   CallRouter,
   newSlot,
@@ -33,7 +33,8 @@ export const spawnWorker: Spawn = (child, options) => {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
-  const init = { ...child, info: { ...child.info, pid }, ...isolateTable() };
+  const isolates = shareTable(pid, true)!;
+  const init = { ...child, info: { ...child.info, pid }, isolates };
   const worker = options.worker ?? prestartWorker(init.info.name);
   const { promise: exited, resolve } = Promise.withResolvers<number>();
   const router = new CallRouter(pid, (answer) => worker.postMessage(answer));

@@ -92,7 +92,7 @@ async function runTarget(init: InitMessage): Promise<number> {
 
 const init = await side.receiveInit();
 Object.assign(current, init.info);
-adoptTable(init);
+adoptTable(init.isolates);
 setDefaultModule(init.module);
 setParentLink(side.link(init));
 exitOnStrayErrors();

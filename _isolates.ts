@@ -23,7 +23,6 @@ import {
   sharedBuffer,
   wordsOf,
 } from "./_shm.ts";
-import type { InitMessage } from "./_backend.ts";
 import { callEach } from "./_util.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
@@ -69,23 +68,32 @@ function tableRef(): BufferRef | null {
   return bufferRef(words().buffer as SharedArrayBuffer);
 }
 
-/** The table, for a worker child of this process to share. */
-export function isolateTable(): Pick<InitMessage, "isolates" | "table"> {
-  return { isolates: words().buffer as SharedArrayBuffer, table: tableRef() };
+/** How a child shares its parent's table (see {@linkcode shareTable}). */
+export interface TableShare {
+  /** The table itself, for a worker child of this OS process. */
+  buffer?: SharedArrayBuffer;
+  /** How other OS processes map it, if they can. */
+  ref: BufferRef | null;
+  /** The child's own code. */
+  code: number;
 }
 
 /**
- * Registers the subprocess child `pid` this isolate just spawned, and says
- * how it shares the table: `null` when the table is not shareable.
+ * How the child `pid` this isolate starts shares the table: a worker child
+ * shares this OS process's, with the code in its pid; a subprocess child,
+ * registered now, maps it when memory is shared across OS processes (else
+ * it reaches every object through calls, and gets `null`).
  */
-export function shareWithChild(
-  pid: number,
-): { table: BufferRef; code: number } | null {
+export function shareTable(pid: number, worker: boolean): TableShare | null {
+  if (worker) {
+    const buffer = words().buffer as SharedArrayBuffer;
+    return { buffer, ref: tableRef(), code: tokenOfPid(pid)! };
+  }
   const code = callerCode(pid, pid);
   const ref = tableRef();
   if (ref === null) return null;
   markCrossProcess();
-  return { table: ref, code };
+  return { ref, code };
 }
 
 /**
@@ -97,36 +105,20 @@ export function markCrossProcess(): void {
   Atomics.store(words(), CROSS, 1);
 }
 
-/**
- * In a child, takes its parent's table and its own code. A worker child
- * shares the table and takes the code in its pid; a subprocess child maps
- * the tree's table and takes the code it was registered under, when memory
- * is shared across OS processes (else it reaches every object through
- * calls).
- */
-export function adoptTable(init: InitMessage): void {
-  const { isolates, table: ref = null, identity } = init;
-  if (isolates !== undefined) {
-    table = wordsOf(
-      ref === null ? isolates : mapBuffer(ref, isolates) ?? isolates,
-    );
-    tree = ref?.name ?? null;
-    ownCode = tokenOfPid(init.info.pid) ?? MAIN_TOKEN;
-    ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
-    return;
-  }
-  const buffer = identity === undefined ? null : mapBuffer(identity.table);
-  if (buffer === null) return;
-  table = wordsOf(buffer);
-  ownCode = identity!.code;
-  tree = identity!.table.name;
+/** In a child, takes the table its parent shares and its own code. */
+export function adoptTable(share: TableShare | undefined): void {
+  if (share === undefined) return;
+  const { buffer, ref, code } = share;
+  const adopted = ref === null ? buffer : mapBuffer(ref, buffer) ?? buffer;
+  if (adopted === undefined) return;
+  table = wordsOf(adopted);
+  ownCode = code;
+  // Only a worker is stopped asynchronously; a subprocess child's code is
+  // a remote caller's.
+  ownWord = code < MAX_TOKENS ? deadWord(code) : -1;
 }
 
-/**
- * The name of the shared table this isolate uses (its memfd's), which names
- * its process tree: `undefined` until known, `null` when the table is not
- * shared across OS processes.
- */
+/** The name of the table's memfd, once known (see {@linkcode treeName}). */
 let tree: string | null | undefined;
 
 /**
