@@ -105,15 +105,6 @@ export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
   }
 }
 
-/** The flags missing for a unix socket at `path`. */
-function socketFlags(path: string): string[] {
-  return [
-    allowed({ name: "read", path }) ? "" : "--allow-read",
-    allowed({ name: "write", path }) ? "" : "--allow-write",
-    allowed({ name: "net", host: `unix:${path}` }) ? "" : "--allow-net",
-  ];
-}
-
 /**
  * Checks that this process may start a child of `startMethod`, before
  * anything starts: a missing flag is then one error at the call that
@@ -130,39 +121,33 @@ export function checkStartPermissions(
   what: string,
   serves = false,
 ): void {
-  const socket = socketPath("mp");
-  if (startMethod === "worker") {
-    const library = new URL(".", import.meta.url);
-    if (
-      library.protocol === "file:" &&
-      !allowed({ name: "read", path: decodeURIComponent(library.pathname) })
-    ) {
-      throw new Deno.errors.NotCapable(
-        `Cannot start ${what} as reading the modules of a worker child is not allowed: run with --allow-read (-R)`,
-      );
-    }
-    const missing = serves ? socketFlags(socket).filter(Boolean) : [];
-    if (missing.length > 0) {
-      throw new Deno.errors.NotCapable(
-        `Cannot start ${what} as it serves at a unix socket, which needs ${
-          missing.join(" ")
-        }: run with ${missing.length === 1 ? "it" : "them"}`,
-      );
-    }
-    return;
-  }
-  // The parent listens on a unix socket for each subprocess child.
-  const missing = [
-    allowed({ name: "run", command: Deno.execPath() }) ? "" : "--allow-run",
-    ...socketFlags(socket),
-  ].filter(Boolean);
-  if (missing.length > 0) {
+  const worker = startMethod === "worker";
+  const library = new URL(".", import.meta.url);
+  if (
+    worker && library.protocol === "file:" &&
+    !allowed({ name: "read", path: decodeURIComponent(library.pathname) })
+  ) {
     throw new Deno.errors.NotCapable(
-      `Cannot start ${what} as a subprocess child needs ${
-        missing.join(" ")
-      } (to run deno, and for the unix socket it reaches its parent by): run with ${
-        missing.length === 1 ? "it" : "them"
-      }, or use startMethod "worker"`,
+      `Cannot start ${what} as reading the modules of a worker child is not allowed: run with --allow-read (-R)`,
     );
   }
+  // A subprocess child reaches its parent at a unix socket; a worker that
+  // serves listens at one of its own.
+  const path = socketPath("mp");
+  const socket = !worker || serves;
+  const missing = [
+    !worker && !allowed({ name: "run", command: Deno.execPath() }) &&
+    "--allow-run",
+    socket && !allowed({ name: "read", path }) && "--allow-read",
+    socket && !allowed({ name: "write", path }) && "--allow-write",
+    socket && !allowed({ name: "net", host: `unix:${path}` }) && "--allow-net",
+  ].filter((flag) => flag !== false);
+  if (missing.length === 0) return;
+  const flags = missing.join(" ");
+  const them = missing.length === 1 ? "it" : "them";
+  throw new Deno.errors.NotCapable(
+    worker
+      ? `Cannot start ${what} as it serves at a unix socket, which needs ${flags}: run with ${them}`
+      : `Cannot start ${what} as a subprocess child needs ${flags} (to run deno, and for the unix socket it reaches its parent by): run with ${them}, or use startMethod "worker"`,
+  );
 }

@@ -52,17 +52,10 @@ function report(error: unknown): void {
   console.error(error);
 }
 
-function exitOnStrayErrors(): void {
-  globalThis.addEventListener("error", (event) => {
-    event.preventDefault();
-    report(event.error);
-    exit(1);
-  });
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    report(event.reason);
-    exit(1);
-  });
+function exitOnStrayError(event: ErrorEvent | PromiseRejectionEvent): void {
+  event.preventDefault();
+  report(event instanceof ErrorEvent ? event.error : event.reason);
+  exit(1);
 }
 
 async function runTarget(init: InitMessage): Promise<number> {
@@ -95,7 +88,8 @@ Object.assign(current, init.info);
 adoptTable(init.isolates);
 setDefaultModule(init.module);
 setParentLink(side.link(init));
-exitOnStrayErrors();
+globalThis.addEventListener("error", exitOnStrayError);
+globalThis.addEventListener("unhandledrejection", exitOnStrayError);
 Deno.exit = (code?: number) => exit(code ?? Deno.exitCode);
 const code = await runTarget(init);
 await flushAll();
