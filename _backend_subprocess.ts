@@ -101,10 +101,9 @@ export function withAccess(
  */
 export class ChildLink {
   #router: CallRouter;
-  #main = Promise.withResolvers<Deno.Conn>();
-  #mainConnected = false;
-  /** Answers to calls made on the main connection. */
-  #answers: FrameWriter;
+  #main: Deno.Conn | null = null;
+  /** Answers to the calls of the main connection, or of the rings. */
+  #answers: FrameWriter | RingOutbox | null = null;
   /** Frames read on the main connection, and applied (from either). */
   #read = 0;
   #applied = 0;
@@ -113,8 +112,6 @@ export class ChildLink {
   #limit: number;
   /** The connections open: while any, the child is alive. */
   #conns = new Set<Deno.Conn>();
-  /** Where answers to main calls go when the child sends over rings. */
-  #ringAnswers: RingOutbox | null = null;
   #rings: RingPair | null = null;
   #held = true;
 
@@ -124,12 +121,11 @@ export class ChildLink {
    */
   constructor(pid: number, limit = Infinity) {
     this.#limit = limit;
-    this.#answers = new FrameWriter(async (bytes) =>
-      writeAll(await this.#main.promise, bytes)
-    );
+    // A call is answered only after it came, once its connection or the
+    // rings are in place.
     this.#router = new CallRouter(
       pid,
-      (answer) => (this.#ringAnswers ?? this.#answers).send(encode(answer)),
+      (answer) => this.#answers!.send(encode(answer)),
     );
   }
 
@@ -146,7 +142,7 @@ export class ChildLink {
   attachRings(rings: RingPair): void {
     if (this.hasRings) return;
     this.#rings = rings;
-    this.#ringAnswers = new RingOutbox(rings.down);
+    this.#answers = new RingOutbox(rings.down);
     this.#serving.push(
       readEach(
         rings.up,
@@ -159,9 +155,9 @@ export class ChildLink {
   onConnect(role: string, conn: Deno.Conn): void {
     this.#conns.add(conn);
     if (!this.#held) conn.unref();
-    if (role === MAIN && !this.#mainConnected) {
-      this.#mainConnected = true;
-      this.#main.resolve(conn);
+    if (role === MAIN && this.#main === null) {
+      this.#main = conn;
+      this.#answers ??= new FrameWriter((bytes) => writeAll(conn, bytes));
       this.#serving.push(this.#serve(conn, (payload) => this.#onMain(payload)));
     } else if (role === BLOCKING) {
       const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
@@ -185,11 +181,9 @@ export class ChildLink {
       await Promise.all(this.#serving);
     }
     this.#router.close();
-    this.#ringAnswers?.close();
-    if (this.#mainConnected) {
-      await this.#answers.flushed().catch(() => {});
-      closeQuietly(await this.#main.promise);
-    }
+    if (this.#answers instanceof RingOutbox) this.#answers.close();
+    else await this.#answers?.flushed().catch(() => {});
+    if (this.#main !== null) closeQuietly(this.#main);
   }
 
   /** Whether reading the child's calls keeps this program running. */

@@ -396,7 +396,7 @@ export class CallRouter {
    * @param route The pid of the child served.
    * @param reply Sends an answer back to the child.
    */
-  constructor(route: number, reply: (message: ReturnMessage) => void) {
+  constructor(route: number, reply: Reply) {
     this.#route = route;
     this.#reply = reply;
   }
@@ -411,9 +411,12 @@ export class CallRouter {
       this.#waiting.push([message, reply]);
       return;
     }
-    if (message.t === "call" && this.#mustWaitFor(message.o)) {
+    const forwardedTo = this.#forwardedTo;
+    if (
+      message.t === "call" && forwardedTo !== null && forwardedTo !== message.o
+    ) {
       this.#waiting = [[message, reply]];
-      this.#awaitAcknowledgement(this.#forwardedTo!);
+      this.#awaitAcknowledgement(forwardedTo);
       return;
     }
     if (message.t === "cancel") {
@@ -424,10 +427,6 @@ export class CallRouter {
     }
     if (message.o !== current.pid) this.#forwardedTo = message.o;
     this.#run(message, reply);
-  }
-
-  #mustWaitFor(owner: number): boolean {
-    return this.#forwardedTo !== null && this.#forwardedTo !== owner;
   }
 
   async #awaitAcknowledgement(owner: number): Promise<void> {
