@@ -80,13 +80,6 @@ export const spawnWorker: Spawn = (child, options) => {
   };
 };
 
-/** A value the parent posted (see `ChildHandle.post`). */
-interface Posted {
-  t: "posted";
-  id: number;
-  value: unknown;
-}
-
 interface WorkerScope {
   postMessage(message: unknown): void;
   onmessage: ((event: MessageEvent) => void) | null;
@@ -118,7 +111,9 @@ export const workerChild: ChildSide = {
   receiveInit() {
     const { promise, resolve } = Promise.withResolvers<InitMessage>();
     scope.onmessage = (event) => {
-      scope.onmessage = (event: MessageEvent<ReturnMessage | Posted>) => {
+      // A value the parent posted (see `ChildHandle.post`), or an answer.
+      type Down = ReturnMessage | { t: "posted"; id: number; value: unknown };
+      scope.onmessage = (event: MessageEvent<Down>) => {
         const message = event.data;
         if (message.t === "posted") receivePosted(message.id, message.value);
         else receiveReturn(message);

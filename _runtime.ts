@@ -111,11 +111,7 @@ let parentLink: ParentLink | null = null;
 let nextCallId = 1;
 const inflight = new Map<
   number,
-  {
-    link: ParentLink;
-    resolve(value: unknown): void;
-    reject(error: Error): void;
-  }
+  PromiseWithResolvers<unknown> & { link: ParentLink }
 >();
 const flushers = new Set<() => Promise<void>>();
 /** The object whose messages are being held back to go as one. */
@@ -155,26 +151,21 @@ export function callOwner(
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (heldBatch !== null) releaseBatch();
   const c = nextCallId++;
-  const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+  const call = { link, ...Promise.withResolvers<unknown>() };
+  inflight.set(c, call);
   const onAbort = () => link.send({ t: "cancel", c });
   signal?.addEventListener("abort", onAbort, { once: true });
-  inflight.set(c, {
-    link,
-    resolve(value) {
-      signal?.removeEventListener("abort", onAbort);
-      resolve(value);
-    },
-    reject(error) {
-      signal?.removeEventListener("abort", onAbort);
-      reject(signal?.aborted ? signal.reason : error);
-    },
-  });
   try {
     link.send({ t: "call", c, o: owner, id, op, a: args });
   } catch (error) {
-    settle(c)?.reject(error as Error);
+    settle(c)?.reject(error);
   }
-  return promise;
+  if (signal === undefined) return call.promise;
+  return call.promise
+    .catch((error) => {
+      throw signal.aborted ? signal.reason : error;
+    })
+    .finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 /**

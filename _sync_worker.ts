@@ -47,14 +47,7 @@ let ownerGone = false;
 let goneMessage = "";
 
 async function connect(init: InitMessage): Promise<Deno.Conn> {
-  goneMessage = init.gone;
-  let conn: Deno.Conn;
-  try {
-    conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
-  } catch (error) {
-    goneMessage = (error as Error).message;
-    throw error;
-  }
+  const conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
   // The caller sleeps while a call is out, and its program must be able to
   // end while this worker idles.
   conn.unref();
@@ -92,8 +85,12 @@ const writer = new FrameWriter(async (bytes) => {
 
 scope.onmessage = ({ data: message }) => {
   if (message.t === "init") {
+    goneMessage = message.gone;
     connection = connect(message);
-    connection.catch(failAll);
+    connection.catch((error: Error) => {
+      goneMessage = error.message;
+      failAll();
+    });
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
