@@ -16,9 +16,6 @@ import { holdWorker } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
 
-/** Messages a worker child posts to its parent. */
-type WorkerMessage = UpMessage | { t: "exit"; code: number };
-
 /**
  * Creates the worker of a child to be started: creating one blocks this
  * thread for milliseconds, after which the worker loads its modules on its
@@ -49,7 +46,9 @@ export const spawnWorker: Spawn = (child, options) => {
     // reported once it can change shared memory no more.
     fenceWorker(pid).then(() => resolve(code));
   };
-  worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+  // A worker child posts its calls, and its exit code at the end.
+  type Up = UpMessage | { t: "exit"; code: number };
+  worker.onmessage = (event: MessageEvent<Up>) => {
     const message = event.data;
     if (message.t === "exit") finish(message.code);
     else router.receive(message);
@@ -80,12 +79,10 @@ export const spawnWorker: Spawn = (child, options) => {
   };
 };
 
-interface WorkerScope {
+const scope = globalThis as unknown as {
   postMessage(message: unknown): void;
   onmessage: ((event: MessageEvent) => void) | null;
-}
-
-const scope = globalThis as unknown as WorkerScope;
+};
 const post = (message: unknown) => scope.postMessage(message);
 let reported = false;
 

@@ -45,12 +45,6 @@ export interface CallMessage {
   s?: SharedArrayBuffer;
 }
 
-/** The child no longer wants the result of call `c` (its signal aborted). */
-export interface CancelMessage {
-  t: "cancel";
-  c: number;
-}
-
 /** The parent's answer to a {@linkcode CallMessage}. */
 export interface ReturnMessage {
   t: "ret";
@@ -59,8 +53,11 @@ export interface ReturnMessage {
   v: unknown;
 }
 
-/** What a child sends its parent. */
-export type UpMessage = CallMessage | CancelMessage;
+/**
+ * What a child sends its parent: a call, or word that it no longer wants
+ * the result of call `c` (its signal aborted).
+ */
+export type UpMessage = CallMessage | { t: "cancel"; c: number };
 
 /**
  * How a child reaches its parent: one ordered channel. Whatever mix of
@@ -283,14 +280,9 @@ const posted = new Map<number, PromiseWithResolvers<unknown>>();
  * makes the entry, the second removes it.
  */
 function postedEntry(id: number): PromiseWithResolvers<unknown> {
-  const entry = posted.get(id);
-  if (entry !== undefined) {
-    posted.delete(id);
-    return entry;
-  }
-  const fresh = Promise.withResolvers<unknown>();
-  posted.set(id, fresh);
-  return fresh;
+  const entry = posted.get(id) ?? Promise.withResolvers<unknown>();
+  if (!posted.delete(id)) posted.set(id, entry);
+  return entry;
 }
 
 /** Keeps a value the parent posted under `id` for {@linkcode takePosted}. */

@@ -64,19 +64,13 @@ function answer(c: number, bytes: Uint8Array): void {
   if (slot !== undefined) writeSlot(slot, bytes);
 }
 
-/** Wakes the caller of `c`, whose owner is gone, with an error. */
-function fail(c: number): void {
-  const error = toWireError(new ProcessError(goneMessage));
-  answer(
-    c,
-    encode({ t: "ret", c, ok: false, v: error } satisfies ReturnMessage),
-  );
-}
-
 /** The owner is gone: every call waiting, and every later one, fails. */
 function failAll(): void {
   ownerGone = true;
-  for (const c of [...slots.keys()]) fail(c);
+  const error = toWireError(new ProcessError(goneMessage));
+  for (const c of [...slots.keys()]) {
+    answer(c, encode({ t: "ret", c, ok: false, v: error } as ReturnMessage));
+  }
 }
 
 const writer = new FrameWriter(async (bytes) => {
@@ -94,11 +88,12 @@ scope.onmessage = ({ data: message }) => {
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
-    if (ownerGone) return fail(m.c);
+    if (ownerGone) return failAll();
     try {
       writer.send(encode({ w, r, m } satisfies BlockingFrame));
     } catch {
-      fail(m.c);
+      // The connection broke: no answer will come.
+      failAll();
     }
   }
 };
