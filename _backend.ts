@@ -7,7 +7,6 @@ import { socketPath } from "./_util.ts";
 
 /** What a child needs to run its target: sent once, at start. */
 export interface InitMessage {
-  t: "init";
   /** URL of the module exporting the target. */
   module: string;
   /** The target function's own name (`fn.name`). */

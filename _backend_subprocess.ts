@@ -254,18 +254,6 @@ const children = new Map<string, ChildLink>();
  */
 let server: DirectServer | null = null;
 
-function serve(): DirectServer {
-  if (server === null) {
-    server = new DirectServer(
-      { transport: "unix" },
-      Infinity,
-      (token) => children.get(token),
-    );
-    server.hold(false);
-  }
-  return server;
-}
-
 /**
  * Stops serving the child `token`; once no child is left, the server and
  * its socket file go.
@@ -279,7 +267,15 @@ function release(token: string): void {
 
 /** Starts a child under the subprocess start method. */
 export const spawnSubprocess: Spawn = (init, options) => {
-  const path = serve().address.path!;
+  if (server === null) {
+    server = new DirectServer(
+      { transport: "unix" },
+      Infinity,
+      (token) => children.get(token),
+    );
+    server.hold(false);
+  }
+  const path = server.address.path!;
   const token = crypto.randomUUID();
   // What the child's link to this process needs, whatever else it may do.
   const flags = withAccess(options.denoFlags ?? inheritedFlags(), {

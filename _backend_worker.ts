@@ -84,7 +84,6 @@ const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent) => void) | null;
 };
 const post = (message: unknown) => scope.postMessage(message);
-let reported = false;
 
 /**
  * A worker child's link to its parent: everything goes in order through the
@@ -120,9 +119,7 @@ export const workerChild: ChildSide = {
     return promise;
   },
   link: () => parentLink,
-  reportExit(code) {
-    if (reported) return;
-    reported = true;
-    post({ t: "exit", code });
-  },
+  // The parent takes the first exit reported: an error while the child
+  // exits may report another.
+  reportExit: (code) => post({ t: "exit", code }),
 };

@@ -376,7 +376,6 @@ export class Process<A extends unknown[] = unknown[]> {
     });
     const { preload, worker } = childSetups.get(this) ?? {};
     const handle = SPAWN[startMethod]({
-      t: "init",
       module: this.#module,
       target: targetName,
       args: value as unknown[],
