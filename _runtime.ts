@@ -541,16 +541,7 @@ export function notifyChildExit(pid: number): void {
   callEach(exitListeners, pid);
 }
 
-let childCount = 0;
 let defaultModule = Deno.mainModule;
-
-/** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
-export function nextChildName(): string {
-  childCount++;
-  return current.isMain
-    ? `Process-${childCount}`
-    : `${current.name}:${childCount}`;
-}
 
 /** The module a target is looked up in when none is given. */
 export function getDefaultModule(): string {
