@@ -114,7 +114,10 @@ const flushers = new Set<() => Promise<void>>();
 /** The object whose messages are being held back to go as one. */
 let heldBatch: (() => void) | null = null;
 
-/** The id that the {@linkcode BARRIER} operation is addressed to. */
+/**
+ * The object every process exposes under this id answers the
+ * {@linkcode BARRIER} operation at once.
+ */
 const BARRIER_ID = 0;
 /** An operation every owner answers at once, after all sent before it. */
 const BARRIER = "barrier";
@@ -329,7 +332,8 @@ export async function flushAll(): Promise<void> {
   await parentLink?.flushed();
 }
 
-const exposed = new Map<number, CallHandler>();
+// Calls are applied in order: the barrier's answer follows all sent before.
+const exposed = new Map<number, CallHandler>([[BARRIER_ID, () => undefined]]);
 const exposedIds = new WeakMap<object, number>();
 let nextExposedId = 1;
 
@@ -464,7 +468,6 @@ export class CallRouter {
   }
 
   #apply(message: CallMessage, signal: AbortSignal): unknown {
-    if (message.id === BARRIER_ID) return undefined;
     const handler = exposed.get(message.id);
     if (handler === undefined) {
       throw new Error(
