@@ -3,14 +3,13 @@
 import type { ChildSide, InitMessage, Spawn } from "./_backend.ts";
 import { fenceWorker, nextWorkerPid, shareTable } from "./_isolates.ts";
 import {
+  awaitAnswer,
   CallRouter,
-  newSlot,
   type ParentLink,
   receivePosted,
   receiveReturn,
   type ReturnMessage,
   type UpMessage,
-  waitAnswer,
 } from "./_runtime.ts";
 import { holdWorker } from "./_util.ts";
 
@@ -95,11 +94,7 @@ const parentLink: ParentLink = {
   flushed: () => Promise.resolve(),
   // Posted messages are delivered even after the worker closes.
   unsent: () => false,
-  callSync(message) {
-    const slot = newSlot();
-    post({ ...message, s: slot });
-    return waitAnswer(slot);
-  },
+  callSync: (message) => awaitAnswer((s) => post({ ...message, s })),
 };
 
 /** The worker start method's half inside the child. */

@@ -495,17 +495,6 @@ const SLOT_READY = 1;
 /** The largest answer: a frame's length, which carries it, holds no more. */
 const SLOT_MAX = 2 ** 32;
 
-/**
- * A fresh slot for a blocking call's answer. It grows to fit the answer:
- * the caller cannot be handed a larger one while it sleeps, but it sees the
- * slot's new length once it wakes.
- */
-export function newSlot(): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOT_HEADER + 64 * 1024, {
-    maxByteLength: SLOT_HEADER + SLOT_MAX,
-  });
-}
-
 /** Writes an encoded answer into a slot and wakes the blocked caller. */
 export function writeSlot(slot: SharedArrayBuffer, bytes: Uint8Array): void {
   if (bytes.length > slot.byteLength - SLOT_HEADER) {
@@ -518,8 +507,19 @@ export function writeSlot(slot: SharedArrayBuffer, bytes: Uint8Array): void {
   Atomics.notify(words, 0);
 }
 
-/** Blocks until the answer to a blocking call is in `slot`. */
-export function waitAnswer(slot: SharedArrayBuffer): ReturnMessage {
+/**
+ * Makes a blocking call: `send` hands a fresh slot to whoever answers, and
+ * this thread sleeps until the answer is in it. The slot grows to fit the
+ * answer: the caller cannot be handed a larger one while it sleeps, but it
+ * sees the slot's new length once it wakes.
+ */
+export function awaitAnswer(
+  send: (slot: SharedArrayBuffer) => void,
+): ReturnMessage {
+  const slot = new SharedArrayBuffer(SLOT_HEADER + 64 * 1024, {
+    maxByteLength: SLOT_HEADER + SLOT_MAX,
+  });
+  send(slot);
   const words = new Int32Array(slot, 0, 2);
   Atomics.wait(words, 0, SLOT_PENDING);
   // The codec reads from memory of its own, never from a shared buffer; the
