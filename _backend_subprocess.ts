@@ -162,8 +162,12 @@ export class ChildLink {
     } else if (role === BLOCKING) {
       const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
       const reply = (answer: ReturnMessage) => writer.send(encode(answer));
+      const onFrame = (payload: Uint8Array) => {
+        this.#blocked.push([decode(payload, true) as BlockingFrame, reply]);
+        this.#unblock();
+      };
       this.#serving.push(
-        this.#serve(conn, (payload) => this.#onBlocking(payload, reply))
+        this.#serve(conn, onFrame)
           .then(() => writer.flushed())
           .catch(() => {})
           .finally(() => closeQuietly(conn)),
@@ -227,11 +231,6 @@ export class ChildLink {
     this.#applied = place;
     // Payloads are never reused: arguments may view them, uncopied.
     this.#router.receive(decode(payload, true) as UpMessage);
-  }
-
-  #onBlocking(payload: Uint8Array, reply: Reply): void {
-    this.#blocked.push([decode(payload, true) as BlockingFrame, reply]);
-    this.#unblock();
   }
 
   /** Applies the blocking calls whose predecessors have all arrived. */
