@@ -101,9 +101,10 @@ export function withAccess(
  */
 export class ChildLink {
   #router: CallRouter;
-  #main: Deno.Conn | null = null;
-  /** Answers to the calls of the main connection, or of the rings. */
-  #answers: FrameWriter | RingOutbox | null = null;
+  #main = Promise.withResolvers<Deno.Conn>();
+  #mainConnected = false;
+  /** Answers to calls made on the main connection. */
+  #answers: FrameWriter;
   /** Frames read on the main connection, and applied (from either). */
   #read = 0;
   #applied = 0;
@@ -112,6 +113,8 @@ export class ChildLink {
   #limit: number;
   /** The connections open: while any, the child is alive. */
   #conns = new Set<Deno.Conn>();
+  /** Where answers to main calls go when the child sends over rings. */
+  #ringAnswers: RingOutbox | null = null;
   #rings: RingPair | null = null;
   #held = true;
 
@@ -121,11 +124,12 @@ export class ChildLink {
    */
   constructor(pid: number, limit = Infinity) {
     this.#limit = limit;
-    // A call is answered only after it came, once its connection or the
-    // rings are in place.
+    this.#answers = new FrameWriter(async (bytes) =>
+      writeAll(await this.#main.promise, bytes)
+    );
     this.#router = new CallRouter(
       pid,
-      (answer) => this.#answers!.send(encode(answer)),
+      (answer) => (this.#ringAnswers ?? this.#answers).send(encode(answer)),
     );
   }
 
@@ -142,7 +146,7 @@ export class ChildLink {
   attachRings(rings: RingPair): void {
     if (this.hasRings) return;
     this.#rings = rings;
-    this.#answers = new RingOutbox(rings.down);
+    this.#ringAnswers = new RingOutbox(rings.down);
     this.#serving.push(
       readEach(
         rings.up,
@@ -155,9 +159,9 @@ export class ChildLink {
   onConnect(role: string, conn: Deno.Conn): void {
     this.#conns.add(conn);
     if (!this.#held) conn.unref();
-    if (role === MAIN && this.#main === null) {
-      this.#main = conn;
-      this.#answers ??= new FrameWriter((bytes) => writeAll(conn, bytes));
+    if (role === MAIN && !this.#mainConnected) {
+      this.#mainConnected = true;
+      this.#main.resolve(conn);
       this.#serving.push(this.#serve(conn, (payload) => this.#onMain(payload)));
     } else if (role === BLOCKING) {
       const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
@@ -185,9 +189,11 @@ export class ChildLink {
       await Promise.all(this.#serving);
     }
     this.#router.close();
-    if (this.#answers instanceof RingOutbox) this.#answers.close();
-    else await this.#answers?.flushed().catch(() => {});
-    if (this.#main !== null) closeQuietly(this.#main);
+    this.#ringAnswers?.close();
+    if (this.#mainConnected) {
+      await this.#answers.flushed().catch(() => {});
+      closeQuietly(await this.#main.promise);
+    }
   }
 
   /** Whether reading the child's calls keeps this program running. */

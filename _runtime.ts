@@ -383,7 +383,7 @@ export class CallRouter {
    * @param route The pid of the child served.
    * @param reply Sends an answer back to the child.
    */
-  constructor(route: number, reply: Reply) {
+  constructor(route: number, reply: (message: ReturnMessage) => void) {
     this.#route = route;
     this.#reply = reply;
   }
@@ -398,12 +398,9 @@ export class CallRouter {
       this.#waiting.push([message, reply]);
       return;
     }
-    const forwardedTo = this.#forwardedTo;
-    if (
-      message.t === "call" && forwardedTo !== null && forwardedTo !== message.o
-    ) {
+    if (message.t === "call" && this.#mustWaitFor(message.o)) {
       this.#waiting = [[message, reply]];
-      this.#awaitAcknowledgement(forwardedTo);
+      this.#awaitAcknowledgement(this.#forwardedTo!);
       return;
     }
     if (message.t === "cancel") {
@@ -414,6 +411,10 @@ export class CallRouter {
     }
     if (message.o !== current.pid) this.#forwardedTo = message.o;
     this.#run(message, reply);
+  }
+
+  #mustWaitFor(owner: number): boolean {
+    return this.#forwardedTo !== null && this.#forwardedTo !== owner;
   }
 
   async #awaitAcknowledgement(owner: number): Promise<void> {
