@@ -1,13 +1,12 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // The one interface every start method implements (CPython's `popen_*`).
 // Everything above it (Process, and later Pool and Manager) is written once.
-import type { BufferRef } from "./_shm.ts";
+import type { TableShare } from "./_isolates.ts";
 import type { ParentLink, ProcessInfo, StartMethod } from "./_runtime.ts";
 import { socketPath } from "./_util.ts";
 
 /** What a child needs to run its target: sent once, at start. */
 export interface InitMessage {
-  t: "init";
   /** URL of the module exporting the target. */
   module: string;
   /** The target function's own name (`fn.name`). */
@@ -16,18 +15,8 @@ export interface InitMessage {
   /** Whether `args` hold primitives to rebuild. */
   reduced: boolean;
   info: ProcessInfo;
-  /**
-   * The isolate table of this OS process (`_isolates.ts`), which a worker
-   * child shares.
-   */
-  isolates?: SharedArrayBuffer;
-  /** How other OS processes map the table, if they can (see `_isolates.ts`). */
-  table?: BufferRef | null;
-  /**
-   * For a subprocess child: the tree's isolate table to map and the code
-   * it was registered under, when memory is shared across OS processes.
-   */
-  identity?: { table: BufferRef; code: number };
+  /** How the child shares its parent's isolate table (`_isolates.ts`). */
+  isolates?: TableShare;
   /** Where a subprocess child connects to call its parent. */
   socket?: string;
   token?: string;
@@ -105,25 +94,6 @@ export interface SpawnOptions {
 /** Creates a child of one start method. */
 export type Spawn = (init: InitMessage, options: SpawnOptions) => ChildHandle;
 
-/** Exit codes as Python reports them for signals: minus the signal number. */
-export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};
-
 /** Whether this process holds the permission `descriptor` describes. */
 export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
   try {
@@ -132,15 +102,6 @@ export function allowed(descriptor: Deno.PermissionDescriptor): boolean {
     // A permission name this Deno does not know: nothing is granted.
     return false;
   }
-}
-
-/** The flags missing for a unix socket at `path`. */
-function socketFlags(path: string): string[] {
-  return [
-    allowed({ name: "read", path }) ? "" : "--allow-read",
-    allowed({ name: "write", path }) ? "" : "--allow-write",
-    allowed({ name: "net", host: `unix:${path}` }) ? "" : "--allow-net",
-  ];
 }
 
 /**
@@ -159,39 +120,33 @@ export function checkStartPermissions(
   what: string,
   serves = false,
 ): void {
-  const socket = socketPath("mp");
-  if (startMethod === "worker") {
-    const library = new URL(".", import.meta.url);
-    if (
-      library.protocol === "file:" &&
-      !allowed({ name: "read", path: decodeURIComponent(library.pathname) })
-    ) {
-      throw new Deno.errors.NotCapable(
-        `Cannot start ${what} as reading the modules of a worker child is not allowed: run with --allow-read (-R)`,
-      );
-    }
-    const missing = serves ? socketFlags(socket).filter(Boolean) : [];
-    if (missing.length > 0) {
-      throw new Deno.errors.NotCapable(
-        `Cannot start ${what} as it serves at a unix socket, which needs ${
-          missing.join(" ")
-        }: run with ${missing.length === 1 ? "it" : "them"}`,
-      );
-    }
-    return;
-  }
-  // The parent listens on a unix socket for each subprocess child.
-  const missing = [
-    allowed({ name: "run", command: Deno.execPath() }) ? "" : "--allow-run",
-    ...socketFlags(socket),
-  ].filter(Boolean);
-  if (missing.length > 0) {
+  const worker = startMethod === "worker";
+  const library = new URL(".", import.meta.url);
+  if (
+    worker && library.protocol === "file:" &&
+    !allowed({ name: "read", path: decodeURIComponent(library.pathname) })
+  ) {
     throw new Deno.errors.NotCapable(
-      `Cannot start ${what} as a subprocess child needs ${
-        missing.join(" ")
-      } (to run deno, and for the unix socket it reaches its parent by): run with ${
-        missing.length === 1 ? "it" : "them"
-      }, or use startMethod "worker"`,
+      `Cannot start ${what} as reading the modules of a worker child is not allowed: run with --allow-read (-R)`,
     );
   }
+  // A subprocess child reaches its parent at a unix socket; a worker that
+  // serves listens at one of its own.
+  const path = socketPath("mp");
+  const socket = !worker || serves;
+  const missing = [
+    !worker && !allowed({ name: "run", command: Deno.execPath() }) &&
+    "--allow-run",
+    socket && !allowed({ name: "read", path }) && "--allow-read",
+    socket && !allowed({ name: "write", path }) && "--allow-write",
+    socket && !allowed({ name: "net", host: `unix:${path}` }) && "--allow-net",
+  ].filter((flag) => flag !== false);
+  if (missing.length === 0) return;
+  const flags = missing.join(" ");
+  const them = missing.length === 1 ? "it" : "them";
+  throw new Deno.errors.NotCapable(
+    worker
+      ? `Cannot start ${what} as it serves at a unix socket, which needs ${flags}: run with ${them}`
+      : `Cannot start ${what} as a subprocess child needs ${flags} (to run deno, and for the unix socket it reaches its parent by): run with ${them}, or use startMethod "worker"`,
+  );
 }

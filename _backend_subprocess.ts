@@ -23,7 +23,6 @@ import {
   allowed,
   type ChildSide,
   type InitMessage,
-  SIGNAL_NUMBERS,
   type Spawn,
 } from "./_backend.ts";
 import { decode, encode } from "./_codec.ts";
@@ -43,7 +42,7 @@ import {
   writeAll,
 } from "./_wire.ts";
 import { FrameWriter } from "./_feeder.ts";
-import { shareWithChild } from "./_isolates.ts";
+import { shareTable } from "./_isolates.ts";
 import { closeQuietly, removeSocket } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url).href;
@@ -167,8 +166,12 @@ export class ChildLink {
     } else if (role === BLOCKING) {
       const writer = new FrameWriter((bytes) => writeAll(conn, bytes));
       const reply = (answer: ReturnMessage) => writer.send(encode(answer));
+      const onFrame = (payload: Uint8Array) => {
+        this.#blocked.push([decode(payload, true) as BlockingFrame, reply]);
+        this.#unblock();
+      };
       this.#serving.push(
-        this.#serve(conn, (payload) => this.#onBlocking(payload, reply))
+        this.#serve(conn, onFrame)
           .then(() => writer.flushed())
           .catch(() => {})
           .finally(() => closeQuietly(conn)),
@@ -236,11 +239,6 @@ export class ChildLink {
     this.#router.receive(decode(payload, true) as UpMessage);
   }
 
-  #onBlocking(payload: Uint8Array, reply: Reply): void {
-    this.#blocked.push([decode(payload, true) as BlockingFrame, reply]);
-    this.#unblock();
-  }
-
   /** Applies the blocking calls whose predecessors have all arrived. */
   #unblock(): void {
     while (this.#blocked.length > 0) {
@@ -253,62 +251,42 @@ export class ChildLink {
   }
 }
 
-/** The server calls arrive on; open only while subprocess children live. */
-class CallServer {
-  #children = new Map<string, ChildLink>();
-  #server = new DirectServer(
-    { transport: "unix" },
-    Infinity,
-    (token) => this.#children.get(token),
-  );
-  /** Children that keep the program running: the server does while any do. */
-  #held = new Set<string>();
+/** The children served, by the token each connects with. */
+const children = new Map<string, ChildLink>();
+/**
+ * The server calls arrive on, open only while subprocess children live. A
+ * held child keeps the program running by itself: the server never does.
+ */
+let server: DirectServer | null = null;
 
-  get path(): string {
-    return this.#server.address.path!;
-  }
-
-  attach(token: string, pid: number): ChildLink {
-    const link = new ChildLink(pid);
-    this.#children.set(token, link);
-    this.hold(token, true);
-    return link;
-  }
-
-  /**
-   * Stops serving the child `token`, if given; once no child is left, the
-   * server and its socket file go.
-   */
-  release(token?: string): void {
-    if (token !== undefined) {
-      this.hold(token, false);
-      this.#children.delete(token);
-    }
-    if (this.#children.size > 0 || server !== this) return;
-    server = null;
-    this.#server.close();
-  }
-
-  hold(token: string, held: boolean): void {
-    if (held && this.#children.has(token)) this.#held.add(token);
-    else this.#held.delete(token);
-    this.#children.get(token)?.hold(held);
-    this.#server.hold(this.#held.size > 0);
-  }
+/**
+ * Stops serving the child `token`; once no child is left, the server and
+ * its socket file go.
+ */
+function release(token: string): void {
+  children.delete(token);
+  if (children.size > 0 || server === null) return;
+  server.close();
+  server = null;
 }
-
-let server: CallServer | null = null;
 
 /** Starts a child under the subprocess start method. */
 export const spawnSubprocess: Spawn = (init, options) => {
-  server ??= new CallServer();
-  const calls = server;
+  if (server === null) {
+    server = new DirectServer(
+      { transport: "unix" },
+      Infinity,
+      (token) => children.get(token),
+    );
+    server.hold(false);
+  }
+  const path = server.address.path!;
   const token = crypto.randomUUID();
   // What the child's link to this process needs, whatever else it may do.
   const flags = withAccess(options.denoFlags ?? inheritedFlags(), {
-    read: [calls.path],
-    write: [calls.path],
-    net: [`unix:${calls.path}`],
+    read: [path],
+    write: [path],
+    net: [`unix:${path}`],
   });
   let child: Deno.ChildProcess;
   try {
@@ -319,23 +297,25 @@ export const spawnSubprocess: Spawn = (init, options) => {
       stderr: "inherit",
     }).spawn();
   } catch (error) {
-    calls.release();
+    release(token);
     throw error;
   }
-  const attached = calls.attach(token, child.pid);
+  const attached = new ChildLink(child.pid);
+  children.set(token, attached);
   const stdin = child.stdin.getWriter();
-  const identity = shareWithChild(child.pid);
+  const isolates = shareTable(child.pid, false);
   const info = { ...init.info, pid: child.pid };
-  const message = { ...init, info, socket: calls.path, token };
-  if (identity !== null) message.identity = identity;
+  const message = { ...init, info, socket: path, token };
+  if (isolates !== null) message.isolates = isolates;
   // A child that dies before reading it has its status say how.
   new FrameWriter((bytes) => stdin.write(bytes)).send(encode(message));
   const exited = child.status.then(async (status) => {
     await stdin.close().catch(() => {});
     await attached.closed();
-    calls.release(token);
-    if (status.signal === null) return status.code;
-    return -(SIGNAL_NUMBERS[status.signal] ?? 1);
+    release(token);
+    // Deno reports a signal's death as the shell does, 128 + its number;
+    // Python reports minus the number.
+    return status.signal === null ? status.code : 128 - status.code;
   });
   const signal = (name: Deno.Signal) => {
     try {
@@ -351,7 +331,7 @@ export const spawnSubprocess: Spawn = (init, options) => {
     kill: () => signal("SIGKILL"),
     hold(held) {
       held ? child.ref() : child.unref();
-      calls.hold(token, held);
+      attached.hold(held);
     },
   };
 };

@@ -1,23 +1,19 @@
 // Copyright 2026 the @mp/multiprocessing authors. MIT license.
 // Start method "worker": a Deno Worker, its own isolate in this OS process.
 import type { ChildSide, InitMessage, Spawn } from "./_backend.ts";
-import { fenceWorker, isolateTable, nextWorkerPid } from "./_isolates.ts";
+import { fenceWorker, nextWorkerPid, shareTable } from "./_isolates.ts";
 import {
+  awaitAnswer,
   CallRouter,
-  newSlot,
   type ParentLink,
   receivePosted,
   receiveReturn,
   type ReturnMessage,
   type UpMessage,
-  waitAnswer,
 } from "./_runtime.ts";
 import { holdWorker } from "./_util.ts";
 
 const CHILD_URL = new URL("./_child.ts", import.meta.url);
-
-/** Messages a worker child posts to its parent. */
-type WorkerMessage = UpMessage | { t: "exit"; code: number };
 
 /**
  * Creates the worker of a child to be started: creating one blocks this
@@ -35,7 +31,8 @@ export const spawnWorker: Spawn = (child, options) => {
   // A worker shares this OS process: its pid and code come from the
   // process's isolate table, which it shares.
   const pid = nextWorkerPid();
-  const init = { ...child, info: { ...child.info, pid }, ...isolateTable() };
+  const isolates = shareTable(pid, true)!;
+  const init = { ...child, info: { ...child.info, pid }, isolates };
   const worker = options.worker ?? prestartWorker(init.info.name);
   const { promise: exited, resolve } = Promise.withResolvers<number>();
   const router = new CallRouter(pid, (answer) => worker.postMessage(answer));
@@ -50,7 +47,9 @@ export const spawnWorker: Spawn = (child, options) => {
     // reported once it can change shared memory no more.
     fenceWorker(pid).then(() => resolve(code));
   };
-  worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+  // A worker child posts its calls, and its exit code at the end.
+  type Up = UpMessage | { t: "exit"; code: number };
+  worker.onmessage = (event: MessageEvent<Up>) => {
     const message = event.data;
     if (message.t === "exit") finish(message.code);
     else router.receive(message);
@@ -81,21 +80,11 @@ export const spawnWorker: Spawn = (child, options) => {
   };
 };
 
-/** A value the parent posted (see `ChildHandle.post`). */
-interface Posted {
-  t: "posted";
-  id: number;
-  value: unknown;
-}
-
-interface WorkerScope {
+const scope = globalThis as unknown as {
   postMessage(message: unknown): void;
   onmessage: ((event: MessageEvent) => void) | null;
-}
-
-const scope = globalThis as unknown as WorkerScope;
+};
 const post = (message: unknown) => scope.postMessage(message);
-let reported = false;
 
 /**
  * A worker child's link to its parent: everything goes in order through the
@@ -107,11 +96,7 @@ const parentLink: ParentLink = {
   flushed: () => Promise.resolve(),
   // Posted messages are delivered even after the worker closes.
   unsent: () => false,
-  callSync(message) {
-    const slot = newSlot();
-    post({ ...message, s: slot });
-    return waitAnswer(slot, post);
-  },
+  callSync: (message) => awaitAnswer((s) => post({ ...message, s })),
 };
 
 /** The worker start method's half inside the child. */
@@ -119,7 +104,9 @@ export const workerChild: ChildSide = {
   receiveInit() {
     const { promise, resolve } = Promise.withResolvers<InitMessage>();
     scope.onmessage = (event) => {
-      scope.onmessage = (event: MessageEvent<ReturnMessage | Posted>) => {
+      // A value the parent posted (see `ChildHandle.post`), or an answer.
+      type Down = ReturnMessage | { t: "posted"; id: number; value: unknown };
+      scope.onmessage = (event: MessageEvent<Down>) => {
         const message = event.data;
         if (message.t === "posted") receivePosted(message.id, message.value);
         else receiveReturn(message);
@@ -129,9 +116,7 @@ export const workerChild: ChildSide = {
     return promise;
   },
   link: () => parentLink,
-  reportExit(code) {
-    if (reported) return;
-    reported = true;
-    post({ t: "exit", code });
-  },
+  // The parent takes the first exit reported: an error while the child
+  // exits may report another.
+  reportExit: (code) => post({ t: "exit", code }),
 };

@@ -52,17 +52,10 @@ function report(error: unknown): void {
   console.error(error);
 }
 
-function exitOnStrayErrors(): void {
-  globalThis.addEventListener("error", (event) => {
-    event.preventDefault();
-    report(event.error);
-    exit(1);
-  });
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    report(event.reason);
-    exit(1);
-  });
+function exitOnStrayError(event: ErrorEvent | PromiseRejectionEvent): void {
+  event.preventDefault();
+  report(event instanceof ErrorEvent ? event.error : event.reason);
+  exit(1);
 }
 
 /**
@@ -109,10 +102,11 @@ async function runTarget(init: InitMessage): Promise<number> {
 
 const init = await side.receiveInit();
 Object.assign(current, init.info);
-adoptTable(init);
+adoptTable(init.isolates);
 setDefaultModule(init.module);
 setParentLink(side.link(init));
-exitOnStrayErrors();
+globalThis.addEventListener("error", exitOnStrayError);
+globalThis.addEventListener("unhandledrejection", exitOnStrayError);
 Deno.exit = (code?: number) => exit(code ?? Deno.exitCode);
 const code = await runTarget(init);
 await flushAll();

@@ -36,15 +36,14 @@ import {
 } from "./_ring_link.ts";
 import {
   addFlusher,
+  awaitAnswer,
   barrierThrough,
   current,
   failInflight,
-  newSlot,
   type ParentLink,
   receiveReturn,
   type ReturnMessage,
   type UpMessage,
-  waitAnswer,
 } from "./_runtime.ts";
 import { acceptEach, MAIN, readFrames, writeAll } from "./_wire.ts";
 import { FrameWriter } from "./_feeder.ts";
@@ -658,10 +657,10 @@ export class DirectLink implements ParentLink {
     // Only an owner with a limit (a parent has none) needs the size now.
     if (this.#address.limit < Infinity) this.#check(encode(message));
     const { written, frames } = this.#writer.unconfirmed();
-    const slot = newSlot();
-    this.#post({ t: "call", w: written, r: frames, m: message, s: slot });
     try {
-      return waitAnswer(slot, (fetch) => this.#post(fetch));
+      return awaitAnswer((s) =>
+        this.#post({ t: "call", w: written, r: frames, m: message, s })
+      );
     } finally {
       if (!this.#parent) this.#retireHelper();
     }

@@ -23,7 +23,6 @@ import {
   sharedBuffer,
   wordsOf,
 } from "./_shm.ts";
-import type { InitMessage } from "./_backend.ts";
 import { callEach } from "./_util.ts";
 
 /** Codes below this name isolates of this OS process; the rest, remote callers. */
@@ -37,12 +36,13 @@ export const KERNEL_SLEEPERS = 2;
 /** Set once a subprocess child maps the table: waits must cross processes. */
 const CROSS = 3;
 const HEADER = 4;
-/** Per isolate token: parent code, dead flag. */
-const TOKEN_WORDS = 2;
-/** Per remote slot: pid (high, low), parent code, dead flag. */
-const REMOTE_WORDS = 4;
-const REMOTE_BASE = HEADER + MAX_TOKENS * TOKEN_WORDS;
-const TABLE_WORDS = REMOTE_BASE + REMOTE_SLOTS * REMOTE_WORDS;
+/**
+ * Per code: pid (high, low; a remote caller's only), parent code, state. A
+ * code is its party's place in the table: isolate tokens first, then the
+ * remote callers' slots.
+ */
+const PARTY_WORDS = 4;
+const TABLE_WORDS = HEADER + (MAX_TOKENS + REMOTE_SLOTS) * PARTY_WORDS;
 const FREE = 0;
 const CLAIMING = -1;
 
@@ -69,23 +69,32 @@ function tableRef(): BufferRef | null {
   return bufferRef(words().buffer as SharedArrayBuffer);
 }
 
-/** The table, for a worker child of this process to share. */
-export function isolateTable(): Pick<InitMessage, "isolates" | "table"> {
-  return { isolates: words().buffer as SharedArrayBuffer, table: tableRef() };
+/** How a child shares its parent's table (see {@linkcode shareTable}). */
+export interface TableShare {
+  /** The table itself, for a worker child of this OS process. */
+  buffer?: SharedArrayBuffer;
+  /** How other OS processes map it, if they can. */
+  ref: BufferRef | null;
+  /** The child's own code. */
+  code: number;
 }
 
 /**
- * Registers the subprocess child `pid` this isolate just spawned, and says
- * how it shares the table: `null` when the table is not shareable.
+ * How the child `pid` this isolate starts shares the table: a worker child
+ * shares this OS process's, with the code in its pid; a subprocess child,
+ * registered now, maps it when memory is shared across OS processes (else
+ * it reaches every object through calls, and gets `null`).
  */
-export function shareWithChild(
-  pid: number,
-): { table: BufferRef; code: number } | null {
+export function shareTable(pid: number, worker: boolean): TableShare | null {
+  if (worker) {
+    const buffer = words().buffer as SharedArrayBuffer;
+    return { buffer, ref: tableRef(), code: tokenOfPid(pid)! };
+  }
   const code = callerCode(pid, pid);
   const ref = tableRef();
   if (ref === null) return null;
   markCrossProcess();
-  return { table: ref, code };
+  return { ref, code };
 }
 
 /**
@@ -97,36 +106,20 @@ export function markCrossProcess(): void {
   Atomics.store(words(), CROSS, 1);
 }
 
-/**
- * In a child, takes its parent's table and its own code. A worker child
- * shares the table and takes the code in its pid; a subprocess child maps
- * the tree's table and takes the code it was registered under, when memory
- * is shared across OS processes (else it reaches every object through
- * calls).
- */
-export function adoptTable(init: InitMessage): void {
-  const { isolates, table: ref = null, identity } = init;
-  if (isolates !== undefined) {
-    table = wordsOf(
-      ref === null ? isolates : mapBuffer(ref, isolates) ?? isolates,
-    );
-    tree = ref?.name ?? null;
-    ownCode = tokenOfPid(init.info.pid) ?? MAIN_TOKEN;
-    ownWord = ownCode === MAIN_TOKEN ? -1 : deadWord(ownCode);
-    return;
-  }
-  const buffer = identity === undefined ? null : mapBuffer(identity.table);
-  if (buffer === null) return;
-  table = wordsOf(buffer);
-  ownCode = identity!.code;
-  tree = identity!.table.name;
+/** In a child, takes the table its parent shares and its own code. */
+export function adoptTable(share: TableShare | undefined): void {
+  if (share === undefined) return;
+  const { buffer, ref, code } = share;
+  const adopted = ref === null ? buffer : mapBuffer(ref, buffer) ?? buffer;
+  if (adopted === undefined) return;
+  table = wordsOf(adopted);
+  ownCode = code;
+  // Only a worker is stopped asynchronously; a subprocess child's code is
+  // a remote caller's.
+  ownWord = code < MAX_TOKENS ? deadWord(code) : -1;
 }
 
-/**
- * The name of the shared table this isolate uses (its memfd's), which names
- * its process tree: `undefined` until known, `null` when the table is not
- * shared across OS processes.
- */
+/** The name of the table's memfd, once known (see {@linkcode treeName}). */
 let tree: string | null | undefined;
 
 /**
@@ -166,7 +159,7 @@ export function nextWorkerPid(): number {
       `Cannot start another worker as this OS process has started ${MAX_TOKENS} already`,
     );
   }
-  Atomics.store(view, HEADER + token * TOKEN_WORDS, ownCode);
+  Atomics.store(view, deadWord(token) - 1, ownCode);
   return workerPidBase() + token;
 }
 
@@ -181,18 +174,18 @@ export function tokenOfPid(pid: number): number | null {
 }
 
 /**
- * The remote slot of a live registration of `pid` (or, with `dead`, of one
- * marked dead too), else the first free one.
+ * The code of a live registration of `pid` (or, with `dead`, of one marked
+ * dead too), else -1 minus the code of the first free slot.
  */
 function findRemote(view: Int32Array, pid: number, dead = false): number {
   const high = Math.floor(pid / 2 ** 32) | 0;
   const low = pid | 0;
   const hash = Math.imul(low, 0x9e3779b1) ^ high;
   for (let probe = 0; probe < REMOTE_SLOTS; probe++) {
-    const slot = (hash + probe) & (REMOTE_SLOTS - 1);
-    const at = REMOTE_BASE + slot * REMOTE_WORDS;
+    const code = MAX_TOKENS + ((hash + probe) & (REMOTE_SLOTS - 1));
+    const at = HEADER + code * PARTY_WORDS;
     const state = Atomics.load(view, at + 3);
-    if (state === FREE) return -1 - slot;
+    if (state === FREE) return -1 - code;
     if (state === CLAIMING) {
       probe--; // Another isolate is filling it in: look again.
       continue;
@@ -201,7 +194,7 @@ function findRemote(view: Int32Array, pid: number, dead = false): number {
       (state === 1 || dead && state === DEAD) && view[at] === high &&
       view[at + 1] === low
     ) {
-      return slot;
+      return code;
     }
   }
   throw new RangeError(
@@ -223,7 +216,7 @@ export function callerCode(pid: number, route: number): number {
   if (token !== null) return token;
   const view = words();
   const found = findRemote(view, pid);
-  if (found >= 0) return MAX_TOKENS + found;
+  if (found >= 0) return found;
   // The parent is found (or registered) before a slot is claimed: a probe
   // for it that met our own claimed slot would wait for it forever. A peer
   // that reached this process at its address (route 0) descends from
@@ -235,9 +228,9 @@ export function callerCode(pid: number, route: number): number {
     : callerCode(route, route);
   for (;;) {
     const found = findRemote(view, pid);
-    if (found >= 0) return MAX_TOKENS + found;
-    const slot = -1 - found;
-    const at = REMOTE_BASE + slot * REMOTE_WORDS;
+    if (found >= 0) return found;
+    const code = -1 - found;
+    const at = HEADER + code * PARTY_WORDS;
     if (Atomics.compareExchange(view, at + 3, FREE, CLAIMING) !== FREE) {
       continue;
     }
@@ -245,14 +238,12 @@ export function callerCode(pid: number, route: number): number {
     view[at + 1] = pid | 0;
     view[at + 2] = parent;
     Atomics.store(view, at + 3, 1);
-    return MAX_TOKENS + slot;
+    return code;
   }
 }
 
 function deadWord(code: number): number {
-  return code < MAX_TOKENS
-    ? HEADER + code * TOKEN_WORDS + 1
-    : REMOTE_BASE + (code - MAX_TOKENS) * REMOTE_WORDS + 3;
+  return HEADER + code * PARTY_WORDS + 3;
 }
 
 function parentOf(view: Int32Array, code: number): number {
@@ -375,12 +366,8 @@ async function watchDeaths(): Promise<void> {
  */
 export function markExited(pid: number): void {
   const view = words();
-  let code = tokenOfPid(pid);
-  if (code === null) {
-    const found = findRemote(view, pid);
-    if (found < 0) return; // It never called: it holds nothing.
-    code = MAX_TOKENS + found;
-  }
+  const code = tokenOfPid(pid) ?? findRemote(view, pid);
+  if (code < 0) return; // It never called: it holds nothing.
   markDead(view, code);
 }
 
@@ -404,9 +391,8 @@ export function markExitedBehind(pid: number, route: number): boolean {
   const view = words();
   // In a table shared across OS processes, the parent on the route may have
   // marked it already: what this isolate holds must still be freed.
-  const found = findRemote(view, pid, true);
-  if (found < 0) return false; // It never called: it holds nothing.
-  const code = MAX_TOKENS + found;
+  const code = findRemote(view, pid, true);
+  if (code < 0) return false; // It never called: it holds nothing.
   if (!descendsFrom(view, code, callerCode(route, route))) return false;
   markDead(view, code);
   return true;

@@ -45,19 +45,6 @@ export interface CallMessage {
   s?: SharedArrayBuffer;
 }
 
-/** Fetches an answer that did not fit the caller's slot, into a larger one. */
-export interface FetchMessage {
-  t: "fetch";
-  k: number;
-  s: SharedArrayBuffer;
-}
-
-/** The child no longer wants the result of call `c` (its signal aborted). */
-export interface CancelMessage {
-  t: "cancel";
-  c: number;
-}
-
 /** The parent's answer to a {@linkcode CallMessage}. */
 export interface ReturnMessage {
   t: "ret";
@@ -66,8 +53,11 @@ export interface ReturnMessage {
   v: unknown;
 }
 
-/** What a child sends its parent. */
-export type UpMessage = CallMessage | CancelMessage | FetchMessage;
+/**
+ * What a child sends its parent: a call, or word that it no longer wants
+ * the result of call `c` (its signal aborted).
+ */
+export type UpMessage = CallMessage | { t: "cancel"; c: number };
 
 /**
  * How a child reaches its parent: one ordered channel. Whatever mix of
@@ -118,17 +108,16 @@ let parentLink: ParentLink | null = null;
 let nextCallId = 1;
 const inflight = new Map<
   number,
-  {
-    link: ParentLink;
-    resolve(value: unknown): void;
-    reject(error: Error): void;
-  }
+  PromiseWithResolvers<unknown> & { link: ParentLink }
 >();
 const flushers = new Set<() => Promise<void>>();
 /** The object whose messages are being held back to go as one. */
 let heldBatch: (() => void) | null = null;
 
-/** The id that the {@linkcode BARRIER} operation is addressed to. */
+/**
+ * The object every process exposes under this id answers the
+ * {@linkcode BARRIER} operation at once.
+ */
 const BARRIER_ID = 0;
 /** An operation every owner answers at once, after all sent before it. */
 const BARRIER = "barrier";
@@ -162,26 +151,21 @@ export function callOwner(
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (heldBatch !== null) releaseBatch();
   const c = nextCallId++;
-  const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+  const call = { link, ...Promise.withResolvers<unknown>() };
+  inflight.set(c, call);
   const onAbort = () => link.send({ t: "cancel", c });
   signal?.addEventListener("abort", onAbort, { once: true });
-  inflight.set(c, {
-    link,
-    resolve(value) {
-      signal?.removeEventListener("abort", onAbort);
-      resolve(value);
-    },
-    reject(error) {
-      signal?.removeEventListener("abort", onAbort);
-      reject(signal?.aborted ? signal.reason : error);
-    },
-  });
   try {
     link.send({ t: "call", c, o: owner, id, op, a: args });
   } catch (error) {
-    settle(c)?.reject(error as Error);
+    settle(c)?.reject(error);
   }
-  return promise;
+  if (signal === undefined) return call.promise;
+  return call.promise
+    .catch((error) => {
+      throw signal.aborted ? signal.reason : error;
+    })
+    .finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 /**
@@ -299,14 +283,9 @@ const posted = new Map<number, PromiseWithResolvers<unknown>>();
  * makes the entry, the second removes it.
  */
 function postedEntry(id: number): PromiseWithResolvers<unknown> {
-  const entry = posted.get(id);
-  if (entry !== undefined) {
-    posted.delete(id);
-    return entry;
-  }
-  const fresh = Promise.withResolvers<unknown>();
-  posted.set(id, fresh);
-  return fresh;
+  const entry = posted.get(id) ?? Promise.withResolvers<unknown>();
+  if (!posted.delete(id)) posted.set(id, entry);
+  return entry;
 }
 
 /** Keeps a value the parent posted under `id` for {@linkcode takePosted}. */
@@ -353,7 +332,8 @@ export async function flushAll(): Promise<void> {
   await parentLink?.flushed();
 }
 
-const exposed = new Map<number, CallHandler>();
+// Calls are applied in order: the barrier's answer follows all sent before.
+const exposed = new Map<number, CallHandler>([[BARRIER_ID, () => undefined]]);
 const exposedIds = new WeakMap<object, number>();
 let nextExposedId = 1;
 
@@ -408,18 +388,12 @@ export class CallRouter {
     this.#reply = reply;
   }
 
-  #kept = new KeptAnswers();
-
   /**
    * Handles one message from the child.
    *
    * @param reply Where its answer goes, if not the router's default.
    */
   receive(message: UpMessage, reply: Reply = this.#reply): void {
-    if (message.t === "fetch") {
-      this.#kept.deliver(message.k, message.s);
-      return;
-    }
     if (this.#waiting !== null) {
       this.#waiting.push([message, reply]);
       return;
@@ -483,7 +457,7 @@ export class CallRouter {
       return;
     }
     if (message.s !== undefined) {
-      writeSlot(message.s, encode(answer), this.#kept.keep);
+      writeSlot(message.s, encode(answer));
       return;
     }
     if (this.#closed) return;
@@ -495,7 +469,6 @@ export class CallRouter {
   }
 
   #apply(message: CallMessage, signal: AbortSignal): unknown {
-    if (message.id === BARRIER_ID) return undefined;
     const handler = exposed.get(message.id);
     if (handler === undefined) {
       throw new Error(
@@ -517,78 +490,43 @@ export class CallRouter {
   }
 }
 
-const SLOT_HEADER = 16;
+const SLOT_HEADER = 8;
 const SLOT_PENDING = 0;
 const SLOT_READY = 1;
-const SLOT_TOO_SMALL = 2;
+/** The largest answer: a frame's length, which carries it, holds no more. */
+const SLOT_MAX = 2 ** 32;
 
-/** A fresh slot for a blocking call's answer. */
-export function newSlot(bytes = 64 * 1024): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOT_HEADER + bytes);
-}
-
-/**
- * Writes an encoded answer into a slot and wakes the blocked caller. An
- * answer too large for the slot is kept under a key, which the caller
- * fetches with a larger slot.
- */
-export function writeSlot(
-  slot: SharedArrayBuffer,
-  bytes: Uint8Array,
-  keep: (bytes: Uint8Array) => number,
-): void {
-  const words = new Int32Array(slot, 0, 4);
+/** Writes an encoded answer into a slot and wakes the blocked caller. */
+export function writeSlot(slot: SharedArrayBuffer, bytes: Uint8Array): void {
   if (bytes.length > slot.byteLength - SLOT_HEADER) {
-    words[1] = bytes.length;
-    words[2] = keep(bytes);
-    Atomics.store(words, 0, SLOT_TOO_SMALL);
-  } else {
-    new Uint8Array(slot, SLOT_HEADER).set(bytes);
-    words[1] = bytes.length;
-    Atomics.store(words, 0, SLOT_READY);
+    slot.grow(SLOT_HEADER + bytes.length);
   }
+  new Uint8Array(slot, SLOT_HEADER).set(bytes);
+  const words = new Int32Array(slot, 0, 2);
+  words[1] = bytes.length;
+  Atomics.store(words, 0, SLOT_READY);
   Atomics.notify(words, 0);
 }
 
 /**
- * Blocks until the answer to a blocking call is in `slot`; for one too
- * large, `post` carries a request to write it into a larger slot, and this
- * waits again.
+ * Makes a blocking call: `send` hands a fresh slot to whoever answers, and
+ * this thread sleeps until the answer is in it. The slot grows to fit the
+ * answer: the caller cannot be handed a larger one while it sleeps, but it
+ * sees the slot's new length once it wakes.
  */
-export function waitAnswer(
-  slot: SharedArrayBuffer,
-  post: (message: FetchMessage) => void,
+export function awaitAnswer(
+  send: (slot: SharedArrayBuffer) => void,
 ): ReturnMessage {
-  let words = new Int32Array(slot, 0, 4);
+  const slot = new SharedArrayBuffer(SLOT_HEADER + 64 * 1024, {
+    maxByteLength: SLOT_HEADER + SLOT_MAX,
+  });
+  send(slot);
+  const words = new Int32Array(slot, 0, 2);
   Atomics.wait(words, 0, SLOT_PENDING);
-  if (Atomics.load(words, 0) === SLOT_TOO_SMALL) {
-    slot = newSlot(words[1]);
-    post({ t: "fetch", k: words[2]!, s: slot });
-    words = new Int32Array(slot, 0, 4);
-    Atomics.wait(words, 0, SLOT_PENDING);
-  }
-  // The codec reads from memory of its own, never from a shared buffer.
-  const bytes = new Uint8Array(slot, SLOT_HEADER, words[1]).slice();
+  // The codec reads from memory of its own, never from a shared buffer; the
+  // length is unsigned, as answers up to `SLOT_MAX` are.
+  const bytes = new Uint8Array(slot, SLOT_HEADER, words[1]! >>> 0).slice();
   return decode(bytes) as ReturnMessage;
-}
-
-/** Answers kept for callers whose slot was too small, by key. */
-export class KeptAnswers {
-  #answers = new Map<number, Uint8Array>();
-  #nextKey = 1;
-
-  keep = (bytes: Uint8Array): number => {
-    const key = this.#nextKey++;
-    this.#answers.set(key, bytes);
-    return key;
-  };
-
-  /** Writes a kept answer into the caller's larger slot. */
-  deliver(key: number, slot: SharedArrayBuffer): void {
-    const bytes = this.#answers.get(key);
-    this.#answers.delete(key);
-    if (bytes !== undefined) writeSlot(slot, bytes, this.keep);
-  }
 }
 
 const exitListeners = new Set<(pid: number) => void>();
@@ -607,16 +545,7 @@ export function notifyChildExit(pid: number): void {
   callEach(exitListeners, pid);
 }
 
-let childCount = 0;
 let defaultModule = Deno.mainModule;
-
-/** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
-export function nextChildName(): string {
-  childCount++;
-  return current.isMain
-    ? `Process-${childCount}`
-    : `${current.name}:${childCount}`;
-}
 
 /** The module a target is looked up in when none is given. */
 export function getDefaultModule(): string {

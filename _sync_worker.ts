@@ -10,12 +10,7 @@ import { type DirectAddress, openDirect } from "./_direct.ts";
 import { toWireError } from "./_errors_wire.ts";
 import type { RingPairRef } from "./_ring_link.ts";
 import { ProcessError } from "./errors.ts";
-import {
-  type FetchMessage,
-  KeptAnswers,
-  type ReturnMessage,
-  writeSlot,
-} from "./_runtime.ts";
+import { type ReturnMessage, writeSlot } from "./_runtime.ts";
 import { BLOCKING, type BlockingFrame, readFrames, writeAll } from "./_wire.ts";
 import { FrameWriter } from "./_feeder.ts";
 
@@ -36,26 +31,18 @@ interface CallMessage extends BlockingFrame {
   s: SharedArrayBuffer;
 }
 
-type Message = InitMessage | FetchMessage | CallMessage;
+type Message = InitMessage | CallMessage;
 
 const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent<Message>) => void) | null;
 };
 const slots = new Map<number, SharedArrayBuffer>();
-const kept = new KeptAnswers();
 let connection: Promise<Deno.Conn> | null = null;
 let ownerGone = false;
 let goneMessage = "";
 
 async function connect(init: InitMessage): Promise<Deno.Conn> {
-  goneMessage = init.gone;
-  let conn: Deno.Conn;
-  try {
-    conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
-  } catch (error) {
-    goneMessage = (error as Error).message;
-    throw error;
-  }
+  const conn = await openDirect(init.direct, BLOCKING, init.token, init.rings);
   // The caller sleeps while a call is out, and its program must be able to
   // end while this worker idles.
   conn.unref();
@@ -69,22 +56,16 @@ async function connect(init: InitMessage): Promise<Deno.Conn> {
 function answer(c: number, bytes: Uint8Array): void {
   const slot = slots.get(c);
   slots.delete(c);
-  if (slot !== undefined) writeSlot(slot, bytes, kept.keep);
-}
-
-/** Wakes the caller of `c`, whose owner is gone, with an error. */
-function fail(c: number): void {
-  const error = toWireError(new ProcessError(goneMessage));
-  answer(
-    c,
-    encode({ t: "ret", c, ok: false, v: error } satisfies ReturnMessage),
-  );
+  if (slot !== undefined) writeSlot(slot, bytes);
 }
 
 /** The owner is gone: every call waiting, and every later one, fails. */
 function failAll(): void {
   ownerGone = true;
-  for (const c of [...slots.keys()]) fail(c);
+  const error = toWireError(new ProcessError(goneMessage));
+  for (const c of [...slots.keys()]) {
+    answer(c, encode({ t: "ret", c, ok: false, v: error } as ReturnMessage));
+  }
 }
 
 const writer = new FrameWriter(async (bytes) => {
@@ -93,18 +74,21 @@ const writer = new FrameWriter(async (bytes) => {
 
 scope.onmessage = ({ data: message }) => {
   if (message.t === "init") {
+    goneMessage = message.gone;
     connection = connect(message);
-    connection.catch(failAll);
-  } else if (message.t === "fetch") {
-    kept.deliver(message.k, message.s);
+    connection.catch((error: Error) => {
+      goneMessage = error.message;
+      failAll();
+    });
   } else {
     const { w, r, m, s } = message;
     slots.set(m.c, s);
-    if (ownerGone) return fail(m.c);
+    if (ownerGone) return failAll();
     try {
       writer.send(encode({ w, r, m } satisfies BlockingFrame));
     } catch {
-      fail(m.c);
+      // The connection broke: no answer will come.
+      failAll();
     }
   }
 };

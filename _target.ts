@@ -16,15 +16,9 @@ export function findExport(
   name: string,
 ): ((...args: unknown[]) => unknown) | undefined {
   const direct = namespace[name];
-  if (typeof direct === "function") {
-    return direct as (...args: unknown[]) => unknown;
-  }
-  for (const value of Object.values(namespace)) {
-    if (typeof value === "function" && value.name === name) {
-      return value as (...args: unknown[]) => unknown;
-    }
-  }
-  return undefined;
+  const found = typeof direct === "function" ? direct : Object.values(namespace)
+    .find((value) => typeof value === "function" && value.name === name);
+  return found as ((...args: unknown[]) => unknown) | undefined;
 }
 
 /** The modules a child is importing for its work, while it imports them. */

@@ -35,7 +35,6 @@ import {
   type ChildHandle,
   childHandles,
   childSetups,
-  type Spawn,
 } from "./_backend.ts";
 import { spawnSubprocess } from "./_backend_subprocess.ts";
 import { spawnWorker } from "./_backend_worker.ts";
@@ -47,7 +46,6 @@ import "./_shared.ts";
 import {
   current,
   getDefaultModule,
-  nextChildName,
   notifyChildExit,
   type ProcessInfo,
   type StartMethod,
@@ -61,13 +59,17 @@ import { settleWithin, validateTimeout } from "./_util.ts";
 
 export type { ProcessInfo, StartMethod } from "./_runtime.ts";
 
-const SPAWN: Readonly<Record<StartMethod, Spawn>> = {
-  worker: spawnWorker,
-  subprocess: spawnSubprocess,
-};
-
 let defaultStartMethod: StartMethod = "worker";
 const active = new Set<Process>();
+let childCount = 0;
+
+/** A default child name, as Python numbers them: `Process-1`, `Process-1:2`. */
+function nextChildName(): string {
+  childCount++;
+  return current.isMain
+    ? `Process-${childCount}`
+    : `${current.name}:${childCount}`;
+}
 
 /**
  * Checks a start method name.
@@ -375,8 +377,8 @@ export class Process<A extends unknown[] = unknown[]> {
       onChildExit: (fn) => exitHooks.push(fn),
     });
     const { preload, worker } = childSetups.get(this) ?? {};
-    const handle = SPAWN[startMethod]({
-      t: "init",
+    const spawn = startMethod === "worker" ? spawnWorker : spawnSubprocess;
+    const handle = spawn({
       module: this.#module,
       target: targetName,
       args: value as unknown[],

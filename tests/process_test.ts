@@ -552,3 +552,15 @@ Deno.test("Manager.start() serves a class registered from the running main modul
   const { code, stdout, stderr } = await runDeno([program]);
   assertEquals([code, stderr, stdout], [0, "", "1 2\n"]);
 });
+
+Deno.test("A blocking call's answer larger than its slot arrives whole, the slot grown for it", async () => {
+  const { awaitAnswer, writeSlot } = await import("../_runtime.ts");
+  const { encode } = await import("../_codec.ts");
+  let size = 0;
+  const answer = awaitAnswer((slot) => {
+    size = slot.byteLength;
+    const text = "x".repeat(size * 2);
+    writeSlot(slot, encode({ t: "ret", c: 1, ok: true, v: text }));
+  });
+  assertEquals(answer, { t: "ret", c: 1, ok: true, v: "x".repeat(size * 2) });
+});
