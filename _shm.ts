@@ -64,16 +64,6 @@ function switchedOff(): boolean {
   }
 }
 
-function allowed(): boolean {
-  if (Deno.build.os !== "linux" || SYS_FUTEX === 0n) return false;
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted" &&
-      !switchedOff();
-  } catch {
-    return false;
-  }
-}
-
 function load(): Libc | null {
   try {
     return usable() ? Deno.dlopen("libc.so.6", SYMBOLS).symbols : null;
@@ -87,7 +77,14 @@ let libc: Libc | null | undefined;
 
 /** Whether shared memory is on here, known without loading libc. */
 function usable(): boolean {
-  isUsable ??= allowed();
+  if (isUsable !== undefined) return isUsable;
+  try {
+    isUsable = Deno.build.os === "linux" && SYS_FUTEX !== 0n &&
+      Deno.permissions.querySync({ name: "ffi" }).state === "granted" &&
+      !switchedOff();
+  } catch {
+    isUsable = false;
+  }
   return isUsable;
 }
 
