@@ -86,6 +86,20 @@ const PLAIN = { full: SPIN_MS, ms: SPIN_MS };
 const KERNEL = { full: KERNEL_SPIN_MS, ms: KERNEL_SPIN_MS };
 
 /**
+ * Lets this thread's waits spin up to `ms` before they sleep: for a thread
+ * that does nothing but wait for the next piece of work (a pool child).
+ * Waking a sleeper costs 150–400 µs on a virtual machine, so once one side
+ * of a ping-pong sleeps, the other's short spin misses too, and both would
+ * sleep on every hop; a spin that outlasts the other side's wake-up ends it.
+ */
+export function spinUpTo(ms: number): void {
+  const full = Math.max(SPIN_MS, ms);
+  if (PLAIN.full === full) return;
+  PLAIN.full = PLAIN.ms = full;
+  KERNEL.full = KERNEL.ms = Math.max(KERNEL_SPIN_MS, ms);
+}
+
+/**
  * Whether this process may run on one CPU only (`taskset -c 0`, a one-core
  * container): there the other side cannot run while this one spins, so a
  * spin only delays the sleep that lets it.
@@ -114,13 +128,15 @@ function countWake(view: Int32Array, index: number): void {
 
 /**
  * A wait that slept but ended within this long after a full spin would
- * have was one such a spin would probably have caught: the budget goes back
- * up then. Without it, after one slow phase (a child loading its module)
- * the two sides of a ping-pong would sleep on every hop for good, each
- * spinning too briefly to see the other's answer (a pool's serial `apply`
- * took 78 µs instead of 15).
+ * have was one such a spin might have caught: the budget goes back up
+ * then. Without it, after one slow phase (a child loading its module) the
+ * two sides of a ping-pong would sleep on every hop for good, each spinning
+ * too briefly to see the other's answer (a pool's serial `apply` took
+ * 300 µs instead of 15). It must outlast a wake-up, which a virtual machine
+ * can stretch to 400 µs: a sleep that short says nothing of how soon the
+ * word changed.
  */
-const WAKE_MS = 0.1;
+const WAKE_MS = 0.5;
 
 /** The budget of a spin on `view[index]`: a kernel word's, or a plain one's. */
 function budgetOf(view: Int32Array, index: number): typeof PLAIN {

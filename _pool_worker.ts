@@ -6,6 +6,7 @@
 // know which task a dead child was running: the first one it sent that has
 // no answer yet.
 import { toWireError, type WireError } from "./_errors_wire.ts";
+import { spinUpTo } from "./_futex.ts";
 import { rebuild } from "./_reduce.ts";
 import { takePosted } from "./_runtime.ts";
 import { findExport, importWork } from "./_target.ts";
@@ -238,9 +239,15 @@ export async function poolWorker(
       return;
     }
   }
-  for (;;) {
+  for (let lone = false;;) {
+    // After a lone task, the parent is likely awaiting each task in turn
+    // and sends the next within a millisecond: a child that slept through
+    // it would make every hop a wake-up. After a batch, the parent is busy
+    // sending more, and a long spin would take the CPU it needs.
+    spinUpTo(lone ? 1 : 0);
     const batch = await tasks.get();
     if (batch === null) return;
+    lone = batch.length === 1;
     for (const unit of batch) {
       let outcome = runAtOnce(unit) ?? runUnit(unit);
       if (outcome instanceof Promise) outcome = await outcome;

@@ -575,6 +575,13 @@ function unitOf(task: Task): Unit {
   return [id, module, name, kind, [], 1];
 }
 
+/** Whether a value crosses as it is: no encoding needed to know it can. */
+function isPrimitive(value: unknown): boolean {
+  return value === null ||
+    (typeof value !== "object" && typeof value !== "function" &&
+      typeof value !== "symbol");
+}
+
 function validateCount(name: string, value: unknown, what: string): number {
   if (
     typeof value !== "number" || !Number.isInteger(value) || value <= 0
@@ -1364,7 +1371,7 @@ export class Pool {
     // Checked here, so the caller hears of it and nothing is submitted;
     // without copying buffers that are to move.
     if (this.#moves(options.transfer ?? [])) reduce(args, "worker", "args");
-    else {
+    else if (!args.every(isPrimitive)) {
       const frame = encodeFrame(args, "args");
       if (this.#remote && frame[0] === REDUCED) {
         throw new TypeError(LOCAL_ONLY);
@@ -1654,7 +1661,12 @@ export class Pool {
   #nextPending(): Task | undefined {
     while (this.#pendingHead < this.#pending.length) {
       const task = this.#pending[this.#pendingHead++]!;
-      if (
+      if (this.#pendingHead === this.#pending.length) {
+        // Emptied: let go of the tasks taken, or each would live on (and
+        // be copied by every young-generation collection) until a slice.
+        this.#pending = [];
+        this.#pendingHead = 0;
+      } else if (
         this.#pendingHead > 1024 && this.#pendingHead * 2 > this.#pending.length
       ) {
         this.#pending = this.#pending.slice(this.#pendingHead);
@@ -1680,6 +1692,7 @@ export class Pool {
   #dispatch(): void {
     if (this.#queued === 0) return;
     if (this.#remote) return this.#sendRemote();
+    if (this.#queued === 1 && this.#sendToIdle()) return;
     const window = this.#window();
     // A child is refilled once half its window is done, so short tasks go
     // out many per message.
@@ -1725,6 +1738,22 @@ export class Pool {
       }
     }
     if (this.#queued > 0) this.#startRest();
+  }
+
+  /** The one queued task to a child with nothing in flight, if one is. */
+  #sendToIdle(): boolean {
+    for (const slot of this.#slots) {
+      if (
+        slot.stopping || slot.inflight.length > 0 ||
+        slot.sent >= this.#maxTasks
+      ) continue;
+      const task = this.#nextPending();
+      if (task === undefined) return false;
+      this.#queued--;
+      this.#send(slot, [task]);
+      return true;
+    }
+    return false;
   }
 
   #send(slot: Slot, tasks: Task[]): void {
@@ -1779,6 +1808,7 @@ export class Pool {
     slot.inflight.push(task);
     slot.sent++;
     this.#sent.set(task.unit[0], task);
+    this.#resumeReader();
   }
 
   /** Cancels a task; a running one has its child terminated when `kill`. */
@@ -1838,6 +1868,10 @@ export class Pool {
     if (this.#held) return;
     this.#held = true;
     for (const slot of this.#slots) childHandles.get(slot.process)?.hold(true);
+    this.#resumeReader();
+  }
+
+  #resumeReader(): void {
     const wake = this.#wakeReader;
     this.#wakeReader = null;
     wake?.();
@@ -2043,9 +2077,11 @@ export class Pool {
 
   async #read(): Promise<void> {
     while (!this.#readingStopped) {
-      if (!this.#held) {
+      if (!this.#held || this.#sent.size === 0) {
         // Waiting would keep the program running: results are read once
-        // something is pending again.
+        // something is pending again. And nothing comes back before a task
+        // goes out: a wait begun now would spin while the caller's next
+        // task is still on its way, and then sleep through its answer.
         await new Promise<void>((resolve) => this.#wakeReader = resolve);
         continue;
       }
