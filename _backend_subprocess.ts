@@ -330,7 +330,11 @@ export const spawnSubprocess: Spawn = (init, options) => {
     terminate: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
     hold(held) {
-      held ? child.ref() : child.unref();
+      try {
+        held ? child.ref() : child.unref();
+      } catch {
+        // It has exited, and Deno has closed its handle: nothing to hold.
+      }
       attached.hold(held);
     },
   };

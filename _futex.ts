@@ -48,14 +48,17 @@ export function hold(): void {
 }
 
 /**
- * Signals of waits made for a caller in another process: that caller's
- * own link keeps the program running while it must, so they do not.
+ * Signals of waits that something else keeps the program running for: a
+ * call made for a caller in another process (that caller's own link holds
+ * it while it must), or a pool's reader (its busy children hold it). Their
+ * waits need no timer of their own: a first timer costs 4–20 ms, which a
+ * pool's first result would wait for.
  */
-const forOthers = new WeakSet<AbortSignal>();
+const heldElsewhere = new WeakSet<AbortSignal>();
 
-/** Marks `signal`'s waits as made for another process (see `forOthers`). */
-export function waitsForOthers(signal: AbortSignal): void {
-  forOthers.add(signal);
+/** Marks `signal`'s waits as held by something else (see `heldElsewhere`). */
+export function holdsElsewhere(signal: AbortSignal): void {
+  heldElsewhere.add(signal);
 }
 
 /** Ends one {@linkcode hold}. */
@@ -187,7 +190,7 @@ export async function waitWhile(
   const started = performance.now();
   if (spin(view, index, value)) return true;
   const woken = wakesHere(view, index);
-  const holds = signal === undefined || !forOthers.has(signal);
+  const holds = signal === undefined || !heldElsewhere.has(signal);
   if (holds) hold();
   if (waiters !== undefined) Atomics.add(view, waiters, 1);
   try {

@@ -9,7 +9,7 @@
 // with a handler that forwards, so chains of any depth work.
 import { decode, encode } from "./_codec.ts";
 import { fromWireError, toWireError, type WireError } from "./_errors_wire.ts";
-import { waitsForOthers } from "./_futex.ts";
+import { holdsElsewhere } from "./_futex.ts";
 import { callEach } from "./_util.ts";
 
 /** A start method: how a child process is created. */
@@ -435,7 +435,7 @@ export class CallRouter {
     if (this.#closed && c !== 0) return;
     if (c === 0 && o !== current.pid) return notifyOwner(o, id, op, a);
     const controller = new AbortController();
-    waitsForOthers(controller.signal);
+    holdsElsewhere(controller.signal);
     if (c !== 0) this.#running.set(c, controller);
     let answer: ReturnMessage;
     try {

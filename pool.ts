@@ -61,6 +61,7 @@ import {
 import { decode } from "./_codec.ts";
 import { fromWireError } from "./_errors_wire.ts";
 import { encodeFrame, REDUCED } from "./_frame.ts";
+import { holdsElsewhere } from "./_futex.ts";
 import { type Percentiles, Samples } from "./_pool_stats.ts";
 import {
   APPLY,
@@ -575,6 +576,16 @@ function unitOf(task: Task): Unit {
   return [id, module, name, kind, [], 1];
 }
 
+/**
+ * What the reader's waits are cancelled with. They run only while the pool
+ * is busy, when its children keep the program running.
+ */
+function readerWait(): AbortController {
+  const controller = new AbortController();
+  holdsElsewhere(controller.signal);
+  return controller;
+}
+
 /** Whether a value crosses as it is: no encoding needed to know it can. */
 function isPrimitive(value: unknown): boolean {
   return value === null ||
@@ -698,7 +709,7 @@ export class Pool {
   #held = false;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ends the reader's wait: when it is let go of, and when joined. */
-  #wait = new AbortController();
+  #wait = readerWait();
   #readingStopped = false;
   #wakeReader: (() => void) | null = null;
   /** The task module's exports, to give errors their own class back. */
@@ -819,6 +830,10 @@ export class Pool {
       // before the first timer of this process, which costs milliseconds.
       queueMicrotask(() => this.#startRest());
     }
+    // That first timer (4–20 ms: Deno loads its timer modules then) is
+    // paid while the first child loads, not between its first answer and
+    // the caller, which every pool's timers would otherwise put it in.
+    queueMicrotask(() => Deno.unrefTimer(setTimeout(() => {}, 0)));
     this.#reading = this.#read();
   }
 
@@ -1899,7 +1914,7 @@ export class Pool {
     this.#held = false;
     for (const slot of this.#slots) childHandles.get(slot.process)?.hold(false);
     const wait = this.#wait;
-    this.#wait = new AbortController();
+    this.#wait = readerWait();
     wait.abort();
   }
 
