@@ -11,7 +11,12 @@ import { AsyncResult, Pool, type PoolOptions } from "../pool.ts";
 import { ProcessError, TimeoutError } from "../errors.ts";
 import { Queue } from "../queue.ts";
 import type { StartMethod } from "../process.ts";
-import { assertEndsByItself, START_METHODS, TIMEOUT } from "./_helpers.ts";
+import {
+  assertEndsByItself,
+  runDeno,
+  START_METHODS,
+  TIMEOUT,
+} from "./_helpers.ts";
 import {
   add,
   add100,
@@ -552,3 +557,15 @@ Deno.test("Pool rejects processes <= 0 and unknown start methods", () => {
     "start method",
   );
 });
+
+for (const startMethod of START_METHODS) {
+  Deno.test(`Pool lets go of a finished task's arguments (${startMethod})`, async () => {
+    const program = new URL("./testdata/retention_program.ts", import.meta.url)
+      .pathname;
+    const { code, stdout, stderr } = await runDeno(
+      [program, startMethod],
+      ["-A", "--v8-flags=--expose-gc"],
+    );
+    assertEquals([code, stderr, stdout], [0, "", "1024\nreleased\n"]);
+  });
+}
