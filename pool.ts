@@ -679,7 +679,8 @@ export class Pool {
   #onStarted: (() => void) | null = null;
   #answeredAny = false;
   #exits = new Set<Promise<void>>();
-  #pending: Task[] = [];
+  /** Tasks to send, in order; those already taken are `undefined`. */
+  #pending: (Task | undefined)[] = [];
   #pendingHead = 0;
   #queued = 0;
   /** Running imap loops, which may submit more after close(). */
@@ -1675,10 +1676,11 @@ export class Pool {
 
   #nextPending(): Task | undefined {
     while (this.#pendingHead < this.#pending.length) {
-      const task = this.#pending[this.#pendingHead++]!;
+      const task = this.#pending[this.#pendingHead]!;
+      // Let go of it: a taken task would live on with its arguments (and be
+      // copied by every young-generation collection) until the list is cut.
+      this.#pending[this.#pendingHead++] = undefined;
       if (this.#pendingHead === this.#pending.length) {
-        // Emptied: let go of the tasks taken, or each would live on (and
-        // be copied by every young-generation collection) until a slice.
         this.#pending = [];
         this.#pendingHead = 0;
       } else if (
@@ -1844,7 +1846,7 @@ export class Pool {
 
   #failAll(error: Error): void {
     for (const task of this.#pending.slice(this.#pendingHead)) {
-      this.#cancel(task, error, false);
+      this.#cancel(task!, error, false);
     }
     this.#pending = [];
     this.#pendingHead = 0;

@@ -566,6 +566,10 @@ for (const startMethod of START_METHODS) {
       [program, startMethod],
       ["-A", "--v8-flags=--expose-gc"],
     );
-    assertEquals([code, stderr, stdout], [0, "", "1024\nreleased\n"]);
+    assertEquals([code, stderr, stdout], [
+      0,
+      "",
+      "1024\nreleased\n1024\nreleased\n",
+    ]);
   });
 }

@@ -3,7 +3,7 @@
 // "kept".
 import { Pool } from "../../pool.ts";
 import type { StartMethod } from "../../process.ts";
-import { byteLength } from "./pool_targets.ts";
+import { byteLength, sleepy } from "./pool_targets.ts";
 
 const gc = (globalThis as unknown as { gc: () => void }).gc;
 const startMethod = Deno.args[0] as StartMethod;
@@ -22,7 +22,20 @@ async function applyOnce(): Promise<number> {
 }
 console.log(await applyOnce());
 for (let i = 0; i < 3; i++) await pool.apply(byteLength, [new Uint8Array(1)]);
-// A WeakRef's target lives to the end of the turn that last touched it.
-await new Promise((resolve) => setTimeout(resolve, 0));
-gc();
-console.log(sent?.deref() === undefined ? "released" : "kept");
+await report();
+
+// Taken from among queued tasks, while later ones still wait behind it.
+const nap = () => pool.apply(sleepy, [30, 0]);
+const before = Array.from({ length: 3 }, nap);
+const once = applyOnce();
+const after = Array.from({ length: 4 }, nap);
+console.log(await once);
+await report();
+await Promise.all([...before, ...after]);
+
+async function report(): Promise<void> {
+  // A WeakRef's target lives to the end of the turn that last touched it.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  gc();
+  console.log(sent?.deref() === undefined ? "released" : "kept");
+}
