@@ -148,6 +148,19 @@ function budgetOf(view: Int32Array, index: number): typeof PLAIN {
   return kernel ? KERNEL : PLAIN;
 }
 
+/**
+ * Spins while `view[index] === value`, as a wait does before it sleeps,
+ * without sleeping: `true` once the word changed, `false` when the spin
+ * budget ran out first.
+ */
+export function spinWhile(
+  view: Int32Array,
+  index: number,
+  value: number,
+): boolean {
+  return Atomics.load(view, index) !== value || spin(view, index, value);
+}
+
 function spin(view: Int32Array, index: number, value: number): boolean {
   if (ONE_CPU) return Atomics.load(view, index) !== value;
   const budget = budgetOf(view, index);

@@ -214,6 +214,17 @@ export class LocalCore {
     return item;
   }
 
+  /**
+   * {@linkcode tryGetFast}, after a spin for an item if none is there: an
+   * item that comes within it is taken without a wait's async returns.
+   */
+  tryGetSoon<T>(decode: (frame: Uint8Array) => T): T | undefined {
+    return this.tryGetFast(decode) ??
+      (this.#readable() && this.#ring.frameSoon()
+        ? this.tryGetFast(decode)
+        : undefined);
+  }
+
   async put(
     bytes: Uint8Array,
     timeout: number,

@@ -29,7 +29,7 @@
 // two locks are `LockCore`s, and they and the area's word hold the code of
 // their holder, so that whoever learns it died (the kind's `reap`, or a
 // waiter) can free what it held.
-import { notify, waitFor, wake } from "./_futex.ts";
+import { notify, spinWhile, waitFor, wake } from "./_futex.ts";
 import { LOCK_WORDS, LockCore, NOT_ACQUIRED } from "./_lock_core.ts";
 import { grownTo, sharedBuffer } from "./_shm.ts";
 import { beginEffect, endEffect, isDead, selfCode } from "./_isolates.ts";
@@ -407,6 +407,16 @@ export class Ring {
     } finally {
       this.#readLock.free();
     }
+  }
+
+  /**
+   * Whether a frame is there, or comes within a spin: what a wait would
+   * see before it sleeps, without its chain of async returns.
+   */
+  frameSoon(): boolean {
+    const seen = Atomics.load(this.#words, PUT_SEQ);
+    if (this.hasFrame()) return true;
+    return spinWhile(this.#words, PUT_SEQ, seen) && this.hasFrame();
   }
 
   /**

@@ -235,7 +235,10 @@ export class Queue<T> implements AsyncIterable<T> {
     try {
       validateTimeout(timeout);
       signal?.throwIfAborted();
-      const taken = this.#shared.state?.tryGetFast(decodeFrameFully);
+      const state = this.#shared.state;
+      const taken = timeout > 0
+        ? state?.tryGetSoon(decodeFrameFully)
+        : state?.tryGetFast(decodeFrameFully);
       if (taken !== undefined) return taken as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
