@@ -55,6 +55,18 @@ export class LocalEnd {
     return this.#recv!.tryReadWith(decodeFrameFully);
   }
 
+  /**
+   * {@linkcode tryRecvFast}, after a spin for a value if none is there and
+   * the other end may still send: one that comes within it is received
+   * without a wait's async returns.
+   */
+  tryRecvSoon(): Promise<unknown> | undefined {
+    return this.tryRecvFast() ??
+      (!this.#writersGone() && this.#recv!.frameSoon()
+        ? this.tryRecvFast()
+        : undefined);
+  }
+
   send(frame: Uint8Array): void {
     this.#writer!.send(frame);
   }

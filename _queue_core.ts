@@ -220,7 +220,7 @@ export class LocalCore {
    */
   tryGetSoon<T>(decode: (frame: Uint8Array) => T): T | undefined {
     return this.tryGetFast(decode) ??
-      (this.#readable() && this.#ring.frameSoon()
+      (this.#readable() && !this.#drained() && this.#ring.frameSoon()
         ? this.tryGetFast(decode)
         : undefined);
   }

@@ -172,7 +172,8 @@ export class Connection<T> implements AsyncIterable<T> {
     const { timeout = Infinity, signal } = options;
     try {
       this.#checkWait(timeout, signal);
-      const taken = this.#shared.state?.tryRecvFast();
+      const state = this.#shared.state;
+      const taken = timeout > 0 ? state?.tryRecvSoon() : state?.tryRecvFast();
       if (taken !== undefined) return taken as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
