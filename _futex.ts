@@ -149,34 +149,70 @@ function budgetOf(view: Int32Array, index: number): typeof PLAIN {
 }
 
 /**
+ * The budgets of the spins a caller makes before it starts a wait (see
+ * {@linkcode spinWhile}), apart from the waits' own. Such a spin holds up
+ * this thread's pending microtasks too, so when what it waits for comes
+ * only after them (a reply this thread sends, then a request back), it
+ * can never succeed: its budget falls at each failure and rises only when
+ * it succeeds, never on a wait's quick wake-up, and at its floor it tries
+ * a full spin once in {@linkcode PROBE_EVERY} to find out whether that
+ * has changed.
+ */
+const EAGER_PLAIN = { ms: SPIN_MS, misses: 0 };
+const EAGER_KERNEL = { ms: KERNEL_SPIN_MS, misses: 0 };
+const PROBE_EVERY = 128;
+
+/**
  * Spins while `view[index] === value`, as a wait does before it sleeps,
- * without sleeping: `true` once the word changed, `false` when the spin
- * budget ran out first.
+ * without sleeping or yielding: `true` once the word changed, `false`
+ * when the spin budget ran out first.
  */
 export function spinWhile(
   view: Int32Array,
   index: number,
   value: number,
 ): boolean {
-  return Atomics.load(view, index) !== value || spin(view, index, value);
+  if (Atomics.load(view, index) !== value) return true;
+  if (ONE_CPU) return false;
+  const wait = budgetOf(view, index);
+  const eager = wait === PLAIN ? EAGER_PLAIN : EAGER_KERNEL;
+  const probe = eager.ms <= MIN_SPIN_MS && ++eager.misses % PROBE_EVERY === 0;
+  const ms = probe ? wait.full : Math.min(eager.ms, wait.full);
+  if (spinFor(view, index, value, ms)) {
+    eager.ms = wait.full;
+    return true;
+  }
+  eager.ms = Math.max(MIN_SPIN_MS, ms / 2);
+  return false;
 }
 
 function spin(view: Int32Array, index: number, value: number): boolean {
   if (ONE_CPU) return Atomics.load(view, index) !== value;
   const budget = budgetOf(view, index);
   const ms = budget.ms;
-  const until = performance.now() + ms;
-  do {
-    for (let i = 0; i < 64; i++) {
-      if (Atomics.load(view, index) !== value) {
-        budget.ms = Math.min(budget.full, ms * 2 + 0.001);
-        return true;
-      }
-    }
-  } while (performance.now() < until);
+  if (spinFor(view, index, value, ms)) {
+    budget.ms = Math.min(budget.full, ms * 2 + 0.001);
+    return true;
+  }
   // When the change must come through this thread's own event loop (an
   // answer to a subprocess child's call), spinning only delays it.
   budget.ms = Math.max(MIN_SPIN_MS, ms / 2);
+  return false;
+}
+
+/** Spins up to `ms` while `view[index] === value`: whether it changed. */
+function spinFor(
+  view: Int32Array,
+  index: number,
+  value: number,
+  ms: number,
+): boolean {
+  const until = performance.now() + ms;
+  do {
+    for (let i = 0; i < 64; i++) {
+      if (Atomics.load(view, index) !== value) return true;
+    }
+  } while (performance.now() < until);
   return false;
 }
 
