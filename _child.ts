@@ -18,6 +18,7 @@ import {
 import { subprocessChild } from "./_backend_subprocess.ts";
 import { workerChild } from "./_backend_worker.ts";
 import { findExport, importWork, notExportedMessage } from "./_target.ts";
+import { nextTurn } from "./_util.ts";
 import { ProcessError } from "./errors.ts";
 
 const side: ChildSide = "WorkerGlobalScope" in globalThis
@@ -56,23 +57,6 @@ function exitOnStrayError(event: ErrorEvent | PromiseRejectionEvent): void {
   event.preventDefault();
   report(event instanceof ErrorEvent ? event.error : event.reason);
   exit(1);
-}
-
-/**
- * Resolves after one turn of the event loop. Not by a timer: a process's
- * first timer costs milliseconds (Deno loads its timer module then), which
- * every child would add to its exit.
- */
-function nextTurn(): Promise<void> {
-  const { port1, port2 } = new MessageChannel();
-  return new Promise((resolve) => {
-    port1.onmessage = () => {
-      port1.close();
-      port2.close();
-      resolve();
-    };
-    port2.postMessage(null);
-  });
 }
 
 async function runTarget(init: InitMessage): Promise<number> {

@@ -15,6 +15,43 @@ export function validateTimeout(timeout: number | undefined): void {
   }
 }
 
+/**
+ * Resolves after one turn of the event loop, which it keeps running until
+ * then. Not by a timer: a process's first timer costs milliseconds (Deno
+ * loads its timer modules then), which would land wherever it is made.
+ */
+export function nextTurn(): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve) => {
+    port1.onmessage = () => {
+      port1.close();
+      port2.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
+
+/**
+ * Calls `callback` after `delay` ms, as an unreferenced timer would (it does
+ * not keep the program running), without being a timer (see `nextTurn`).
+ *
+ * @returns A function that cancels the call.
+ */
+export function unrefDelay(callback: () => void, delay: number): () => void {
+  const word = new Int32Array(new SharedArrayBuffer(4));
+  let cancelled = false;
+  const { async, value } = Atomics.waitAsync(word, 0, 0, delay);
+  const fire = () => cancelled || callback();
+  if (async) value.then(fire);
+  else queueMicrotask(fire);
+  return () => {
+    cancelled = true;
+    // Ends the wait now, rather than leaving it pending until the delay.
+    Atomics.notify(word, 0);
+  };
+}
+
 // `setTimeout` stores its delay in 32 bits and fires at once past this.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

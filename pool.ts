@@ -83,7 +83,13 @@ import {
   checkNotImporting,
   trustExports,
 } from "./_target.ts";
-import { setLongTimeout, settleWithin, validateTimeout } from "./_util.ts";
+import {
+  nextTurn,
+  setLongTimeout,
+  settleWithin,
+  unrefDelay,
+  validateTimeout,
+} from "./_util.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
 import {
   cpuCount,
@@ -675,7 +681,8 @@ export class Pool {
   #slots = new Set<Slot>();
   /** Children not created yet (see `#startRest`). */
   #starting = 0;
-  #startTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether a turn is awaited to create the next child. */
+  #startAwaited = false;
   #onStarted: (() => void) | null = null;
   #answeredAny = false;
   #exits = new Set<Promise<void>>();
@@ -708,7 +715,8 @@ export class Pool {
    * milliseconds, and would delay the first task.)
    */
   #held = false;
-  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the pending let-go (see `#idle`). */
+  #releaseTimer: (() => void) | undefined;
   /** Ends the reader's wait: when it is let go of, and when joined. */
   #wait = readerWait();
   #readingStopped = false;
@@ -831,10 +839,6 @@ export class Pool {
       // before the first timer of this process, which costs milliseconds.
       queueMicrotask(() => this.#startRest());
     }
-    // That first timer (4–20 ms: Deno loads its timer modules then) is
-    // paid while the first child loads, not between its first answer and
-    // the caller, which every pool's timers would otherwise put it in.
-    queueMicrotask(() => Deno.unrefTimer(setTimeout(() => {}, 0)));
     this.#reading = this.#read();
   }
 
@@ -1232,7 +1236,7 @@ export class Pool {
       // those too.
       while (this.#exits.size > 0) await Promise.all(this.#exits);
       this.#readingStopped = true;
-      clearTimeout(this.#releaseTimer);
+      this.#releaseTimer?.();
       this.#wait.abort();
       this.#wakeReader?.();
       await this.#reading;
@@ -1905,9 +1909,7 @@ export class Pool {
   #idle(): void {
     // Not at once: a caller awaiting tasks one by one submits the next
     // right after each result, and would toggle every child each time.
-    const timer = setTimeout(() => this.#release(), RELEASE_MS);
-    Deno.unrefTimer(timer);
-    this.#releaseTimer = timer;
+    this.#releaseTimer = unrefDelay(() => this.#release(), RELEASE_MS);
   }
 
   #release(): void {
@@ -1981,18 +1983,22 @@ export class Pool {
    * for that answer: it is read first, not after the creations.
    */
   #startRest(): void {
-    if (this.#starting === 0 || this.#startTimer !== undefined) return;
-    if (this.#startsNow()) {
-      this.#startTimer = setTimeout(() => {
-        this.#startTimer = undefined;
-        if (!this.#startsNow()) return;
-        this.#starting--;
-        this.#spawn();
-        this.#dispatch();
-        if (this.#starting > 0) this.#startRest();
-        else this.#stopStarting();
-      }, 0);
+    if (this.#starting === 0 || this.#startAwaited || !this.#startsNow()) {
+      return;
     }
+    this.#startAwaited = true;
+    // A turn, not a timer: this is most often reached with a first result,
+    // which would wait for the milliseconds a process's first timer costs.
+    nextTurn().then(() => {
+      if (!this.#startAwaited) return;
+      this.#startAwaited = false;
+      if (!this.#startsNow()) return;
+      this.#starting--;
+      this.#spawn();
+      this.#dispatch();
+      if (this.#starting > 0) this.#startRest();
+      else this.#stopStarting();
+    });
   }
 
   /**
@@ -2011,8 +2017,7 @@ export class Pool {
 
   /** Gives up the children not created yet. */
   #stopStarting(): void {
-    clearTimeout(this.#startTimer);
-    this.#startTimer = undefined;
+    this.#startAwaited = false;
     this.#starting = 0;
     const done = this.#onStarted;
     this.#onStarted = null;
