@@ -3,3 +3,7 @@
 // modules, before the init message arrives, not after it.
 import "./_pool_worker.ts";
 import "./_child.ts";
+// The queue's modules, at once rather than level by level (see _child.ts).
+import "./_frame.ts";
+import "./_queue_core.ts";
+import "./queue.ts";
