@@ -191,7 +191,7 @@ export const CASES: Case[] = [
     workload: (n) =>
       `Pool(2), warmed up: ${
         count(n)
-      } awaited apply(add, [i, 1]), one at a time`,
+      } awaited apply(add, [i, 1]), one at a time (second of two rounds timed)`,
     sizes: same(5_000, 10),
     unit: "µs",
     higherIsBetter: false,
