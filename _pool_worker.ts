@@ -9,7 +9,7 @@ import { toWireError, type WireError } from "./_errors_wire.ts";
 import { spinUpTo } from "./_futex.ts";
 import { rebuild } from "./_reduce.ts";
 import { takePosted } from "./_runtime.ts";
-import { findExport, importWork } from "./_target.ts";
+import { findExport, importWork, notExportedMessage } from "./_target.ts";
 // A value import: the queues in a child's arguments are rebuilt with no
 // module load of their own, one load fewer before the first task.
 import type { Queue } from "./queue.ts";
@@ -90,7 +90,7 @@ async function lookUp(
   const fn = findExport(await namespace, name);
   if (fn === undefined) {
     throw new TypeError(
-      `Cannot run the task as function ${name} is not exported from ${module}: export it (\`export function ${name}\`), or pass the module that exports it as the pool's \`module\``,
+      notExportedMessage(name, module, "run the task", "the pool's `module`"),
     );
   }
   functions.set(key, fn);

@@ -2,9 +2,46 @@
 // Functions travel by reference, as Python pickles them: the child imports
 // the module and looks the function up among its exports.
 
-/** The error text for a target the child could not find among the exports. */
-export function notExportedMessage(name: string, module: string): string {
-  return `Cannot start the process as function ${name} is not exported from ${module}: export it (\`export function ${name}\`), or pass the module that exports it as \`module\``;
+/**
+ * The error text for function `name`, which `module` does not export:
+ * `Cannot ${action} as ...`, naming the `option` that passes the module.
+ */
+export function notExportedMessage(
+  name: string,
+  module: string,
+  action = "start the process",
+  option = "`module`",
+): string {
+  return `Cannot ${action} as function ${name} is not exported from ${module}: export it (\`export function ${name}\`), or pass the module that exports it as ${option}`;
+}
+
+/**
+ * The name a child finds `fn` by among the exports of `module`, checked
+ * where it is passed, so that the caller hears of a mistake at once.
+ *
+ * @param role How the errors call `fn` ("its target").
+ * @param action What fails, for the errors ("start the process").
+ * @param option What passes the module, for the errors ("`module`").
+ * @throws {TypeError} When `fn` is anonymous or bound, or when `module`
+ * certainly does not export it.
+ */
+export function exportedName(
+  fn: { name: string },
+  module: string,
+  role: string,
+  action: string,
+  option = "`module`",
+): string {
+  const name = fn.name;
+  if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
+    throw new TypeError(
+      `Cannot ${action} as ${role} is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
+    );
+  }
+  if (certainlyNotExported(name, module)) {
+    throw new TypeError(notExportedMessage(name, module, action, option));
+  }
+  return name;
 }
 
 /**

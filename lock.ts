@@ -104,11 +104,7 @@ import {
   Shared,
 } from "./_shared.ts";
 import { getDefaultModule, type StartMethod } from "./_runtime.ts";
-import {
-  certainlyNotExported,
-  findExport,
-  notExportedMessage,
-} from "./_target.ts";
+import { exportedName, findExport, notExportedMessage } from "./_target.ts";
 import { validateTimeout } from "./_util.ts";
 import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 
@@ -341,10 +337,7 @@ async function actionOf(config: BarrierConfig): Promise<() => unknown> {
     const fn = findExport(await import(module), name);
     if (fn === undefined) {
       throw new TypeError(
-        notExportedMessage(name, module).replace(
-          "Cannot start the process",
-          "Cannot run the barrier's action",
-        ),
+        notExportedMessage(name, module, "run the barrier's action"),
       );
     }
     actions.set(config, fn);
@@ -1285,17 +1278,12 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
 /** A worker child imports the action by name: it must be exported. */
 function checkAction({ action }: BarrierConfig, target: StartMethod): void {
   if (action === null || target !== "worker") return;
-  const { name, module } = action;
-  if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
-    throw new TypeError(
-      `Cannot send the barrier to a worker child as its action is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
-    );
-  }
-  if (certainlyNotExported(name, module)) {
-    throw new TypeError(
-      `Cannot send the barrier to a worker child as its action ${name} is not exported from ${module}: export it, or pass the module that exports it as \`module\``,
-    );
-  }
+  exportedName(
+    action,
+    action.module,
+    "its action",
+    "send the barrier to a worker child",
+  );
 }
 
 /**

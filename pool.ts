@@ -78,11 +78,7 @@ import {
 } from "./_pool_worker.ts";
 import { reduce } from "./_reduce.ts";
 import { getDefaultModule } from "./_runtime.ts";
-import {
-  certainlyNotExported,
-  checkNotImporting,
-  trustExports,
-} from "./_target.ts";
+import { checkNotImporting, exportedName, trustExports } from "./_target.ts";
 import {
   nextTurn,
   setLongTimeout,
@@ -1320,17 +1316,13 @@ export class Pool {
         `Cannot submit ${typeof fn} to the pool: pass a function exported from ${this.#module}`,
       );
     }
-    const name = fn.name;
-    if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
-      throw new TypeError(
-        `Cannot submit an anonymous or bound function to the pool: declare it as \`export function name() {}\` in ${this.#module}`,
-      );
-    }
-    if (certainlyNotExported(name, this.#module)) {
-      throw new TypeError(
-        `Cannot submit function ${name} to the pool as it is not exported from ${this.#module}: export it (\`export function ${name}\`), or pass the module that exports it as the pool's \`module\``,
-      );
-    }
+    const name = exportedName(
+      fn,
+      this.#module,
+      "the function",
+      "submit to the pool",
+      "the pool's `module`",
+    );
     this.#names.set(fn, name);
     return name;
   }

@@ -50,11 +50,7 @@ import {
   type ProcessInfo,
   type StartMethod,
 } from "./_runtime.ts";
-import {
-  certainlyNotExported,
-  checkNotImporting,
-  notExportedMessage,
-} from "./_target.ts";
+import { checkNotImporting, exportedName } from "./_target.ts";
 import { settleWithin, validateTimeout } from "./_util.ts";
 
 export type { ProcessInfo, StartMethod } from "./_runtime.ts";
@@ -406,16 +402,12 @@ export class Process<A extends unknown[] = unknown[]> {
   }
 
   #checkTarget(): string {
-    const name = this.#target.name;
-    if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
-      throw new TypeError(
-        `Cannot start the process as its target is an anonymous or bound function: declare it as \`export function name() {}\` in ${this.#module}`,
-      );
-    }
-    if (certainlyNotExported(name, this.#module)) {
-      throw new TypeError(notExportedMessage(name, this.#module));
-    }
-    return name;
+    return exportedName(
+      this.#target,
+      this.#module,
+      "its target",
+      "start the process",
+    );
   }
 
   /**

@@ -745,6 +745,36 @@ test("Barrier action that throws breaks the barrier; its party gets the error", 
   assert(barrier.broken);
 });
 
+test("Process.start() refuses a Barrier whose action a worker child cannot import", async () => {
+  function unexported() {}
+  const cases = [
+    [countAction.bind(null), "as its action is an anonymous or bound function"],
+    [
+      unexported,
+      "as function unexported is not exported from " + LOCK_TARGETS.href,
+    ],
+  ] as const;
+  for (const [action, message] of cases) {
+    const barrier = new Barrier(2, { action, module: LOCK_TARGETS });
+    const child = new Process({
+      target: passBarrier,
+      args: [barrier, 1, new Recorder()],
+      module: LOCK_TARGETS,
+      startMethod: "worker",
+    });
+    assertThrows(
+      () => child.start(),
+      TypeError,
+      `Cannot send the barrier to a worker child ${message}`,
+    );
+  }
+  // Nothing was started, and a barrier that can be sent still is.
+  const barrier = new Barrier(2, { action: countAction, module: LOCK_TARGETS });
+  const child = spawn(passBarrier, [barrier, 1, new Recorder()], "worker");
+  await barrier.wait({ timeout: TIMEOUT });
+  assertEquals(await joined(child), 0);
+});
+
 test("new Barrier() rejects bad parties, timeout and action", () => {
   for (const parties of [0, -1, 1.5, 65_536]) {
     assertThrows(
