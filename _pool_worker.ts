@@ -22,6 +22,14 @@ export const MAP = 1;
 /** `fn(...args)` for each argument list of the payload (`starmap`). */
 export const STARMAP = 2;
 
+/** A unit's flag: its payload comes by message (`takePosted`), with moved buffers. */
+export const POSTED = 1;
+/**
+ * A unit's flag: the parent had nothing else in flight when it sent this
+ * one, so it likely awaits the answer before it sends more.
+ */
+export const AWAITED = 2;
+
 /** One unit of work: a task, or a chunk of a map. */
 export type Unit = [
   id: number,
@@ -29,8 +37,8 @@ export type Unit = [
   name: string,
   kind: typeof APPLY | typeof MAP | typeof STARMAP,
   payload: unknown[],
-  /** 1: the payload comes by message (`takePosted`), with moved buffers. */
-  posted?: 1,
+  /** {@linkcode POSTED} and {@linkcode AWAITED}, or'ed. */
+  flags?: number,
 ];
 
 /** What the parent puts on a child's queue: units to run, or `null` to stop. */
@@ -132,8 +140,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * tasks of a busy pool. `undefined` leaves it to {@linkcode runUnit}.
  */
 function runAtOnce(unit: Unit): Outcome | Promise<Outcome> | undefined {
-  const [id, module, name, kind, payload, posted] = unit;
-  if (kind !== APPLY || posted === 1) return undefined;
+  const [id, module, name, kind, payload, flags = 0] = unit;
+  if (kind !== APPLY || (flags & POSTED) !== 0) return undefined;
   const fn = functions.get(`${module}#${name}`);
   if (fn === undefined) return undefined;
   const started = now();
@@ -166,11 +174,11 @@ async function postedPayload(id: number): Promise<unknown[]> {
 }
 
 async function runUnit(unit: Unit): Promise<Outcome> {
-  const [id, module, name, kind, sent, posted] = unit;
+  const [id, module, name, kind, sent, flags = 0] = unit;
   const started = now();
   const values: unknown[] = [];
   try {
-    const payload = posted === 1 ? await postedPayload(id) : sent;
+    const payload = (flags & POSTED) !== 0 ? await postedPayload(id) : sent;
     const fn = await lookUp(module, name);
     if (kind === APPLY) {
       let value = fn(...payload);
@@ -239,15 +247,17 @@ export async function poolWorker(
       return;
     }
   }
-  for (let lone = false;;) {
-    // After a lone task, the parent is likely awaiting each task in turn
-    // and sends the next within a millisecond: a child that slept through
-    // it would make every hop a wake-up. After a batch, the parent is busy
-    // sending more, and a long spin would take the CPU it needs.
-    spinUpTo(lone ? 1 : 0);
+  for (let awaited = false;;) {
+    // After an awaited task, the parent is likely awaiting each task in
+    // turn and sends the next within a millisecond: a child that slept
+    // through it would make every hop a wake-up. Otherwise the parent is
+    // busy with other tasks' results, or sending more, and a long spin
+    // would take the CPU it needs (imap over 2 children fell from 66k to
+    // 27k items/s when every child spun after each task of one).
+    spinUpTo(awaited ? 1 : 0);
     const batch = await tasks.get();
     if (batch === null) return;
-    lone = batch.length === 1;
+    awaited = batch.length === 1 && ((batch[0]![5] ?? 0) & AWAITED) !== 0;
     for (const unit of batch) {
       let outcome = runAtOnce(unit) ?? runUnit(unit);
       if (outcome instanceof Promise) outcome = await outcome;

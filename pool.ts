@@ -65,10 +65,12 @@ import { holdsElsewhere } from "./_futex.ts";
 import { type Percentiles, Samples } from "./_pool_stats.ts";
 import {
   APPLY,
+  AWAITED,
   type Failure,
   MAP,
   type Outcome,
   poolWorker,
+  POSTED,
   type ResultMessage,
   STARMAP,
   type TaskMessage,
@@ -572,10 +574,12 @@ function buffersIn(value: unknown, wanted: Set<ArrayBuffer>): ArrayBuffer[] {
 }
 
 /** What goes on a child's queue for a task: its unit, or word to take it. */
-function unitOf(task: Task): Unit {
-  if (task.posted !== true) return task.unit;
-  const [id, module, name, kind] = task.unit;
-  return [id, module, name, kind, [], 1];
+function unitOf(task: Task, awaited = false): Unit {
+  if (task.posted !== true && !awaited) return task.unit;
+  const [id, module, name, kind, payload] = task.unit;
+  return task.posted === true
+    ? [id, module, name, kind, [], POSTED | (awaited ? AWAITED : 0)]
+    : [id, module, name, kind, payload, AWAITED];
 }
 
 /**
@@ -1569,8 +1573,11 @@ export class Pool {
     sync: Iterator<unknown> | null,
     async: AsyncIterator<unknown> | null,
   ): AsyncGenerator<unknown> {
-    // Bounded read-ahead: enough chunks to keep every child's window full.
-    const limit = Math.max(4, this.#processes * 16);
+    // Bounded read-ahead: enough chunks to keep every child's window full,
+    // refilled once half are taken, so that they go out many per message
+    // (one by one, each cost a subprocess child a round trip to get).
+    const limit = Math.max(4, this.#processes * 64);
+    const refill = limit / 2;
     type Done = { error: Error | null; values: unknown[] };
     const done = new Map<number, Done>();
     const arrivals: Done[] = [];
@@ -1594,7 +1601,8 @@ export class Pool {
     try {
       for (;;) {
         let added = false;
-        while (!inputDone && submitted - yielded < limit) {
+        const low = submitted - yielded <= refill;
+        while (low && !inputDone && submitted - yielded < limit) {
           const chunk = await pull();
           if (chunk.length === 0) break;
           if (this.#broken !== null) throw this.#brokenError();
@@ -1773,8 +1781,10 @@ export class Pool {
     const batch = tasks.filter((task) =>
       task.transfer === undefined || this.#post(slot, task)
     );
+    // A lone task while nothing else is out: its caller likely awaits it.
+    const awaited = batch.length === 1 && this.#sent.size === 0;
     try {
-      slot.tasks.putNowait(batch.map(unitOf));
+      slot.tasks.putNowait(batch.map((task) => unitOf(task, awaited)));
       for (const task of batch) this.#sentTo(slot, task);
     } catch {
       // One of them cannot be cloned: send the rest one by one, failing

@@ -187,6 +187,18 @@ export const CASES: Case[] = [
     key: "pool_map_chunksize_1",
   },
   {
+    title: "pool imap",
+    workload: (n) =>
+      `Pool(2), warmed up: imap(x => x + 100) over a generator of ${
+        count(n)
+      } numbers, default chunksize (1), every result taken (second of two imaps timed)`,
+    sizes: same(50_000, 100),
+    unit: "items/s",
+    higherIsBetter: true,
+    ours: ours.poolImap,
+    key: "pool_imap",
+  },
+  {
     title: "pool serial apply",
     workload: (n) =>
       `Pool(2), warmed up: ${

@@ -246,6 +246,18 @@ export const poolMapChunk1: Runner = async (n, startMethod) => {
   return n / await seconds(() => pool.map(add100, items, { chunksize: 1 }));
 };
 
+export const poolImap: Runner = async (n, startMethod) => {
+  await using pool = await warmPool(startMethod);
+  function* numbers() {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  const imaps = async () => {
+    for await (const _ of pool.imap(add100, numbers()));
+  };
+  await imaps();
+  return n / await seconds(imaps);
+};
+
 export const poolApply: Runner = async (n, startMethod) => {
   await using pool = await warmPool(startMethod);
   const applies = async () => {
@@ -315,7 +327,7 @@ export function median(values: number[]): number {
 }
 
 /** RSS of a process and all its descendants, in MiB. */
-function treeRssMiB(pid: number): number {
+export function treeRssMiB(pid: number): number {
   let kib = 0;
   const pending = [pid];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {

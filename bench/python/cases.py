@@ -244,6 +244,19 @@ def pool_map_chunksize_1(ctx, n):
         return n / seconds(lambda: pool.map(add100, items, chunksize=1))
 
 
+def pool_imap(ctx, n):
+    def numbers():
+        yield from range(n)
+
+    def imaps():
+        for _ in pool.imap(add100, numbers()):
+            pass
+
+    with warm_pool(ctx) as pool:
+        imaps()
+        return n / seconds(imaps)
+
+
 def pool_serial_apply(ctx, n):
     with warm_pool(ctx) as pool:
         def applies():
