@@ -1575,8 +1575,11 @@ export class Pool {
   ): AsyncGenerator<unknown> {
     // Bounded read-ahead: enough chunks to keep every child's window full,
     // refilled once half are taken, so that they go out many per message
-    // (one by one, each cost a subprocess child a round trip to get).
-    const limit = Math.max(4, this.#processes * 64);
+    // (one by one, each cost a subprocess child a round trip to get). Up to
+    // 64 small chunks a child, never fewer than 16, and no more items than
+    // 4,096 a child beyond those 16 chunks.
+    const perChild = Math.min(64, Math.max(16, Math.floor(4096 / chunksize)));
+    const limit = Math.max(4, this.#processes * perChild);
     const refill = limit / 2;
     type Done = { error: Error | null; values: unknown[] };
     const done = new Map<number, Done>();
