@@ -716,7 +716,7 @@ export class Pool {
    */
   #held = false;
   /** Cancels the pending let-go (see `#idle`). */
-  #releaseTimer: (() => void) | undefined;
+  #cancelRelease: (() => void) | undefined;
   /** Ends the reader's wait: when it is let go of, and when joined. */
   #wait = readerWait();
   #readingStopped = false;
@@ -836,7 +836,7 @@ export class Pool {
         .finally(() => this.#exits.delete(started));
       this.#exits.add(started);
       // Not yet: a first task submitted right after construction goes out
-      // before the first timer of this process, which costs milliseconds.
+      // first, and holds the other children back until it is answered.
       queueMicrotask(() => this.#startRest());
     }
     this.#reading = this.#read();
@@ -1236,7 +1236,7 @@ export class Pool {
       // those too.
       while (this.#exits.size > 0) await Promise.all(this.#exits);
       this.#readingStopped = true;
-      this.#releaseTimer?.();
+      this.#cancelRelease?.();
       this.#wait.abort();
       this.#wakeReader?.();
       await this.#reading;
@@ -1575,9 +1575,9 @@ export class Pool {
   ): AsyncGenerator<unknown> {
     // Bounded read-ahead: enough chunks to keep every child's window full,
     // refilled once half are taken, so that they go out many per message
-    // (one by one, each cost a subprocess child a round trip to get). Up to
-    // 64 small chunks a child, never fewer than 16, and no more items than
-    // 4,096 a child beyond those 16 chunks.
+    // (one by one, each cost a subprocess child a round trip to get): 64
+    // small chunks a child, down to 16 large ones, so at most 16 chunks or
+    // 4,096 items a child, whichever is more.
     const perChild = Math.min(64, Math.max(16, Math.floor(4096 / chunksize)));
     const limit = Math.max(4, this.#processes * perChild);
     const refill = limit / 2;
@@ -1905,7 +1905,7 @@ export class Pool {
 
   /** One thing fewer pending; with none left, let go of the program soon. */
   #disengage(): void {
-    if (--this.#busy > 0 || this.#releaseTimer !== undefined) return;
+    if (--this.#busy > 0 || this.#cancelRelease !== undefined) return;
     // A joined pool has nothing left to let go of.
     if (this.#readingStopped) return;
     this.#idle();
@@ -1914,11 +1914,11 @@ export class Pool {
   #idle(): void {
     // Not at once: a caller awaiting tasks one by one submits the next
     // right after each result, and would toggle every child each time.
-    this.#releaseTimer = unrefDelay(() => this.#release(), RELEASE_MS);
+    this.#cancelRelease = unrefDelay(() => this.#release(), RELEASE_MS);
   }
 
   #release(): void {
-    this.#releaseTimer = undefined;
+    this.#cancelRelease = undefined;
     if (this.#busy > 0 || !this.#held) return;
     this.#held = false;
     for (const slot of this.#slots) childHandles.get(slot.process)?.hold(false);
