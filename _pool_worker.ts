@@ -98,7 +98,10 @@ async function lookUp(
   const fn = findExport(await namespace, name);
   if (fn === undefined) {
     throw new TypeError(
-      notExportedMessage(name, module, "run the task", "the pool's `module`"),
+      notExportedMessage(name, module, {
+        action: "run the task",
+        option: "the pool's `module`",
+      }),
     );
   }
   functions.set(key, fn);

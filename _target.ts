@@ -2,15 +2,21 @@
 // Functions travel by reference, as Python pickles them: the child imports
 // the module and looks the function up among its exports.
 
-/**
- * The error text for function `name`, which `module` does not export:
- * `Cannot ${action} as ...`, naming the `option` that passes the module.
- */
+/** How the errors about a function passed by reference word the failure. */
+export interface ReferenceUse {
+  /** What fails: "start the process". */
+  action: string;
+  /** What passes the module: "`module`" (the default). */
+  option?: string;
+}
+
+/** The error text for function `name`, which `module` does not export. */
 export function notExportedMessage(
   name: string,
   module: string,
-  action = "start the process",
-  option = "`module`",
+  { action, option = "`module`" }: ReferenceUse = {
+    action: "start the process",
+  },
 ): string {
   return `Cannot ${action} as function ${name} is not exported from ${module}: export it (\`export function ${name}\`), or pass the module that exports it as ${option}`;
 }
@@ -19,27 +25,24 @@ export function notExportedMessage(
  * The name a child finds `fn` by among the exports of `module`, checked
  * where it is passed, so that the caller hears of a mistake at once.
  *
- * @param role How the errors call `fn` ("its target").
- * @param action What fails, for the errors ("start the process").
- * @param option What passes the module, for the errors ("`module`").
+ * @param use What fails, and `role`: how the errors call `fn` ("its
+ * target").
  * @throws {TypeError} When `fn` is anonymous or bound, or when `module`
  * certainly does not export it.
  */
 export function exportedName(
   fn: { name: string },
   module: string,
-  role: string,
-  action: string,
-  option = "`module`",
+  use: ReferenceUse & { role: string },
 ): string {
   const name = fn.name;
   if (name === "" || name === "anonymous" || name.startsWith("bound ")) {
     throw new TypeError(
-      `Cannot ${action} as ${role} is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
+      `Cannot ${use.action} as ${use.role} is an anonymous or bound function: declare it as \`export function name() {}\` in ${module}`,
     );
   }
   if (certainlyNotExported(name, module)) {
-    throw new TypeError(notExportedMessage(name, module, action, option));
+    throw new TypeError(notExportedMessage(name, module, use));
   }
   return name;
 }

@@ -337,7 +337,9 @@ async function actionOf(config: BarrierConfig): Promise<() => unknown> {
     const fn = findExport(await import(module), name);
     if (fn === undefined) {
       throw new TypeError(
-        notExportedMessage(name, module, "run the barrier's action"),
+        notExportedMessage(name, module, {
+          action: "run the barrier's action",
+        }),
       );
     }
     actions.set(config, fn);
@@ -1278,12 +1280,10 @@ function newBarrier(parties: number, options: BarrierOptions): BarrierShared {
 /** A worker child imports the action by name: it must be exported. */
 function checkAction({ action }: BarrierConfig, target: StartMethod): void {
   if (action === null || target !== "worker") return;
-  exportedName(
-    action,
-    action.module,
-    "its action",
-    "send the barrier to a worker child",
-  );
+  exportedName(action, action.module, {
+    role: "its action",
+    action: "send the barrier to a worker child",
+  });
 }
 
 /**

@@ -1320,13 +1320,11 @@ export class Pool {
         `Cannot submit ${typeof fn} to the pool: pass a function exported from ${this.#module}`,
       );
     }
-    const name = exportedName(
-      fn,
-      this.#module,
-      "the function",
-      "submit to the pool",
-      "the pool's `module`",
-    );
+    const name = exportedName(fn, this.#module, {
+      role: "the function",
+      action: "submit to the pool",
+      option: "the pool's `module`",
+    });
     this.#names.set(fn, name);
     return name;
   }

@@ -402,12 +402,10 @@ export class Process<A extends unknown[] = unknown[]> {
   }
 
   #checkTarget(): string {
-    return exportedName(
-      this.#target,
-      this.#module,
-      "its target",
-      "start the process",
-    );
+    return exportedName(this.#target, this.#module, {
+      role: "its target",
+      action: "start the process",
+    });
   }
 
   /**
